@@ -1,0 +1,89 @@
+"""What the dialer needs from the telephony and media adapters.
+
+The dialer claims a session, asks the renderer for the message audio (started at claim time,
+so it is ready at answer), asks the telephony adapter to place the call, and records what
+happened. These protocols are the seams; ``vestnik.telephony`` and ``vestnik.media`` implement
+them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from vestnik.calls import ContactKind, FinishReason, MessageType
+
+# Message audio: mono signed 16-bit PCM at 8 kHz. Identical messages share one (read-only)
+# array: never write into it.
+SAMPLE_RATE = 8000
+Pcm = npt.NDArray[np.int16]
+
+
+@dataclass(frozen=True)
+class MessageSpec:
+    type: MessageType
+    value: str  # TTS text, or the media file id as a string
+    account_id: int
+
+
+class MessageRenderer(Protocol):
+    async def render(self, message: MessageSpec) -> Pcm:
+        """The message as 8 kHz PCM. Raises ``RenderError`` when it cannot be rendered."""
+        ...
+
+
+class RenderError(Exception):
+    """The message could not be turned into audio (engine failure, missing file)."""
+
+
+@dataclass(frozen=True)
+class DialSpec:
+    session_id: int
+    caller: str  # E.164 digits, no "+"; the adapter formats it for the trunk
+    contact: str  # E.164 digits, or a SIP URI when contact_kind is SIP
+    contact_kind: ContactKind
+    dialing_timeout: float  # seconds
+    dtmf: str  # "^[0-9*#.]*$", "." = 1 s pause
+
+
+class CallObserver(Protocol):
+    """Progress callbacks, called on the asyncio loop thread."""
+
+    def on_dialing(self, sip_call_id: str) -> None: ...
+    def on_ringing(self) -> None: ...
+    def on_answered(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class CallResult:
+    finish_reason: FinishReason
+    sip_code: int | None = None  # final response code, or None (e.g. CANCEL, transport)
+    sip_reason: str | None = None  # reason phrase, or what happened ("callee BYE", ...)
+    sip_call_id: str | None = None
+    detail: str | None = None  # free text for operators
+    first_audio_delay: float | None = None  # seconds from 200 OK to first RTP packet
+
+
+class CallHandle(Protocol):
+    def release(self) -> None:
+        """End the call now: CANCEL before answer, BYE after. Idempotent."""
+        ...
+
+    def result(self) -> Awaitable[CallResult]:
+        """Completes when the call is over (never raises; failures are a CallResult)."""
+        ...
+
+
+class Telephony(Protocol):
+    def place_call(
+        self, dial: DialSpec, audio: Awaitable[Pcm], observer: CallObserver
+    ) -> CallHandle:
+        """Start dialing now; ``audio`` is awaited only once the callee answers."""
+        ...
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...

@@ -1,0 +1,197 @@
+"""Account administration: accounts, users, keys, numbers, employees, blacklist.
+
+Used by the admin CLI and by tests; the API reads these tables on its own hot path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from vestnik.auth import TokenKind, hash_password, hash_token, new_token
+from vestnik.config import LimitsConfig
+from vestnik.store.db import now
+from vestnik.store.schema import (
+    access_tokens,
+    accounts,
+    blacklist,
+    employees,
+    users,
+    virtual_numbers,
+)
+
+
+class AdminError(ValueError):
+    """An administrative request that cannot be carried out (message is user-facing)."""
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    id: int
+    account_id: int
+    access_token: str  # shown once, never stored
+    expires_at: float | None
+
+
+def create_account(conn: Connection, name: str, limits: LimitsConfig) -> int:
+    """A new account with the documented defaults: it works out of the box from loopback."""
+    if conn.execute(sa.select(accounts.c.id).where(accounts.c.name == name)).first():
+        raise AdminError(f"account {name!r} already exists")
+    return int(
+        conn.execute(
+            accounts.insert().values(
+                name=name,
+                is_active=True,
+                informer_call_enabled=True,
+                number_management_enabled=False,
+                ip_allowlist=list(limits.ip_allowlist),
+                allow_mobile=True,
+                allow_long_distance=True,
+                allow_international=False,
+                home_country="RU",
+                minute_limit=limits.minute_limit,
+                day_limit=limits.day_limit,
+                tts_max_length=limits.tts_max_length,
+                max_concurrent_calls=limits.max_concurrent_calls,
+                method_weights=dict(limits.method_weights),
+                created_at=now(),
+            )
+        ).inserted_primary_key[0]
+    )
+
+
+def resolve_account(conn: Connection, ref: str | int) -> int:
+    """Account id from an id or a name."""
+    if isinstance(ref, int) or str(ref).isdigit():
+        row = conn.execute(sa.select(accounts.c.id).where(accounts.c.id == int(ref))).first()
+        if row:
+            return int(row[0])
+    row = conn.execute(sa.select(accounts.c.id).where(accounts.c.name == str(ref))).first()
+    if row is None:
+        raise AdminError(f"account {ref!r} not found")
+    return int(row[0])
+
+
+def get_account(conn: Connection, account_id: int) -> dict[str, Any]:
+    row = conn.execute(sa.select(accounts).where(accounts.c.id == account_id)).mappings().first()
+    if row is None:
+        raise AdminError(f"account {account_id} not found")
+    return dict(row)
+
+
+def update_account(conn: Connection, account_id: int, **values: Any) -> None:
+    unknown = set(values) - set(accounts.c.keys()) | ({"id", "created_at"} & set(values))
+    if unknown:
+        raise AdminError(f"unknown account fields: {', '.join(sorted(unknown))}")
+    conn.execute(accounts.update().where(accounts.c.id == account_id).values(**values))
+
+
+def create_user(conn: Connection, account_id: int, login: str, password: str) -> int:
+    if conn.execute(sa.select(users.c.id).where(users.c.login == login)).first():
+        raise AdminError(f"login {login!r} is taken")
+    return int(
+        conn.execute(
+            users.insert().values(
+                account_id=account_id,
+                login=login,
+                password_hash=hash_password(password),
+                is_active=True,
+                created_at=now(),
+            )
+        ).inserted_primary_key[0]
+    )
+
+
+def issue_token(
+    conn: Connection,
+    account_id: int,
+    kind: TokenKind,
+    *,
+    user_id: int | None = None,
+    expires_at: float | None = None,
+) -> IssuedKey:
+    token = new_token(kind)
+    key_id = conn.execute(
+        access_tokens.insert().values(
+            account_id=account_id,
+            user_id=user_id,
+            token_hash=hash_token(token),
+            kind=kind.value,
+            expires_at=expires_at,
+            is_blocked=False,
+            created_at=now(),
+        )
+    ).inserted_primary_key[0]
+    return IssuedKey(int(key_id), account_id, token, expires_at)
+
+
+def block_key(conn: Connection, key_id: int) -> None:
+    result = conn.execute(
+        access_tokens.update().where(access_tokens.c.id == key_id).values(is_blocked=True)
+    )
+    if result.rowcount == 0:
+        raise AdminError(f"key {key_id} not found")
+
+
+def add_number(conn: Connection, account_id: int, number: str, region: str | None) -> int:
+    if conn.execute(
+        sa.select(virtual_numbers.c.id).where(virtual_numbers.c.number == number)
+    ).first():
+        raise AdminError(f"number {number} is already registered")
+    return int(
+        conn.execute(
+            virtual_numbers.insert().values(
+                account_id=account_id,
+                number=number,
+                region=region,
+                status="active",
+                created_at=now(),
+            )
+        ).inserted_primary_key[0]
+    )
+
+
+def add_employee(conn: Connection, account_id: int, sip_uri: str) -> int:
+    return int(
+        conn.execute(
+            employees.insert().values(account_id=account_id, sip_uri=sip_uri, created_at=now())
+        ).inserted_primary_key[0]
+    )
+
+
+def blacklist_add(
+    conn: Connection, account_id: int, number: str, comment: str | None = None
+) -> int:
+    existing = conn.execute(
+        sa.select(blacklist.c.id).where(
+            blacklist.c.account_id == account_id, blacklist.c.number == number
+        )
+    ).first()
+    if existing:
+        return int(existing[0])
+    return int(
+        conn.execute(
+            blacklist.insert().values(
+                account_id=account_id, number=number, comment=comment, created_at=now()
+            )
+        ).inserted_primary_key[0]
+    )
+
+
+def blacklist_remove(conn: Connection, account_id: int, number: str) -> bool:
+    result = conn.execute(
+        blacklist.delete().where(blacklist.c.account_id == account_id, blacklist.c.number == number)
+    )
+    return result.rowcount > 0
+
+
+def blacklist_list(conn: Connection, account_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(blacklist.c.id, blacklist.c.number, blacklist.c.comment, blacklist.c.created_at)
+        .where(blacklist.c.account_id == account_id)
+        .order_by(blacklist.c.id)
+    ).mappings()
+    return [dict(r) for r in rows]
