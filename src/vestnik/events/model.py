@@ -1,0 +1,60 @@
+"""Event types and the notification payload (the vendor's variable names)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+CALL_SOURCE = "callapi_informer_call"
+
+
+class EventType(StrEnum):
+    CALL_STARTED = "call_started"  # dialing began
+    CALL_ANSWERED = "call_answered"
+    CALL_FINISHED = "call_finished"
+
+
+def iso(ts: float | None) -> str | None:
+    """UNIX seconds → ISO 8601 with offset (vendor date-time format), None stays None."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+def _span(start: float | None, end: float | None) -> int:
+    if start is None or end is None:
+        return 0
+    return max(0, round(end - start))
+
+
+def notification_payload(
+    session: Mapping[str, Any], event_type: EventType, at: float
+) -> dict[str, Any]:
+    """The body variables of one notification, from a ``call_sessions`` row.
+
+    Durations are whole seconds: wait = dial start to answer (or end), talk = answer to end,
+    total = dial start to end. The request's JSON-RPC id is deliberately not included (the
+    vendor does not pass it either). ``event_id`` is added at delivery from the outbox row.
+    """
+    start = session.get("dial_at") or session.get("created_at")
+    answer = session.get("answer_at")
+    end = session.get("end_at")
+    return {
+        "notification_mnemonic": event_type.value,
+        "notification_time": iso(at),
+        "call_session_id": session["id"],
+        "external_id": session.get("external_id"),
+        "call_source": CALL_SOURCE,
+        "direction": session.get("direction"),
+        "virtual_phone_number": session.get("caller_number"),
+        "contact_phone_number": session.get("contact"),
+        "start_time": iso(start),
+        "wait_time_duration": _span(start, answer if answer is not None else end),
+        "talk_time_duration": _span(answer, end),
+        "total_time_duration": _span(start, end),
+        "finish_reason": session.get("finish_reason"),
+        "sip_code": session.get("sip_code"),
+        "sip_reason": session.get("sip_reason"),
+    }
