@@ -1,0 +1,5 @@
+"""``python -m vestnik`` is the ``vestnik`` command."""
+
+from vestnik.cli.main import main
+
+raise SystemExit(main())
