@@ -129,6 +129,10 @@ class WebhooksConfig:
     backoff_base_seconds: float = 1.0
     backoff_max_seconds: float = 600.0
     concurrency: int = 64
+    # In-flight requests per endpoint in one process: a slow endpoint cannot take every slot.
+    per_endpoint_concurrency: int = 8
+    # How often the dispatcher and the delivery worker look for new work.
+    poll_interval_seconds: float = 0.05
 
 
 @dataclass

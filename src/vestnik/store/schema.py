@@ -269,5 +269,7 @@ webhook_deliveries = Table(
     Column("created_at", Float, nullable=False),
     UniqueConstraint("event_id", "webhook_id", name="uq_webhook_deliveries_event_hook"),
     Index("ix_webhook_deliveries_state_next", "state", "next_attempt_at"),
+    # Per-session ordering: "is an earlier event of this session still pending for this hook?"
+    Index("ix_webhook_deliveries_hook_session", "webhook_id", "call_session_id", "event_id"),
     **_SQLITE_AUTOINCREMENT,
 )
