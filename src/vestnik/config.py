@@ -92,6 +92,11 @@ class DialerConfig:
     lease_seconds: float = 30.0
     poll_interval_seconds: float = 0.05
     drain_timeout_seconds: float = 30.0
+    # Stable identity of this dialer (lease owner prefix); empty = "<hostname>:<sip port>".
+    # A restarted dialer with the same id finishes its previous run's calls at once.
+    id: str = ""
+    # Claimed sessions that may wait for a call slot at once (beyond max_concurrent_calls).
+    max_waiting_sessions: int = 200
     dtmf_tone_ms: int = 100
     dtmf_gap_ms: int = 100
 
