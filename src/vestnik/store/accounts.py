@@ -155,6 +155,12 @@ def add_number(conn: Connection, account_id: int, number: str, region: str | Non
 
 
 def add_employee(conn: Connection, account_id: int, sip_uri: str) -> int:
+    if conn.execute(
+        sa.select(employees.c.id).where(
+            employees.c.account_id == account_id, employees.c.sip_uri == sip_uri
+        )
+    ).first():
+        raise AdminError(f"employee {sip_uri} is already registered for this account")
     return int(
         conn.execute(
             employees.insert().values(account_id=account_id, sip_uri=sip_uri, created_at=now())
@@ -193,5 +199,80 @@ def blacklist_list(conn: Connection, account_id: int) -> list[dict[str, Any]]:
         sa.select(blacklist.c.id, blacklist.c.number, blacklist.c.comment, blacklist.c.created_at)
         .where(blacklist.c.account_id == account_id)
         .order_by(blacklist.c.id)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def list_accounts(conn: Connection) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(sa.select(accounts).order_by(accounts.c.id)).mappings()]
+
+
+def list_users(conn: Connection, account_id: int) -> list[dict[str, Any]]:
+    """Users of an account, without password hashes."""
+    rows = conn.execute(
+        sa.select(users.c.id, users.c.login, users.c.is_active, users.c.created_at)
+        .where(users.c.account_id == account_id)
+        .order_by(users.c.id)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def list_keys(
+    conn: Connection, account_id: int, kind: TokenKind | None = None
+) -> list[dict[str, Any]]:
+    """Access tokens of an account (never the token itself, which is not stored)."""
+    query = sa.select(
+        access_tokens.c.id,
+        access_tokens.c.kind,
+        access_tokens.c.user_id,
+        access_tokens.c.is_blocked,
+        access_tokens.c.expires_at,
+        access_tokens.c.created_at,
+    ).where(access_tokens.c.account_id == account_id)
+    if kind is not None:
+        query = query.where(access_tokens.c.kind == kind.value)
+    return [dict(r) for r in conn.execute(query.order_by(access_tokens.c.id)).mappings()]
+
+
+def get_key(conn: Connection, key_id: int) -> dict[str, Any]:
+    row = (
+        conn.execute(
+            sa.select(
+                access_tokens.c.id,
+                access_tokens.c.account_id,
+                access_tokens.c.kind,
+                access_tokens.c.is_blocked,
+                access_tokens.c.expires_at,
+                access_tokens.c.created_at,
+            ).where(access_tokens.c.id == key_id)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise AdminError(f"key {key_id} not found")
+    return dict(row)
+
+
+def list_numbers(conn: Connection, account_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(
+            virtual_numbers.c.id,
+            virtual_numbers.c.number,
+            virtual_numbers.c.region,
+            virtual_numbers.c.status,
+            virtual_numbers.c.created_at,
+        )
+        .where(virtual_numbers.c.account_id == account_id)
+        .order_by(virtual_numbers.c.id)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def list_employees(conn: Connection, account_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(employees.c.id, employees.c.sip_uri, employees.c.created_at)
+        .where(employees.c.account_id == account_id)
+        .order_by(employees.c.id)
     ).mappings()
     return [dict(r) for r in rows]
