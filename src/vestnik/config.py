@@ -108,6 +108,15 @@ class TtsConfig:
     # piper: path to the .onnx voice model (its .onnx.json beside it).
     piper_model: str = ""
     cache_max_mb: int = 512
+    # Rendered messages kept in memory (shared by identical calls), in addition to those in use.
+    memory_cache_items: int = 256
+
+
+@dataclass
+class MediaConfig:
+    # Audio files (admin ``media add`` and uploads): refused when longer or larger than this.
+    max_duration_seconds: float = 600.0
+    max_file_bytes: int = 20_971_520
 
 
 @dataclass
@@ -151,6 +160,7 @@ class Config:
     rtp: RtpConfig = field(default_factory=RtpConfig)
     dialer: DialerConfig = field(default_factory=DialerConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
 
