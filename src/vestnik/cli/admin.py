@@ -1,0 +1,750 @@
+"""``vestnik admin …``: accounts, users, keys, numbers, employees, blacklist, media, sessions.
+
+Every command validates all of its input before it opens a transaction, so a refused command
+changes nothing. Output is text by default and JSON with ``--json`` (see docs/admin.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import re
+import sys
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import phonenumbers
+import sqlalchemy as sa
+
+from vestnik.auth import TokenKind
+from vestnik.calls import CallState
+from vestnik.cli.common import (
+    CliError,
+    SubParsers,
+    command_parser,
+    database,
+    emit,
+    format_fields,
+    format_table,
+    iso,
+    non_negative_int,
+    on_off,
+    positive_int,
+    with_iso_times,
+)
+from vestnik.store import accounts as store
+from vestnik.store.schema import call_sessions
+
+ACCOUNT_TIME_COLUMNS = ("created_at",)
+SESSION_TIME_COLUMNS = (
+    "created_at",
+    "dial_at",
+    "ring_at",
+    "answer_at",
+    "end_at",
+    "lease_expires_at",
+)
+SESSION_LIST_DEFAULT_LIMIT = 50
+KEY_SHOWN_ONCE = "Keep the access_token now: only its hash is stored, it cannot be shown again."
+_METHOD_NAME = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")
+# sip:user@host[:port][;params] — the user part is required: an employee is a person.
+_SIP_URI = re.compile(
+    r"^sips?:[^@\s;]+@[A-Za-z0-9.\-]+(:\d{1,5})?(;\S*)?$|^sips?:[^@\s;]+@\[[0-9A-Fa-f:.]+\](:\d{1,5})?(;\S*)?$"
+)
+
+
+def register_admin(objects: SubParsers) -> None:
+    _register_account(objects)
+    _register_user(objects)
+    _register_key(objects)
+    _register_number(objects)
+    _register_employee(objects)
+    _register_blacklist(objects)
+    _register_media(objects)
+    _register_numbering_plan(objects)
+    _register_session(objects)
+    _register_db(objects)
+
+
+def _actions(objects: SubParsers, name: str, help: str) -> SubParsers:
+    parser = objects.add_parser(name, help=help, description=help)
+    return parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+
+# --- input checks (argparse types raise ArgumentTypeError → usage error, exit 2) -------------
+
+
+def e164_number(text: str) -> str:
+    """A phone number in E.164 (``+`` optional) → its digits, as stored and as the API sends."""
+    raw = text.strip()
+    digits = raw[1:] if raw.startswith("+") else raw
+    if not digits.isdigit() or not 8 <= len(digits) <= 15:
+        raise CliError(f"{text!r} is not a phone number in E.164 form (e.g. 74993720692)")
+    try:
+        parsed = phonenumbers.parse("+" + digits)
+    except phonenumbers.NumberParseException:
+        raise CliError(f"{text!r} is not a phone number in E.164 form") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise CliError(f"{text!r} is not a valid phone number")
+    return digits
+
+
+def sip_uri(text: str) -> str:
+    uri = text.strip()
+    if not uri.lower().startswith(("sip:", "sips:")):
+        uri = "sip:" + uri
+    if not _SIP_URI.match(uri):
+        raise CliError(f"{text!r} is not a SIP URI of the form sip:user@host[:port]")
+    return uri
+
+
+def cidr(text: str) -> str:
+    try:
+        return str(ipaddress.ip_network(text.strip(), strict=False))
+    except ValueError:
+        raise CliError(
+            f"{text!r} is not an IP network (e.g. 192.0.2.0/24 or 2001:db8::/32)"
+        ) from None
+
+
+def expiry(text: str, *, now: datetime | None = None) -> float:
+    """``--expires``: a date (valid through that day, UTC) or an ISO 8601 date-time."""
+    current = now or datetime.now(UTC)
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+            day = date.fromisoformat(text.strip())
+            moment = datetime.combine(day + timedelta(days=1), time(), UTC)
+        else:
+            moment = datetime.fromisoformat(text.strip())
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+    except ValueError:
+        raise CliError(
+            f"--expires {text!r}: expected YYYY-MM-DD or an ISO 8601 date-time"
+        ) from None
+    if moment <= current:
+        raise CliError(f"--expires {text!r} is in the past")
+    return moment.timestamp()
+
+
+def method_weight(text: str) -> tuple[str, int | None]:
+    method, sep, weight = text.partition("=")
+    method = method.strip()
+    if not sep or not _METHOD_NAME.match(method):
+        raise CliError(f"--method-weight {text!r}: expected METHOD=N, e.g. start.informer_call=2")
+    if not weight.strip():
+        return method, None  # back to the default weight
+    try:
+        value = int(weight)
+    except ValueError:
+        raise CliError(f"--method-weight {text!r}: weight must be a whole number") from None
+    if value < 0:
+        raise CliError(f"--method-weight {text!r}: weight must not be negative")
+    return method, value
+
+
+# --- accounts ------------------------------------------------------------------------------
+
+
+def _register_account(objects: SubParsers) -> None:
+    actions = _actions(objects, "account", "create, change and inspect accounts")
+    p = command_parser(
+        actions,
+        "create",
+        help="create an account with the default settings",
+        handler=account_create,
+    )
+    p.add_argument("name", metavar="NAME")
+
+    p = command_parser(actions, "set", help="change an account's settings", handler=account_set)
+    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    active = p.add_mutually_exclusive_group()
+    active.add_argument(
+        "--active",
+        dest="is_active",
+        action="store_const",
+        const=True,
+        help="allow the account to use the API",
+    )
+    active.add_argument(
+        "--inactive",
+        dest="is_active",
+        action="store_const",
+        const=False,
+        help="refuse every request of the account",
+    )
+    p.add_argument("--name", dest="new_name", metavar="NAME", help="rename the account")
+    p.add_argument(
+        "--informer-call",
+        type=on_off,
+        metavar="on|off",
+        help="the informer-call component (start.informer_call)",
+    )
+    p.add_argument(
+        "--number-management",
+        type=on_off,
+        metavar="on|off",
+        help="automatic number management (the non-fixed usage rules)",
+    )
+    p.add_argument("--minute-limit", type=non_negative_int, metavar="N", help="points per minute")
+    p.add_argument("--day-limit", type=non_negative_int, metavar="N", help="points per day")
+    p.add_argument(
+        "--tts-max-length", type=positive_int, metavar="N", help="longest TTS text, characters"
+    )
+    p.add_argument(
+        "--max-concurrent-calls",
+        type=positive_int,
+        metavar="N",
+        help="calls of this account at the same time",
+    )
+    allow = p.add_mutually_exclusive_group()
+    allow.add_argument(
+        "--ip-allow",
+        action="append",
+        metavar="CIDR",
+        help="replace the IP allow-list; repeat for several networks",
+    )
+    allow.add_argument(
+        "--ip-allowlist",
+        metavar="'CIDR,CIDR'",
+        help="replace the IP allow-list with a comma-separated list ('' = nobody)",
+    )
+    p.add_argument("--mobile", type=on_off, metavar="on|off", help="calls to mobile numbers")
+    p.add_argument(
+        "--long-distance", type=on_off, metavar="on|off", help="calls outside the home region"
+    )
+    p.add_argument(
+        "--international", type=on_off, metavar="on|off", help="calls outside the home country"
+    )
+    p.add_argument("--home-region", metavar="TEXT", help="home region ('' = none)")
+    p.add_argument("--home-country", metavar="CC", help="home country, ISO 3166 code (RU)")
+    p.add_argument(
+        "--method-weight",
+        action="append",
+        metavar="METHOD=N",
+        help="points a method costs; repeatable; METHOD= restores the default",
+    )
+
+    p = command_parser(
+        actions,
+        "show",
+        help="an account with its users, keys, numbers, employees",
+        handler=account_show,
+    )
+    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    command_parser(actions, "list", help="all accounts", handler=account_list)
+
+
+def account_create(args: argparse.Namespace) -> None:
+    name = args.name.strip()
+    if not name:
+        raise CliError("account name must not be empty")
+    with database(args) as (config, engine), engine.begin() as conn:
+        account_id = store.create_account(conn, name, config.limits)
+        account = store.get_account(conn, account_id)
+    data = _account_json(account)
+    emit(args, data, lambda: f"account {account_id} created\n{_account_text(data)}")
+
+
+def account_set(args: argparse.Namespace) -> None:
+    changes: dict[str, Any] = {}
+    if args.is_active is not None:
+        changes["is_active"] = args.is_active
+    if args.new_name is not None:
+        if not args.new_name.strip():
+            raise CliError("account name must not be empty")
+        changes["name"] = args.new_name.strip()
+    simple = {
+        "informer_call": "informer_call_enabled",
+        "number_management": "number_management_enabled",
+        "minute_limit": "minute_limit",
+        "day_limit": "day_limit",
+        "tts_max_length": "tts_max_length",
+        "max_concurrent_calls": "max_concurrent_calls",
+        "mobile": "allow_mobile",
+        "long_distance": "allow_long_distance",
+        "international": "allow_international",
+    }
+    for option, column in simple.items():
+        value = getattr(args, option)
+        if value is not None:
+            changes[column] = value
+    if args.ip_allow is not None:
+        changes["ip_allowlist"] = _dedupe(cidr(item) for item in args.ip_allow)
+    if args.ip_allowlist is not None:
+        items = [item for item in args.ip_allowlist.split(",") if item.strip()]
+        changes["ip_allowlist"] = _dedupe(cidr(item) for item in items)
+    if args.home_region is not None:
+        changes["home_region"] = args.home_region.strip() or None
+    if args.home_country is not None:
+        country = args.home_country.strip().upper()
+        if country not in phonenumbers.SUPPORTED_REGIONS:
+            raise CliError(f"--home-country {args.home_country!r} is not a known country code")
+        changes["home_country"] = country
+    weights = [method_weight(item) for item in args.method_weight or ()]
+    if not changes and not weights:
+        raise CliError("nothing to change: give at least one option (see --help)")
+    with database(args) as (_config, engine), engine.begin() as conn:
+        account_id = store.resolve_account(conn, args.account)
+        if "name" in changes:
+            taken = conn.execute(
+                sa.select(store.accounts.c.id).where(
+                    store.accounts.c.name == changes["name"], store.accounts.c.id != account_id
+                )
+            ).first()
+            if taken:
+                raise CliError(f"account {changes['name']!r} already exists")
+        if weights:
+            merged = dict(store.get_account(conn, account_id)["method_weights"])
+            for method, weight in weights:
+                if weight is None:
+                    merged.pop(method, None)
+                else:
+                    merged[method] = weight
+            changes["method_weights"] = merged
+        store.update_account(conn, account_id, **changes)
+        account = store.get_account(conn, account_id)
+    data = _account_json(account)
+    if changes.get("ip_allowlist") == [] and not args.json:
+        sys.stderr.write("note: the IP allow-list is empty: no address may use the API\n")
+    emit(args, data, lambda: f"account {account_id} updated\n{_account_text(data)}")
+
+
+def account_show(args: argparse.Namespace) -> None:
+    with database(args) as (_config, engine), engine.connect() as conn:
+        account_id = store.resolve_account(conn, args.account)
+        data = _account_json(store.get_account(conn, account_id))
+        data["users"] = [
+            with_iso_times(u, ["created_at"]) for u in store.list_users(conn, account_id)
+        ]
+        data["keys"] = [
+            with_iso_times(k, ["expires_at", "created_at"])
+            for k in store.list_keys(conn, account_id, TokenKind.PERMANENT)
+        ]
+        data["numbers"] = [
+            with_iso_times(n, ["created_at"]) for n in store.list_numbers(conn, account_id)
+        ]
+        data["employees"] = [
+            with_iso_times(e, ["created_at"]) for e in store.list_employees(conn, account_id)
+        ]
+        data["blacklist_size"] = len(store.blacklist_list(conn, account_id))
+
+    def text() -> str:
+        parts = [_account_text(data)]
+        parts.append("\nusers:\n" + format_table(data["users"], ["id", "login", "is_active"]))
+        parts.append(
+            "\nkeys:\n"
+            + format_table(data["keys"], ["id", "is_blocked", "expires_at_iso", "created_at_iso"])
+        )
+        parts.append(
+            "\nnumbers:\n" + format_table(data["numbers"], ["id", "number", "region", "status"])
+        )
+        parts.append("\nemployees:\n" + format_table(data["employees"], ["id", "sip_uri"]))
+        return "\n".join(parts)
+
+    emit(args, data, text)
+
+
+def account_list(args: argparse.Namespace) -> None:
+    with database(args) as (_config, engine), engine.connect() as conn:
+        rows = [_account_json(a) for a in store.list_accounts(conn)]
+    emit(
+        args,
+        rows,
+        lambda: format_table(
+            rows,
+            [
+                "id",
+                "name",
+                "is_active",
+                "informer_call_enabled",
+                "minute_limit",
+                "day_limit",
+                "created_at_iso",
+            ],
+        ),
+    )
+
+
+def _account_json(account: dict[str, Any]) -> dict[str, Any]:
+    return with_iso_times(account, ACCOUNT_TIME_COLUMNS)
+
+
+def _account_text(data: dict[str, Any]) -> str:
+    base = {k: v for k, v in data.items() if not isinstance(v, list) or k == "ip_allowlist"}
+    return format_fields(base, skip=("created_at", "blacklist_size"))
+
+
+def _dedupe(items: Any) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+# --- users and keys ------------------------------------------------------------------------
+
+
+def _register_user(objects: SubParsers) -> None:
+    actions = _actions(objects, "user", "API users (login.user)")
+    p = command_parser(
+        actions, "create", help="create a user who can log in with login.user", handler=user_create
+    )
+    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    p.add_argument("login", metavar="LOGIN")
+    p.add_argument("password", metavar="PASSWORD", help="the password; '-' reads it from stdin")
+
+
+def user_create(args: argparse.Namespace) -> None:
+    login = args.login.strip()
+    if not login or login != args.login:
+        raise CliError("login must be non-empty and have no surrounding spaces")
+    password = args.password
+    if password == "-":
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password.strip():
+        raise CliError("password must not be empty")
+    with database(args) as (_config, engine), engine.begin() as conn:
+        account_id = store.resolve_account(conn, args.account)
+        user_id = store.create_user(conn, account_id, login, password)
+    data = {"user_id": user_id, "account_id": account_id, "login": login}
+    emit(args, data, f"user {user_id} ({login}) created in account {account_id}")
+
+
+def _register_key(objects: SubParsers) -> None:
+    actions = _actions(objects, "key", "permanent API keys")
+    p = command_parser(
+        actions, "create", help="issue a permanent API key (shown once)", handler=key_create
+    )
+    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    p.add_argument(
+        "--expires",
+        metavar="DATE",
+        help="YYYY-MM-DD (valid through that day, UTC) or an ISO 8601 date-time",
+    )
+    p = command_parser(actions, "block", help="block a key at once", handler=key_block)
+    p.add_argument("key_id", metavar="KEY_ID", type=positive_int)
+    p = command_parser(
+        actions, "list", help="an account's keys (never the tokens)", handler=key_list
+    )
+    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+
+
+def key_create(args: argparse.Namespace) -> None:
+    expires_at = expiry(args.expires) if args.expires is not None else None
+    with database(args) as (_config, engine), engine.begin() as conn:
+        account_id = store.resolve_account(conn, args.account)
+        key = store.issue_token(conn, account_id, TokenKind.PERMANENT, expires_at=expires_at)
+    data = {
+        "key_id": key.id,
+        "account_id": key.account_id,
+        "access_token": key.access_token,
+        "expires_at": key.expires_at,
+        "expires_at_iso": iso(key.expires_at),
+    }
+
+    def text() -> str:
+        fields = format_fields(
+            {
+                "key_id": key.id,
+                "account_id": key.account_id,
+                "access_token": key.access_token,
+                "expires_at": iso(key.expires_at) or "never",
+            }
+        )
+        return f"{fields}\n{KEY_SHOWN_ONCE}"
+
+    emit(args, data, text)
+
+
+def key_block(args: argparse.Namespace) -> None:
+    with database(args) as (_config, engine), engine.begin() as conn:
+        key = store.get_key(conn, args.key_id)
+        store.block_key(conn, args.key_id)
+    data = {
+        "key_id": args.key_id,
+        "account_id": key["account_id"],
+        "is_blocked": True,
+        "was_blocked": bool(key["is_blocked"]),
+    }
+    emit(
+        args,
+        data,
+        f"key {args.key_id} is blocked" + (" (it already was)" if key["is_blocked"] else ""),
+    )
+
+
+def key_list(args: argparse.Namespace) -> None:
+    with database(args) as (_config, engine), engine.connect() as conn:
+        account_id = store.resolve_account(conn, args.account)
+        rows = [
+            with_iso_times(k, ["expires_at", "created_at"])
+            for k in store.list_keys(conn, account_id, TokenKind.PERMANENT)
+        ]
+    emit(
+        args,
+        rows,
+        lambda: format_table(rows, ["id", "is_blocked", "expires_at_iso", "created_at_iso"]),
+    )
+
+
+# --- numbers, employees, blacklist ---------------------------------------------------------
+
+
+def _register_number(objects: SubParsers) -> None:
+    actions = _actions(objects, "number", "the account's virtual (caller) numbers")
+    p = command_parser(actions, "add", help="add a virtual number", handler=number_add)
+    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    p.add_argument("number", metavar="NUMBER", help="E.164, e.g. 74993720692 or +74993720692")
+    p.add_argument("--region", metavar="TEXT", help="region, for the regional usage rules")
+    p = command_parser(actions, "list", help="an account's virtual numbers", handler=number_list)
+    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+
+
+def number_add(args: argparse.Namespace) -> None:
+    number = e164_number(args.number)
+    region = args.region.strip() if args.region and args.region.strip() else None
+    with database(args) as (_config, engine), engine.begin() as conn:
+        account_id = store.resolve_account(conn, args.account)
+        number_id = store.add_number(conn, account_id, number, region)
+    data = {"number_id": number_id, "account_id": account_id, "number": number, "region": region}
+    emit(
+        args,
+        data,
+        f"number {number} added to account {account_id} (id {number_id}, region {region or '-'})",
+    )
+
+
+def number_list(args: argparse.Namespace) -> None:
+    with database(args) as (_config, engine), engine.connect() as conn:
+        account_id = store.resolve_account(conn, args.account)
+        rows = [with_iso_times(n, ["created_at"]) for n in store.list_numbers(conn, account_id)]
+    emit(args, rows, lambda: format_table(rows, ["id", "number", "region", "status"]))
+
+
+def _register_employee(objects: SubParsers) -> None:
+    actions = _actions(objects, "employee", "employees' SIP URIs (callable as a contact)")
+    p = command_parser(actions, "add", help="register an employee's SIP URI", handler=employee_add)
+    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    p.add_argument("sip_uri", metavar="SIP_URI", help="sip:user@host[:port]")
+    p = command_parser(actions, "list", help="an account's employees", handler=employee_list)
+    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+
+
+def employee_add(args: argparse.Namespace) -> None:
+    uri = sip_uri(args.sip_uri)
+    with database(args) as (_config, engine), engine.begin() as conn:
+        account_id = store.resolve_account(conn, args.account)
+        employee_id = store.add_employee(conn, account_id, uri)
+    data = {"employee_id": employee_id, "account_id": account_id, "sip_uri": uri}
+    emit(args, data, f"employee {uri} added to account {account_id} (id {employee_id})")
+
+
+def employee_list(args: argparse.Namespace) -> None:
+    with database(args) as (_config, engine), engine.connect() as conn:
+        account_id = store.resolve_account(conn, args.account)
+        rows = [with_iso_times(e, ["created_at"]) for e in store.list_employees(conn, account_id)]
+    emit(args, rows, lambda: format_table(rows, ["id", "sip_uri"]))
+
+
+def _register_blacklist(objects: SubParsers) -> None:
+    actions = _actions(objects, "blacklist", "numbers the account must never call")
+    p = command_parser(actions, "add", help="add a number", handler=blacklist_add)
+    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    p.add_argument("number", metavar="NUMBER", help="E.164 number or an employee's SIP URI")
+    p.add_argument("--comment", metavar="TEXT")
+    p = command_parser(actions, "remove", help="remove a number", handler=blacklist_remove)
+    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    p.add_argument("number", metavar="NUMBER")
+    p = command_parser(actions, "list", help="the account's blacklist", handler=blacklist_list)
+    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+
+
+def _blacklist_entry(text: str) -> str:
+    if text.strip().lower().startswith(("sip:", "sips:")):
+        return sip_uri(text)
+    return e164_number(text)
+
+
+def blacklist_add(args: argparse.Namespace) -> None:
+    number = _blacklist_entry(args.number)
+    with database(args) as (_config, engine), engine.begin() as conn:
+        account_id = store.resolve_account(conn, args.account)
+        before = {r["number"] for r in store.blacklist_list(conn, account_id)}
+        entry_id = store.blacklist_add(conn, account_id, number, args.comment)
+    added = number not in before
+    data = {"blacklist_id": entry_id, "account_id": account_id, "number": number, "added": added}
+    emit(
+        args,
+        data,
+        f"{number} {'added to' if added else 'is already in'} the blacklist of "
+        f"account {account_id}",
+    )
+
+
+def blacklist_remove(args: argparse.Namespace) -> None:
+    number = _blacklist_entry(args.number)
+    with database(args) as (_config, engine), engine.begin() as conn:
+        account_id = store.resolve_account(conn, args.account)
+        if not store.blacklist_remove(conn, account_id, number):
+            raise CliError(f"{number} is not in the blacklist of account {account_id}")
+    data = {"account_id": account_id, "number": number, "removed": True}
+    emit(args, data, f"{number} removed from the blacklist of account {account_id}")
+
+
+def blacklist_list(args: argparse.Namespace) -> None:
+    with database(args) as (_config, engine), engine.connect() as conn:
+        account_id = store.resolve_account(conn, args.account)
+        rows = [with_iso_times(r, ["created_at"]) for r in store.blacklist_list(conn, account_id)]
+    emit(args, rows, lambda: format_table(rows, ["id", "number", "comment", "created_at_iso"]))
+
+
+# --- media and the numbering plan (implemented in other modules) ---------------------------
+
+
+def _register_media(objects: SubParsers) -> None:
+    actions = _actions(objects, "media", "audio files for message type 'media'")
+    p = command_parser(
+        actions, "add", help="upload an audio file (WAV, MP3, OGG, FLAC)", handler=media_add
+    )
+    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--name", metavar="NAME", help="display name (default: the file name)")
+
+
+def media_add(args: argparse.Namespace) -> None:
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"{args.file}: no such file")
+    try:
+        from vestnik.media.audiofile import import_media_file
+    except ModuleNotFoundError as exc:
+        if exc.name != "vestnik.media.audiofile":
+            raise
+        raise CliError(
+            "audio conversion is not available in this build (vestnik.media.audiofile is missing)"
+        ) from None
+    name = (args.name or path.name).strip()
+    if not name:
+        raise CliError("--name must not be empty")
+    with database(args) as (config, engine), engine.begin() as conn:
+        account_id = store.resolve_account(conn, args.account)
+        media = import_media_file(conn, config, account_id, path, name=name)
+    data = _media_json(media, account_id, name)
+    emit(args, data, lambda: format_fields(data))
+
+
+def _media_json(media: Any, account_id: int, name: str) -> dict[str, Any]:
+    """The import result as a dict whatever its shape (an id, a mapping or a dataclass)."""
+    if isinstance(media, int):
+        return {"media_file_id": media, "account_id": account_id, "name": name}
+    fields = dict(media) if isinstance(media, dict) else dict(vars(media))
+    media_id = fields.pop("media_file_id", None) or fields.pop("id", None)
+    return {"media_file_id": media_id, "account_id": account_id, **fields}
+
+
+def _register_numbering_plan(objects: SubParsers) -> None:
+    actions = _actions(objects, "numbering-plan", "the national numbering-plan registry")
+    p = command_parser(
+        actions, "import", help="load ranges from a CSV file", handler=numbering_plan_import
+    )
+    p.add_argument("file", metavar="FILE")
+
+
+def numbering_plan_import(args: argparse.Namespace) -> None:
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"{args.file}: no such file")
+    try:
+        from vestnik.store.numbering import import_csv
+    except ModuleNotFoundError as exc:
+        if exc.name != "vestnik.store.numbering":
+            raise
+        raise CliError(
+            "numbering-plan import is not available in this build "
+            "(vestnik.store.numbering is missing)"
+        ) from None
+    with database(args) as (_config, engine), engine.begin() as conn:
+        count = import_csv(conn, path)
+    emit(args, {"imported": count, "file": str(path)}, f"{count} ranges imported from {path}")
+
+
+# --- call sessions -------------------------------------------------------------------------
+
+
+def _register_session(objects: SubParsers) -> None:
+    actions = _actions(objects, "session", "call sessions: state, outcome, SIP code, timings")
+    p = command_parser(
+        actions, "show", help="every stored field of one session", handler=session_show
+    )
+    p.add_argument("session_id", metavar="ID", type=positive_int)
+    p = command_parser(actions, "list", help="recent sessions, newest first", handler=session_list)
+    p.add_argument("--account", metavar="ACCOUNT", help="account id or name")
+    p.add_argument("--state", choices=[s.value for s in CallState])
+    p.add_argument(
+        "--limit",
+        type=positive_int,
+        default=SESSION_LIST_DEFAULT_LIMIT,
+        metavar="N",
+        help=f"at most N sessions (default {SESSION_LIST_DEFAULT_LIMIT})",
+    )
+
+
+def session_json(row: Any) -> dict[str, Any]:
+    data = with_iso_times(dict(row), SESSION_TIME_COLUMNS)
+    data["call_session_id"] = data["id"]
+    return data
+
+
+def session_show(args: argparse.Namespace) -> None:
+    with database(args) as (_config, engine), engine.connect() as conn:
+        row = (
+            conn.execute(sa.select(call_sessions).where(call_sessions.c.id == args.session_id))
+            .mappings()
+            .first()
+        )
+    if row is None:
+        raise CliError(f"call session {args.session_id} not found")
+    data = session_json(row)
+    human = {k: v for k, v in data.items() if k not in SESSION_TIME_COLUMNS and k != "id"}
+    emit(args, data, lambda: format_fields(human))
+
+
+def session_list(args: argparse.Namespace) -> None:
+    query = sa.select(call_sessions).order_by(call_sessions.c.id.desc()).limit(args.limit)
+    if args.state:
+        query = query.where(call_sessions.c.state == args.state)
+    with database(args) as (_config, engine), engine.connect() as conn:
+        if args.account is not None:
+            account_id = store.resolve_account(conn, args.account)
+            query = query.where(call_sessions.c.account_id == account_id)
+        rows = [session_json(r) for r in conn.execute(query).mappings()]
+    columns = [
+        "id",
+        "account_id",
+        "state",
+        "finish_reason",
+        "sip_code",
+        "caller_number",
+        "contact",
+        "created_at_iso",
+    ]
+    emit(args, rows, lambda: format_table(rows, columns))
+
+
+# --- database ------------------------------------------------------------------------------
+
+
+def _register_db(objects: SubParsers) -> None:
+    actions = _actions(objects, "db", "the database itself")
+    command_parser(
+        actions, "migrate", help="bring the schema to the newest version", handler=db_migrate
+    )
+
+
+def db_migrate(args: argparse.Namespace) -> None:
+    from alembic.runtime.migration import MigrationContext
+
+    with database(args) as (_config, engine), engine.connect() as conn:
+        revision = MigrationContext.configure(conn).get_current_revision()
+        url = engine.url.render_as_string(hide_password=True)
+    data = {"database": url, "revision": revision}
+    emit(args, data, f"{url} is at schema revision {revision}")

@@ -1,0 +1,84 @@
+"""``vestnik config show``: the effective configuration (file + environment), secrets hidden."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from vestnik.cli.common import SubParsers, command_parser, emit, load_cli_config
+from vestnik.config import Config
+
+# Keys whose values are never printed.
+SECRET_KEYS = frozenset({"password", "secret"})
+HIDDEN = "********"
+
+
+def register(commands: SubParsers) -> None:
+    p = commands.add_parser(
+        "config",
+        help="inspect the configuration",
+        description="Inspect the configuration (docs/configuration.md).",
+    )
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    command_parser(
+        actions,
+        "show",
+        help="print the effective configuration, secrets hidden",
+        handler=config_show,
+    )
+
+
+def effective_config(config: Config) -> dict[str, Any]:
+    data = dataclasses.asdict(config)
+    for section in data.values():
+        if isinstance(section, dict):
+            for key in section:
+                if key in SECRET_KEYS and section[key]:
+                    section[key] = HIDDEN
+    data["database_url"] = _hide_password(config.database_url)
+    return data
+
+
+def _hide_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown as is: it holds no parsable password
+        return url
+
+
+def config_show(args: argparse.Namespace) -> None:
+    data = effective_config(load_cli_config(args))
+    emit(args, data, lambda: to_toml(data))
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """Plain TOML for the flat two-level config (scalars, then one table per section)."""
+    lines = [f"{k} = {toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for name, section in data.items():
+        if isinstance(section, dict):
+            lines.append(f"\n[{name}]")
+            lines += [f"{k} = {toml_value(v)}" for k, v in section.items()]
+    return "\n".join(lines)
+
+
+def toml_value(value: Any) -> str:
+    """One TOML literal (strings, numbers, booleans, lists, inline tables)."""
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = ", ".join(f"{json.dumps(str(k))} = {toml_value(v)}" for k, v in value.items())
+        return "{ " + items + " }" if items else "{}"
+    if value is None:
+        return '""'
+    return json.dumps(str(value))

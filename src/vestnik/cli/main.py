@@ -1,0 +1,106 @@
+"""The ``vestnik`` command.
+
+Subcommands come from plug-in modules listed in :data:`COMMAND_MODULES`. Each module may define
+``register(subparsers)`` for top-level commands (``vestnik serve``) and
+``register_admin(admin_subparsers)`` for administration objects (``vestnik admin webhook``).
+A listed module that does not exist (yet) is skipped; any other import error is a bug and shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Iterator, Sequence
+from types import ModuleType
+
+from vestnik.cli.common import EXIT_USAGE, EXIT_USER_ERROR, CliError, add_config_option
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "vestnik.cli.admin",
+    "vestnik.cli.serve",
+    "vestnik.cli.config_cmd",
+    "vestnik.cli.demo",
+    "vestnik.cli.phone",
+    "vestnik.cli.webhooks",
+)
+
+
+def command_modules(names: Sequence[str] = COMMAND_MODULES) -> Iterator[ModuleType]:
+    for name in names:
+        try:
+            yield importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+
+
+def build_parser(module_names: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vestnik",
+        description="Self-hosted informer calls behind the UIS Call API v4.0.",
+        epilog="Run 'vestnik COMMAND --help' for a command's options. Docs: docs/admin.md, "
+        "docs/configuration.md.",
+    )
+    add_config_option(parser, suppress_default=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    admin = commands.add_parser(
+        "admin",
+        help="manage accounts, users, keys, numbers, media, sessions",
+        description="Administration. Every command prints text, or JSON with --json.",
+    )
+    add_config_option(admin, suppress_default=True)
+    admin_commands = admin.add_subparsers(dest="admin_object", metavar="OBJECT", required=True)
+    for module in command_modules(module_names):
+        register_admin = getattr(module, "register_admin", None)
+        if register_admin is not None:
+            register_admin(admin_commands)
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status (also used as the console script)."""
+    from alembic.util.exc import CommandError as MigrationError
+    from sqlalchemy.exc import DBAPIError
+
+    from vestnik.config import ConfigError
+    from vestnik.store.accounts import AdminError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:  # a plug-in parser without a handler: show what exists
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        status = handler(args)
+    except (CliError, AdminError, ConfigError) as exc:
+        return _fail(str(exc))
+    except DBAPIError as exc:
+        return _fail(f"database error: {_first_line(exc.orig) if exc.orig else exc}")
+    except MigrationError as exc:
+        return _fail(f"database schema: {exc}")
+    except KeyboardInterrupt:
+        return 130
+    return 0 if status is None else int(status)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"vestnik: error: {message}\n")
+    return EXIT_USER_ERROR
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
