@@ -1,0 +1,656 @@
+"""The dialer: claims queued sessions, renders their message, places the calls, records outcomes.
+
+One ``Dialer`` per process. Its loops:
+
+- claim: take queued sessions from the table (the work queue) while there is room;
+- renew: extend the leases of every session in hand (``lease_seconds / 3``);
+- release: poll ``release_requested`` for sessions in hand (~200 ms) and hang those up;
+- sweep: settle sessions of dialers that stopped renewing (``store.sessions.recover_expired``).
+
+Per session: claim → render (a task, so audio is ready at answer) → blacklist check → slot
+(per-account FIFO, process cap, trunk rate, then the account cap checked atomically with the
+``dialing`` transition) → ``Telephony.place_call`` → observer writes ringing/answered → result
+→ finished. Every session ends finished with a reason, whatever happens: a session task that
+fails finishes it ``internal_error``; a dialer that dies leaves leases that a restart (same
+dialer id) or another dialer's sweep settles.
+
+Database work runs on a small thread pool so the event loop (SIP, RTP pacer, HTTP) never
+blocks on it. Deadlines use the loop clock; stored times are wall-clock UNIX seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine
+
+from vestnik.calls import ContactKind, FinishReason, MessageType
+from vestnik.config import Config
+from vestnik.dialer.limits import TokenBucket
+from vestnik.dialer.ports import (
+    CallHandle,
+    CallResult,
+    DialSpec,
+    MessageRenderer,
+    MessageSpec,
+    Pcm,
+    Telephony,
+)
+from vestnik.store import sessions as store
+from vestnik.store.db import now
+
+log = logging.getLogger("vestnik.dialer")
+
+T = TypeVar("T")
+
+RELEASE_POLL_SECONDS = 0.2
+# While an account is at its cap, the head waiter re-checks this often (calls may end in
+# other processes, which we cannot hear about).
+ACCOUNT_RECHECK_SECONDS = 0.25
+# After the drain bound, hung-up calls get this long to report their result.
+CUT_GRACE_SECONDS = 5.0
+CLAIM_BATCH = 100
+DB_THREADS = 4
+FINISH_RETRIES = 4
+
+
+def default_dialer_id(config: Config) -> str:
+    """Stable across restarts of the same deployment: host name and SIP port."""
+    return config.dialer.id or f"{socket.gethostname()}:{config.sip.port}"
+
+
+class Interrupt(StrEnum):
+    """Why a session stopped waiting for its slot."""
+
+    RELEASED = "released"  # release.call
+    STOPPING = "stopping"  # dialer stopping: give the session back to the queue
+    LEASE_LOST = "lease_lost"  # another dialer settled it: hands off
+
+
+@dataclass(eq=False)
+class _Call:
+    """A session in hand."""
+
+    row: dict[str, Any]
+    deadline: float  # loop time by which the call must have a slot
+    interrupted: asyncio.Event = field(default_factory=asyncio.Event)
+    interrupt: Interrupt | None = None
+    render: asyncio.Task[Pcm] | None = None
+    handle: CallHandle | None = None
+    dialing: bool = False  # the dialing transition is committed: never give it back
+    cut: bool = False  # hung up by our own shutdown
+    finished: bool = False
+    sip_call_id: str | None = None
+    writes: asyncio.Future[None] | None = None  # tail of the ordered progress writes
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def id(self) -> int:
+        return int(self.row["id"])
+
+    @property
+    def account_id(self) -> int:
+        return int(self.row["account_id"])
+
+    def stop_waiting(self, why: Interrupt) -> None:
+        if self.interrupt is None:
+            self.interrupt = why
+        self.interrupted.set()
+
+
+@dataclass
+class _AccountGate:
+    """Serialises one account's waiters (FIFO) so only the head polls the database."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    freed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class _Observer:
+    def __init__(self, dialer: Dialer, call: _Call) -> None:
+        self._dialer = dialer
+        self._call = call
+
+    def on_dialing(self, sip_call_id: str) -> None:
+        # Stored with the next transition: saves a write on the hot path.
+        self._call.sip_call_id = sip_call_id
+
+    def on_ringing(self) -> None:
+        self._dialer._write(
+            self._call, store.mark_ringing, self._call.id, self._dialer.owner, now(),
+            self._call.sip_call_id,
+        )  # fmt: skip
+
+    def on_answered(self) -> None:
+        self._dialer._write(
+            self._call, store.mark_answered, self._call.id, self._dialer.owner, now(),
+            self._call.sip_call_id,
+        )  # fmt: skip
+
+
+class Dialer:
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine,
+        telephony: Telephony,
+        renderer: MessageRenderer,
+        *,
+        dialer_id: str | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = config.dialer
+        self.engine = engine
+        self.telephony = telephony
+        self.renderer = renderer
+        self.dialer_id = dialer_id or default_dialer_id(config)
+        self.owner = store.lease_owner_for(self.dialer_id, secrets.token_hex(8))
+        self._calls: dict[int, _Call] = {}
+        self._gates: dict[int, _AccountGate] = {}
+        self._slots = asyncio.Semaphore(max(1, self.settings.max_concurrent_calls))
+        self._bucket = TokenBucket(config.trunk.calls_per_second)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._loops: list[asyncio.Task[None]] = []
+        self._db = ThreadPoolExecutor(DB_THREADS, thread_name_prefix="vestnik-dialer-db")
+
+    # -- public -------------------------------------------------------------------------
+
+    @property
+    def active_sessions(self) -> int:
+        """Sessions in hand (waiting for a slot or on a call)."""
+        return len(self._calls)
+
+    def wake(self) -> None:
+        """Claim now instead of at the next poll (e.g. right after a session was created)."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        recovered = await self._tx(store.recover_previous_run, self.dialer_id, self.owner, now())
+        if recovered.requeued or recovered.finished:
+            log.warning(
+                "dialer %s: previous run left %d undialled sessions (requeued) and %d calls "
+                "(finished internal_error): %s",
+                self.dialer_id, len(recovered.requeued), len(recovered.finished),
+                recovered.finished[:20],
+            )  # fmt: skip
+        self._loops = [
+            asyncio.create_task(self._claim_loop(), name="dialer-claim"),
+            asyncio.create_task(self._renew_loop(), name="dialer-renew"),
+            asyncio.create_task(self._release_loop(), name="dialer-release"),
+            asyncio.create_task(self._sweep_loop(), name="dialer-sweep"),
+        ]
+        log.info("dialer %s started (lease owner %s)", self.dialer_id, self.owner)
+
+    async def stop(self, graceful: bool = True) -> None:
+        """Stop claiming; give undialled sessions back; let calls end (up to the drain bound).
+
+        Calls still up after ``drain_timeout_seconds`` (at once when not ``graceful``) are hung
+        up and finished ``internal_error``; every session in hand ends final or back in the
+        queue before this returns.
+        """
+        if self._stopping:
+            return
+        self._stopping = True
+        self._wake.set()
+        if self._loops:
+            # Not cancelled: a claim in flight must come back and be handled (given back).
+            await asyncio.gather(self._loops[0], return_exceptions=True)
+        for call in list(self._calls.values()):
+            if not call.dialing:
+                call.stop_waiting(Interrupt.STOPPING)
+        drain = self.settings.drain_timeout_seconds if graceful else 0.0
+        await self._wait_calls(drain)
+        if self._calls:
+            log.warning("dialer stopping: hanging up %d calls still up", len(self._calls))
+            for call in list(self._calls.values()):
+                call.cut = True
+                call.stop_waiting(Interrupt.STOPPING)
+                if call.handle is not None:
+                    call.handle.release()
+            await self._wait_calls(CUT_GRACE_SECONDS)
+        for call in list(self._calls.values()):
+            if call.task is not None:
+                call.task.cancel()
+        await self._wait_calls(CUT_GRACE_SECONDS)
+        for task in self._loops[1:]:
+            task.cancel()
+        await asyncio.gather(*self._loops[1:], return_exceptions=True)
+        self._loops = []
+        self._db.shutdown(wait=True)
+        log.info("dialer %s stopped", self.dialer_id)
+
+    async def _wait_calls(self, timeout: float) -> None:
+        tasks = [c.task for c in self._calls.values() if c.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=max(0.0, timeout))
+
+    # -- database ------------------------------------------------------------------------
+
+    async def _tx(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` in one transaction on the database threads."""
+
+        def work() -> T:
+            with self.engine.begin() as conn:
+                return fn(conn, *args)
+
+        return await asyncio.get_running_loop().run_in_executor(self._db, work)
+
+    def _write(self, call: _Call, fn: Callable[..., object], *args: Any) -> None:
+        """Queue a progress write for ``call``; writes of one call commit in order."""
+        previous = call.writes
+
+        async def chained() -> None:
+            if previous is not None:
+                await previous
+            try:
+                await self._tx(fn, *args)
+            except Exception:
+                log.exception("session %d: progress write %s failed", call.id, fn.__name__)
+
+        call.writes = asyncio.ensure_future(chained())
+
+    # -- loops ---------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        limit = max(1, self.settings.max_concurrent_calls) + max(
+            0, self.settings.max_waiting_sessions
+        )
+        while not self._stopping:
+            room = limit - len(self._calls)
+            asked = min(room, CLAIM_BATCH)
+            rows: list[dict[str, Any]] = []
+            if asked > 0:
+                try:
+                    rows = await self._tx(
+                        store.claim_sessions, self.owner, asked, self.settings.lease_seconds, now()
+                    )
+                except Exception:
+                    log.exception("claiming sessions failed")
+            loop_now = asyncio.get_running_loop().time()
+            for row in rows:
+                call = _Call(row=row, deadline=loop_now + self.settings.slot_wait_seconds)
+                self._calls[call.id] = call
+                call.task = asyncio.create_task(self._run(call), name=f"session-{call.id}")
+            if asked == 0 or len(rows) < asked:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval_seconds)
+
+    async def _renew_loop(self) -> None:
+        period = max(0.05, self.settings.lease_seconds / 3)
+        while True:
+            await asyncio.sleep(period)
+            ids = [c.id for c in self._calls.values() if not c.finished]
+            if not ids:
+                continue
+            try:
+                held = await self._tx(
+                    store.renew_leases, self.owner, ids, self.settings.lease_seconds, now()
+                )
+            except Exception:
+                log.exception("renewing leases failed")
+                continue
+            for session_id in set(ids) - held:
+                call = self._calls.get(session_id)
+                if call is None or call.finished:
+                    continue
+                log.error("session %d: lease lost; hanging up", session_id)
+                call.stop_waiting(Interrupt.LEASE_LOST)
+                if call.handle is not None:
+                    call.handle.release()
+
+    async def _release_loop(self) -> None:
+        while True:
+            await asyncio.sleep(RELEASE_POLL_SECONDS)
+            if not self._calls:
+                continue
+            try:
+                ids = await self._tx(store.release_requested, self.owner)
+            except Exception:
+                log.exception("polling release requests failed")
+                continue
+            for session_id in ids:
+                call = self._calls.get(session_id)
+                if call is None or call.finished:
+                    continue
+                call.stop_waiting(Interrupt.RELEASED)
+                if call.handle is not None:
+                    call.handle.release()
+
+    async def _sweep_loop(self) -> None:
+        period = max(0.1, self.settings.lease_seconds / 2)
+        while True:
+            await asyncio.sleep(period)
+            try:
+                recovered = await self._tx(store.recover_expired, now())
+            except Exception:
+                log.exception("recovering expired leases failed")
+                continue
+            if recovered.requeued or recovered.finished:
+                log.warning(
+                    "lapsed leases: %d sessions requeued, %d finished internal_error %s",
+                    len(recovered.requeued), len(recovered.finished), recovered.finished[:20],
+                )  # fmt: skip
+                self._wake.set()
+
+    # -- one session ---------------------------------------------------------------------
+
+    async def _run(self, call: _Call) -> None:
+        try:
+            await self._dial(call)
+        except asyncio.CancelledError:
+            await self._settle_failed(call, "dialer stopped before the call ended")
+            raise
+        except Exception as exc:
+            log.exception("session %d failed", call.id)
+            await self._settle_failed(call, f"dialer error: {type(exc).__name__}: {exc}")
+        finally:
+            if call.render is not None:
+                if call.render.done():
+                    _ = call.render.cancelled() or call.render.exception()  # retrieved
+                else:
+                    call.render.cancel()
+            self._calls.pop(call.id, None)
+            gate = self._gates.get(call.account_id)
+            if gate is not None:
+                gate.freed.set()
+            self._wake.set()
+
+    async def _settle_failed(self, call: _Call, detail: str) -> None:
+        """Last resort: the session task failed or was cancelled; leave nothing unfinished."""
+        if call.finished:
+            return
+        if call.handle is not None:
+            call.handle.release()
+        if not call.dialing and call.interrupt is Interrupt.STOPPING:
+            await self._unclaim(call)
+            return
+        await self._finish(call, FinishReason.INTERNAL_ERROR, detail=detail)
+
+    async def _dial(self, call: _Call) -> None:
+        row = call.row
+        if row.get("release_requested"):
+            await self._finish(call, FinishReason.RELEASED, detail="released before dialing")
+            return
+        call.render = asyncio.create_task(self.renderer.render(_message_spec(row)))
+        if await self._tx(store.is_blacklisted, call.account_id, str(row["contact"])):
+            await self._finish(
+                call,
+                FinishReason.NUMA_IN_BLACK_LIST,
+                detail="contact blacklisted while the session was queued",
+            )
+            return
+        if not await self._take_slot(call):
+            return
+        try:
+            await self._place(call)
+        finally:
+            self._slots.release()
+
+    async def _place(self, call: _Call) -> None:
+        render = call.render
+        assert render is not None
+        if call.interrupt is Interrupt.RELEASED:
+            await self._finish(call, FinishReason.RELEASED, detail="released before the INVITE")
+            return
+        if render.done() and render.exception() is not None:
+            await self._finish(
+                call,
+                FinishReason.INTERNAL_ERROR,
+                detail=f"message render failed: {render.exception()}",
+            )
+            return
+        render.add_done_callback(lambda task: self._on_render_done(call, task))
+        call.handle = self.telephony.place_call(_dial_spec(call.row), render, _Observer(self, call))
+        if call.interrupt in (Interrupt.RELEASED, Interrupt.LEASE_LOST):
+            call.handle.release()
+        result = await call.handle.result()
+        await self._finish_with_result(call, result)
+
+    def _on_render_done(self, call: _Call, task: asyncio.Task[Pcm]) -> None:
+        if not task.cancelled() and task.exception() is not None and call.handle is not None:
+            log.error("session %d: message render failed: %s", call.id, task.exception())
+            call.handle.release()
+
+    async def _finish_with_result(self, call: _Call, result: CallResult) -> None:
+        reason = result.finish_reason
+        detail = result.detail
+        render = call.render
+        render_error = (
+            render.exception()
+            if render is not None and render.done() and not render.cancelled()
+            else None
+        )
+        if render_error is not None:
+            reason, detail = FinishReason.INTERNAL_ERROR, f"message render failed: {render_error}"
+        elif call.cut and reason is not FinishReason.SUCCESS_FINISH:
+            reason = FinishReason.INTERNAL_ERROR
+            detail = "hung up by dialer shutdown after the drain timeout"
+        elif call.interrupt is Interrupt.RELEASED and reason is not FinishReason.SUCCESS_FINISH:
+            reason = FinishReason.RELEASED
+            detail = detail or "released by release.call"
+        await self._finish(
+            call,
+            reason,
+            detail=detail,
+            sip_code=result.sip_code,
+            sip_reason=result.sip_reason,
+            sip_call_id=result.sip_call_id or call.sip_call_id,
+        )
+
+    async def _take_slot(self, call: _Call) -> bool:
+        """Wait (FIFO per account, bounded by the session's deadline) and start dialing.
+
+        True: the session is in ``dialing`` and holds a process slot. False: it was settled
+        here (finished or given back).
+        """
+        gate = self._gates.setdefault(call.account_id, _AccountGate())
+        if not await self._acquire(call, gate.lock.acquire(), gate.lock.release):
+            return await self._no_slot(call, "earlier sessions of the account still waiting")
+        try:
+            have_token = False
+            while True:
+                if not await self._acquire(call, self._slots.acquire(), self._slots.release):
+                    limit = self.settings.max_concurrent_calls
+                    return await self._no_slot(call, f"process call limit {limit} reached")
+                if not have_token:
+                    if not await self._acquire(call, self._bucket.take(), None):
+                        self._slots.release()
+                        rate = self.config.trunk.calls_per_second
+                        return await self._no_slot(call, f"trunk rate {rate}/s")
+                    have_token = True
+                try:
+                    begin = await self._tx(
+                        store.begin_dialing, call.id, self.owner, self.settings.lease_seconds, now()
+                    )
+                except BaseException:
+                    self._slots.release()
+                    raise
+                if begin.outcome is store.DialStart.STARTED:
+                    call.dialing = True
+                    return True
+                self._slots.release()
+                if begin.outcome is store.DialStart.BLACKLISTED:
+                    call.finished = True
+                    return False
+                if begin.outcome is store.DialStart.GONE:
+                    await self._gone(call)
+                    return False
+                gate.freed.clear()
+                freed = await self._acquire(call, gate.freed.wait(), None, ACCOUNT_RECHECK_SECONDS)
+                if not freed and (call.interrupt is not None or self._loop_time() >= call.deadline):
+                    return await self._no_slot(call, "account concurrent call limit reached")
+        finally:
+            gate.lock.release()
+
+    async def _gone(self, call: _Call) -> None:
+        """begin_dialing found the session no longer ours to dial: settle what is ours."""
+        row = await self._tx(store.get_session, call.id)
+        if row is None or row["state"] == "finished" or row["lease_owner"] != self.owner:
+            call.finished = True
+            return
+        # Still ours and queued, so release.call asked for it.
+        await self._finish(call, FinishReason.RELEASED, detail="released before dialing")
+
+    async def _no_slot(self, call: _Call, why: str) -> bool:
+        if call.interrupt is Interrupt.RELEASED:
+            await self._finish(call, FinishReason.RELEASED, detail="released before dialing")
+        elif call.interrupt is Interrupt.STOPPING:
+            await self._unclaim(call)
+        elif call.interrupt is Interrupt.LEASE_LOST:
+            call.finished = True
+        else:
+            waited = self.settings.slot_wait_seconds
+            await self._finish(
+                call,
+                FinishReason.MAX_OUT_CALL_REACHED,
+                detail=f"no call slot within {waited:g} s: {why}",
+            )
+        return False
+
+    async def _acquire(
+        self,
+        call: _Call,
+        acquire: Awaitable[object],
+        undo: Callable[[], None] | None,
+        timeout: float | None = None,
+    ) -> bool:
+        """Await ``acquire`` until the session's deadline (or ``timeout``) or an interrupt.
+
+        False when it did not complete in time; an acquisition that completes while being
+        abandoned is undone with ``undo``.
+        """
+        left = call.deadline - self._loop_time()
+        if timeout is not None:
+            left = min(left, timeout)
+        if call.interrupt is not None or left <= 0:
+            acquire_task = asyncio.ensure_future(acquire)
+            acquire_task.cancel()
+            await asyncio.gather(acquire_task, return_exceptions=True)
+            if not acquire_task.cancelled() and acquire_task.exception() is None and undo:
+                undo()
+            return False
+        acquire_task = asyncio.ensure_future(acquire)
+        interrupt_task = asyncio.ensure_future(call.interrupted.wait())
+        done, _ = await asyncio.wait(
+            {acquire_task, interrupt_task}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+        )
+        interrupt_task.cancel()
+        if acquire_task in done and acquire_task.exception() is None:
+            return True
+        acquire_task.cancel()
+        await asyncio.gather(acquire_task, return_exceptions=True)
+        if not acquire_task.cancelled() and acquire_task.exception() is None and undo:
+            undo()
+        return False
+
+    def _loop_time(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def _unclaim(self, call: _Call) -> None:
+        """Give an undialled session back to the queue; if it was dialled after all, finish."""
+        try:
+            given_back = await self._tx(store.unclaim, call.id, self.owner)
+        except Exception:
+            log.exception("session %d: giving back to the queue failed (lease will lapse)", call.id)
+            call.finished = True
+            return
+        if given_back:
+            call.finished = True
+        else:
+            await self._finish(
+                call, FinishReason.INTERNAL_ERROR, detail="dialer stopped while dialing began"
+            )
+
+    async def _finish(
+        self,
+        call: _Call,
+        reason: FinishReason,
+        *,
+        detail: str | None = None,
+        sip_code: int | None = None,
+        sip_reason: str | None = None,
+        sip_call_id: str | None = None,
+    ) -> None:
+        """Write the final state (after the call's pending progress writes), retrying."""
+        if call.finished:
+            return
+        call.finished = True
+        if call.writes is not None:
+            await asyncio.gather(call.writes, return_exceptions=True)
+        at = now()
+        delay = 0.2
+        for attempt in range(1, FINISH_RETRIES + 1):
+            try:
+                row = await self._tx(
+                    _finish_tx, call.id, self.owner, at, reason, detail, sip_code, sip_reason,
+                    sip_call_id,
+                )  # fmt: skip
+            except Exception:
+                if attempt == FINISH_RETRIES:
+                    log.exception("session %d: final write failed; its lease will lapse", call.id)
+                    return
+                await asyncio.sleep(delay)
+                delay *= 2
+                continue
+            if row is None:
+                log.warning("session %d: not finished by us (already final or lease lost)", call.id)
+            else:
+                log.info(
+                    "session %d finished: %s (sip %s %s)", call.id, reason.value, sip_code,
+                    sip_reason or "",
+                )  # fmt: skip
+            return
+
+
+def _finish_tx(
+    conn: Connection,
+    session_id: int,
+    owner: str,
+    at: float,
+    reason: FinishReason,
+    detail: str | None,
+    sip_code: int | None,
+    sip_reason: str | None,
+    sip_call_id: str | None,
+) -> dict[str, Any] | None:
+    return store.finish_session(
+        conn,
+        session_id,
+        owner,
+        at,
+        reason,
+        detail=detail,
+        sip_code=sip_code,
+        sip_reason=sip_reason,
+        sip_call_id=sip_call_id,
+    )
+
+
+def _message_spec(row: dict[str, Any]) -> MessageSpec:
+    kind = MessageType(row["message_type"])
+    value = str(row["message_value"])
+    if kind is MessageType.MEDIA and row.get("media_file_id") is not None:
+        value = str(row["media_file_id"])
+    return MessageSpec(type=kind, value=value, account_id=int(row["account_id"]))
+
+
+def _dial_spec(row: dict[str, Any]) -> DialSpec:
+    return DialSpec(
+        session_id=int(row["id"]),
+        caller=str(row["caller_number"]),
+        contact=str(row["contact"]),
+        contact_kind=ContactKind(row["contact_kind"]),
+        dialing_timeout=float(row["dialing_timeout"]),
+        dtmf=str(row.get("dtmf_string") or ""),
+    )

@@ -1,0 +1,430 @@
+"""The call-session table as the dialer's work queue: claims, leases, state transitions.
+
+A dialer *claims* queued sessions by writing its lease (``lease_owner``, ``lease_expires_at``)
+and renews the lease while it works on them. Every state change is one conditional UPDATE
+guarded by the lease owner, so a dialer that lost its lease can no longer write; the events
+of a change (``call_started``, ``call_answered``, ``call_finished``) are written in the same
+transaction (transactional outbox), and ``call_finished`` only by the UPDATE that moved the
+session out of a non-final state, so there is exactly one per session.
+
+Crash rule: a session that never reached ``dialing`` was never dialled and may be claimed
+again once its lease lapses; a session that reached ``dialing`` may have sent an INVITE and
+is never dialled again: a lost one is finished with ``internal_error``.
+
+On PostgreSQL the claim locks candidate rows with ``FOR UPDATE SKIP LOCKED`` so concurrent
+dialers never take the same row; SQLite transactions start with ``BEGIN IMMEDIATE`` (one
+writer at a time), which makes the same statements exclusive there. Functions take a
+``Connection`` inside a transaction (``engine.begin()``) and commit nothing themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import ColumnElement, Connection
+
+from vestnik.calls import CallState, FinishReason
+from vestnik.events import EventType, record_event
+from vestnik.store.schema import accounts, blacklist, call_sessions
+
+Row = dict[str, Any]
+
+# States in which a call may be up on the wire (an INVITE may have left).
+CALL_STATES = (CallState.DIALING.value, CallState.RINGING.value, CallState.ANSWERED.value)
+_NOT_FINISHED = call_sessions.c.state != CallState.FINISHED.value
+_QUEUED = call_sessions.c.state == CallState.QUEUED.value
+
+
+class DialStart(StrEnum):
+    """What ``begin_dialing`` did."""
+
+    STARTED = "started"  # state is now dialing: place the call
+    ACCOUNT_FULL = "account_full"  # the account's concurrent-call cap is reached; retry later
+    BLACKLISTED = "blacklisted"  # finished with numa_in_black_list
+    GONE = "gone"  # no longer ours to dial (released, finished or lease lost)
+
+
+@dataclass(frozen=True)
+class BeginDialing:
+    outcome: DialStart
+    session: Row | None = None  # the row after the change (STARTED, BLACKLISTED)
+
+
+@dataclass
+class Recovery:
+    """Sessions put back in the queue and sessions finished by a recovery pass."""
+
+    requeued: list[int] = field(default_factory=list)
+    finished: list[int] = field(default_factory=list)
+
+
+def _returning(stmt: sa.Update) -> sa.Update:
+    return stmt.returning(*call_sessions.c)
+
+
+def _rows(result: sa.CursorResult[Any]) -> list[Row]:
+    return [dict(r) for r in result.mappings()]
+
+
+def claim_sessions(
+    conn: Connection, owner: str, limit: int, lease_seconds: float, at: float
+) -> list[Row]:
+    """Take up to ``limit`` claimable queued sessions, oldest first, under ``owner``'s lease.
+
+    Claimable: queued and either unclaimed or with a lapsed lease (its dialer died before
+    dialing, so nothing was sent). Sessions with ``release_requested`` are claimed too: the
+    dialer finishes them as released without dialing.
+    """
+    if limit <= 0:
+        return []
+    candidates = (
+        sa.select(call_sessions.c.id)
+        .where(
+            _QUEUED,
+            sa.or_(
+                call_sessions.c.lease_owner.is_(None),
+                call_sessions.c.lease_expires_at < at,
+            ),
+        )
+        .order_by(call_sessions.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("claimable")
+    )
+    result = conn.execute(
+        _returning(
+            call_sessions.update()
+            .where(call_sessions.c.id == candidates.c.id)
+            .values(lease_owner=owner, lease_expires_at=at + lease_seconds)
+        )
+    )
+    return sorted(_rows(result), key=lambda r: int(r["id"]))
+
+
+def renew_leases(
+    conn: Connection, owner: str, ids: Iterable[int], lease_seconds: float, at: float
+) -> set[int]:
+    """Extend ``owner``'s lease on ``ids``; returns the ids still held (the rest were lost)."""
+    wanted = list(ids)
+    if not wanted:
+        return set()
+    result = conn.execute(
+        call_sessions.update()
+        .where(
+            call_sessions.c.id.in_(wanted),
+            call_sessions.c.lease_owner == owner,
+            _NOT_FINISHED,
+        )
+        .values(lease_expires_at=at + lease_seconds)
+        .returning(call_sessions.c.id)
+    )
+    return {int(r[0]) for r in result}
+
+
+def unclaim(conn: Connection, session_id: int, owner: str) -> bool:
+    """Give a still-queued session back to the queue (graceful stop before dialing)."""
+    result = conn.execute(
+        call_sessions.update()
+        .where(call_sessions.c.id == session_id, call_sessions.c.lease_owner == owner, _QUEUED)
+        .values(lease_owner=None, lease_expires_at=None)
+    )
+    return result.rowcount > 0
+
+
+def is_blacklisted(conn: Connection, account_id: int, contact: str) -> bool:
+    return (
+        conn.execute(
+            sa.select(blacklist.c.id).where(
+                blacklist.c.account_id == account_id, blacklist.c.number == contact
+            )
+        ).first()
+        is not None
+    )
+
+
+def count_active_calls(conn: Connection, account_id: int) -> int:
+    """Calls of the account that are up or being set up, across every dialer."""
+    return int(
+        conn.execute(
+            sa.select(sa.func.count())
+            .select_from(call_sessions)
+            .where(call_sessions.c.account_id == account_id, call_sessions.c.state.in_(CALL_STATES))
+        ).scalar_one()
+    )
+
+
+def begin_dialing(
+    conn: Connection, session_id: int, owner: str, lease_seconds: float, at: float
+) -> BeginDialing:
+    """queued → dialing, if still ours, not released, not blacklisted, and the account has room.
+
+    Committed before the INVITE is sent: from here on the session is never dialled again.
+    The account row is locked first (PostgreSQL) so the concurrent-call count and the
+    transition are one step across all dialers.
+    """
+    row = (
+        conn.execute(
+            sa.select(call_sessions.c.account_id, call_sessions.c.contact).where(
+                call_sessions.c.id == session_id
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return BeginDialing(DialStart.GONE)
+    account_id = int(row["account_id"])
+    cap = conn.execute(
+        sa.select(accounts.c.max_concurrent_calls)
+        .where(accounts.c.id == account_id)
+        .with_for_update()
+    ).scalar_one()
+    mine = sa.and_(
+        call_sessions.c.id == session_id,
+        call_sessions.c.lease_owner == owner,
+        call_sessions.c.release_requested.is_(False),
+        _QUEUED,
+    )
+    if is_blacklisted(conn, account_id, str(row["contact"])):
+        finished = _finish(
+            conn,
+            mine,
+            at,
+            FinishReason.NUMA_IN_BLACK_LIST,
+            detail="contact blacklisted while the session was queued",
+        )
+        if finished is None:
+            return BeginDialing(DialStart.GONE)
+        return BeginDialing(DialStart.BLACKLISTED, finished)
+    if count_active_calls(conn, account_id) >= int(cap):
+        return BeginDialing(DialStart.ACCOUNT_FULL)
+    started = _rows(
+        conn.execute(
+            _returning(
+                call_sessions.update()
+                .where(mine)
+                .values(
+                    state=CallState.DIALING.value,
+                    dial_at=at,
+                    dial_attempts=call_sessions.c.dial_attempts + 1,
+                    lease_expires_at=at + lease_seconds,
+                )
+            )
+        )
+    )
+    if not started:
+        return BeginDialing(DialStart.GONE)
+    record_event(conn, started[0], EventType.CALL_STARTED, at)
+    return BeginDialing(DialStart.STARTED, started[0])
+
+
+def mark_ringing(
+    conn: Connection, session_id: int, owner: str, at: float, sip_call_id: str | None = None
+) -> bool:
+    """dialing → ringing (first 180/183)."""
+    values: dict[str, Any] = {"state": CallState.RINGING.value, "ring_at": at}
+    if sip_call_id:
+        values["sip_call_id"] = sip_call_id
+    result = conn.execute(
+        call_sessions.update()
+        .where(
+            call_sessions.c.id == session_id,
+            call_sessions.c.lease_owner == owner,
+            call_sessions.c.state == CallState.DIALING.value,
+        )
+        .values(**values)
+    )
+    return result.rowcount > 0
+
+
+def mark_answered(
+    conn: Connection, session_id: int, owner: str, at: float, sip_call_id: str | None = None
+) -> Row | None:
+    """dialing/ringing → answered (200 OK), with its ``call_answered`` event."""
+    values: dict[str, Any] = {"state": CallState.ANSWERED.value, "answer_at": at}
+    if sip_call_id:
+        values["sip_call_id"] = sip_call_id
+    rows = _rows(
+        conn.execute(
+            _returning(
+                call_sessions.update()
+                .where(
+                    call_sessions.c.id == session_id,
+                    call_sessions.c.lease_owner == owner,
+                    call_sessions.c.state.in_((CallState.DIALING.value, CallState.RINGING.value)),
+                )
+                .values(**values)
+            )
+        )
+    )
+    if not rows:
+        return None
+    record_event(conn, rows[0], EventType.CALL_ANSWERED, at)
+    return rows[0]
+
+
+def finish_session(
+    conn: Connection,
+    session_id: int,
+    owner: str | None,
+    at: float,
+    reason: FinishReason,
+    *,
+    detail: str | None = None,
+    sip_code: int | None = None,
+    sip_reason: str | None = None,
+    sip_call_id: str | None = None,
+) -> Row | None:
+    """Any non-final state → finished, once, with its ``call_finished`` event.
+
+    ``owner`` guards the write (only the lease holder may finish); ``None`` finishes a session
+    nobody holds (e.g. ``release.call`` on an unclaimed queued session). Returns the finished
+    row, or None when the session was already final or not ours.
+    """
+    if owner is None:
+        guard = sa.and_(call_sessions.c.id == session_id, call_sessions.c.lease_owner.is_(None))
+    else:
+        guard = sa.and_(call_sessions.c.id == session_id, call_sessions.c.lease_owner == owner)
+    return _finish(
+        conn,
+        guard,
+        at,
+        reason,
+        detail=detail,
+        sip_code=sip_code,
+        sip_reason=sip_reason,
+        sip_call_id=sip_call_id,
+    )
+
+
+def _finish(
+    conn: Connection,
+    guard: ColumnElement[bool],
+    at: float,
+    reason: FinishReason,
+    *,
+    detail: str | None = None,
+    sip_code: int | None = None,
+    sip_reason: str | None = None,
+    sip_call_id: str | None = None,
+) -> Row | None:
+    values: dict[str, Any] = {
+        "state": CallState.FINISHED.value,
+        "finish_reason": reason.value,
+        "finish_detail": detail,
+        "end_at": at,
+        "lease_expires_at": None,
+    }
+    if sip_code is not None:
+        values["sip_code"] = sip_code
+    if sip_reason is not None:
+        values["sip_reason"] = sip_reason[:255]
+    if sip_call_id is not None:
+        values["sip_call_id"] = sip_call_id[:255]
+    rows = _rows(
+        conn.execute(
+            _returning(call_sessions.update().where(guard, _NOT_FINISHED).values(**values))
+        )
+    )
+    for row in rows:
+        record_event(conn, row, EventType.CALL_FINISHED, at)
+    return rows[0] if rows else None
+
+
+def release_requested(conn: Connection, owner: str) -> list[int]:
+    """Ids of ``owner``'s unfinished sessions that ``release.call`` asked to end."""
+    result = conn.execute(
+        sa.select(call_sessions.c.id).where(
+            call_sessions.c.state.in_((CallState.QUEUED.value, *CALL_STATES)),
+            call_sessions.c.release_requested.is_(True),
+            call_sessions.c.lease_owner == owner,
+        )
+    )
+    return [int(r[0]) for r in result]
+
+
+def recover_previous_run(conn: Connection, dialer_id: str, owner: str, at: float) -> Recovery:
+    """At start-up: settle what an earlier run of this same dialer left unfinished.
+
+    The earlier run is dead (same identity, new incarnation), so there is no need to wait
+    for its leases to lapse: undialled sessions go back to the queue, the rest are finished.
+    """
+    prefix = _owner_prefix(dialer_id)
+    stale = sa.and_(
+        call_sessions.c.lease_owner.like(_like_escape(prefix) + "%", escape="\\"),
+        call_sessions.c.lease_owner != owner,
+    )
+    return _recover(conn, stale, at, "a previous run of this dialer stopped mid-call (restart)")
+
+
+def recover_expired(conn: Connection, at: float, limit: int = 500) -> Recovery:
+    """Periodic sweep: settle sessions whose dialer stopped renewing its lease."""
+    expired = sa.and_(
+        call_sessions.c.lease_owner.is_not(None),
+        call_sessions.c.lease_expires_at < at,
+    )
+    return _recover(conn, expired, at, "dialer lost mid-call (lease expired)", limit=limit)
+
+
+def _recover(
+    conn: Connection, stale: ColumnElement[bool], at: float, why: str, limit: int = 10_000
+) -> Recovery:
+    recovery = Recovery()
+    # Undialled: nothing left the building, so the session can be dialled by anyone.
+    requeued = conn.execute(
+        call_sessions.update()
+        .where(stale, _QUEUED)
+        .values(lease_owner=None, lease_expires_at=None)
+        .returning(call_sessions.c.id)
+    )
+    recovery.requeued = sorted(int(r[0]) for r in requeued)
+    # Possibly dialled: finish, never redial. Lock the rows (skipping ones a live dialer is
+    # writing right now) and finish each with its own guarded UPDATE and event.
+    candidates = conn.execute(
+        sa.select(call_sessions.c.id, call_sessions.c.lease_owner, call_sessions.c.state)
+        .where(stale, call_sessions.c.state.in_(CALL_STATES))
+        .order_by(call_sessions.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for session_id, old_owner, state in candidates:
+        finished = _finish(
+            conn,
+            sa.and_(
+                call_sessions.c.id == session_id,
+                call_sessions.c.lease_owner == old_owner,
+                stale,
+            ),
+            at,
+            FinishReason.INTERNAL_ERROR,
+            detail=f"{why}; dialer {old_owner} was in state {state}",
+        )
+        if finished is not None:
+            recovery.finished.append(int(session_id))
+    return recovery
+
+
+def _owner_prefix(dialer_id: str) -> str:
+    return f"{dialer_id[:40]}/"
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def lease_owner_for(dialer_id: str, incarnation: str) -> str:
+    """The lease owner string of one run of a dialer: ``<dialer id>/<run token>`` (≤ 64)."""
+    return f"{_owner_prefix(dialer_id)}{incarnation[:23]}"
+
+
+def get_session(conn: Connection, session_id: int) -> Row | None:
+    row = (
+        conn.execute(sa.select(call_sessions).where(call_sessions.c.id == session_id))
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None

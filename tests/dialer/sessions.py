@@ -1,0 +1,64 @@
+"""Helpers for dialer tests: accounts and queued sessions written straight to the table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+
+from vestnik.config import LimitsConfig
+from vestnik.store.accounts import create_account, update_account
+from vestnik.store.db import now
+from vestnik.store.schema import call_events, call_sessions
+
+
+def new_account(conn: Connection, name: str = "acme", max_concurrent_calls: int = 200) -> int:
+    account_id = create_account(conn, name, LimitsConfig())
+    update_account(conn, account_id, max_concurrent_calls=max_concurrent_calls)
+    return account_id
+
+
+def queue_session(conn: Connection, account_id: int, **fields: Any) -> int:
+    """A queued session as the API writes it (start.informer_call accepted)."""
+    values: dict[str, Any] = {
+        "account_id": account_id,
+        "virtual_phone_number": "74993720692",
+        "usage_rule": "fixed",
+        "caller_number": "74993720692",
+        "contact": "79260000001",
+        "contact_kind": "phone",
+        "direction": "out",
+        "dtmf_string": "",
+        "dialing_timeout": 30.0,
+        "message_type": "tts",
+        "message_value": "Здравствуйте",
+        "state": "queued",
+        "created_at": now(),
+        "release_requested": False,
+        "dial_attempts": 0,
+    }
+    values.update(fields)
+    return int(conn.execute(call_sessions.insert().values(**values)).inserted_primary_key[0])
+
+
+def session(engine: Engine, session_id: int) -> dict[str, Any]:
+    with engine.connect() as conn:
+        row = (
+            conn.execute(sa.select(call_sessions).where(call_sessions.c.id == session_id))
+            .mappings()
+            .one()
+        )
+        return dict(row)
+
+
+def events(engine: Engine, session_id: int) -> list[str]:
+    with engine.connect() as conn:
+        return [
+            str(r[0])
+            for r in conn.execute(
+                sa.select(call_events.c.event_type)
+                .where(call_events.c.call_session_id == session_id)
+                .order_by(call_events.c.id)
+            )
+        ]
