@@ -1,0 +1,460 @@
+"""``vestnik admin …`` in-process on SQLite and PostgreSQL: output, database effects, refusals."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+from tests.cli.conftest import CliRunner
+
+from vestnik.auth import hash_token, verify_password
+from vestnik.store.db import alembic_config
+from vestnik.store.schema import (
+    access_tokens,
+    accounts,
+    blacklist,
+    call_sessions,
+    employees,
+    users,
+    virtual_numbers,
+)
+
+
+def rows(db: Engine, table: sa.Table) -> list[dict[str, Any]]:
+    with db.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.select(table).order_by(table.c.id)).mappings()]
+
+
+def make_account(cli: CliRunner, name: str = "acme") -> int:
+    run = cli("admin", "account", "create", name, "--json")
+    assert run.status == 0, run.err
+    return int(run.json["id"])
+
+
+def assert_refused(run: Any, *fragments: str) -> None:
+    assert run.status != 0
+    assert run.out == ""
+    assert "Traceback" not in run.err
+    for fragment in fragments:
+        assert fragment in run.err, run.err
+
+
+# --- accounts ------------------------------------------------------------------------------
+
+
+def test_account_create_has_documented_defaults(cli: CliRunner, db: Engine) -> None:
+    run = cli("admin", "account", "create", "acme", "--json")
+    assert run.status == 0, run.err
+    data = run.json
+    assert data["name"] == "acme"
+    assert data["is_active"] is True
+    assert data["informer_call_enabled"] is True
+    assert data["number_management_enabled"] is False
+    assert data["ip_allowlist"] == ["127.0.0.0/8", "::1/128"]
+    assert (data["allow_mobile"], data["allow_long_distance"], data["allow_international"]) == (
+        True,
+        True,
+        False,
+    )
+    assert data["created_at_iso"] == datetime.fromtimestamp(data["created_at"], UTC).isoformat(
+        timespec="milliseconds"
+    )
+    [stored] = rows(db, accounts)
+    assert stored["id"] == data["id"] and stored["minute_limit"] == data["minute_limit"]
+
+
+def test_account_create_text_output_and_duplicate(cli: CliRunner, db: Engine) -> None:
+    run = cli("admin", "account", "create", "acme")
+    assert run.status == 0
+    assert run.out.startswith("account 1 created") or "created" in run.out.splitlines()[0]
+    assert "ip_allowlist" in run.out and "127.0.0.0/8" in run.out
+    assert_refused(cli("admin", "account", "create", "acme"), "already exists")
+    assert_refused(cli("admin", "account", "create", "  "), "must not be empty")
+    assert len(rows(db, accounts)) == 1
+
+
+def test_account_set_every_option(cli: CliRunner, db: Engine) -> None:
+    account_id = make_account(cli)
+    run = cli(
+        "admin", "account", "set", "acme", "--json",
+        "--inactive", "--informer-call", "off", "--number-management", "on",
+        "--minute-limit", "7", "--day-limit", "70", "--tts-max-length", "300",
+        "--max-concurrent-calls", "3", "--ip-allow", "10.1.2.3/8", "--ip-allow", "::1",
+        "--mobile", "off", "--long-distance", "off", "--international", "on",
+        "--home-region", "Москва", "--home-country", "kz",
+        "--method-weight", "start.informer_call=5", "--method-weight", "list.calls=0",
+        "--method-weight", "login.user=",
+    )  # fmt: skip
+    assert run.status == 0, run.err
+    [stored] = rows(db, accounts)
+    expected = {
+        "id": account_id,
+        "is_active": False,
+        "informer_call_enabled": False,
+        "number_management_enabled": True,
+        "minute_limit": 7,
+        "day_limit": 70,
+        "tts_max_length": 300,
+        "max_concurrent_calls": 3,
+        "ip_allowlist": ["10.0.0.0/8", "::1/128"],
+        "allow_mobile": False,
+        "allow_long_distance": False,
+        "allow_international": True,
+        "home_region": "Москва",
+        "home_country": "KZ",
+        "method_weights": {"start.informer_call": 5, "list.calls": 0},
+    }
+    assert {k: stored[k] for k in expected} == expected
+    assert {k: run.json[k] for k in expected} == expected
+
+
+def test_account_set_by_id_and_allowlist_forms(cli: CliRunner, db: Engine) -> None:
+    account_id = make_account(cli)
+    run = cli("admin", "account", "set", str(account_id), "--ip-allowlist", "192.0.2.0/24, ::1")
+    assert run.status == 0, run.err
+    assert rows(db, accounts)[0]["ip_allowlist"] == ["192.0.2.0/24", "::1/128"]
+    run = cli("admin", "account", "set", "acme", "--ip-allowlist", "", "--active")
+    assert run.status == 0 and "empty" in run.err
+    assert rows(db, accounts)[0]["ip_allowlist"] == []
+    run = cli("admin", "account", "set", "acme", "--name", "acme2")
+    assert run.status == 0 and rows(db, accounts)[0]["name"] == "acme2"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["nobody", "--active"], "not found"),
+        (["acme"], "nothing to change"),
+        (["acme", "--minute-limit", "5", "--ip-allow", "300.0.0.1"], "not an IP network"),
+        (["acme", "--minute-limit", "5", "--method-weight", "bogus"], "METHOD=N"),
+        (["acme", "--minute-limit", "5", "--method-weight", "login.user=-1"], "negative"),
+        (["acme", "--minute-limit", "5", "--home-country", "XX"], "country"),
+        (["acme", "--name", "other"], "already exists"),
+    ],
+)
+def test_account_set_refusals_change_nothing(
+    cli: CliRunner, db: Engine, argv: list[str], message: str
+) -> None:
+    make_account(cli)
+    make_account(cli, "other")
+    before = rows(db, accounts)
+    assert_refused(cli("admin", "account", "set", *argv), message)
+    assert rows(db, accounts) == before
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--minute-limit", "-1"],
+        ["--minute-limit", "lots"],
+        ["--tts-max-length", "0"],
+        ["--mobile", "maybe"],
+        ["--active", "--inactive"],
+        ["--ip-allow", "10.0.0.0/8", "--ip-allowlist", "10.0.0.0/8"],
+    ],
+)
+def test_account_set_bad_arguments_are_usage_errors(
+    cli: CliRunner, db: Engine, argv: list[str]
+) -> None:
+    make_account(cli)
+    before = rows(db, accounts)
+    run = cli("admin", "account", "set", "acme", *argv)
+    assert run.status == 2
+    assert "usage:" in run.err and "Traceback" not in run.err
+    assert rows(db, accounts) == before
+
+
+def test_account_show_and_list(cli: CliRunner) -> None:
+    account_id = make_account(cli)
+    make_account(cli, "beta")
+    assert cli("admin", "user", "create", "acme", "alice", "pw-1").status == 0
+    assert cli("admin", "number", "add", "acme", "74993720692").status == 0
+    assert cli("admin", "employee", "add", "acme", "sip:bob@pbx.example").status == 0
+    key = cli("admin", "key", "create", "acme", "--json").json
+    shown = cli("admin", "account", "show", "acme", "--json").json
+    assert shown["id"] == account_id
+    assert [u["login"] for u in shown["users"]] == ["alice"]
+    assert [k["id"] for k in shown["keys"]] == [key["key_id"]]
+    assert "access_token" not in shown["keys"][0] and "token_hash" not in shown["keys"][0]
+    assert [n["number"] for n in shown["numbers"]] == ["74993720692"]
+    assert [e["sip_uri"] for e in shown["employees"]] == ["sip:bob@pbx.example"]
+    assert cli("admin", "account", "show", str(account_id), "--json").json["name"] == "acme"
+    text = cli("admin", "account", "show", "acme").out
+    assert "alice" in text and "74993720692" in text and "sip:bob@pbx.example" in text
+    listed = cli("admin", "account", "list", "--json").json
+    assert [a["name"] for a in listed] == ["acme", "beta"]
+    assert "beta" in cli("admin", "account", "list").out
+    assert_refused(cli("admin", "account", "show", "nobody"), "not found")
+
+
+# --- users and keys ------------------------------------------------------------------------
+
+
+def test_user_create(cli: CliRunner, db: Engine) -> None:
+    account_id = make_account(cli)
+    run = cli("admin", "user", "create", "acme", "alice", "s3cret pass", "--json")
+    assert run.status == 0, run.err
+    assert run.json == {"user_id": run.json["user_id"], "account_id": account_id, "login": "alice"}
+    [user] = rows(db, users)
+    assert user["login"] == "alice" and user["account_id"] == account_id
+    assert "s3cret" not in user["password_hash"]
+    assert verify_password(user["password_hash"], "s3cret pass") is not False
+    # The password from stdin keeps it out of the shell history.
+    assert cli("admin", "user", "create", "acme", "bob", "-", stdin="from-stdin\n").status == 0
+    bob = rows(db, users)[1]
+    assert verify_password(bob["password_hash"], "from-stdin") is not False
+
+
+def test_user_create_refusals(cli: CliRunner, db: Engine) -> None:
+    make_account(cli)
+    assert cli("admin", "user", "create", "acme", "alice", "pw").status == 0
+    before = rows(db, users)
+    assert_refused(cli("admin", "user", "create", "acme", "alice", "pw2"), "taken")
+    assert_refused(cli("admin", "user", "create", "nobody", "carol", "pw"), "not found")
+    assert_refused(cli("admin", "user", "create", "acme", "carol", ""), "password")
+    assert_refused(cli("admin", "user", "create", "acme", " carol", "pw"), "login")
+    assert rows(db, users) == before
+
+
+def test_key_create_shows_token_once_and_stores_its_hash(cli: CliRunner, db: Engine) -> None:
+    account_id = make_account(cli)
+    run = cli("admin", "key", "create", "acme", "--json")
+    assert run.status == 0, run.err
+    token = run.json["access_token"]
+    assert len(token) >= 40 and token.isalnum()
+    [stored] = rows(db, access_tokens)
+    assert stored["id"] == run.json["key_id"] and stored["account_id"] == account_id
+    assert stored["token_hash"] == hash_token(token)
+    assert stored["kind"] == "permanent" and stored["expires_at"] is None
+    assert token not in str(stored)
+    text = cli("admin", "key", "create", "acme").out
+    assert "access_token" in text and "cannot be shown again" in text
+
+
+def test_key_expiry_forms(cli: CliRunner, db: Engine) -> None:
+    make_account(cli)
+    by_date = cli("admin", "key", "create", "acme", "--expires", "2099-03-04", "--json").json
+    # A date means "valid through that day": the key expires at the next midnight UTC.
+    assert by_date["expires_at"] == datetime(2099, 3, 5, tzinfo=UTC).timestamp()
+    assert by_date["expires_at_iso"] == "2099-03-05T00:00:00.000+00:00"
+    with_zone = cli(
+        "admin", "key", "create", "acme", "--expires", "2099-03-04T10:00:00+03:00", "--json"
+    ).json
+    assert with_zone["expires_at"] == datetime(2099, 3, 4, 7, tzinfo=UTC).timestamp()
+    stored = {r["id"]: r["expires_at"] for r in rows(db, access_tokens)}
+    assert stored[by_date["key_id"]] == by_date["expires_at"]
+    before = rows(db, access_tokens)
+    assert_refused(cli("admin", "key", "create", "acme", "--expires", "2001-01-01"), "past")
+    assert_refused(cli("admin", "key", "create", "acme", "--expires", "soon"), "YYYY-MM-DD")
+    assert_refused(cli("admin", "key", "create", "nobody"), "not found")
+    assert rows(db, access_tokens) == before
+
+
+def test_key_block_and_list(cli: CliRunner, db: Engine) -> None:
+    make_account(cli)
+    key_id = cli("admin", "key", "create", "acme", "--json").json["key_id"]
+    run = cli("admin", "key", "block", str(key_id), "--json")
+    assert run.status == 0 and run.json["is_blocked"] is True and run.json["was_blocked"] is False
+    assert rows(db, access_tokens)[0]["is_blocked"] is True
+    again = cli("admin", "key", "block", str(key_id))
+    assert again.status == 0 and "already" in again.out
+    listed = cli("admin", "key", "list", "acme", "--json").json
+    assert [(k["id"], k["is_blocked"]) for k in listed] == [(key_id, True)]
+    assert_refused(cli("admin", "key", "block", "999"), "not found")
+    assert cli("admin", "key", "block", "x").status == 2
+
+
+# --- numbers, employees, blacklist ---------------------------------------------------------
+
+
+def test_number_add_normalises_and_validates(cli: CliRunner, db: Engine) -> None:
+    account_id = make_account(cli)
+    run = cli("admin", "number", "add", "acme", "+74993720692", "--region", "Москва", "--json")
+    assert run.status == 0, run.err
+    assert run.json["number"] == "74993720692" and run.json["region"] == "Москва"
+    [stored] = rows(db, virtual_numbers)
+    assert (stored["account_id"], stored["number"], stored["region"], stored["status"]) == (
+        account_id,
+        "74993720692",
+        "Москва",
+        "active",
+    )
+    assert [n["number"] for n in cli("admin", "number", "list", "acme", "--json").json] == [
+        "74993720692"
+    ]
+    before = rows(db, virtual_numbers)
+    assert_refused(cli("admin", "number", "add", "acme", "74993720692"), "already registered")
+    assert_refused(cli("admin", "number", "add", "acme", "7499"), "E.164")
+    assert_refused(cli("admin", "number", "add", "acme", "8 (499) 372-06-92"), "E.164")
+    assert_refused(cli("admin", "number", "add", "acme", "70000000000"), "not a valid")
+    assert_refused(cli("admin", "number", "add", "nobody", "74993720693"), "not found")
+    assert rows(db, virtual_numbers) == before
+
+
+def test_employee_add(cli: CliRunner, db: Engine) -> None:
+    make_account(cli)
+    run = cli("admin", "employee", "add", "acme", "alice@pbx.example.com:5070", "--json")
+    assert run.status == 0, run.err
+    assert run.json["sip_uri"] == "sip:alice@pbx.example.com:5070"
+    assert cli("admin", "employee", "add", "acme", "sip:bob@[2001:db8::1]").status == 0
+    assert [e["sip_uri"] for e in rows(db, employees)] == [
+        "sip:alice@pbx.example.com:5070",
+        "sip:bob@[2001:db8::1]",
+    ]
+    before = rows(db, employees)
+    assert_refused(cli("admin", "employee", "add", "acme", "101"), "SIP URI")
+    assert_refused(cli("admin", "employee", "add", "acme", "sip:@host"), "SIP URI")
+    assert_refused(
+        cli("admin", "employee", "add", "acme", "sip:alice@pbx.example.com:5070"), "already"
+    )
+    assert rows(db, employees) == before
+    listed = cli("admin", "employee", "list", "acme", "--json").json
+    assert [e["sip_uri"] for e in listed] == [e["sip_uri"] for e in before]
+
+
+def test_blacklist_add_list_remove(cli: CliRunner, db: Engine) -> None:
+    account_id = make_account(cli)
+    run = cli("admin", "blacklist", "add", "acme", "+79161234567", "--comment", "asked", "--json")
+    assert run.status == 0, run.err
+    assert run.json["added"] is True and run.json["number"] == "79161234567"
+    again = cli("admin", "blacklist", "add", "acme", "79161234567", "--json").json
+    assert again["added"] is False and again["blacklist_id"] == run.json["blacklist_id"]
+    assert cli("admin", "blacklist", "add", "acme", "sip:eve@pbx.example").status == 0
+    stored = rows(db, blacklist)
+    assert [(r["account_id"], r["number"], r["comment"]) for r in stored] == [
+        (account_id, "79161234567", "asked"),
+        (account_id, "sip:eve@pbx.example", None),
+    ]
+    listed = cli("admin", "blacklist", "list", "acme", "--json").json
+    assert [r["number"] for r in listed] == ["79161234567", "sip:eve@pbx.example"]
+    assert_refused(cli("admin", "blacklist", "add", "acme", "123"), "E.164")
+    assert_refused(cli("admin", "blacklist", "remove", "acme", "79160000000"), "not in")
+    assert rows(db, blacklist) == stored
+    removed = cli("admin", "blacklist", "remove", "acme", "79161234567", "--json")
+    assert removed.status == 0 and removed.json["removed"] is True
+    assert [r["number"] for r in rows(db, blacklist)] == ["sip:eve@pbx.example"]
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+
+def insert_session(db: Engine, account_id: int, **values: Any) -> int:
+    base: dict[str, Any] = {
+        "account_id": account_id,
+        "source": "callapi_informer_call",
+        "request_id": '"req-1"',
+        "external_id": "ext-1",
+        "virtual_phone_number": "74993720692",
+        "usage_rule": "fixed",
+        "caller_number": "74993720692",
+        "contact": "79161234567",
+        "contact_kind": "phone",
+        "direction": "out",
+        "dtmf_string": "1.2",
+        "dialing_timeout": 30.0,
+        "message_type": "tts",
+        "message_value": "Здравствуйте",
+        "state": "queued",
+        "created_at": time.time(),
+        "release_requested": False,
+        "dial_attempts": 0,
+    }
+    base.update(values)
+    with db.begin() as conn:
+        return int(conn.execute(call_sessions.insert().values(**base)).inserted_primary_key[0])
+
+
+def test_session_show_has_every_stored_field(cli: CliRunner, db: Engine) -> None:
+    account_id = make_account(cli)
+    t0 = 1_790_000_000.25
+    session_id = insert_session(
+        db,
+        account_id,
+        state="finished",
+        finish_reason="subscriber_busy",
+        finish_detail="486 from trunk",
+        sip_code=486,
+        sip_reason="Busy Here",
+        sip_call_id="abc@127.0.0.1",
+        created_at=t0,
+        dial_at=t0 + 0.5,
+        ring_at=t0 + 1.0,
+        end_at=t0 + 3.0,
+    )
+    run = cli("admin", "session", "show", str(session_id), "--json")
+    assert run.status == 0, run.err
+    data = run.json
+    for column in [c.name for c in call_sessions.columns]:
+        assert column in data, column
+    assert data["call_session_id"] == session_id
+    assert (data["state"], data["finish_reason"], data["sip_code"], data["sip_reason"]) == (
+        "finished",
+        "subscriber_busy",
+        486,
+        "Busy Here",
+    )
+    assert data["finish_detail"] == "486 from trunk"
+    assert data["dial_at_iso"] == "2026-09-21T14:13:20.750+00:00"
+    assert data["end_at_iso"] == datetime.fromtimestamp(t0 + 3.0, UTC).isoformat(
+        timespec="milliseconds"
+    )
+    assert data["answer_at"] is None and data["answer_at_iso"] is None
+    text = cli("admin", "session", "show", str(session_id)).out
+    for expected in ("subscriber_busy", "486", "Busy Here", "2026-09-21T14:13:20.750+00:00"):
+        assert expected in text
+    assert_refused(cli("admin", "session", "show", "999"), "not found")
+
+
+def test_session_list_filters(cli: CliRunner, db: Engine) -> None:
+    acme = make_account(cli)
+    beta = make_account(cli, "beta")
+    first = insert_session(db, acme)
+    second = insert_session(db, acme, state="finished", finish_reason="success_finish")
+    third = insert_session(db, beta)
+    ids = [r["id"] for r in cli("admin", "session", "list", "--json").json]
+    assert ids == [third, second, first]
+    by_account = cli("admin", "session", "list", "--account", "acme", "--json").json
+    assert [r["id"] for r in by_account] == [second, first]
+    queued = cli("admin", "session", "list", "--state", "queued", "--json").json
+    assert [r["id"] for r in queued] == [third, first]
+    assert [r["id"] for r in cli("admin", "session", "list", "--limit", "1", "--json").json] == [
+        third
+    ]
+    text = cli("admin", "session", "list").out
+    assert "success_finish" in text and "79161234567" in text
+    assert_refused(cli("admin", "session", "list", "--account", "nobody"), "not found")
+    assert cli("admin", "session", "list", "--state", "lost").status == 2
+
+
+# --- the rest ------------------------------------------------------------------------------
+
+
+def test_db_migrate_reports_revision(cli: CliRunner, db_url: str) -> None:
+    run = cli("admin", "db", "migrate", "--json")
+    assert run.status == 0, run.err
+    assert (
+        run.json["revision"]
+        == ScriptDirectory.from_config(alembic_config(db_url)).get_current_head()
+    )
+    assert run.json["database"].split("/")[-1] == db_url.split("/")[-1]
+
+
+def test_missing_files_are_refused(cli: CliRunner, tmp_path: Any) -> None:
+    make_account(cli)
+    assert_refused(cli("admin", "media", "add", "acme", str(tmp_path / "nope.wav")), "no such file")
+    assert_refused(
+        cli("admin", "numbering-plan", "import", str(tmp_path / "nope.csv")), "no such file"
+    )
+
+
+def test_unreachable_database_is_a_clean_error(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VESTNIK_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    run = cli("admin", "account", "list")
+    assert_refused(run, "database error")
