@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,8 @@ from vestnik.store.schema import (
     blacklist,
     call_sessions,
     employees,
+    media_files,
+    numbering_plan,
     users,
     virtual_numbers,
 )
@@ -458,3 +461,71 @@ def test_unreachable_database_is_a_clean_error(
     monkeypatch.setenv("VESTNIK_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
     run = cli("admin", "account", "list")
     assert_refused(run, "database error")
+
+
+# --- media and the numbering plan ----------------------------------------------------------
+
+
+def test_media_add_converts_and_stores(cli: CliRunner, db: Engine, tmp_path: Path) -> None:
+    import numpy as np
+    import soundfile
+
+    account_id = make_account(cli)
+    wav = tmp_path / "greeting.wav"
+    tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(16_000) / 16_000)
+    soundfile.write(wav, tone, 16_000, subtype="PCM_16")
+    run = cli("admin", "media", "add", "acme", str(wav), "--name", "Greeting", "--json")
+    assert run.status == 0, run.err
+    data = run.json
+    [stored] = rows(db, media_files)
+    assert data["media_file_id"] == stored["id"]
+    assert (stored["account_id"], stored["name"], stored["type"]) == (
+        account_id,
+        "Greeting",
+        "user",
+    )
+    assert stored["original_filename"] == "greeting.wav"
+    assert abs(stored["duration_ms"] - 1000) <= 20
+    pcm = tmp_path / "data" / stored["pcm_path"]
+    assert pcm.stat().st_size == 2 * 8000 * stored["duration_ms"] // 1000
+    assert (tmp_path / "data" / stored["original_path"]).read_bytes() == wav.read_bytes()
+    # Without --name the file name gives the name.
+    assert cli("admin", "media", "add", "acme", str(wav), "--json").json["name"] == "greeting"
+
+
+def test_media_add_refuses_non_audio(cli: CliRunner, db: Engine, tmp_path: Path) -> None:
+    make_account(cli)
+    text = tmp_path / "notes.wav"
+    text.write_text("this is not audio\n")
+    empty = tmp_path / "empty.mp3"
+    empty.write_bytes(b"")
+    assert_refused(cli("admin", "media", "add", "acme", str(text)), "notes.wav")
+    assert_refused(cli("admin", "media", "add", "acme", str(empty)), "empty.mp3")
+    assert_refused(cli("admin", "media", "add", "nobody", str(text)), "not found")
+    assert rows(db, media_files) == []
+    media_folder = tmp_path / "data" / "media"
+    assert not media_folder.exists() or list(media_folder.iterdir()) == []
+
+
+PLAN_CSV = """АВС/ DEF;От;До;Емкость;Оператор;Регион;ИНН
+916;0000000;0999999;1000000;ПАО "МТС";г. Москва и Московская область;7740000076
+916;1000000;1999999;1000000;ПАО "МТС";г. Москва и Московская область;7740000076
+"""
+
+
+def test_numbering_plan_import(cli: CliRunner, db: Engine, tmp_path: Path) -> None:
+    plan = tmp_path / "DEF-9xx.csv"
+    plan.write_text(PLAN_CSV, encoding="utf-8")
+    run = cli("admin", "numbering-plan", "import", str(plan), "--json")
+    assert run.status == 0, run.err
+    assert run.json["imported"] == 2
+    stored = rows(db, numbering_plan)
+    assert [(r["number_from"], r["number_to"]) for r in stored] == [
+        (79160000000, 79160999999),
+        (79161000000, 79161999999),
+    ]
+    assert stored[0]["region"] == "г. Москва и Московская область"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("916;abc;def;1;x;y\n", encoding="utf-8")
+    assert_refused(cli("admin", "numbering-plan", "import", str(bad)), "bad.csv", "line 1")
+    assert len(rows(db, numbering_plan)) == 2

@@ -34,7 +34,7 @@ from vestnik.cli.common import (
     with_iso_times,
 )
 from vestnik.store import accounts as store
-from vestnik.store.schema import call_sessions
+from vestnik.store.schema import call_sessions, media_files
 
 ACCOUNT_TIME_COLUMNS = ("created_at",)
 SESSION_TIME_COLUMNS = (
@@ -615,30 +615,30 @@ def media_add(args: argparse.Namespace) -> None:
     if not path.is_file():
         raise CliError(f"{args.file}: no such file")
     try:
-        from vestnik.media.audiofile import import_media_file
+        from vestnik.media.audiofile import MediaError, MediaLimits, import_media_file
     except ModuleNotFoundError as exc:
         if exc.name != "vestnik.media.audiofile":
             raise
         raise CliError(
             "audio conversion is not available in this build (vestnik.media.audiofile is missing)"
         ) from None
-    name = (args.name or path.name).strip()
-    if not name:
-        raise CliError("--name must not be empty")
     with database(args) as (config, engine), engine.begin() as conn:
         account_id = store.resolve_account(conn, args.account)
-        media = import_media_file(conn, config, account_id, path, name=name)
-    data = _media_json(media, account_id, name)
-    emit(args, data, lambda: format_fields(data))
-
-
-def _media_json(media: Any, account_id: int, name: str) -> dict[str, Any]:
-    """The import result as a dict whatever its shape (an id, a mapping or a dataclass)."""
-    if isinstance(media, int):
-        return {"media_file_id": media, "account_id": account_id, "name": name}
-    fields = dict(media) if isinstance(media, dict) else dict(vars(media))
-    media_id = fields.pop("media_file_id", None) or fields.pop("id", None)
-    return {"media_file_id": media_id, "account_id": account_id, **fields}
+        try:
+            media_id = import_media_file(
+                conn,
+                account_id,
+                path,
+                args.name,
+                config.data_path,
+                limits=MediaLimits.from_config(config.media),
+            )
+        except MediaError as exc:
+            raise CliError(f"{args.file}: {exc}") from None
+        row = conn.execute(sa.select(media_files).where(media_files.c.id == media_id)).mappings()
+        data = {"media_file_id": media_id, **with_iso_times(row.one(), ["created_at"])}
+    del data["id"]
+    emit(args, data, lambda: format_fields(data, skip=("created_at",)))
 
 
 def _register_numbering_plan(objects: SubParsers) -> None:
@@ -662,8 +662,13 @@ def numbering_plan_import(args: argparse.Namespace) -> None:
             "numbering-plan import is not available in this build "
             "(vestnik.store.numbering is missing)"
         ) from None
+    from vestnik.store.numbering import NumberingPlanError
+
     with database(args) as (_config, engine), engine.begin() as conn:
-        count = import_csv(conn, path)
+        try:
+            count = import_csv(conn, path)
+        except NumberingPlanError as exc:
+            raise CliError(f"{args.file}: {exc}") from None
     emit(args, {"imported": count, "file": str(path)}, f"{count} ranges imported from {path}")
 
 
