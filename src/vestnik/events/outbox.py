@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from vestnik.events.model import EventType, notification_payload
@@ -14,7 +15,22 @@ from vestnik.store.schema import call_events
 def record_event(
     conn: Connection, session: Mapping[str, Any], event_type: EventType, at: float
 ) -> int:
-    """Append one event for ``session`` (a call_sessions row as it is after the change)."""
+    """Append one event for ``session`` (a call_sessions row as it is after the change).
+
+    ``call_finished`` is recorded at most once per session: a second call (a retried final
+    transition) returns the id of the first, so a client sees exactly one finish per session.
+    """
+    if event_type is EventType.CALL_FINISHED:
+        existing = conn.execute(
+            sa.select(call_events.c.id)
+            .where(
+                call_events.c.call_session_id == session["id"],
+                call_events.c.event_type == EventType.CALL_FINISHED.value,
+            )
+            .limit(1)
+        ).scalar()
+        if existing is not None:
+            return int(existing)
     return int(
         conn.execute(
             call_events.insert().values(

@@ -1,0 +1,515 @@
+"""The webhook delivery worker: at least once, in order per session, signed, bounded.
+
+State lives in the database only, so a restart (or ``kill -9``) loses nothing:
+
+* **Claim.** A delivery is due when it is ``pending``, its ``next_attempt_at`` has come, and no
+  earlier event of the same session is still ``pending`` for the same endpoint (so event N+1 of
+  a session never overtakes event N; a parked event no longer blocks). Claiming bumps
+  ``attempts`` and pushes ``next_attempt_at`` past the request timeout: that is the lease. A
+  process that dies mid-request leaves the delivery to be claimed again when the lease runs out.
+  PostgreSQL claims with ``FOR UPDATE SKIP LOCKED``; SQLite has one writer at a time anyway.
+* **Send.** HTTP POST with httpx, the whole exchange bounded by ``timeout_seconds``, signed (see
+  :mod:`vestnik.events.signing`), carrying the event id for de-duplication.
+* **Record.** Outcomes are written in small batches; the update is fenced on ``attempts`` so a
+  stale worker cannot overwrite a newer attempt. 2xx = delivered; anything else is retried with
+  exponential backoff and jitter until the retry horizon (counted from the first attempt, or
+  the replay) would be passed, then the delivery is parked. ``created_at`` of a delivery row is
+  reset to its first attempt for this reason.
+
+Slow or dead endpoints cannot hold up others: each endpoint has at most
+``per_endpoint_concurrency`` requests in flight per process, the process at most ``concurrency``,
+and saturated endpoints are left out of the claim query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import socket
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+
+from vestnik import metrics
+from vestnik.config import Config, WebhooksConfig
+from vestnik.events.dispatch import dispatch_pending
+from vestnik.events.model import render_template
+from vestnik.events.signing import (
+    HEADER_ATTEMPT,
+    HEADER_DELIVERY_ID,
+    HEADER_EVENT_ID,
+    HEADER_EVENT_TYPE,
+    signature_headers,
+)
+from vestnik.events.webhooks import DeliveryState
+from vestnik.store.db import now
+from vestnik.store.schema import call_events, webhook_deliveries, webhooks
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "vestnik-webhooks/1"
+# The lease outlives the request timeout by this much (time to record the outcome).
+LEASE_MARGIN_SECONDS = 5.0
+# Outcomes are written when this many are waiting, or every poll interval.
+RESULT_BATCH = 200
+CLAIM_BATCH = 200
+# Only this much of a response body is read (then the connection is dropped).
+MAX_RESPONSE_BYTES = 65_536
+MAX_ERROR_TEXT = 500
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One claimed delivery with everything needed to send it."""
+
+    id: int
+    event_id: int
+    webhook_id: int
+    attempt: int  # the value of ``attempts`` after this claim (the fence)
+    created_at: float  # start of the retry horizon
+    event_created_at: float
+    event_type: str
+    payload: Mapping[str, Any]
+    url: str
+    secret: str
+    body_template: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivery: Delivery
+    ok: bool
+    status: int | None
+    error: str | None
+    at: float
+
+
+def request_body(delivery: Delivery) -> tuple[bytes, str]:
+    """The body and its content type: the payload as JSON, or the endpoint's template."""
+    variables = {**delivery.payload, "event_id": delivery.event_id}
+    if delivery.body_template is None:
+        return json.dumps(variables, ensure_ascii=False).encode(), "application/json"
+    text = render_template(delivery.body_template, variables)
+    try:
+        json.loads(text)
+        content_type = "application/json"
+    except ValueError:
+        content_type = "text/plain; charset=utf-8"
+    return text.encode(), content_type
+
+
+def backoff_delay(attempt: int, cfg: WebhooksConfig, rng: random.Random | None = None) -> float:
+    """Delay before attempt ``attempt + 1``: exponential, capped, with "equal jitter"."""
+    base = min(cfg.backoff_max_seconds, cfg.backoff_base_seconds * 2 ** max(0, attempt - 1))
+    return base / 2 + (rng or random).uniform(0, base / 2)
+
+
+def claim_due(
+    conn: Connection,
+    at: float,
+    limit: int,
+    lease_seconds: float,
+    free_slots: Mapping[int, int],
+    per_endpoint: int,
+) -> list[Delivery]:
+    """Claim up to ``limit`` due deliveries, at most ``free_slots[hook]`` (default
+    ``per_endpoint``) per endpoint; endpoints with no free slot are not even read."""
+    d = webhook_deliveries
+    earlier = d.alias("earlier")
+    earlier_pending = (
+        sa.select(earlier.c.id)
+        .where(
+            earlier.c.webhook_id == d.c.webhook_id,
+            earlier.c.call_session_id == d.c.call_session_id,
+            earlier.c.state == DeliveryState.PENDING.value,
+            earlier.c.event_id < d.c.event_id,
+        )
+        .exists()
+    )
+    query = (
+        sa.select(d.c.id, d.c.webhook_id, d.c.attempts)
+        .where(
+            d.c.state == DeliveryState.PENDING.value,
+            d.c.next_attempt_at <= at,
+            ~earlier_pending,
+        )
+        .order_by(d.c.next_attempt_at, d.c.id)
+        .limit(limit)
+    )
+    saturated = [hook for hook, free in free_slots.items() if free <= 0]
+    if saturated:
+        query = query.where(d.c.webhook_id.not_in(saturated))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=d)
+    taken: dict[int, int] = defaultdict(int)
+    chosen: list[tuple[int, int]] = []
+    for row in conn.execute(query):
+        if taken[row.webhook_id] >= free_slots.get(row.webhook_id, per_endpoint):
+            continue
+        taken[row.webhook_id] += 1
+        chosen.append((row.id, row.attempts + 1))
+    if not chosen:
+        return []
+    ids = [delivery_id for delivery_id, _ in chosen]
+    conn.execute(
+        d.update()
+        .where(d.c.id.in_(ids))
+        .values(
+            attempts=d.c.attempts + 1,
+            next_attempt_at=at + lease_seconds,
+            # The retry horizon starts at the first attempt: time spent waiting behind an
+            # earlier event of the same session does not count against it.
+            created_at=sa.case((d.c.attempts == 0, at), else_=d.c.created_at),
+        )
+    )
+    attempt_of = dict(chosen)
+    rows = conn.execute(
+        sa.select(
+            d.c.id,
+            d.c.event_id,
+            d.c.webhook_id,
+            d.c.created_at,
+            call_events.c.created_at.label("event_created_at"),
+            call_events.c.event_type,
+            call_events.c.payload,
+            webhooks.c.url,
+            webhooks.c.secret,
+            webhooks.c.body_template,
+        )
+        .join(call_events, call_events.c.id == d.c.event_id)
+        .join(webhooks, webhooks.c.id == d.c.webhook_id)
+        .where(d.c.id.in_(ids))
+        .order_by(d.c.id)
+    )
+    return [
+        Delivery(
+            id=r.id,
+            event_id=r.event_id,
+            webhook_id=r.webhook_id,
+            attempt=attempt_of[r.id],
+            created_at=at if attempt_of[r.id] == 1 else r.created_at,
+            event_created_at=r.event_created_at,
+            event_type=r.event_type,
+            payload=r.payload,
+            url=r.url,
+            secret=r.secret,
+            body_template=r.body_template,
+        )
+        for r in rows
+    ]
+
+
+def record_outcomes(
+    conn: Connection,
+    outcomes: list[Outcome],
+    cfg: WebhooksConfig,
+    rng: random.Random | None = None,
+) -> list[tuple[Outcome, DeliveryState]]:
+    """Write outcomes; returns each with the state it led to (for metrics and logs)."""
+    d = webhook_deliveries
+    stmt = (
+        d.update()
+        .where(
+            d.c.id == sa.bindparam("b_id"),
+            d.c.attempts == sa.bindparam("b_attempt"),
+            d.c.state == DeliveryState.PENDING.value,
+        )
+        .values(
+            state=sa.bindparam("b_state"),
+            next_attempt_at=sa.bindparam("b_next"),
+            last_status=sa.bindparam("b_status"),
+            last_error=sa.bindparam("b_error"),
+            delivered_at=sa.bindparam("b_delivered_at"),
+        )
+    )
+    params: list[dict[str, Any]] = []
+    results: list[tuple[Outcome, DeliveryState]] = []
+    for o in outcomes:
+        if o.ok:
+            state, next_at, delivered_at = DeliveryState.DELIVERED, o.at, o.at
+        else:
+            delay = backoff_delay(o.delivery.attempt, cfg, rng)
+            next_at, delivered_at = o.at + delay, None
+            past_horizon = next_at > o.delivery.created_at + cfg.retry_horizon_seconds
+            state = DeliveryState.PARKED if past_horizon else DeliveryState.PENDING
+        params.append(
+            {
+                "b_id": o.delivery.id,
+                "b_attempt": o.delivery.attempt,
+                "b_state": state.value,
+                "b_next": next_at,
+                "b_status": o.status,
+                "b_error": o.error,
+                "b_delivered_at": delivered_at,
+            }
+        )
+        results.append((o, state))
+    if params:
+        conn.execute(stmt, params)
+    return results
+
+
+class WebhookWorker:
+    """Dispatches call events and delivers them to webhooks until :meth:`stop`.
+
+    ``await worker.run()`` in the service's event loop (the database work runs in threads, so
+    the loop is never blocked by it); ``await worker.stop()`` waits for requests in flight
+    (each bounded by the timeout) and records their outcomes. ``transport`` is for tests.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine,
+        *,
+        worker_id: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.config = config
+        self.cfg = config.webhooks
+        self.engine = engine
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self._transport = transport
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()  # claim: new deliveries may be due
+        self._dispatch_wake = asyncio.Event()  # dispatch: new events were recorded
+        self._slot_freed = asyncio.Event()
+        self._in_flight: dict[int, int] = defaultdict(int)
+        self._in_flight_total = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._outcomes: list[Outcome] = []
+        self._outcomes_ready = asyncio.Event()
+        self._running = False
+        self._rng = random.Random()
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.cfg.timeout_seconds + LEASE_MARGIN_SECONDS
+
+    def notify(self) -> None:
+        """New events were recorded: look for work now rather than at the next poll."""
+        self._dispatch_wake.set()
+
+    async def run(self) -> None:
+        if self._running:
+            raise RuntimeError("WebhookWorker is already running")
+        self._running = True
+        self._stopping.clear()
+        limits = httpx.Limits(
+            max_connections=self.cfg.concurrency, max_keepalive_connections=self.cfg.concurrency
+        )
+        async with httpx.AsyncClient(
+            transport=self._transport,
+            limits=limits,
+            timeout=httpx.Timeout(self.cfg.timeout_seconds),
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT},
+        ) as client:
+            loops = [
+                asyncio.create_task(self._dispatch_loop(), name="webhook-dispatch"),
+                asyncio.create_task(self._claim_loop(client), name="webhook-claim"),
+                asyncio.create_task(self._record_loop(), name="webhook-record"),
+            ]
+            try:
+                await self._stopping.wait()
+            finally:
+                for task in loops[:2]:
+                    task.cancel()
+                await asyncio.gather(*loops[:2], return_exceptions=True)
+                if self._tasks:
+                    await asyncio.wait(self._tasks, timeout=self.cfg.timeout_seconds + 1)
+                loops[2].cancel()
+                await asyncio.gather(loops[2], return_exceptions=True)
+                await self._flush()
+                self._running = False
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        while self._running:
+            await asyncio.sleep(0.01)
+
+    # -- loops ---------------------------------------------------------------------------
+
+    async def _dispatch_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                handled = await asyncio.to_thread(dispatch_pending, self.engine, now())
+            except Exception:
+                log.exception("webhook dispatch failed; retrying")
+                handled = 0
+            if handled:
+                self._wake.set()  # new deliveries for the claim loop
+                continue
+            await self._sleep(self._dispatch_wake.wait())
+            self._dispatch_wake.clear()
+
+    async def _claim_loop(self, client: httpx.AsyncClient) -> None:
+        while not self._stopping.is_set():
+            free_total = self.cfg.concurrency - self._in_flight_total
+            if free_total <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            per = self.cfg.per_endpoint_concurrency
+            free_slots = {hook: per - n for hook, n in self._in_flight.items() if n}
+            self._wake.clear()
+            try:
+                claimed = await asyncio.to_thread(
+                    self._claim, min(free_total, CLAIM_BATCH), free_slots
+                )
+            except Exception:
+                log.exception("webhook claim failed; retrying")
+                claimed = []
+            for delivery in claimed:
+                self._start(client, delivery)
+            if len(claimed) < min(free_total, CLAIM_BATCH):
+                # Nothing more due now: wait for new events, a freed slot or the next poll.
+                await self._sleep(self._wait_any(self._wake, self._slot_freed))
+
+    def _claim(self, limit: int, free_slots: dict[int, int]) -> list[Delivery]:
+        with self.engine.begin() as conn:
+            return claim_due(
+                conn,
+                now(),
+                limit,
+                self.lease_seconds,
+                free_slots,
+                self.cfg.per_endpoint_concurrency,
+            )
+
+    def _start(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
+        self._in_flight[delivery.webhook_id] += 1
+        self._in_flight_total += 1
+        task = asyncio.create_task(self._deliver(client, delivery))
+        self._tasks.add(task)
+        task.add_done_callback(lambda t, d=delivery: self._finished(t, d))
+
+    def _finished(self, task: asyncio.Task[None], delivery: Delivery) -> None:
+        self._tasks.discard(task)
+        self._in_flight[delivery.webhook_id] -= 1
+        if not self._in_flight[delivery.webhook_id]:
+            del self._in_flight[delivery.webhook_id]
+        self._in_flight_total -= 1
+        self._slot_freed.set()
+
+    async def _deliver(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
+        status: int | None = None
+        error: str | None = None
+        try:
+            body, content_type = request_body(delivery)
+            headers = {
+                "Content-Type": content_type,
+                HEADER_EVENT_ID: str(delivery.event_id),
+                HEADER_EVENT_TYPE: delivery.event_type,
+                HEADER_DELIVERY_ID: str(delivery.id),
+                HEADER_ATTEMPT: str(delivery.attempt),
+                **signature_headers(delivery.secret, body),
+            }
+            async with asyncio.timeout(self.cfg.timeout_seconds):
+                status = await _post(client, delivery.url, body, headers)
+            if not 200 <= status < 300:
+                error = f"HTTP {status}"
+        except TimeoutError:
+            error = f"timed out after {self.cfg.timeout_seconds:g} s"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        except Exception as exc:  # never lose the outcome: an unknown error is a failed attempt
+            log.exception("webhook delivery %s failed unexpectedly", delivery.id)
+            error = f"{type(exc).__name__}: {exc}"
+        outcome = Outcome(
+            delivery,
+            ok=error is None,
+            status=status,
+            error=None if error is None else error[:MAX_ERROR_TEXT],
+            at=now(),
+        )
+        self._outcomes.append(outcome)
+        if len(self._outcomes) >= RESULT_BATCH:
+            self._outcomes_ready.set()
+
+    async def _record_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.cfg.poll_interval_seconds):
+                    await self._outcomes_ready.wait()
+            self._outcomes_ready.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._outcomes:
+            return
+        batch, self._outcomes = self._outcomes, []
+        try:
+            results = await asyncio.to_thread(self._record, batch)
+        except Exception:
+            # Leave them to the lease: the deliveries will be retried (at least once).
+            log.exception("recording %d webhook outcomes failed", len(batch))
+            return
+        for outcome, state in results:
+            if outcome.ok:
+                lag = outcome.at - outcome.delivery.event_created_at
+                metrics.observe_webhook_outcome("delivered", lag_seconds=lag)
+            else:
+                metrics.observe_webhook_outcome(
+                    "parked" if state is DeliveryState.PARKED else "failed"
+                )
+            if state is DeliveryState.PARKED:
+                log.warning(
+                    "webhook delivery %s (event %s → %s) parked after %s attempts: %s",
+                    outcome.delivery.id,
+                    outcome.delivery.event_id,
+                    outcome.delivery.url,
+                    outcome.delivery.attempt,
+                    outcome.error,
+                )
+        self._wake.set()  # later events of the same sessions may be due now
+
+    def _record(self, batch: list[Outcome]) -> list[tuple[Outcome, DeliveryState]]:
+        with self.engine.begin() as conn:
+            return record_outcomes(conn, batch, self.cfg, self._rng)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    async def _sleep(self, waiter: Any) -> None:
+        """Await ``waiter`` but no longer than one poll interval (or until stop)."""
+        task = asyncio.ensure_future(waiter)
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait(
+                {task, stop},
+                timeout=self.cfg.poll_interval_seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            for t in (task, stop):
+                if not t.done():
+                    t.cancel()
+
+    @staticmethod
+    async def _wait_any(*events: asyncio.Event) -> None:
+        waiters = [asyncio.ensure_future(e.wait()) for e in events]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+
+
+async def _post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> int:
+    """POST and return the status; read at most MAX_RESPONSE_BYTES of the answer."""
+    async with client.stream("POST", url, content=body, headers=headers) as response:
+        received = 0
+        async for chunk in response.aiter_raw():
+            received += len(chunk)
+            if received > MAX_RESPONSE_BYTES:
+                break
+        return response.status_code

@@ -1,0 +1,231 @@
+"""Prometheus metrics: ``GET /metrics``.
+
+Two kinds of numbers:
+
+* **Process counters and histograms** (API requests, webhook outcomes and lag, time to answer,
+  answer to first audio, RTP pacer totals): kept in this process and updated by the code that
+  sees the event, through the ``observe_*`` functions below. Each process exposes its own.
+* **Database gauges** (sessions by state and finish reason, active calls, deliveries waiting or
+  parked): counted from the database at scrape time, so every process reports the same truth.
+
+``docs/metrics.md`` lists every metric.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator, Mapping
+
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_client.utils import INF
+from sqlalchemy import Engine
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from vestnik.calls import CallState
+from vestnik.store.schema import call_sessions, webhook_deliveries
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+SUCCESS = "success"  # the mnemonic label of a request that succeeded
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+_CALL_BUCKETS = (0.5, 1, 2, 3, 5, 8, 13, 20, 30, 45, 60, 90, 120, INF)
+_FAST_BUCKETS = (0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2, INF)
+_LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, INF)
+
+API_REQUESTS = Counter(
+    "vestnik_api_requests",
+    "JSON-RPC requests answered, by method and result mnemonic ('success' when no error).",
+    ["method", "mnemonic"],
+    registry=REGISTRY,
+)
+WEBHOOK_DELIVERIES = Counter(
+    "vestnik_webhook_deliveries",
+    "Webhook delivery attempts by outcome: delivered, failed (will retry), parked.",
+    ["outcome"],
+    registry=REGISTRY,
+)
+WEBHOOK_LAG = Histogram(
+    "vestnik_webhook_delivery_lag_seconds",
+    "From the event being recorded to the endpoint's 2xx answer.",
+    buckets=_LAG_BUCKETS,
+    registry=REGISTRY,
+)
+TIME_TO_ANSWER = Histogram(
+    "vestnik_call_time_to_answer_seconds",
+    "From sending the INVITE to the callee's 200 OK.",
+    buckets=_CALL_BUCKETS,
+    registry=REGISTRY,
+)
+ANSWER_TO_FIRST_AUDIO = Histogram(
+    "vestnik_call_answer_to_first_audio_seconds",
+    "From the 200 OK to the first RTP packet of the call (DTMF or message).",
+    buckets=_FAST_BUCKETS,
+    registry=REGISTRY,
+)
+
+_KNOWN_API_METHODS: set[str] = set()
+# Unknown method names from clients are folded into one label (bounded cardinality).
+_OTHER_METHOD = "other"
+_MAX_METHOD_LABELS = 64
+
+
+def observe_api_request(method: str | None, mnemonic: str | None = None) -> None:
+    """Count one answered JSON-RPC request (``mnemonic`` None = success).
+
+    Method names come from clients; after the first few distinct names, unknown ones are
+    counted as ``other`` so a client cannot blow up the number of series.
+    """
+    name = method or "none"
+    if name not in _KNOWN_API_METHODS:
+        if len(_KNOWN_API_METHODS) >= _MAX_METHOD_LABELS:
+            name = _OTHER_METHOD
+        else:
+            _KNOWN_API_METHODS.add(name)
+    API_REQUESTS.labels(name, mnemonic or SUCCESS).inc()
+
+
+def observe_webhook_outcome(outcome: str, lag_seconds: float | None = None) -> None:
+    WEBHOOK_DELIVERIES.labels(outcome).inc()
+    if lag_seconds is not None:
+        WEBHOOK_LAG.observe(max(0.0, lag_seconds))
+
+
+def observe_time_to_answer(seconds: float) -> None:
+    TIME_TO_ANSWER.observe(max(0.0, seconds))
+
+
+def observe_answer_to_first_audio(seconds: float) -> None:
+    ANSWER_TO_FIRST_AUDIO.observe(max(0.0, seconds))
+
+
+# -- RTP pacer ---------------------------------------------------------------------------
+
+PacerStats = Callable[[], Mapping[str, float]]
+_pacer_sources: list[PacerStats] = []
+
+
+def register_pacer_stats(source: PacerStats) -> None:
+    """Report a pacer's running totals at each scrape.
+
+    ``source()`` returns ``{"packets_sent": n, "late_ticks": n}`` (more keys are ignored);
+    several pacers are summed.
+    """
+    _pacer_sources.append(source)
+
+
+def unregister_pacer_stats(source: PacerStats) -> None:
+    if source in _pacer_sources:
+        _pacer_sources.remove(source)
+
+
+class _PacerCollector(Collector):
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        sent = late = 0.0
+        for source in list(_pacer_sources):
+            stats = source()
+            sent += float(stats.get("packets_sent", 0))
+            late += float(stats.get("late_ticks", 0))
+        yield CounterMetricFamily(
+            "vestnik_rtp_packets_sent", "RTP packets sent by the pacer.", value=sent
+        )
+        yield CounterMetricFamily(
+            "vestnik_rtp_late_ticks",
+            "Pacer ticks that started late (the 20 ms clock slipped).",
+            value=late,
+        )
+
+
+REGISTRY.register(_PacerCollector())
+
+
+# -- database gauges ---------------------------------------------------------------------
+
+_ACTIVE_CALL_STATES = (CallState.DIALING.value, CallState.RINGING.value, CallState.ANSWERED.value)
+
+
+class DatabaseCollector(Collector):
+    """Gauges counted from the database at scrape time."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        sessions = GaugeMetricFamily(
+            "vestnik_call_sessions",
+            "Call sessions by state and finish_reason ('' while not finished).",
+            labels=["state", "finish_reason"],
+        )
+        active = GaugeMetricFamily(
+            "vestnik_active_calls", "Sessions being dialled, ringing or answered now."
+        )
+        waiting = GaugeMetricFamily(
+            "vestnik_webhook_deliveries_waiting",
+            "Webhook deliveries not delivered: pending (to send or retry) and parked.",
+            labels=["state"],
+        )
+        oldest = GaugeMetricFamily(
+            "vestnik_webhook_oldest_pending_seconds",
+            "Age of the oldest pending webhook delivery (0 when none).",
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    call_sessions.c.state, call_sessions.c.finish_reason, sa.func.count()
+                ).group_by(call_sessions.c.state, call_sessions.c.finish_reason)
+            ).all()
+            hooks = conn.execute(
+                sa.select(
+                    webhook_deliveries.c.state,
+                    sa.func.count(),
+                    sa.func.min(webhook_deliveries.c.created_at),
+                )
+                .where(webhook_deliveries.c.state.in_(("pending", "parked")))
+                .group_by(webhook_deliveries.c.state)
+            ).all()
+        active_count = 0
+        for state, reason, count in rows:
+            sessions.add_metric([state, reason or ""], count)
+            if state in _ACTIVE_CALL_STATES:
+                active_count += count
+        active.add_metric([], active_count)
+        counts = {"pending": 0, "parked": 0}
+        oldest_age = 0.0
+        for state, count, first in hooks:
+            counts[state] = count
+            if state == "pending" and first is not None:
+                oldest_age = max(0.0, time.time() - first)
+        for state, count in counts.items():
+            waiting.add_metric([state], count)
+        oldest.add_metric([], oldest_age)
+        yield sessions
+        yield active
+        yield waiting
+        yield oldest
+
+
+def render_metrics(engine: Engine | None) -> bytes:
+    """The exposition text: this process's metrics plus the database gauges."""
+    text = generate_latest(REGISTRY)
+    if engine is not None:
+        db_registry = CollectorRegistry(auto_describe=False)
+        db_registry.register(DatabaseCollector(engine))
+        text += generate_latest(db_registry)
+    return text
+
+
+def metrics_routes(engine: Engine | None) -> list[Route]:
+    """``GET /metrics`` for the service's Starlette app (``extra_routes``)."""
+
+    async def metrics_endpoint(_request: Request) -> Response:
+        # The database count runs in a thread: a scrape never blocks the event loop.
+        body = await asyncio.to_thread(render_metrics, engine)
+        return Response(body, media_type=CONTENT_TYPE)
+
+    return [Route("/metrics", metrics_endpoint, methods=["GET"])]
