@@ -1,0 +1,45 @@
+"""The ASGI application: ``POST /v4.0`` (Call API) and ``GET /health``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from vestnik.api.calls import LIST_CALLS, RELEASE_CALL
+from vestnik.api.informer import START_INFORMER_CALL
+from vestnik.api.jsonrpc import JsonRpcEndpoint, MethodSpec
+from vestnik.api.sessions import LOGIN_USER, LOGOUT_USER
+from vestnik.config import Config
+
+CALL_API_PATH = "/v4.0"
+CALL_API_METHODS: Mapping[str, MethodSpec] = {
+    "login.user": LOGIN_USER,
+    "logout.user": LOGOUT_USER,
+    "start.informer_call": START_INFORMER_CALL,
+    "release.call": RELEASE_CALL,
+    "list.calls": LIST_CALLS,
+}
+_HEALTH_BODY = b'{"status":"ok"}'
+
+
+async def health(_request: Request) -> Response:
+    """Liveness only (no database): also the trivial endpoint of the benchmark."""
+    return Response(_HEALTH_BODY, media_type="application/json")
+
+
+def create_app(config: Config, engine: Engine, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """The HTTP app on ``engine`` (already migrated). The dialer is not started here."""
+    call_api = JsonRpcEndpoint(CALL_API_METHODS, config, engine)
+    routes: list[BaseRoute] = [
+        Route(CALL_API_PATH, call_api, methods=["POST"]),
+        Route("/health", health, methods=["GET"]),
+        *extra_routes,
+    ]
+    app = Starlette(routes=routes)
+    app.state.call_api = call_api
+    return app

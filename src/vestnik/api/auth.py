@@ -1,0 +1,139 @@
+"""Who is calling: access token → account, then the account's gates (active, IP, components)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from vestnik.api.errors import ApiError
+from vestnik.api.limits import AccountLimits
+from vestnik.auth import TokenKind, hash_token
+from vestnik.store.schema import access_tokens, accounts, users
+
+
+class Component(Enum):
+    """Vendor components: (display name, accounts column that switches it on)."""
+
+    INFORMER_CALL = ("Call API Информационный вызов", "informer_call_enabled")
+    NUMBER_MANAGEMENT = ("Автоматическое управление номерами", "number_management_enabled")
+
+    @property
+    def display_name(self) -> str:
+        return self.value[0]
+
+    @property
+    def column(self) -> str:
+        return self.value[1]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: the token used and its account's row."""
+
+    token_id: int | None
+    token_kind: TokenKind | None
+    user_id: int | None
+    account: dict[str, Any]
+
+    @property
+    def account_id(self) -> int:
+        return int(self.account["id"])
+
+    @property
+    def limits(self) -> AccountLimits:
+        a = self.account
+        return AccountLimits(self.account_id, int(a["minute_limit"]), int(a["day_limit"]))
+
+
+_ACCOUNT_COLUMNS = [c for c in accounts.c if c.name != "created_at"]
+
+_TOKEN_QUERY = (
+    sa.select(
+        access_tokens.c.id.label("token_id"),
+        access_tokens.c.kind,
+        access_tokens.c.expires_at,
+        access_tokens.c.is_blocked,
+        access_tokens.c.user_id,
+        users.c.is_active.label("user_active"),
+        *_ACCOUNT_COLUMNS,
+    )
+    .select_from(
+        access_tokens.join(accounts, accounts.c.id == access_tokens.c.account_id).outerjoin(
+            users, users.c.id == access_tokens.c.user_id
+        )
+    )
+    .where(access_tokens.c.token_hash == sa.bindparam("token_hash"))
+)
+
+
+def load_account(conn: Connection, account_id: int) -> dict[str, Any] | None:
+    row = conn.execute(sa.select(*_ACCOUNT_COLUMNS).where(accounts.c.id == account_id)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def authenticate(conn: Connection, token: str, at: float) -> Principal:
+    """The principal for ``token`` or an auth error.
+
+    A 1-hour session token past its expiry is *invalid* (it no longer exists for the client);
+    a permanent key past its end date is *expired*; a blocked key is *blocked*.
+    """
+    if not token:
+        raise ApiError("access_token_invalid", field="access_token", value=token)
+    row = conn.execute(_TOKEN_QUERY, {"token_hash": hash_token(token)}).first()
+    if row is None or row.user_active is False:
+        raise ApiError("access_token_invalid", field="access_token", value=token)
+    kind = TokenKind(row.kind)
+    expired = row.expires_at is not None and row.expires_at <= at
+    if kind is TokenKind.SESSION and expired:
+        raise ApiError("access_token_invalid", field="access_token", value=token)
+    if row.is_blocked:
+        raise ApiError("access_token_blocked", field="access_token", value=token)
+    if expired:
+        raise ApiError("access_token_expired", field="access_token", value=token)
+    account = {c.name: row._mapping[c.name] for c in _ACCOUNT_COLUMNS}
+    return Principal(int(row.token_id), kind, row.user_id, account)
+
+
+@lru_cache(maxsize=1024)
+def _networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    nets = []
+    for cidr in cidrs:
+        try:
+            nets.append(ipaddress.ip_network(cidr.strip(), strict=False))
+        except ValueError:
+            continue  # a malformed entry admits nobody
+    return tuple(nets)
+
+
+def ip_allowed(allowlist: Sequence[str], client_ip: str | None) -> bool:
+    """Whether ``client_ip`` is inside one of the CIDRs. No address (a UNIX socket) is local."""
+    if client_ip is None:
+        return True
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in net for net in _networks(tuple(allowlist or ())))
+
+
+def check_account(principal: Principal, client_ip: str | None) -> None:
+    """Account gates in order: active, then the IP allow-list."""
+    account = principal.account
+    if not account["is_active"]:
+        raise ApiError("account_inactive")
+    if not ip_allowed(account["ip_allowlist"] or [], client_ip):
+        raise ApiError("ip_not_whitelisted", params={"ip": client_ip})
+
+
+def check_component(principal: Principal, component: Component) -> None:
+    if not principal.account[component.column]:
+        raise ApiError("component_disabled", params={"component_name": component.display_name})

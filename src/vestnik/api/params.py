@@ -1,0 +1,101 @@
+"""Declarative method parameters: unknown keys, required keys and JSON types.
+
+A method lists its parameters as ``Param`` rows; ``check_params`` walks them in order and raises
+the first ``ApiError``: ``unexpected_parameters`` (keys not declared, at any depth), then for each
+declared parameter in declaration order ``required_parameter_missed`` and ``data_type_error``,
+recursing into nested objects. Value rules (ranges, formats) belong to the method.
+
+An optional parameter sent as ``null`` counts as absent; a required one sent as ``null`` is
+missing. Every string anywhere in the params must be free of NUL characters (PostgreSQL cannot
+store them): ``invalid_parameter_value``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from vestnik.api.errors import ApiError
+
+
+class Kind(StrEnum):
+    STRING = "string"
+    NUMBER = "number"  # integer or fraction (never a boolean)
+    INTEGER = "integer"  # a whole number; 5.0 is accepted as 5
+    BOOLEAN = "boolean"
+    OBJECT = "object"
+    ARRAY = "array"
+    ANY = "any"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: Kind
+    required: bool = False
+    # For OBJECT: the nested parameters (None = any object).
+    fields: Sequence[Param] | None = None
+
+
+def _type_ok(kind: Kind, value: Any) -> bool:
+    if kind is Kind.ANY:
+        return True
+    if kind is Kind.STRING:
+        return isinstance(value, str)
+    if kind is Kind.BOOLEAN:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind is Kind.NUMBER:
+        return isinstance(value, int | float)
+    if kind is Kind.INTEGER:
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if kind is Kind.OBJECT:
+        return isinstance(value, dict)
+    return isinstance(value, list)  # ARRAY
+
+
+def _path(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def check_params(schema: Sequence[Param], params: Mapping[str, Any], prefix: str = "") -> None:
+    declared = {p.name for p in schema}
+    for key in params:
+        if key not in declared:
+            raise ApiError(
+                "unexpected_parameters", field=_path(prefix, key), value=params[key],
+                params={"parameters": [k for k in params if k not in declared]},
+            )  # fmt: skip
+    for param in schema:
+        field = _path(prefix, param.name)
+        value = params.get(param.name)
+        if value is None:
+            if param.required:
+                raise ApiError("required_parameter_missed", field=field, value=None)
+            continue
+        if not _type_ok(param.kind, value):
+            raise ApiError(
+                "data_type_error", field=field, value=value,
+                params={"expected_type": param.kind.value},
+            )  # fmt: skip
+        if param.kind is Kind.OBJECT and param.fields is not None:
+            check_params(param.fields, value, field)
+        else:
+            check_text(value, field)
+
+
+def check_text(value: Any, field: str) -> None:
+    """Refuse NUL characters in any string inside ``value``."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ApiError("invalid_parameter_value", field=field, value=value)
+    elif isinstance(value, list):
+        for item in value:
+            check_text(item, field)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(key, field)
+            check_text(item, field)
