@@ -212,11 +212,7 @@ class Dialer:
         await self._wait_calls(drain)
         if self._calls:
             log.warning("dialer stopping: hanging up %d calls still up", len(self._calls))
-            for call in list(self._calls.values()):
-                call.cut = True
-                call.stop_waiting(Interrupt.STOPPING)
-                if call.handle is not None:
-                    call.handle.release()
+            self.hang_up_all()
             await self._wait_calls(CUT_GRACE_SECONDS)
         for call in list(self._calls.values()):
             if call.task is not None:
@@ -228,6 +224,14 @@ class Dialer:
         self._loops = []
         self._db.shutdown(wait=True)
         log.info("dialer %s stopped", self.dialer_id)
+
+    def hang_up_all(self) -> None:
+        """Hang up every call in hand now (shutdown); they finish ``internal_error``."""
+        for call in list(self._calls.values()):
+            call.cut = True
+            call.stop_waiting(Interrupt.STOPPING)
+            if call.handle is not None:
+                call.handle.release()
 
     async def _wait_calls(self, timeout: float) -> None:
         tasks = [c.task for c in self._calls.values() if c.task is not None]

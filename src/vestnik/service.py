@@ -1,0 +1,315 @@
+"""The composition root: the whole service in one process and one event loop.
+
+``Service`` wires the parts together: the database (migrated at start), the Call API (an ASGI
+app on uvicorn), the telephony adapter (SIP + RTP), the message renderer, the dialer, and
+background workers (webhook delivery). ``run(config)`` is what ``vestnik serve`` calls: it
+blocks until SIGTERM/SIGINT, then stops gracefully (a second signal cuts the drain short).
+
+Start order: database → renderer → telephony → dialer → HTTP → workers. Stop order is the
+reverse where it matters: the dialer drains first while the API still answers (so
+``release.call`` and ``list.calls`` keep working during the drain), then HTTP, the workers,
+the telephony adapter and the database.
+
+Other packages are imported lazily, inside ``start``, so importing this module is cheap and
+a part that is switched off (``[dialer] enabled = false`` for an API-only process) is never
+loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+
+from vestnik.config import Config
+from vestnik.dialer.ports import MessageRenderer, Telephony
+
+log = logging.getLogger("vestnik.service")
+
+# How long uvicorn waits for open HTTP connections at shutdown.
+HTTP_SHUTDOWN_SECONDS = 5.0
+WORKER_STOP_SECONDS = 10.0
+
+
+class ServiceError(RuntimeError):
+    """The service cannot start (message is for the operator)."""
+
+
+class BackgroundWorker(Protocol):
+    """A long-running job in the service's loop: ``run`` until ``stop`` is awaited."""
+
+    async def run(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+# Builds a worker once the engine exists: ``factory(config, engine)``.
+WorkerFactory = Callable[[Config, Engine], BackgroundWorker]
+
+
+def default_workers() -> list[WorkerFactory]:
+    """The workers every full service runs: webhook delivery."""
+
+    def webhooks(config: Config, engine: Engine) -> BackgroundWorker:
+        from vestnik.events.delivery import WebhookWorker
+
+        return WebhookWorker(config, engine)
+
+    return [webhooks]
+
+
+class _Server:
+    """uvicorn without its own signal handling (the service owns the signals)."""
+
+    def __init__(self, app: Any, config: Config) -> None:
+        import uvicorn
+
+        class Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                yield
+
+        self.server = Server(
+            uvicorn.Config(
+                app,
+                log_level=config.log_level.lower(),
+                lifespan="auto",
+                timeout_graceful_shutdown=int(HTTP_SHUTDOWN_SECONDS),
+                access_log=False,
+            )
+        )
+
+    async def serve(self, sock: socket.socket) -> None:
+        await self.server.serve(sockets=[sock])
+
+    @property
+    def started(self) -> bool:
+        return bool(self.server.started)
+
+    def exit(self) -> None:
+        self.server.should_exit = True
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the HTTP socket here, so a busy port is a clear error instead of uvicorn's exit."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise ServiceError(f"cannot listen for HTTP on {host}:{port}: {exc.strerror}") from exc
+    sock.setblocking(False)
+    return sock
+
+
+class Service:
+    """The whole vestnik service. ``await start()``, later ``await stop()``.
+
+    ``telephony`` / ``renderer`` / ``engine`` replace the configured ones (tests, embedding);
+    ``workers`` replaces :func:`default_workers`; ``extra_routes`` go to the API app.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        engine: Engine | None = None,
+        telephony: Telephony | None = None,
+        renderer: MessageRenderer | None = None,
+        workers: Sequence[WorkerFactory] | None = None,
+        extra_routes: Sequence[Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.engine: Engine | None = engine
+        self._own_engine = engine is None
+        self.telephony = telephony
+        self.renderer = renderer
+        self.dialer: Any = None  # vestnik.dialer.Dialer when enabled
+        self.app: Any = None
+        self._worker_factories = list(default_workers() if workers is None else workers)
+        self._extra_routes = list(extra_routes or [])
+        self.workers: list[BackgroundWorker] = []
+        self._worker_tasks: list[asyncio.Task[None]] = []
+        self._server: _Server | None = None
+        self._server_task: asyncio.Task[None] | None = None
+        self._socket: socket.socket | None = None
+        self._telephony_started = False
+        self._stopped = asyncio.Event()
+        self._stop_requested = asyncio.Event()
+        self._force = False
+        self._started = False
+
+    @property
+    def http_port(self) -> int:
+        """The bound HTTP port (useful with ``[server] port = 0``)."""
+        if self._socket is None:
+            raise RuntimeError("service not started")
+        return int(self._socket.getsockname()[1])
+
+    async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop(graceful=False)
+            raise
+
+    async def _start(self) -> None:
+        self._started = True
+        if self.engine is None:
+            self.engine = await asyncio.to_thread(_open_engine, self.config)
+        engine = self.engine
+        if self.config.dialer.enabled:
+            from vestnik.dialer import Dialer
+
+            if self.renderer is None:
+                from vestnik.media.render import AudioRenderer
+
+                self.renderer = AudioRenderer(self.config, engine)
+            if self.telephony is None:
+                self.telephony = _sip_telephony(self.config)
+            await self.telephony.start()
+            self._telephony_started = True
+            self.dialer = Dialer(self.config, engine, self.telephony, self.renderer)
+            await self.dialer.start()
+        self.app = _create_app(self.config, engine, self._extra_routes)
+        state = getattr(self.app, "state", None)
+        if state is not None:
+            state.dialer = self.dialer  # lets the API wake the dialer after an insert
+        self._socket = _listen(self.config.server.host, self.config.server.port)
+        self._server = _Server(self.app, self.config)
+        self._server_task = asyncio.create_task(self._server.serve(self._socket), name="http")
+        while not self._server.started:
+            if self._server_task.done():
+                self._server_task.result()  # raises what stopped it
+                raise ServiceError("the HTTP server stopped during start-up")
+            await asyncio.sleep(0.01)
+        for factory in self._worker_factories:
+            worker = factory(self.config, engine)
+            self.workers.append(worker)
+            self._worker_tasks.append(asyncio.create_task(worker.run(), name=type(worker).__name__))
+        log.info(
+            "vestnik serving on http://%s:%d (dialer %s)",
+            self.config.server.host, self.http_port,
+            self.dialer.dialer_id if self.dialer else "off",
+        )  # fmt: skip
+
+    def request_stop(self, graceful: bool = True) -> None:
+        """Ask a running :meth:`serve_until_stopped` to stop (signal handlers call this)."""
+        if not graceful or self._stop_requested.is_set():
+            self._force = True
+            if self.dialer is not None and self._stop_requested.is_set():
+                log.warning("second stop request: cutting the drain short")
+                self.dialer.hang_up_all()
+        self._stop_requested.set()
+
+    async def serve_until_stopped(self) -> None:
+        """Start, wait for :meth:`request_stop` (or the HTTP server dying), stop."""
+        await self.start()
+        assert self._server_task is not None
+        stop_wait = asyncio.create_task(self._stop_requested.wait())
+        await asyncio.wait({stop_wait, self._server_task}, return_when=asyncio.FIRST_COMPLETED)
+        stop_wait.cancel()
+        if self._server_task.done() and not self._stop_requested.is_set():
+            log.error("the HTTP server stopped unexpectedly; stopping the service")
+        await self.stop(graceful=not self._force)
+
+    async def stop(self, graceful: bool = True) -> None:
+        """Drain the dialer, then stop HTTP, workers, telephony and the database. Idempotent."""
+        if self._stopped.is_set() or not self._started:
+            return
+        self._stopped.set()
+        if self.dialer is not None:
+            try:
+                await self.dialer.stop(graceful=graceful)
+            except Exception:
+                log.exception("dialer stop failed")
+        if self._server is not None and self._server_task is not None:
+            self._server.exit()
+            await asyncio.gather(self._server_task, return_exceptions=True)
+        elif self._socket is not None:
+            self._socket.close()
+        for worker in self.workers:
+            try:
+                await asyncio.wait_for(worker.stop(), WORKER_STOP_SECONDS)
+            except Exception:
+                log.exception("worker %s did not stop cleanly", type(worker).__name__)
+        for task in self._worker_tasks:
+            task.cancel()
+        await asyncio.gather(*self._worker_tasks, return_exceptions=True)
+        if self.telephony is not None and self._telephony_started:
+            try:
+                await self.telephony.stop()
+            except Exception:
+                log.exception("telephony stop failed")
+        if self.engine is not None and self._own_engine:
+            self.engine.dispose()
+        log.info("vestnik stopped")
+
+
+def _open_engine(config: Config) -> Engine:
+    from vestnik.store import create_db_engine, migrate
+
+    engine = create_db_engine(config.database_url)
+    try:
+        migrate(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _sip_telephony(config: Config) -> Telephony:
+    try:
+        from vestnik.telephony import SipTelephony  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise ServiceError(
+            "the SIP telephony adapter is not available "
+            f"({exc}); set [dialer] enabled = false to run the API alone"
+        ) from exc
+    telephony: Telephony = SipTelephony(config)
+    return telephony
+
+
+def _create_app(config: Config, engine: Engine, extra_routes: list[Any]) -> Any:
+    from vestnik.api import create_app  # type: ignore[attr-defined]
+
+    if extra_routes:
+        return create_app(config, engine, extra_routes=extra_routes)
+    return create_app(config, engine)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+async def _serve(config: Config) -> None:
+    service = Service(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, service.request_stop)
+    try:
+        await service.serve_until_stopped()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def run(config: Config) -> None:
+    """Run the service until SIGTERM/SIGINT (blocking). ``vestnik serve`` calls this."""
+    _configure_logging(config.log_level)
+    try:
+        asyncio.run(_serve(config))
+    except ServiceError as exc:
+        log.error("%s", exc)
+        raise SystemExit(1) from None

@@ -1,0 +1,68 @@
+"""Dialer test support: configs, waiting, and the two named fault injectors.
+
+``NeverDialTelephony`` fails the test if the dialer tries to place a call (for paths that
+must end before an INVITE). ``ExplodingTelephony`` raises from ``place_call``: a fault a real
+SIP stack does not produce on demand, used to prove the session still ends final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from vestnik.config import Config
+from vestnik.dialer.ports import CallHandle, CallObserver, DialSpec, Pcm
+
+
+def dialer_config(tmp_path: Path, url: str, **dialer: object) -> Config:
+    config = Config(data_dir=str(tmp_path / "data"))
+    config.database.url = url
+    config.dialer.poll_interval_seconds = 0.02
+    config.dialer.lease_seconds = 3.0
+    config.dialer.slot_wait_seconds = 0.5
+    config.dialer.drain_timeout_seconds = 2.0
+    config.trunk.calls_per_second = 0
+    for key, value in dialer.items():
+        setattr(config.dialer, key, value)
+    return config
+
+
+async def wait_until(
+    predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+class NeverDialTelephony:
+    """Fault detector: any ``place_call`` is a test failure (recorded, then raised)."""
+
+    def __init__(self) -> None:
+        self.dialled: list[int] = []
+
+    def place_call(
+        self, dial: DialSpec, audio: Awaitable[Pcm], observer: CallObserver
+    ) -> CallHandle:
+        self.dialled.append(dial.session_id)
+        raise AssertionError(f"session {dial.session_id} must not be dialled")
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+class ExplodingTelephony(NeverDialTelephony):
+    """Fault injector: ``place_call`` raises as a broken adapter would."""
+
+    def place_call(
+        self, dial: DialSpec, audio: Awaitable[Pcm], observer: CallObserver
+    ) -> CallHandle:
+        self.dialled.append(dial.session_id)
+        raise RuntimeError("injected telephony failure")
