@@ -1,0 +1,117 @@
+"""One bound SIP UDP socket with sippy's transaction layer on it.
+
+Everything here runs on the sippy thread (``SippyLoop``); ``SipEndpoint.open``/``close`` hop
+there themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sippy.SipTransactionManager import SipTransactionManager
+
+from vestnik.telephony.sippy_loop import SippyLoop
+
+log = logging.getLogger(__name__)
+siplog = logging.getLogger("vestnik.sip.messages")
+
+USER_AGENT = "vestnik"
+
+
+class SipLogger:
+    """sippy's logger interface, forwarding whole SIP messages to ``vestnik.sip.messages``
+    at DEBUG (formatting is skipped unless that logger is enabled: it costs CPU at load)."""
+
+    def write(self, *args: Any, **kwargs: Any) -> None:
+        if siplog.isEnabledFor(logging.DEBUG):
+            siplog.debug("%s", "".join(str(a) for a in args))
+
+
+def normalise_transport(msg: Any) -> None:
+    """Lower-case ``transport=`` in Contact and Record-Route URIs, in place.
+
+    SIPp (and some SBCs) write ``transport=UDP``; sippy's in-dialog request builder only knows
+    ``udp`` and raises on anything else, which would leave the call without its ACK/BYE.
+    """
+    for name in ("contact", "record-route"):
+        if msg.countHFs(name) == 0:
+            continue
+        for body in msg.getHFBodys(name):
+            if getattr(body, "asterisk", False):
+                continue
+            url = body.getUrl()
+            if isinstance(url.transport, str) and url.transport != url.transport.lower():
+                url.transport = url.transport.lower()
+
+
+class _TransactionManager(SipTransactionManager):  # type: ignore[misc]
+    def incomingResponse(self, msg: Any, t: Any, checksum: Any) -> None:
+        try:
+            normalise_transport(msg)
+        except Exception:  # a header we cannot parse: let sippy decide what to do
+            log.debug("could not normalise transport in a response", exc_info=True)
+        super().incomingResponse(msg, t, checksum)
+
+    def incomingRequest(self, msg: Any, checksum: Any, tids: Any, server: Any) -> None:
+        try:
+            normalise_transport(msg)
+        except Exception:
+            log.debug("could not normalise transport in a request", exc_info=True)
+        super().incomingRequest(msg, checksum, tids, server)
+
+
+def _stray_request(req: Any, sip_t: Any) -> Any:
+    """Requests that match no call of ours (vestnik only places calls)."""
+    method = req.getMethod()
+    if method == "OPTIONS":  # trunk keep-alive probes
+        return (req.genResponse(200, "OK"), None, None)
+    if req.getHFBody("to").getTag() is not None:
+        return (req.genResponse(481, "Call/Transaction Does Not Exist"), None, None)
+    if method == "INVITE":
+        return (req.genResponse(603, "Decline"), None, None)
+    return (req.genResponse(405, "Method Not Allowed"), None, None)
+
+
+class SipEndpoint:
+    """A SIP transaction manager bound to ``host:port`` (port 0: the kernel picks one)."""
+
+    def __init__(self, bind_host: str, port: int, loop: SippyLoop | None = None) -> None:
+        self.loop = loop or SippyLoop.instance()
+        self.bind_host = bind_host
+        self.requested_port = port
+        self.port = 0
+        self.global_config: dict[str, Any] = {}
+        self._tm: _TransactionManager | None = None
+
+    def open(self) -> int:
+        """Bind and start the transaction layer; returns the bound port."""
+        if self.bind_host in ("0.0.0.0", "::", ""):
+            raise ValueError(
+                "sip.bind_host must be a concrete address (the one peers reach us at), "
+                "not a wildcard"
+            )
+        self.port = self.loop.call_sync(self._open, self.requested_port)
+        return self.port
+
+    def _open(self, port: int) -> int:
+        config: dict[str, Any] = {
+            "_sip_address": self.bind_host,
+            "_sip_port": port,
+            "_sip_logger": SipLogger(),
+        }
+        tm = _TransactionManager(config, _stray_request)
+        config["_sip_tm"] = tm
+        self.global_config = config
+        self._tm = tm
+        server = tm.l4r.getServer((self.bind_host, port), is_local=True)
+        return int(server.uopts.laddress[1])
+
+    def close(self) -> None:
+        if self._tm is not None:
+            self.loop.call_sync(self._close)
+
+    def _close(self) -> None:
+        if self._tm is not None:
+            self._tm.shutdown()
+            self._tm = None
