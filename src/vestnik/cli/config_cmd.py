@@ -9,8 +9,8 @@ from typing import Any
 from vestnik.cli.common import SubParsers, command_parser, emit, load_cli_config
 from vestnik.config import Config
 
-# Keys whose values are never printed.
-SECRET_KEYS = frozenset({"password", "secret"})
+# Keys whose names contain one of these are never printed; passwords in URLs are masked.
+SECRET_WORDS = ("password", "secret", "token")
 HIDDEN = "********"
 
 
@@ -33,9 +33,11 @@ def effective_config(config: Config) -> dict[str, Any]:
     data = dataclasses.asdict(config)
     for section in data.values():
         if isinstance(section, dict):
-            for key in section:
-                if key in SECRET_KEYS and section[key]:
+            for key, value in section.items():
+                if any(word in key for word in SECRET_WORDS) and value:
                     section[key] = HIDDEN
+                elif key.endswith("url") and isinstance(value, str) and value:
+                    section[key] = _hide_password(value)
     data["database_url"] = _hide_password(config.database_url)
     return data
 

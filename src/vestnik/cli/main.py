@@ -26,8 +26,8 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-def command_modules(names: Sequence[str] = COMMAND_MODULES) -> Iterator[ModuleType]:
-    for name in names:
+def command_modules(names: Sequence[str] | None = None) -> Iterator[ModuleType]:
+    for name in COMMAND_MODULES if names is None else names:
         try:
             yield importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -35,7 +35,7 @@ def command_modules(names: Sequence[str] = COMMAND_MODULES) -> Iterator[ModuleTy
                 raise
 
 
-def build_parser(module_names: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
+def build_parser(module_names: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vestnik",
         description="Self-hosted informer calls behind the UIS Call API v4.0.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vestnik.cli.common import SubParsers, command_parser, load_cli_config, port_number
+from vestnik.cli.common import CliError, SubParsers, command_parser, load_cli_config, port_number
 from vestnik.config import Config
 
 
@@ -34,7 +34,14 @@ def serve(args: argparse.Namespace) -> int | None:
         if exc.name != "vestnik.service":
             raise
         return _serve_api_only(config)
-    return service.run(config)
+    service_error = getattr(service, "ServiceError", None)
+    try:
+        service.run(config)
+    except Exception as exc:
+        if service_error is not None and isinstance(exc, service_error):
+            raise CliError(str(exc)) from None
+        raise
+    return None
 
 
 def _serve_api_only(config: Config) -> None:

@@ -1,0 +1,223 @@
+"""The installed ``vestnik`` console script, run as a real process; plug-in loading."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.cli.conftest import CliRunner
+
+from vestnik.cli.main import build_parser, main
+
+VESTNIK = Path(sys.executable).with_name("vestnik")
+SERVE_START_SECONDS = 20.0
+
+
+def vestnik(
+    *argv: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(VESTNIK), *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=60,
+    )
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VESTNIK_")}
+    env["VESTNIK_DATA_DIR"] = str(tmp_path / "data")
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_console_script_is_installed() -> None:
+    assert VESTNIK.exists(), f"{VESTNIK} missing: pip install -e . first"
+    run = vestnik("--help")
+    assert run.returncode == 0
+    for command in ("admin", "serve", "config"):
+        assert command in run.stdout
+
+
+def test_admin_round_trip_in_a_real_process(db_url: str, tmp_path: Path) -> None:
+    env = clean_env(tmp_path, VESTNIK_DATABASE_URL=db_url)
+    created = vestnik("admin", "account", "create", "acme", "--json", env=env, cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    account = json.loads(created.stdout)
+    key = vestnik("admin", "key", "create", "acme", "--json", env=env, cwd=tmp_path)
+    assert key.returncode == 0, key.stderr
+    assert json.loads(key.stdout)["account_id"] == account["id"]
+    shown = vestnik("admin", "account", "show", str(account["id"]), "--json", env=env)
+    assert json.loads(shown.stdout)["keys"][0]["id"] == json.loads(key.stdout)["key_id"]
+
+
+def test_user_errors_exit_1_without_traceback(tmp_path: Path) -> None:
+    env = clean_env(tmp_path)
+    run = vestnik("admin", "account", "show", "nobody", env=env, cwd=tmp_path)
+    assert run.returncode == 1
+    assert run.stderr == "vestnik: error: account 'nobody' not found\n"
+    assert run.stdout == ""
+    usage = vestnik("admin", "account", "set", "x", "--day-limit", "-5", env=env, cwd=tmp_path)
+    assert usage.returncode == 2 and "must not be negative" in usage.stderr
+    assert "Traceback" not in usage.stderr
+
+
+def test_config_file_errors(tmp_path: Path) -> None:
+    env = clean_env(tmp_path)
+    missing = vestnik("--config", str(tmp_path / "none.toml"), "config", "show", env=env)
+    assert missing.returncode == 1 and "not found" in missing.stderr
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[server\nport = 1\n")
+    run = vestnik("config", "show", "--config", str(broken), env=env)
+    assert run.returncode == 1 and "cannot read config" in run.stderr
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("[server]\nprot = 8080\n")
+    run = vestnik("admin", "account", "list", "--config", str(unknown), env=env)
+    assert run.returncode == 1 and "unknown config key server.prot" in run.stderr
+    bad_env = clean_env(tmp_path, VESTNIK_SIP_PORT="fifty")
+    run = vestnik("config", "show", env=bad_env, cwd=tmp_path)
+    assert run.returncode == 1 and "VESTNIK_SIP_PORT" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_config_show_merges_file_and_environment_and_hides_secrets(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "vestnik.toml"
+    config.write_text(
+        textwrap.dedent(
+            """
+            [trunk]
+            host = "sip.example.net"
+            password = "hunter2"
+            [database]
+            url = "postgresql+psycopg://vestnik:topsecret@db.example/vestnik"
+            """
+        )
+    )
+    monkeypatch.setenv("VESTNIK_TRUNK_PORT", "5099")
+    monkeypatch.delenv("VESTNIK_DATABASE_URL")
+    run = cli("config", "show", "--json")  # ./vestnik.toml is found in the working directory
+    assert run.status == 0, run.err
+    data = run.json
+    assert data["trunk"]["host"] == "sip.example.net"
+    assert data["trunk"]["port"] == 5099
+    assert data["trunk"]["password"] == "********"
+    assert "topsecret" not in run.out and "hunter2" not in run.out
+    text = cli("config", "show").out
+    assert '[trunk]\nhost = "sip.example.net"\nport = 5099' in text.replace("\r", "")
+    assert "hunter2" not in text
+
+
+def test_serve_answers_json_rpc_and_stops_on_sigterm(sqlite_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    env = clean_env(tmp_path, VESTNIK_DATABASE_URL=sqlite_url, VESTNIK_DIALER_ENABLED="false")
+    proc = subprocess.Popen(
+        [str(VESTNIK), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        reply = None
+        deadline = time.monotonic() + SERVE_START_SECONDS
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                reply = httpx.post(
+                    f"http://127.0.0.1:{port}/v4.0",
+                    json={"jsonrpc": "2.0", "id": 7, "method": "no.such_method", "params": {}},
+                    timeout=2,
+                )
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert reply is not None, f"serve did not answer: {proc.poll()} {proc.stderr}"
+        assert reply.status_code == 200
+        body = reply.json()
+        assert body["id"] == 7 and body["error"]["data"]["mnemonic"] == "method_not_found"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_serve_on_a_busy_port_is_a_clean_error(sqlite_url: str, tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = clean_env(tmp_path, VESTNIK_DATABASE_URL=sqlite_url, VESTNIK_DIALER_ENABLED="false")
+        run = vestnik("serve", "--port", str(port), env=env, cwd=tmp_path)
+    assert run.returncode == 1
+    assert "cannot listen" in run.stderr and "Traceback" not in run.stderr
+
+
+# --- plug-ins ------------------------------------------------------------------------------
+
+PLUGIN = """
+from vestnik.cli.common import command_parser, emit
+
+
+def register(commands):
+    command_parser(commands, "hello", help="say hello", handler=hello)
+
+
+def register_admin(objects):
+    actions = objects.add_parser("widget", help="widgets").add_subparsers(
+        dest="action", required=True
+    )
+    command_parser(actions, "count", help="count widgets", handler=count)
+
+
+def hello(args):
+    emit(args, {"hello": True}, "hello")
+
+
+def count(args):
+    emit(args, {"widgets": 3}, "3 widgets")
+    return 4
+"""
+
+
+def test_plug_in_modules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "vestnik_test_plugin.py").write_text(PLUGIN)
+    (tmp_path / "vestnik_test_broken.py").write_text("import vestnik_no_such_dependency\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    names = ("vestnik.cli.admin", "vestnik_test_absent", "vestnik_test_plugin")
+    monkeypatch.setattr("vestnik.cli.main.COMMAND_MODULES", names)
+    parser = build_parser(names)
+    args = parser.parse_args(["admin", "widget", "count", "--json"])
+    assert args.handler(args) == 4
+    assert json.loads(capsys.readouterr().out) == {"widgets": 3}
+    assert main(["hello"]) == 0
+    assert capsys.readouterr().out == "hello\n"
+    assert main(["admin", "widget", "count"]) == 4
+    # A plug-in whose own import fails is a bug to show, not a module to skip.
+    with pytest.raises(ModuleNotFoundError, match="vestnik_no_such_dependency"):
+        build_parser(("vestnik_test_broken",))
