@@ -306,10 +306,9 @@ async def _serve(config: Config) -> None:
 
 
 def run(config: Config) -> None:
-    """Run the service until SIGTERM/SIGINT (blocking). ``vestnik serve`` calls this."""
+    """Run the service until SIGTERM/SIGINT (blocking). ``vestnik serve`` calls this.
+
+    Raises :class:`ServiceError` when it cannot start (the CLI prints the message).
+    """
     _configure_logging(config.log_level)
-    try:
-        asyncio.run(_serve(config))
-    except ServiceError as exc:
-        log.error("%s", exc)
-        raise SystemExit(1) from None
+    asyncio.run(_serve(config))

@@ -62,3 +62,31 @@ def events(engine: Engine, session_id: int) -> list[str]:
                 .order_by(call_events.c.id)
             )
         ]
+
+
+VPN = "74993720692"
+
+
+def provision(engine: Engine, name: str = "acme", max_concurrent_calls: int = 200) -> str:
+    """An account with a virtual number and a permanent API key; returns the key."""
+    from vestnik.auth import TokenKind
+    from vestnik.store.accounts import add_number, issue_token
+
+    with engine.begin() as conn:
+        account_id = new_account(conn, name, max_concurrent_calls)
+        add_number(conn, account_id, VPN, None)
+        return issue_token(conn, account_id, TokenKind.PERMANENT).access_token
+
+
+def informer_call(
+    token: str, contact: str, text: str = "Тестовое сообщение", **extra: Any
+) -> dict[str, Any]:
+    """A start.informer_call JSON-RPC body."""
+    params: dict[str, Any] = {
+        "access_token": token,
+        "virtual_phone_number": VPN,
+        "contact": contact,
+        "contact_message": {"type": "tts", "value": text},
+    }
+    params.update(extra)
+    return {"jsonrpc": "2.0", "id": 1, "method": "start.informer_call", "params": params}

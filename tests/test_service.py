@@ -1,0 +1,119 @@
+"""The composition root: the whole service in one loop, over real HTTP and a real database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.dialer.sessions import informer_call, provision, session
+from tests.dialer.support import NeverDialTelephony, wait_until
+
+from vestnik.config import Config
+from vestnik.service import Service, ServiceError
+from vestnik.store import create_db_engine, migrate
+
+
+def _config(tmp_path: Path, url: str) -> Config:
+    config = Config(data_dir=str(tmp_path / "data"))
+    config.database.url = url
+    config.server.port = 0
+    config.log_level = "warning"
+    config.dialer.poll_interval_seconds = 0.02
+    config.dialer.drain_timeout_seconds = 1.0
+    return config
+
+
+async def test_api_only_service_accepts_calls_and_stops(tmp_path: Path, sqlite_url: str) -> None:
+    config = _config(tmp_path, sqlite_url)
+    config.dialer.enabled = False
+    engine = create_db_engine(sqlite_url)
+    token = provision(engine)
+    service = Service(config)
+    await service.start()
+    try:
+        assert service.dialer is None and service.telephony is None
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}") as http:
+            reply = (await http.post("/v4.0", json=informer_call(token, "79260000001"))).json()
+        sid = reply["result"]["data"]["call_session_id"]
+    finally:
+        await service.stop()
+    assert session(engine, sid)["state"] == "queued"  # nobody dials in an API-only process
+    engine.dispose()
+
+
+async def test_session_over_http_is_finished_by_the_dialer(tmp_path: Path, sqlite_url: str) -> None:
+    config = _config(tmp_path, sqlite_url)
+    config.dialer.slot_wait_seconds = 0.3
+    engine = create_db_engine(sqlite_url)
+    token = provision(engine, max_concurrent_calls=0)  # the account may not call at all
+    telephony = NeverDialTelephony()
+    service = Service(config, telephony=telephony)
+    await service.start()
+    try:
+        assert service.telephony is telephony and service.dialer is not None
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}") as http:
+            reply = (await http.post("/v4.0", json=informer_call(token, "79260000002"))).json()
+        sid = reply["result"]["data"]["call_session_id"]
+        await wait_until(lambda: session(engine, sid)["state"] == "finished")
+    finally:
+        await service.stop()
+    row = session(engine, sid)
+    assert row["finish_reason"] == "max_out_call_reached"
+    assert telephony.dialled == []
+    engine.dispose()
+
+
+async def test_busy_http_port_is_a_clear_error(tmp_path: Path, sqlite_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = _config(tmp_path, sqlite_url)
+        config.server.port = taken.getsockname()[1]
+        service = Service(config, telephony=NeverDialTelephony())
+        with pytest.raises(
+            ServiceError, match=f"cannot listen for HTTP on 127.0.0.1:{config.server.port}"
+        ):
+            await service.start()
+        assert service.dialer is not None and service.dialer.active_sessions == 0
+
+
+def test_vestnik_serve_stops_on_sigterm(tmp_path: Path, sqlite_url: str) -> None:
+    engine = create_db_engine(sqlite_url)
+    migrate(engine)
+    engine.dispose()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(
+        os.environ,
+        VESTNIK_DATABASE_URL=sqlite_url,
+        VESTNIK_DATA_DIR=str(tmp_path / "data"),
+        VESTNIK_SERVER_PORT=str(port),
+        VESTNIK_DIALER_ENABLED="false",
+    )
+    code = "from vestnik.config import load_config as c; from vestnik.service import run; run(c())"
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, "service exited during start-up"
+            assert time.monotonic() < deadline, "service did not start"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
