@@ -258,13 +258,15 @@ def _coerce_env(hint: Any, text: str, name: str) -> Any:
 def _coerce(hint: Any, value: Any, name: str) -> Any:
     origin = typing.get_origin(hint)
     if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{name} must be a list")
-        return [str(v) for v in value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{name} must be a list of strings")
+        return list(value)
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{name} must be a table")
-        return {str(k): int(v) for k, v in value.items()}
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in value.values()):
+            raise ConfigError(f"{name} must be a table of integers")
+        return {str(k): v for k, v in value.items()}
     if origin in (typing.Union, types.UnionType):
         return value
     if hint is bool:
