@@ -1,0 +1,327 @@
+"""Audio files: decode, check, convert once to message PCM, store with a ``media_files`` row.
+
+An imported file is decoded with ``soundfile`` (libsndfile: WAV, FLAC, OGG Vorbis/Opus, MP3 and
+more), or with PyAV when libsndfile does not know the format (AAC/M4A and the like), converted to
+8 kHz mono int16 at the normalised level (:func:`vestnik.media.level.conform`) and stored as
+raw s16le next to the untouched original under ``<data_dir>/media/``. Paths in the row are
+relative to ``data_dir`` so the data directory can move.
+
+Bad input (not audio, empty, silent, too long, too large) raises :class:`MediaError` with a
+message fit for the operator and stores nothing: files are written only after every check
+passed, and are deleted again if the row cannot be inserted or its transaction rolls back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import soundfile
+import sqlalchemy as sa
+from sqlalchemy import Connection, event
+
+from vestnik.config import MediaConfig
+from vestnik.dialer.ports import SAMPLE_RATE, Pcm
+from vestnik.media.level import SilentAudioError, conform
+from vestnik.store.db import now
+from vestnik.store.schema import accounts, media_files
+
+MEDIA_SUBDIR = "media"
+PCM_SUFFIX = ".pcm"
+MAX_NAME_LENGTH = 255
+
+TYPE_USER = "user"
+TYPE_SYSTEM = "system"
+
+
+class MediaError(ValueError):
+    """The file cannot become a message: the text says why, for the operator."""
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    max_duration_seconds: float = 600.0
+    max_file_bytes: int = 20_971_520
+
+    @classmethod
+    def from_config(cls, config: MediaConfig) -> MediaLimits:
+        return cls(config.max_duration_seconds, config.max_file_bytes)
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    samples: npt.NDArray[np.float32]  # (frames, channels), float in [-1, 1]
+    sample_rate: int
+    format: str  # "wav", "flac", "ogg", "mp3", or the codec PyAV found ("aac", …)
+
+    @property
+    def duration(self) -> float:
+        return self.samples.shape[0] / self.sample_rate if self.sample_rate else 0.0
+
+
+def media_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / MEDIA_SUBDIR
+
+
+def resolve_media_path(data_dir: Path, stored: str) -> Path:
+    """A path from a ``media_files`` row (relative to ``data_dir`` unless absolute)."""
+    path = Path(stored)
+    return path if path.is_absolute() else Path(data_dir) / path
+
+
+def load_pcm(path: Path) -> Pcm:
+    """Stored message PCM (8 kHz mono s16le) as an int16 array."""
+    return np.fromfile(path, dtype="<i2").astype(np.int16, copy=False)
+
+
+def _too_long(seconds: float, limits: MediaLimits) -> MediaError:
+    return MediaError(
+        f"audio is too long: {seconds:.1f} s (the limit is {limits.max_duration_seconds:g} s)"
+    )
+
+
+def _decode_soundfile(path: Path, limits: MediaLimits) -> DecodedAudio | None:
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.LibsndfileError, RuntimeError, TypeError):
+        return None  # not a format libsndfile knows
+    if info.samplerate > 0 and info.frames > 0 and info.duration > limits.max_duration_seconds:
+        raise _too_long(info.duration, limits)
+    try:
+        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError) as exc:
+        raise MediaError(f"cannot decode the {info.format} file: {exc}") from exc
+    return DecodedAudio(samples=samples, sample_rate=int(rate), format=info.format.lower())
+
+
+def _decode_pyav(path: Path, limits: MediaLimits) -> DecodedAudio | None:
+    try:
+        import av
+    except ImportError:
+        return None
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError):
+        return None
+    with container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        rate = int(stream.rate or stream.codec_context.sample_rate or 0)
+        if rate <= 0:
+            return None
+        # Packed float mono at the source rate; soxr does the rate change later.
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        chunks: list[npt.NDArray[np.float32]] = []
+        frames = 0
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    chunk = out.to_ndarray().reshape(-1).astype(np.float32)
+                    chunks.append(chunk)
+                    frames += chunk.size
+                if frames > limits.max_duration_seconds * rate:
+                    raise _too_long(frames / rate, limits)
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1).astype(np.float32))
+        except av.FFmpegError as exc:
+            raise MediaError(f"cannot decode the {stream.codec_context.name} audio: {exc}") from exc
+        samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+        return DecodedAudio(
+            samples=samples.reshape(-1, 1), sample_rate=rate, format=stream.codec_context.name
+        )
+
+
+def decode_audio_file(path: Path, limits: MediaLimits = MediaLimits()) -> DecodedAudio:
+    """Decode ``path`` after the size check; raises :class:`MediaError` for anything unusable."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise MediaError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if not path.is_file():
+        raise MediaError(f"{path} is not a regular file")
+    if size == 0:
+        raise MediaError("the file is empty")
+    if size > limits.max_file_bytes:
+        raise MediaError(
+            f"file is too large: {size} bytes (the limit is {limits.max_file_bytes} bytes)"
+        )
+    decoded = _decode_soundfile(path, limits) or _decode_pyav(path, limits)
+    if decoded is None:
+        raise MediaError(
+            "not an audio file, or an audio format we cannot decode (use WAV, MP3, OGG or FLAC)"
+        )
+    if decoded.samples.shape[0] == 0:
+        raise MediaError("the audio has no samples")
+    if decoded.duration > limits.max_duration_seconds:
+        raise _too_long(decoded.duration, limits)
+    return decoded
+
+
+def convert(decoded: DecodedAudio) -> Pcm:
+    """Decoded audio → 8 kHz mono int16 at the normalised level."""
+    try:
+        return conform(decoded.samples, decoded.sample_rate)
+    except SilentAudioError as exc:
+        raise MediaError("the audio is silent") from exc
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _files_owned_by_transaction(conn: Connection, paths: list[Path]) -> Iterator[None]:
+    """Delete ``paths`` if the block raises, or if ``conn``'s transaction later rolls back."""
+
+    def remove() -> None:
+        for path in paths:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    try:
+        yield
+    except BaseException:
+        remove()
+        raise
+    if not conn.in_transaction():
+        return  # autocommitted already
+
+    # Listeners cannot be removed while SQLAlchemy dispatches them: they go quiet instead.
+    settled = False
+
+    def on_rollback(_conn: Any) -> None:
+        nonlocal settled
+        if not settled:
+            settled = True
+            remove()
+
+    def on_commit(_conn: Any) -> None:
+        nonlocal settled
+        settled = True
+
+    event.listen(conn, "rollback", on_rollback)
+    event.listen(conn, "commit", on_commit)
+
+
+def store_media(
+    conn: Connection,
+    *,
+    account_id: int | None,
+    media_type: str,
+    name: str,
+    data_dir: Path,
+    pcm: Pcm,
+    original: bytes | None,
+    original_suffix: str,
+    original_filename: str | None,
+    format: str,
+    size: int,
+) -> int:
+    """Write the PCM (and original) files and insert the row; returns its id."""
+    folder = media_dir(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = uuid.uuid4().hex
+    pcm_file = folder / f"{stem}{PCM_SUFFIX}"
+    original_file = folder / f"{stem}.orig{original_suffix}" if original is not None else None
+    written: list[Path] = []
+    with _files_owned_by_transaction(conn, written):
+        written.append(pcm_file)
+        _write_atomic(pcm_file, np.ascontiguousarray(pcm, dtype="<i2").tobytes())
+        if original_file is not None and original is not None:
+            written.append(original_file)
+            _write_atomic(original_file, original)
+        row_id = conn.execute(
+            media_files.insert()
+            .values(
+                account_id=account_id,
+                type=media_type,
+                name=name,
+                original_filename=original_filename,
+                format=format,
+                size=size,
+                duration_ms=round(pcm.size * 1000 / SAMPLE_RATE),
+                original_path=(str(original_file.relative_to(data_dir)) if original_file else None),
+                pcm_path=str(pcm_file.relative_to(data_dir)),
+                created_at=now(),
+            )
+            .returning(media_files.c.id)
+        ).scalar_one()
+    return int(row_id)
+
+
+def _clean_name(name: str | None, fallback: str) -> str:
+    chosen = (name if name is not None else fallback).strip()
+    if not chosen:
+        raise MediaError("the media file needs a non-empty name")
+    if len(chosen) > MAX_NAME_LENGTH:
+        raise MediaError(f"the name is longer than {MAX_NAME_LENGTH} characters")
+    return chosen
+
+
+def import_media_file(
+    conn: Connection,
+    account_id: int | None,
+    path: Path,
+    name: str | None,
+    data_dir: Path,
+    *,
+    limits: MediaLimits = MediaLimits(),
+    original_filename: str | None = None,
+    media_type: str = TYPE_USER,
+) -> int:
+    """Import an audio file for ``account_id`` (``None``: a system file); returns its id.
+
+    ``original_filename`` is what the user called the file (an HTTP upload arrives in a temp
+    file); it defaults to ``path.name`` and gives the default ``name``. The caller owns the
+    transaction on ``conn``: if it rolls back, the stored files are removed too.
+    """
+    path = Path(path)
+    original_filename = (original_filename or path.name)[:MAX_NAME_LENGTH]
+    clean_name = _clean_name(name, Path(original_filename).stem or original_filename)
+    if media_type not in (TYPE_USER, TYPE_SYSTEM):
+        raise MediaError(f"unknown media type {media_type!r}")
+    if account_id is not None:
+        exists = conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account_id)).first()
+        if exists is None:
+            raise MediaError(f"no account with id {account_id}")
+    decoded = decode_audio_file(path, limits)
+    pcm = convert(decoded)
+    original = path.read_bytes()
+    suffix = re.sub(r"[^a-z0-9.]", "", Path(original_filename).suffix.lower())[:16]
+    suffix = suffix if len(suffix) > 1 else f".{decoded.format}"
+    return store_media(
+        conn,
+        account_id=account_id,
+        media_type=media_type,
+        name=clean_name,
+        data_dir=Path(data_dir),
+        pcm=pcm,
+        original=original,
+        original_suffix=suffix,
+        original_filename=original_filename,
+        format=decoded.format,
+        size=len(original),
+    )
+
+
+def delete_media_files(data_dir: Path, row: Any) -> None:
+    """Remove a row's files (the caller deletes the row)."""
+    for stored in (row.pcm_path, row.original_path):
+        if stored:
+            with contextlib.suppress(OSError):
+                resolve_media_path(data_dir, stored).unlink()

@@ -1,0 +1,202 @@
+"""The dialer's message renderer: TTS text or a stored media file → shared 8 kHz PCM.
+
+Lookups go memory → disk → work. Identical messages share one read-only numpy array: every
+array handed out is registered in a weak map (so any message still playing is reused) and the
+most recent ones are also held by a bounded LRU (so a popular message stays warm between calls).
+Concurrent renders of the same message wait on one computation. Synthesis, file reads and
+database lookups run in worker threads; the event loop only does dictionary work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+
+import numpy as np
+import sqlalchemy as sa
+
+from vestnik.calls import MessageType
+from vestnik.config import Config
+from vestnik.dialer.ports import MessageSpec, Pcm, RenderError
+from vestnik.media.audiofile import TYPE_SYSTEM, load_pcm, resolve_media_path
+from vestnik.media.level import SilentAudioError, conform
+from vestnik.media.tts import TtsEngine, TtsError, create_tts_engine
+from vestnik.media.tts.cache import TtsCache, cache_key
+from vestnik.media.tts.normalize import normalize_russian
+from vestnik.store.schema import media_files
+
+log = logging.getLogger(__name__)
+
+TTS_CACHE_SUBDIR = "tts-cache"
+NORMALIZED_TEXT_MEMO = 4096
+
+
+@functools.lru_cache(maxsize=NORMALIZED_TEXT_MEMO)
+def _normalized(text: str) -> str:
+    return normalize_russian(text)
+
+
+class _SharedBuffers:
+    """key → read-only array; weak for arrays in use, strong for the ``capacity`` most recent."""
+
+    def __init__(self, capacity: int) -> None:
+        self._weak: weakref.WeakValueDictionary[str, np.ndarray] = weakref.WeakValueDictionary()
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._capacity = capacity
+
+    def get(self, key: str) -> Pcm | None:
+        arr = self._weak.get(key)
+        if arr is not None:
+            self._remember(key, arr)
+        return arr
+
+    def put(self, key: str, arr: Pcm) -> Pcm:
+        existing = self._weak.get(key)
+        if existing is not None:
+            return existing
+        arr.flags.writeable = False
+        self._weak[key] = arr
+        self._remember(key, arr)
+        return arr
+
+    def _remember(self, key: str, arr: Pcm) -> None:
+        if self._capacity <= 0:
+            return
+        self._recent[key] = arr
+        self._recent.move_to_end(key)
+        while len(self._recent) > self._capacity:
+            self._recent.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._weak)
+
+
+class AudioRenderer:
+    """Implements :class:`vestnik.dialer.ports.MessageRenderer`.
+
+    ``tts`` overrides the engine ``config.tts`` names (tests, or a caller sharing one engine);
+    otherwise it is loaded in a worker thread at the first TTS message.
+    """
+
+    def __init__(self, config: Config, engine: sa.Engine, *, tts: TtsEngine | None = None) -> None:
+        self._config = config
+        self._db = engine
+        self._data_dir = config.data_path
+        self._tts = tts
+        self._tts_lock = threading.Lock()
+        self._disk = TtsCache(
+            self._data_dir / TTS_CACHE_SUBDIR, config.tts.cache_max_mb * 1024 * 1024
+        )
+        self._buffers = _SharedBuffers(config.tts.memory_cache_items)
+        self._inflight: dict[str, asyncio.Future[Pcm]] = {}
+        # media id → owning account (None for system files), learnt when first loaded.
+        self._media_owner: dict[int, int | None] = {}
+
+    @property
+    def disk_cache(self) -> TtsCache:
+        return self._disk
+
+    def tts_engine(self) -> TtsEngine:
+        """The TTS engine, loaded on first use (blocking: call from a worker thread)."""
+        with self._tts_lock:
+            if self._tts is None:
+                self._tts = create_tts_engine(self._config.tts)
+            return self._tts
+
+    async def render(self, message: MessageSpec) -> Pcm:
+        try:
+            if message.type == MessageType.TTS:
+                return await self._render_tts(message.value)
+            if message.type == MessageType.MEDIA:
+                return await self._render_media(message.value, message.account_id)
+        except RenderError:
+            raise
+        except (TtsError, OSError, sa.exc.SQLAlchemyError) as exc:
+            raise RenderError(f"{message.type} message: {exc}") from exc
+        raise RenderError(f"unknown message type {message.type!r}")
+
+    async def _shared(
+        self, key: str, compute: Callable[[], Pcm], flight_key: str | None = None
+    ) -> Pcm:
+        """The array for ``key``: from memory, or computed once in a worker thread.
+
+        Renders with the same ``flight_key`` (default: ``key``) in progress at the same time
+        wait for one computation.
+        """
+        arr = self._buffers.get(key)
+        if arr is not None:
+            return arr
+        flight_key = flight_key or key
+        future = self._inflight.get(flight_key)
+        if future is None:
+            future = asyncio.ensure_future(self._compute(key, compute))
+            self._inflight[flight_key] = future
+            future.add_done_callback(lambda _f: self._inflight.pop(flight_key, None))
+        # shield: one caller giving up (its call was released) must not cancel the others'.
+        return await asyncio.shield(future)
+
+    async def _compute(self, key: str, compute: Callable[[], Pcm]) -> Pcm:
+        arr = await asyncio.to_thread(compute)
+        return self._buffers.put(key, arr)
+
+    async def _render_tts(self, text: str) -> Pcm:
+        tts = self._tts if self._tts is not None else await asyncio.to_thread(self.tts_engine)
+        spoken = _normalized(text)
+        key = "tts:" + cache_key(tts.name, tts.version, tts.voice, tts.params, spoken)
+        return await self._shared(key, lambda: self._synthesize(tts, key[4:], spoken))
+
+    def _synthesize(self, tts: TtsEngine, key: str, spoken: str) -> Pcm:
+        cached = self._disk.get(key)
+        if cached is not None:
+            return cached
+        if not spoken.strip():
+            raise RenderError("the TTS text has nothing to say")
+        speech = tts.synthesize(spoken)
+        try:
+            pcm = conform(speech.samples, speech.sample_rate)
+        except SilentAudioError as exc:
+            raise RenderError(f"{tts.name} produced no audio for the text") from exc
+        self._disk.put(key, pcm)
+        return pcm
+
+    async def _render_media(self, value: str, account_id: int) -> Pcm:
+        try:
+            media_id = int(value)
+        except ValueError as exc:
+            raise RenderError(f"media file id {value!r} is not a number") from exc
+        key = f"media:{media_id}"
+        if media_id in self._media_owner:
+            owner = self._media_owner[media_id]
+            if owner is not None and owner != account_id:
+                raise RenderError(f"media file {media_id} not found")
+        else:
+            # Owner unknown: the memory entry cannot exist yet; a render in flight for another
+            # account must not hand us its result unchecked, hence the per-account flight key.
+            flight = f"{key}@{account_id}"
+            return await self._shared(key, lambda: self._load_media(media_id, account_id), flight)
+        return await self._shared(key, lambda: self._load_media(media_id, account_id))
+
+    def _load_media(self, media_id: int, account_id: int) -> Pcm:
+        with self._db.connect() as conn:
+            row = conn.execute(
+                sa.select(
+                    media_files.c.account_id, media_files.c.type, media_files.c.pcm_path
+                ).where(media_files.c.id == media_id)
+            ).first()
+        if row is None or (row.type != TYPE_SYSTEM and row.account_id != account_id):
+            # Someone else's file is "not found" too: never reveal other accounts' ids.
+            raise RenderError(f"media file {media_id} not found")
+        path = resolve_media_path(self._data_dir, row.pcm_path)
+        try:
+            pcm = load_pcm(path)
+        except OSError as exc:
+            raise RenderError(f"media file {media_id}: cannot read {path}: {exc}") from exc
+        if pcm.size == 0:
+            raise RenderError(f"media file {media_id}: {path} is empty")
+        self._media_owner[media_id] = None if row.type == TYPE_SYSTEM else row.account_id
+        return pcm

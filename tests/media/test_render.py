@@ -1,0 +1,159 @@
+"""AudioRenderer: real espeak-ng TTS and stored media files → shared read-only 8 kHz PCM."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from sqlalchemy import Engine
+from tests.media.speech import assert_speech_like
+
+from vestnik.calls import MessageType
+from vestnik.config import Config, LimitsConfig
+from vestnik.dialer.ports import SAMPLE_RATE, MessageRenderer, MessageSpec, RenderError
+from vestnik.media.audiofile import import_media_file
+from vestnik.media.render import AudioRenderer
+from vestnik.media.system import ensure_system_media
+from vestnik.media.tts.base import Speech
+from vestnik.media.tts.espeak import EspeakEngine
+from vestnik.store import create_db_engine
+from vestnik.store.accounts import create_account
+
+TEXT = "Ваш заказ № 15 на сумму 1 500,50 руб. доставят завтра до 18:00."
+
+
+class CountingEngine:
+    """The real espeak-ng engine, counting how often it is asked to synthesise."""
+
+    def __init__(self) -> None:
+        self.inner = EspeakEngine("ru")
+        self.calls = 0
+        self._lock = threading.Lock()
+        self.name, self.version, self.voice = "espeak-ng", self.inner.version, "ru"
+
+    @property
+    def params(self) -> Mapping[str, object]:
+        return self.inner.params
+
+    def synthesize(self, text: str) -> Speech:
+        with self._lock:
+            self.calls += 1
+        return self.inner.synthesize(text)
+
+
+@pytest.fixture
+def db(sqlite_url: str) -> Iterator[Engine]:
+    engine = create_db_engine(sqlite_url)
+    yield engine
+    engine.dispose()
+
+
+def tts(text: str, account: int = 1) -> MessageSpec:
+    return MessageSpec(type=MessageType.TTS, value=text, account_id=account)
+
+
+def media(media_id: int, account: int) -> MessageSpec:
+    return MessageSpec(type=MessageType.MEDIA, value=str(media_id), account_id=account)
+
+
+async def test_tts_renders_speech_once_and_shares_the_buffer(db: Engine, tmp_path: Path) -> None:
+    engine = CountingEngine()
+    renderer = AudioRenderer(Config(data_dir=str(tmp_path)), db, tts=engine)
+    port: MessageRenderer = renderer  # the dialer's port, checked by type checkers
+    assert port is renderer
+    first, second, third = await asyncio.gather(*(renderer.render(tts(TEXT)) for _ in range(3)))
+    assert engine.calls == 1  # concurrent renders of one message compute once
+    assert first is second is third
+    assert first.dtype == np.int16 and not first.flags.writeable
+    with pytest.raises(ValueError):
+        first[0] = 1
+    assert_speech_like(first, SAMPLE_RATE, 4.0, 9.0)
+    # A later render of the same text (another account too) is the same object.
+    assert await renderer.render(tts(TEXT, account=2)) is first
+    assert engine.calls == 1
+
+
+async def test_disk_cache_survives_a_restart(db: Engine, tmp_path: Path) -> None:
+    config = Config(data_dir=str(tmp_path))
+    engine = CountingEngine()
+    pcm = await AudioRenderer(config, db, tts=engine).render(tts(TEXT))
+    assert len(list((tmp_path / "tts-cache").glob("*.pcm"))) == 1
+    again = await AudioRenderer(config, db, tts=engine).render(tts(TEXT))
+    assert engine.calls == 1
+    assert np.array_equal(pcm, again)
+
+
+async def test_disk_cache_is_bounded(db: Engine, tmp_path: Path) -> None:
+    config = Config(data_dir=str(tmp_path))
+    config.tts.cache_max_mb = 1  # ~ 65 s of 8 kHz PCM
+    renderer = AudioRenderer(config, db, tts=CountingEngine())
+    for i in range(12):
+        await renderer.render(tts(f"Сообщение номер {i}. " * 8))  # ~ 8 s each
+    total = sum(p.stat().st_size for p in (tmp_path / "tts-cache").glob("*.pcm"))
+    assert 0 < total <= 1024 * 1024
+
+
+async def test_text_that_says_nothing_is_a_render_error(db: Engine, tmp_path: Path) -> None:
+    renderer = AudioRenderer(Config(data_dir=str(tmp_path)), db, tts=CountingEngine())
+    with pytest.raises(RenderError):
+        await renderer.render(tts("   "))
+
+
+async def test_broken_engine_config_is_a_render_error(db: Engine, tmp_path: Path) -> None:
+    config = Config(data_dir=str(tmp_path))
+    config.tts.engine = "piper"
+    config.tts.piper_model = str(tmp_path / "missing.onnx")
+    with pytest.raises(RenderError, match="model not found"):
+        await AudioRenderer(config, db).render(tts("Привет"))
+
+
+async def test_engine_from_config_is_loaded_lazily(db: Engine, tmp_path: Path) -> None:
+    renderer = AudioRenderer(Config(data_dir=str(tmp_path)), db)
+    pcm = await renderer.render(tts("Добрый день."))
+    assert pcm.size > SAMPLE_RATE // 2
+    assert renderer.tts_engine().name == "espeak-ng"
+
+
+async def test_media_files_own_system_and_foreign(db: Engine, tmp_path: Path) -> None:
+    with db.begin() as conn:
+        shop = create_account(conn, "shop", LimitsConfig())
+        other = create_account(conn, "other", LimitsConfig())
+        system_ids = ensure_system_media(conn, tmp_path)
+    source = tmp_path / "hello.wav"
+    t = np.arange(16_000) / 16_000
+    soundfile.write(source, 0.3 * np.sin(2 * np.pi * 500 * t), 16_000, subtype="PCM_16")
+    with db.begin() as conn:
+        own = import_media_file(conn, shop, source, "hello", tmp_path)
+
+    renderer = AudioRenderer(Config(data_dir=str(tmp_path)), db, tts=CountingEngine())
+    a = await renderer.render(media(own, shop))
+    assert a.size == 8000 and not a.flags.writeable
+    assert await renderer.render(media(own, shop)) is a
+    # Someone else's file is "not found", before and after it is in memory.
+    with pytest.raises(RenderError, match="not found"):
+        await renderer.render(media(own, other))
+    fresh = AudioRenderer(Config(data_dir=str(tmp_path)), db)
+    with pytest.raises(RenderError, match="not found"):
+        await fresh.render(media(own, other))
+    # System files serve every account, from one buffer.
+    beep_a = await renderer.render(media(system_ids[0], shop))
+    assert await renderer.render(media(system_ids[0], other)) is beep_a
+    with pytest.raises(RenderError, match="not found"):
+        await renderer.render(media(999_999, shop))
+    with pytest.raises(RenderError, match="not a number"):
+        await renderer.render(media(0, shop).__class__(MessageType.MEDIA, "abc", shop))
+
+
+async def test_missing_pcm_file_is_a_render_error(db: Engine, tmp_path: Path) -> None:
+    with db.begin() as conn:
+        ids = ensure_system_media(conn, tmp_path)
+    for path in (tmp_path / "media").glob("*.pcm"):
+        path.unlink()
+    renderer = AudioRenderer(Config(data_dir=str(tmp_path)), db)
+    with pytest.raises(RenderError, match="cannot read"):
+        await renderer.render(media(ids[1], 1))
