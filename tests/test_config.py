@@ -1,0 +1,268 @@
+"""The configuration loader, and docs/configuration.md kept in step with config.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vestnik.cli.config_cmd import toml_value
+from vestnik.config import Config, ConfigError, LimitsConfig, load_config
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "vestnik.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- loader --------------------------------------------------------------------------------
+
+
+def test_defaults_without_file_or_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = load_config(None, environ={})
+    assert config == Config()
+    assert config.database_url == f"sqlite:///{(tmp_path / 'var' / 'vestnik.db').resolve()}"
+
+
+def test_toml_file_sets_values_of_every_type(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        data_dir = "/srv/vestnik"
+        [trunk]
+        host = "sip.example.net"
+        port = 5070
+        codecs = ["PCMU"]
+        calls_per_second = 10
+        [dialer]
+        enabled = false
+        [limits]
+        method_weights = { "start.informer_call" = 3 }
+        [database]
+        url = "postgresql+psycopg://vestnik@127.0.0.1/vestnik"
+        """.replace("\n        ", "\n"),
+    )
+    config = load_config(path, environ={})
+    assert config.data_dir == "/srv/vestnik"
+    assert (config.trunk.host, config.trunk.port, config.trunk.codecs) == (
+        "sip.example.net",
+        5070,
+        ["PCMU"],
+    )
+    assert config.trunk.calls_per_second == 10.0
+    assert isinstance(config.trunk.calls_per_second, float)
+    assert config.dialer.enabled is False
+    assert config.limits.method_weights == {"start.informer_call": 3}
+    assert config.database_url == "postgresql+psycopg://vestnik@127.0.0.1/vestnik"
+    # Untouched keys keep their defaults.
+    assert config.sip.port == Config().sip.port
+
+
+def test_environment_overrides_file(tmp_path: Path) -> None:
+    path = write(tmp_path, '[trunk]\nhost = "from-file"\nport = 5070\n[sip]\nport = 5062\n')
+    env = {
+        "VESTNIK_TRUNK_HOST": "10.0.0.5",
+        "VESTNIK_TRUNK_PORT": "5090",
+        "VESTNIK_TRUNK_USERNAME": "shop",
+        "VESTNIK_TRUNK_PASSWORD": "pa ss",
+        "VESTNIK_SIP_PORT": "5064",
+        "VESTNIK_RTP_PORT_MIN": "30000",
+        "VESTNIK_RTP_PORT_MAX": "30999",
+        "VESTNIK_DATA_DIR": "/tmp/elsewhere",
+        "VESTNIK_DIALER_ENABLED": "off",
+        "VESTNIK_TRUNK_CODECS": "PCMU, PCMA",
+        "VESTNIK_TRUNK_CALLS_PER_SECOND": "2.5",
+        "VESTNIK_LIMITS_METHOD_WEIGHTS": '{ "list.calls" = 0 }',
+    }
+    config = load_config(path, environ=env)
+    assert (config.trunk.host, config.trunk.port) == ("10.0.0.5", 5090)
+    assert (config.trunk.username, config.trunk.password) == ("shop", "pa ss")
+    assert config.sip.port == 5064
+    assert (config.rtp.port_min, config.rtp.port_max) == (30000, 30999)
+    assert config.data_dir == "/tmp/elsewhere"
+    assert config.dialer.enabled is False
+    assert config.trunk.codecs == ["PCMU", "PCMA"]
+    assert config.trunk.calls_per_second == 2.5
+    assert config.limits.method_weights == {"list.calls": 0}
+
+
+def test_config_file_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "[server]\nport = 1001\n")
+    named = tmp_path / "named.toml"
+    named.write_text("[server]\nport = 1002\n")
+    explicit = tmp_path / "explicit.toml"
+    explicit.write_text("[server]\nport = 1003\n")
+    assert load_config(None, environ={}).server.port == 1001  # ./vestnik.toml
+    assert load_config(None, environ={"VESTNIK_CONFIG": str(named)}).server.port == 1002
+    assert load_config(explicit, environ={"VESTNIK_CONFIG": str(named)}).server.port == 1003
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("nonsense = 1\n", "unknown config key nonsense"),
+        ("[trunk]\nhots = 'x'\n", "unknown config key trunk.hots"),
+        ("[nosuchsection]\nx = 1\n", "unknown config key nosuchsection"),
+        ("trunk = 5\n", "trunk must be a table"),
+        ("[trunk]\nport = '5060'\n", "trunk.port must be an integer"),
+        ("[trunk]\nport = 5060.5\n", "trunk.port must be an integer"),
+        ("[trunk]\nport = true\n", "trunk.port must be an integer"),
+        ("[trunk]\nhost = 1\n", "trunk.host must be a string"),
+        ("[trunk]\ncalls_per_second = 'fast'\n", "trunk.calls_per_second must be a number"),
+        ("[trunk]\ncodecs = 'PCMA'\n", "trunk.codecs must be a list"),
+        ("[trunk]\ncodecs = [1]\n", "trunk.codecs"),
+        ("[dialer]\nenabled = 'yes'\n", "dialer.enabled must be a boolean"),
+        ("[limits]\nmethod_weights = 3\n", "limits.method_weights must be a table"),
+        ("[limits]\nmethod_weights = { a = 'x' }\n", "limits.method_weights"),
+        ("[server\n", "cannot read config"),
+    ],
+)
+def test_bad_file_values_raise_config_error(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(write(tmp_path, text), environ={})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("VESTNIK_SIP_PORT", "fifty"),
+        ("VESTNIK_RTP_PORT_MIN", "1.5"),
+        ("VESTNIK_TRUNK_CALLS_PER_SECOND", "many"),
+        ("VESTNIK_DIALER_ENABLED", "perhaps"),
+        ("VESTNIK_LIMITS_METHOD_WEIGHTS", "{ broken"),
+        ("VESTNIK_LIMITS_METHOD_WEIGHTS", '{ a = "x" }'),
+    ],
+)
+def test_bad_environment_values_raise_config_error(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_config(None, environ={name: value, "VESTNIK_CONFIG": ""})
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "absent.toml", environ={})
+
+
+# --- docs/configuration.md -----------------------------------------------------------------
+
+ROW = re.compile(r"^\|\s*`([a-z_]+)`\s*\|(.*)\|\s*$")
+SECTION = re.compile(r"^###\s+`\[([a-z_]+)\]`")
+TOP_LEVEL = "(top level)"
+
+
+def documented_keys() -> dict[tuple[str, str], list[str]]:
+    """(section, key) → the other cells of its row; top-level keys have section ''."""
+    keys: dict[tuple[str, str], list[str]] = {}
+    section: str | None = None
+    for line in DOC.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            section = None
+        if line.startswith("### "):
+            match = SECTION.match(line)
+            section = match.group(1) if match else ("" if TOP_LEVEL in line else None)
+            continue
+        match = ROW.match(line)
+        if match and section is not None:
+            cells = [c.strip() for c in match.group(2).split("|")]
+            keys[(section, match.group(1))] = cells
+    return keys
+
+
+def config_keys() -> dict[tuple[str, str], tuple[Any, Any]]:
+    """(section, key) → (type hint, default) for every setting in config.py."""
+    out: dict[tuple[str, str], tuple[Any, Any]] = {}
+    hints = typing.get_type_hints(Config)
+    defaults = Config()
+    for f in dataclasses.fields(Config):
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            section_hints = typing.get_type_hints(hint)
+            for sf in dataclasses.fields(hint):
+                value = getattr(getattr(defaults, f.name), sf.name)
+                out[(f.name, sf.name)] = (section_hints[sf.name], value)
+        else:
+            out[("", f.name)] = (hint, getattr(defaults, f.name))
+    return out
+
+
+def env_name(section: str, key: str) -> str:
+    return f"VESTNIK_{section}_{key}".upper() if section else f"VESTNIK_{key}".upper()
+
+
+def type_name(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin is list:
+        return "list of strings"
+    if origin is dict:
+        return "table of integers"
+    return {str: "string", int: "integer", float: "number", bool: "boolean"}[hint]
+
+
+def test_every_config_key_is_documented_with_type_default_and_env_name() -> None:
+    documented = documented_keys()
+    actual = config_keys()
+    missing = sorted(f"{s or TOP_LEVEL}.{k}" for s, k in set(actual) - set(documented))
+    stale = sorted(f"{s or TOP_LEVEL}.{k}" for s, k in set(documented) - set(actual))
+    assert not missing, f"docs/configuration.md lacks: {', '.join(missing)}"
+    assert not stale, f"docs/configuration.md documents keys config.py lacks: {stale}"
+    for (section, key), (hint, default) in actual.items():
+        kind, default_cell, env_cell, meaning = documented[(section, key)][:4]
+        where = f"{section or TOP_LEVEL}.{key}"
+        assert kind == type_name(hint), f"{where}: type {kind!r}, expected {type_name(hint)!r}"
+        assert default_cell == f"`{toml_value(default)}`", f"{where}: default {default_cell}"
+        assert env_cell == f"`{env_name(section, key)}`", f"{where}: env {env_cell}"
+        assert len(meaning) > 10, f"{where}: say what it means"
+
+
+def test_documented_example_file_loads_and_differs_from_defaults() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    blocks = re.findall(r"```toml\n(.*?)```", text, re.S)
+    assert blocks, "docs/configuration.md has no ```toml example"
+    for block in blocks:
+        raw = tomllib.loads(block)
+        assert raw
+    example = Path(__file__).parent / "_example.toml"
+    try:
+        example.write_text(blocks[0], encoding="utf-8")
+        config = load_config(example, environ={})
+    finally:
+        example.unlink(missing_ok=True)
+    assert config != Config()
+
+
+def test_env_names_in_the_doc_work(tmp_path: Path) -> None:
+    """Each documented variable really overrides its key."""
+    for (section, key), cells in documented_keys().items():
+        name = cells[2].strip("`")
+        hint, _default = config_keys()[(section, key)]
+        sample = {str: "x", int: "7", float: "7.5", bool: "true"}.get(hint)
+        if sample is None:
+            continue
+        config = load_config(None, environ={name: sample, "VESTNIK_CONFIG": str(_empty(tmp_path))})
+        target = getattr(config, section) if section else config
+        assert str(getattr(target, key)).lower() == sample, name
+
+
+def _empty(tmp_path: Path) -> Path:
+    path = tmp_path / "empty.toml"
+    path.write_text("")
+    return path
+
+
+def test_limits_defaults_are_what_new_accounts_get() -> None:
+    # docs/admin.md promises these; a change here must update the docs.
+    limits = LimitsConfig()
+    assert limits.ip_allowlist == ["127.0.0.0/8", "::1/128"]
+    assert 0 < limits.minute_limit <= limits.day_limit
