@@ -1,0 +1,1 @@
+"""Shared test helpers: audio comparison, real SIP peer launchers, speech samples."""

@@ -1,0 +1,91 @@
+"""Read RTP out of a classic libpcap file (Ethernet/IPv4/UDP), e.g. SIPp's bundled g711a.pcap."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+PCAP_MAGIC_US = 0xA1B2C3D4
+PCAP_MAGIC_NS = 0xA1B23C4D
+LINKTYPE_ETHERNET = 1
+LINKTYPE_LINUX_SLL = 113
+ETHERTYPE_IPV4 = 0x0800
+IPPROTO_UDP = 17
+
+
+@dataclass(frozen=True)
+class RtpPacket:
+    time: float
+    payload_type: int
+    marker: bool
+    sequence: int
+    timestamp: int
+    ssrc: int
+    payload: bytes
+
+
+def read_rtp(path: str | Path) -> list[RtpPacket]:
+    """Every UDP datagram that parses as RTP version 2, in file order."""
+    data = Path(path).read_bytes()
+    magic_le = struct.unpack("<I", data[:4])[0]
+    endian = "<" if magic_le in (PCAP_MAGIC_US, PCAP_MAGIC_NS) else ">"
+    magic, _, _, _, _, _, linktype = struct.unpack(endian + "IHHiIII", data[:24])
+    scale = 1e-9 if magic == PCAP_MAGIC_NS else 1e-6
+    offset = 24
+    packets: list[RtpPacket] = []
+    while offset + 16 <= len(data):
+        sec, frac, caplen, _ = struct.unpack(endian + "IIII", data[offset : offset + 16])
+        frame = data[offset + 16 : offset + 16 + caplen]
+        offset += 16 + caplen
+        udp = _udp_payload(frame, linktype)
+        if udp is None or len(udp) < 12 or udp[0] >> 6 != 2:
+            continue
+        csrc = udp[0] & 0x0F
+        header = 12 + 4 * csrc
+        if udp[0] & 0x10 and len(udp) >= header + 4:  # header extension
+            header += 4 + 4 * struct.unpack("!H", udp[header + 2 : header + 4])[0]
+        seq, ts, ssrc = struct.unpack("!HII", udp[2:12])
+        payload = udp[header:]
+        if udp[0] & 0x20 and payload:  # padding
+            payload = payload[: -payload[-1]]
+        packets.append(
+            RtpPacket(
+                sec + frac * scale, udp[1] & 0x7F, bool(udp[1] & 0x80), seq, ts, ssrc, payload
+            )
+        )
+    return packets
+
+
+def _udp_payload(frame: bytes, linktype: int) -> bytes | None:
+    if linktype == LINKTYPE_ETHERNET:
+        ethertype, ip = struct.unpack("!H", frame[12:14])[0], frame[14:]
+    elif linktype == LINKTYPE_LINUX_SLL:
+        ethertype, ip = struct.unpack("!H", frame[14:16])[0], frame[16:]
+    else:
+        return None
+    if ethertype != ETHERTYPE_IPV4 or len(ip) < 20 or ip[9] != IPPROTO_UDP:
+        return None
+    ihl = (ip[0] & 0x0F) * 4
+    total = struct.unpack("!H", ip[2:4])[0]
+    return ip[ihl + 8 : total]
+
+
+def rtp_audio(packets: list[RtpPacket]) -> npt.NDArray[np.int16]:
+    """The G.711 audio of one RTP stream, decoded and placed by timestamp (gaps are silence)."""
+    from vestnik.media.codecs.g711 import alaw_decode, ulaw_decode
+
+    audio = [p for p in packets if p.payload_type in (0, 8)]
+    if not audio:
+        return np.zeros(0, dtype=np.int16)
+    first = audio[0].timestamp
+    end = max((p.timestamp - first) % (1 << 32) + len(p.payload) for p in audio)
+    pcm = np.zeros(end, dtype=np.int16)
+    for p in audio:
+        start = (p.timestamp - first) % (1 << 32)
+        decode = alaw_decode if p.payload_type == 8 else ulaw_decode
+        pcm[start : start + len(p.payload)] = decode(p.payload)
+    return pcm
