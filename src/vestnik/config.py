@@ -60,6 +60,9 @@ class TrunkConfig:
     callee_format: str = "plain"
     # Preferred audio codecs, in order. Known: PCMA, PCMU.
     codecs: list[str] = field(default_factory=lambda: ["PCMA", "PCMU"])
+    # Offer RFC 4733 telephone-event (DTMF as RTP events); off, or when the answer lacks it,
+    # DTMF is sent in-band as dual tones.
+    telephone_event: bool = True
     # New calls per second towards this trunk (0 = unlimited).
     calls_per_second: float = 50.0
 

@@ -1,0 +1,534 @@
+"""``SipTelephony``: the dialer's ``Telephony`` port over a SIP trunk.
+
+Signalling is sippy's UAC (retransmissions, CANCEL, 401/407 digest, in-dialog BYE) on its own
+thread (``SippyLoop``); media is our ``RtpPacer``. A call is a coroutine on the asyncio loop
+(``SipCall._run``) fed by signals: sippy events posted with ``call_soon_threadsafe``, the
+dialing timer, ``release()``, the message audio becoming ready and the pacer reporting that
+everything was sent. Each call ends in exactly one ``CallResult``; nothing here raises to the
+dialer.
+
+Call flow: INVITE (SDP offer: our codecs in preference order + telephone-event) → 1xx (180/183
+→ ``on_ringing``; early media is not an answer) → 200 OK → ACK (sippy), ``on_answered``, RTP
+starts at the next pacer tick (silence until there is something to send) → DTMF string →
+message → BYE. ``dialing_timeout`` or ``release()`` before the answer → CANCEL (a 200 OK racing
+the CANCEL is ACKed and BYEd by sippy's Cancelling state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sippy.CCEvents import (
+    CCEventConnect,
+    CCEventDisconnect,
+    CCEventFail,
+    CCEventRedirect,
+    CCEventRing,
+    CCEventTry,
+)
+from sippy.MsgBody import MsgBody
+from sippy.SipAddress import SipAddress
+from sippy.SipCallId import SipCallId
+from sippy.SipContact import SipContact
+from sippy.SipFrom import SipFrom
+from sippy.SipTo import SipTo
+from sippy.SipURL import SipURL
+from sippy.UA import UA
+
+from vestnik.calls import FinishReason, finish_reason_for_sip_code
+from vestnik.config import Config
+from vestnik.dialer.ports import CallObserver, CallResult, DialSpec, Pcm
+from vestnik.media import sdp
+from vestnik.media.pacer import (
+    CODECS,
+    EncodedAudioCache,
+    PacerStats,
+    RtpPacer,
+    RtpStream,
+    dtmf_items,
+)
+from vestnik.media.rtp import PT_TELEPHONE_EVENT_DEFAULT
+from vestnik.telephony.addressing import AddressError, Target, caller_user, target_for, trunk_domain
+from vestnik.telephony.rtp_ports import PortsExhausted, RtpPortPool
+from vestnik.telephony.sip_endpoint import USER_AGENT, SipEndpoint
+from vestnik.telephony.sippy_loop import SippyLoop
+
+log = logging.getLogger(__name__)
+
+RINGING_CODES = (180, 181, 182, 183)
+# A 408 that sippy made up itself (timer B: nothing came back) carries no To tag.
+_LOCAL_TIMEOUT = 408
+
+
+class TelephonyError(RuntimeError):
+    """The adapter cannot start (bad configuration, SIP port taken)."""
+
+
+# --- sippy thread ---------------------------------------------------------------------------
+
+
+class _UA(UA):  # type: ignore[misc]
+    """sippy's UA with our Via host (the advertised address) and a record of whether the
+    final response was sippy's own timeout rather than something the network sent."""
+
+    via_host: str | None = None
+    via_port: int | None = None
+    local_timeout = False
+
+    def genRequest(self, *args: Any, **kwargs: Any) -> Any:
+        req = super().genRequest(*args, **kwargs)
+        if self.via_host is not None:
+            via = req.getHFBody("via")
+            via.hostname = self.via_host
+            via.port = self.via_port
+        return req
+
+    def recvResponse(self, resp: Any, tr: Any) -> Any:
+        code = resp.getSCode()[0]
+        if code == _LOCAL_TIMEOUT and resp.getHFBody("to").getTag() is None:
+            self.local_timeout = True
+        return super().recvResponse(resp, tr)
+
+
+class _Try(CCEventTry):  # type: ignore[misc]
+    """The INVITE trigger; fixes the addressing once sippy has built its defaults."""
+
+    def __init__(self, data: Any, setup: Callable[[Any], None]) -> None:
+        super().__init__(data)
+        self._setup = setup
+
+    def onUacSetupComplete(self, uac: Any) -> None:
+        self._setup(uac)
+
+
+Post = Callable[[tuple[Any, ...]], None]
+
+
+def _sippy_to_monotonic(sippy_monot: float) -> float:
+    """sippy's ``MonoTime.monot`` reads clock id 4, which on Linux is CLOCK_MONOTONIC_RAW (not
+    slewed by NTP, so it drifts from ``time.monotonic()``): convert to ``time.monotonic()``."""
+    raw = getattr(time, "CLOCK_MONOTONIC_RAW", None)
+    if raw is None:
+        return sippy_monot
+    return sippy_monot - (time.clock_gettime(raw) - time.monotonic())
+
+
+class _SipLeg:
+    """The sippy side of one call. All methods run on the sippy thread."""
+
+    def __init__(
+        self,
+        endpoint: SipEndpoint,
+        config: Config,
+        target: Target,
+        caller: str,
+        call_id: str,
+        offer: str,
+        post: Post,
+    ) -> None:
+        self.endpoint = endpoint
+        self.config = config
+        self.target = target
+        self.caller = caller
+        self.call_id = call_id
+        self.offer = offer
+        self.post = post
+        self.ua: _UA | None = None
+
+    def start(self) -> None:
+        trunk = self.config.trunk
+        sip = self.config.sip
+        try:
+            ua = _UA(
+                self.endpoint.global_config,
+                event_cb=self._on_event,
+                username=trunk.username or None,
+                password=trunk.password if trunk.username else None,
+                nh_address=self.target.next_hop,
+                dead_cbs=(self._on_dead,),
+            )
+            ua.local_ua = USER_AGENT
+            if trunk.outbound_proxy:
+                ua.outbound_proxy = self.target.next_hop
+            advertised = sip.advertised_host or sip.bind_host
+            ua.lContact = SipContact(
+                address=SipAddress(
+                    url=SipURL(username=self.caller, host=advertised, port=self.endpoint.port)
+                )
+            )
+            if advertised != sip.bind_host:
+                ua.via_host, ua.via_port = advertised, self.endpoint.port
+            self.ua = ua
+            body = MsgBody(self.offer)
+            ua.recvEvent(
+                _Try((SipCallId(self.call_id), self.caller, self.target.user, body, None, None),
+                     self._address)
+            )  # fmt: skip
+        except Exception as exc:  # resolve the call whatever sippy did
+            log.exception("could not send INVITE")
+            self.post(("failed", None, f"INVITE not sent: {exc}", False))
+
+    def _address(self, ua: Any) -> None:
+        target = self.target
+        ua.rTarget = SipURL(username=target.user, host=target.host, port=target.port)
+        ua.rUri = SipTo(
+            address=SipAddress(url=SipURL(username=target.user, host=target.to_host), hadbrace=True)
+        )
+        from_url = SipURL(username=self.caller, host=trunk_domain(self.config.trunk))
+        ua.lUri = SipFrom(address=SipAddress(url=from_url, hadbrace=True))
+        ua.lUri.setTag(ua.lTag)
+
+    def hangup(self) -> None:
+        """CANCEL before the answer, BYE after. Sent as an event to the UA: ``ua.disconnect()``
+        would also echo a Disconnect into our own callback."""
+        ua = self.ua
+        if ua is not None and not ua.isDead():
+            ua.recvEvent(CCEventDisconnect(origin="caller"))
+
+    def _on_event(self, event: Any, ua: Any) -> None:
+        data = event.getData() or ()
+        if isinstance(event, CCEventRing):
+            self.post(("provisional", data[0], data[1]))
+        elif isinstance(event, CCEventConnect):
+            body = data[2] if len(data) > 2 else None
+            self.post(("answered", data[0], data[1], "" if body is None else str(body),
+                       _sippy_to_monotonic(event.rtime.monot)))  # fmt: skip
+        elif isinstance(event, CCEventFail | CCEventRedirect):
+            local = bool(getattr(ua, "local_timeout", False))
+            self.post(("failed", data[0], data[1], not local))
+        elif isinstance(event, CCEventDisconnect):
+            self.post(("bye",))
+
+    def _on_dead(self, ua: Any) -> None:
+        self.ua = None
+
+
+# --- asyncio side ---------------------------------------------------------------------------
+
+
+class SipCall:
+    """One outgoing call; the ``CallHandle`` the dialer holds."""
+
+    def __init__(
+        self,
+        telephony: SipTelephony,
+        dial: DialSpec,
+        audio: Awaitable[Pcm],
+        observer: CallObserver,
+    ) -> None:
+        self.telephony = telephony
+        self.dial = dial
+        self.observer = observer
+        self.call_id = f"{uuid.uuid4().hex}@vestnik"
+        self._audio_source = audio
+        self._audio_task: asyncio.Future[Pcm] | None = None
+        self._own_audio_task = False
+        self._loop = asyncio.get_running_loop()
+        self._signals: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+        self._released = False
+        self._leg: _SipLeg | None = None
+        self._stream: RtpStream | None = None
+        self._sock: Any = None
+        self._result: asyncio.Future[CallResult] = self._loop.create_future()
+        self._task = self._loop.create_task(self._main(), name=f"call {dial.session_id}")
+
+    # -- CallHandle -------------------------------------------------------------------------
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._post(("release",))
+
+    def result(self) -> Awaitable[CallResult]:
+        return asyncio.shield(self._result)
+
+    @property
+    def done(self) -> bool:
+        return self._result.done()
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _post(self, signal: tuple[Any, ...]) -> None:
+        """Queue a signal for ``_run``; callable from any thread."""
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+            self._loop.call_soon_threadsafe(self._signals.put_nowait, signal)
+
+    def _notify(self, callback: Callable[..., None], *args: Any) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("call observer failed (session %s)", self.dial.session_id)
+
+    def _hangup(self) -> None:
+        if self._leg is not None:
+            self.telephony.sippy.call(self._leg.hangup)
+
+    async def _main(self) -> None:
+        try:
+            result = await self._run()
+        except Exception as exc:
+            log.exception("call %s failed inside vestnik", self.dial.session_id)
+            self._hangup()
+            result = CallResult(
+                FinishReason.INTERNAL_ERROR, sip_call_id=self.call_id, detail=repr(exc)
+            )
+        finally:
+            self._cleanup()
+        self._result.set_result(result)
+        self.telephony._call_done(self)
+
+    def _cleanup(self) -> None:
+        if self._stream is not None:
+            self._stream.stop()  # the pacer closes the socket when it drops the stream
+        elif self._sock is not None:
+            self._sock.close()
+        task = self._audio_task
+        if task is not None and self._own_audio_task and not task.done():
+            task.cancel()
+        elif task is None and inspect.iscoroutine(self._audio_source):
+            self._audio_source.close()  # never answered: the render is not needed
+
+    def _result_for(
+        self,
+        reason: FinishReason,
+        code: int | None = None,
+        phrase: str | None = None,
+        detail: str | None = None,
+    ) -> CallResult:
+        delay = None
+        stream = self._stream
+        if stream is not None and stream.first_sent_at is not None and self._answered_at:
+            delay = max(0.0, stream.first_sent_at - self._answered_at)
+        return CallResult(reason, code, phrase, self.call_id, detail, delay)
+
+    _answered_at: float | None = None
+
+    async def _run(self) -> CallResult:
+        t = self.telephony
+        dial = self.dial
+        try:
+            target = target_for(t.config.trunk, dial.contact, dial.contact_kind)
+        except AddressError as exc:
+            return self._result_for(FinishReason.SUBSCRIBER_NUMBER_PROBLEMS, detail=str(exc))
+        try:
+            caller = caller_user(t.config.trunk, dial.caller)
+        except AddressError as exc:
+            return self._result_for(FinishReason.INTERNAL_ERROR, detail=f"caller: {exc}")
+        try:
+            self._sock = t.rtp_ports.open()
+        except PortsExhausted as exc:
+            return self._result_for(FinishReason.MAX_OUT_CALL_REACHED, detail=str(exc))
+        offer = sdp.build_offer(
+            t.media_host,
+            self._sock.getsockname()[1],
+            t.config.trunk.codecs,
+            PT_TELEPHONE_EVENT_DEFAULT if t.config.trunk.telephone_event else None,
+        )
+        self._leg = _SipLeg(t.endpoint, t.config, target, caller, self.call_id, offer, self._post)
+        t.sippy.call(self._leg.start)
+        self._notify(self.observer.on_dialing, self.call_id)
+        timer = self._loop.call_later(max(0.0, dial.dialing_timeout), self._post, ("timeout",))
+        try:
+            answer = await self._until_answer()
+        finally:
+            timer.cancel()
+        if isinstance(answer, CallResult):
+            return answer
+        return await self._talk(*answer)
+
+    async def _until_answer(self) -> CallResult | tuple[int, str, str]:
+        responded = False
+        rang = False
+        while True:
+            signal = await self._signals.get()
+            kind = signal[0]
+            if kind == "provisional":
+                responded = True
+                if signal[1] in RINGING_CODES and not rang:
+                    rang = True
+                    self._notify(self.observer.on_ringing)
+            elif kind == "answered":
+                self._answered_at = signal[4]
+                return signal[1], signal[2], signal[3]
+            elif kind == "failed":
+                code, phrase, from_network = signal[1], signal[2], signal[3]
+                if code is None or not from_network:
+                    return self._result_for(
+                        FinishReason.NO_SUCCESS_SUBSCRIBER_CALL,
+                        detail=phrase if code is None else "no response from the trunk",
+                    )
+                return self._result_for(finish_reason_for_sip_code(code), code, phrase)
+            elif kind == "timeout":
+                self._hangup()
+                if not responded:
+                    return self._result_for(
+                        FinishReason.NO_SUCCESS_SUBSCRIBER_CALL,
+                        detail="no response from the trunk within dialing_timeout",
+                    )
+                return self._result_for(
+                    FinishReason.SUBSCRIBER_NOT_RESPONSIBLE,
+                    phrase="no answer",
+                    detail=f"CANCEL after dialing_timeout {self.dial.dialing_timeout:g} s",
+                )
+            elif kind == "release":
+                self._hangup()
+                return self._result_for(
+                    FinishReason.RELEASED, phrase="released", detail="CANCEL on release"
+                )
+
+    async def _talk(self, code: int, phrase: str, answer_sdp: str) -> CallResult:
+        t = self.telephony
+        self._notify(self.observer.on_answered)
+        try:
+            chosen = sdp.negotiate(sdp.parse(answer_sdp), t.config.trunk.codecs, remote_order=True)
+            self._sock.connect(chosen.remote)
+        except (sdp.SdpError, OSError) as exc:
+            self._hangup()
+            return self._result_for(
+                FinishReason.NO_SUCCESS_SUBSCRIBER_CALL, code, phrase, f"unusable answer: {exc}"
+            )
+        codec = CODECS[chosen.codec.name]
+        dialer = t.config.dialer
+        items = dtmf_items(
+            self.dial.dtmf, codec, chosen.telephone_event, dialer.dtmf_tone_ms, dialer.dtmf_gap_ms
+        )
+        sock = self._sock
+        self._stream = t.pacer.open_stream(
+            sock,
+            codec,
+            chosen.telephone_event,
+            on_done=lambda _stream: self._stream_done(sock),
+            items=items,
+        )
+        self._start_audio()
+        while True:
+            signal = await self._signals.get()
+            kind = signal[0]
+            if kind == "audio":
+                try:
+                    pcm = self._audio_task.result() if self._audio_task else None
+                except Exception as exc:  # RenderError or any other failure of the render
+                    self._stream.stop()
+                    self._hangup()
+                    return self._result_for(
+                        FinishReason.INTERNAL_ERROR, code, phrase, f"message not rendered: {exc}"
+                    )
+                if pcm is not None:
+                    self._stream.play(t.encoded.get(pcm, codec))
+                self._stream.finish()
+            elif kind == "played" and self._stream.finished:
+                self._hangup()
+                return self._result_for(FinishReason.SUCCESS_FINISH, code, phrase)
+            elif kind == "bye":
+                self._stream.stop()
+                return self._result_for(
+                    FinishReason.SUBSCRIBER_DISCONNECTS, code, "callee BYE", "callee hung up"
+                )
+            elif kind == "release":
+                self._stream.stop()
+                self._hangup()
+                return self._result_for(FinishReason.RELEASED, code, "released", "BYE on release")
+            elif kind == "failed":  # sippy gave up on the dialog after the 200
+                self._stream.stop()
+                return self._result_for(
+                    FinishReason.NO_SUCCESS_SUBSCRIBER_CALL,
+                    signal[1],
+                    signal[2],
+                    "failed after answer",
+                )
+
+    def _start_audio(self) -> None:
+        source = self._audio_source
+        if isinstance(source, asyncio.Future):
+            task = source
+        else:
+            task = asyncio.ensure_future(source)
+            self._own_audio_task = True
+        self._audio_task = task
+        task.add_done_callback(lambda _t: self._post(("audio",)))
+
+    def _stream_done(self, sock: Any) -> None:
+        """Pacer thread: the stream is dropped, so its socket can go."""
+        try:
+            sock.close()
+        finally:
+            self._post(("played",))
+
+
+class SipTelephony:
+    """The ``Telephony`` port over the configured SIP trunk. One per process (sippy's event
+    loop is process-wide); ``start`` binds SIP on ``sip.bind_host:sip.port`` (port 0: any free
+    port, see ``sip_port``) and starts the pacer thread."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        trunk = config.trunk
+        if trunk.transport.lower() != "udp":
+            raise TelephonyError(f"trunk.transport {trunk.transport!r}: only udp is supported")
+        unknown = [c for c in trunk.codecs if c.upper() not in CODECS]
+        if unknown or not trunk.codecs:
+            raise TelephonyError(f"trunk.codecs must be PCMA and/or PCMU, got {trunk.codecs}")
+        self.media_host = config.rtp.advertised_host or config.rtp.bind_host
+        self.rtp_ports = RtpPortPool(config.rtp.bind_host, config.rtp.port_min, config.rtp.port_max)
+        self.encoded = EncodedAudioCache()
+        self.pacer = RtpPacer()
+        self.sippy: SippyLoop = SippyLoop.instance()
+        self.endpoint = SipEndpoint(config.sip.bind_host, config.sip.port, self.sippy)
+        self._calls: set[SipCall] = set()
+        self._started = False
+
+    @property
+    def sip_port(self) -> int:
+        """The bound SIP port (after ``start``)."""
+        return self.endpoint.port
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._calls)
+
+    @property
+    def pacer_stats(self) -> PacerStats:
+        return self.pacer.stats
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        try:
+            await asyncio.to_thread(self.endpoint.open)
+        except OSError as exc:
+            raise TelephonyError(
+                f"cannot bind SIP on {self.config.sip.bind_host}:{self.config.sip.port}: {exc}"
+            ) from exc
+        self.pacer.start()
+        self._started = True
+        log.info("SIP on %s:%d, trunk %s:%d", self.config.sip.bind_host, self.sip_port,
+                 self.config.trunk.host, self.config.trunk.port)  # fmt: skip
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """End every call still up (CANCEL/BYE), then close SIP and the pacer."""
+        calls = list(self._calls)
+        for call in calls:
+            call.release()
+        if calls:
+            await asyncio.wait([asyncio.ensure_future(c.result()) for c in calls], timeout=timeout)
+        if self._started:
+            # Give sippy a moment to put the CANCELs/BYEs on the wire before the socket goes.
+            await asyncio.sleep(0.05)
+            await asyncio.to_thread(self.endpoint.close)
+            await asyncio.to_thread(self.pacer.close)
+            self._started = False
+
+    def place_call(self, dial: DialSpec, audio: Awaitable[Pcm], observer: CallObserver) -> SipCall:
+        if not self._started:
+            raise TelephonyError("SipTelephony.start() was not called")
+        call = SipCall(self, dial, audio, observer)
+        self._calls.add(call)
+        return call
+
+    def _call_done(self, call: SipCall) -> None:
+        self._calls.discard(call)
