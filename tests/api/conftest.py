@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -18,7 +21,7 @@ from sqlalchemy import Engine
 from vestnik.api import create_app
 from vestnik.auth import TokenKind
 from vestnik.config import Config, LimitsConfig
-from vestnik.store import create_db_engine
+from vestnik.store import create_db_engine, migrate
 from vestnik.store.accounts import (
     add_number,
     create_account,
@@ -26,14 +29,14 @@ from vestnik.store.accounts import (
     issue_token,
     update_account,
 )
-from vestnik.store.schema import call_sessions, limit_counters
+from vestnik.store.schema import call_sessions, limit_counters, virtual_numbers
 
 VPN = "74993720692"  # Moscow, the account's main virtual number
 VPN_KAZAN = "78432000001"  # Республика Татарстан
 VPN_SPB = "78122000001"  # Санкт-Петербург
 CONTACT = "79260000000"  # a Russian mobile number
-CONTACT_MOSCOW = "74951234567"
-LOGIN, PASSWORD = "alice", "correct horse battery staple"
+CONTACT_MOSCOW = "74991234567"
+PASSWORD = "correct horse battery staple"
 
 
 def free_port() -> int:
@@ -80,9 +83,14 @@ class Api:
     engine: Engine
     config: Config
     account_id: int
-    user_id: int
     token: str
-    ids: list[int] = field(default_factory=list)
+
+    def create_user(self, login: str | None = None) -> str:
+        """A user of this account (Argon2 hashing is slow: only tests of login make one)."""
+        login = login or f"alice-{uuid.uuid4().hex[:8]}"
+        with self.engine.begin() as conn:
+            create_user(conn, self.account_id, login, PASSWORD)
+        return login
 
     def rpc(self, method: str, params: dict[str, Any], id: Any = "req1") -> dict[str, Any]:
         body = {"jsonrpc": "2.0", "id": id, "method": method, "params": params}
@@ -98,7 +106,7 @@ class Api:
             "contact_message": {"type": "tts", "value": "Тестовое сообщение"},
         }
         params.update(overrides)
-        params = {k: v for k, v in params.items() if v is not _DROP}
+        params = {k: v for k, v in params.items() if v != _DROP}
         return self.rpc("start.informer_call", params)
 
     def post(self, content: bytes, content_type: str | None = "application/json") -> Any:
@@ -111,18 +119,25 @@ class Api:
 
     def sessions(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(call_sessions).order_by(call_sessions.c.id))
+            rows = conn.execute(
+                sa.select(call_sessions)
+                .where(call_sessions.c.account_id == self.account_id)
+                .order_by(call_sessions.c.id)
+            )
             return [dict(r._mapping) for r in rows]
 
     def charged(self) -> int:
         with self.engine.connect() as conn:
             used = conn.execute(
-                sa.select(sa.func.coalesce(sa.func.sum(limit_counters.c.used), 0))
+                sa.select(sa.func.coalesce(sa.func.sum(limit_counters.c.used), 0)).where(
+                    limit_counters.c.account_id == self.account_id
+                )
             ).scalar()
             return int(used or 0)
 
 
-_DROP = object()
+# A marker value (a string, so it survives the module being imported twice).
+_DROP = "<drop this parameter>"
 DROP: Any = _DROP
 
 
@@ -131,25 +146,67 @@ def error_of(reply: dict[str, Any]) -> tuple[int, str]:
     return reply["error"]["code"], reply["error"]["data"]["mnemonic"]
 
 
-def make_api(db_url: str, config: Config | None = None) -> Iterator[Api]:
-    config = config or Config()
-    engine = create_db_engine(db_url)
+def _seed(engine: Engine) -> tuple[int, str]:
+    """A fresh account (own API key, virtual number VPN); VPN is released by older accounts."""
     with engine.begin() as conn:
-        account_id = create_account(conn, "acme", LimitsConfig())
-        user_id = create_user(conn, account_id, LOGIN, PASSWORD)
-        key = issue_token(conn, account_id, TokenKind.PERMANENT, user_id=user_id)
+        conn.execute(virtual_numbers.delete().where(virtual_numbers.c.number == VPN))
+        account_id = create_account(conn, f"acme-{uuid.uuid4().hex[:12]}", LimitsConfig())
+        key = issue_token(conn, account_id, TokenKind.PERMANENT)
         add_number(conn, account_id, VPN, None)
+    return account_id, key.access_token
+
+
+@contextmanager
+def serve(engine: Engine, config: Config) -> Iterator[tuple[str, httpx.Client]]:
     app = create_app(config, engine)
     with ThreadServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as http:
-        yield Api(server.url, http, engine, config, account_id, user_id, key.access_token)
+        yield server.url, http
+
+
+def make_api(db_url: str, config: Config | None = None) -> Iterator[Api]:
+    """A server of its own (for tests that change the server's config)."""
+    config = config or Config()
+    engine = create_db_engine(db_url)
+    account_id, token = _seed(engine)
+    with serve(engine, config) as (url, http):
+        yield Api(url, http, engine, config, account_id, token)
+    engine.dispose()
+
+
+@dataclass
+class Served:
+    url: str
+    http: httpx.Client
+    engine: Engine
+    config: Config
+
+
+def _root_conftest() -> Any:
+    """tests/conftest.py as pytest loaded it (its PostgreSQL database is dropped at exit)."""
+    module = sys.modules.get("conftest")
+    if module is None or not hasattr(module, "_pg_database_url"):
+        import tests.conftest as module
+    return module
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """One server per backend for the whole run; each test gets a fresh account on it."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'vestnik.db'}"
+        engine = create_db_engine(url)
+        migrate(engine)
+    else:
+        engine = create_db_engine(_root_conftest()._pg_database_url())
+    config = Config()
+    with serve(engine, config) as (base, http):
+        yield Served(base, http, engine, config)
     engine.dispose()
 
 
 @pytest.fixture
-def api(db_url: str) -> Iterator[Api]:
-    yield from make_api(db_url)
-
-
-@pytest.fixture
-def sqlite_api(sqlite_url: str) -> Iterator[Api]:
-    yield from make_api(sqlite_url)
+def api(served: Served) -> Api:
+    account_id, token = _seed(served.engine)
+    return Api(served.url, served.http, served.engine, served.config, account_id, token)
