@@ -101,6 +101,10 @@ _TABLE: tuple[ErrorSpec, ...] = (
               "SIP number {contact} is not the SIP number of one of your employees", ours=True),
     ErrorSpec("request_too_large", INVALID_REQUEST,
               "Request body is larger than {max_body_bytes} bytes", ours=True, with_limits=False),
+    # Data API (/dataapi/v2.0). The vendor's mnemonic; the message is ours (docs/data-api.md).
+    ErrorSpec("date_interval_limit_reached", INVALID_PARAMS,
+              "The interval between date_from and date_till must not exceed {max_interval}",
+              ours=True),
     ErrorSpec("unsupported_content_type", INVALID_REQUEST,
               "Content-Type must be application/json; charset=UTF-8", ours=True,
               with_limits=False),

@@ -1,0 +1,93 @@
+"""The service's HTTP app with the Data API, served by uvicorn on loopback (in a thread)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import Engine
+
+from vestnik.api import create_app
+from vestnik.api.dataapi import DATA_API_PATH, dataapi_routes
+from vestnik.auth import TokenKind
+from vestnik.config import Config, LimitsConfig
+from vestnik.metrics import metrics_routes
+from vestnik.store import create_db_engine
+from vestnik.store.accounts import add_number, create_account, issue_token
+
+VPN = "74993720692"
+
+
+class ThreadServer:
+    def __init__(self, app: Any) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ThreadServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@dataclass
+class DataApi:
+    http: httpx.Client
+    engine: Engine
+    account_id: int
+    token: str
+
+    def rpc(self, method: str, params: dict[str, Any], path: str = DATA_API_PATH) -> Any:
+        body = {"jsonrpc": "2.0", "id": 7, "method": method, "params": params}
+        response = self.http.post(path, json=body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def call(self, method: str, **params: Any) -> Any:
+        """``result`` of a successful call (fails the test on an error reply)."""
+        reply = self.rpc(method, {"access_token": self.token, **params})
+        assert "result" in reply, reply
+        return reply["result"]
+
+    def error(self, method: str, **params: Any) -> dict[str, Any]:
+        reply = self.rpc(method, {"access_token": self.token, **params})
+        assert "error" in reply, reply
+        return dict(reply["error"])
+
+
+@pytest.fixture
+def api(db_url: str) -> Iterator[DataApi]:
+    config = Config()
+    engine = create_db_engine(db_url)
+    with engine.begin() as conn:
+        account_id = create_account(conn, "acme", LimitsConfig())
+        token = issue_token(conn, account_id, TokenKind.PERMANENT).access_token
+        add_number(conn, account_id, VPN, "Москва")
+    routes = [*dataapi_routes(config, engine), *metrics_routes(engine)]
+    app = create_app(config, engine, extra_routes=routes)
+    with (
+        ThreadServer(app) as server,
+        httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=30) as http,
+    ):
+        yield DataApi(http, engine, account_id, token)
+    engine.dispose()
