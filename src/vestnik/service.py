@@ -175,9 +175,14 @@ class Service:
                 self.renderer = AudioRenderer(self.config, engine)
             if self.telephony is None:
                 self.telephony = _sip_telephony(self.config)
-            await self.telephony.start()
+            try:
+                await self.telephony.start()
+            except Exception as exc:
+                raise ServiceError(f"telephony cannot start: {exc}") from exc
             self._telephony_started = True
-            self.dialer = Dialer(self.config, engine, self.telephony, self.renderer)
+            self.dialer = Dialer(
+                self.config, engine, self.telephony, self.renderer, dialer_id=self._dialer_id()
+            )
             await self.dialer.start()
         self.app = _create_app(self.config, engine, self._extra_routes)
         state = getattr(self.app, "state", None)
@@ -200,6 +205,13 @@ class Service:
             self.config.server.host, self.http_port,
             self.dialer.dialer_id if self.dialer else "off",
         )  # fmt: skip
+
+    def _dialer_id(self) -> str | None:
+        """With ``[sip] port = 0`` the default id uses the port actually bound."""
+        if self.config.dialer.id or self.config.sip.port:
+            return None
+        bound = getattr(self.telephony, "sip_port", None)
+        return f"{socket.gethostname()}:{bound}" if bound else None
 
     def request_stop(self, graceful: bool = True) -> None:
         """Ask a running :meth:`serve_until_stopped` to stop (signal handlers call this)."""
@@ -268,7 +280,7 @@ def _open_engine(config: Config) -> Engine:
 
 def _sip_telephony(config: Config) -> Telephony:
     try:
-        from vestnik.telephony import SipTelephony  # type: ignore[attr-defined]
+        from vestnik.telephony.sip_telephony import SipTelephony
     except ImportError as exc:
         raise ServiceError(
             "the SIP telephony adapter is not available "

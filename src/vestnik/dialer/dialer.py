@@ -272,20 +272,23 @@ class Dialer:
         while not self._stopping:
             room = limit - len(self._calls)
             asked = min(room, CLAIM_BATCH)
-            rows: list[dict[str, Any]] = []
+            claim = store.Claim()
             if asked > 0:
                 try:
-                    rows = await self._tx(
-                        store.claim_sessions, self.owner, asked, self.settings.lease_seconds, now()
-                    )
+                    claim = await self._tx(
+                        store.claim_for_dialing,
+                        self.owner, asked, self.settings.lease_seconds, now(),
+                    )  # fmt: skip
                 except Exception:
                     log.exception("claiming sessions failed")
+            for done in claim.settled:
+                log.info("session %d finished at claim: %s", done["id"], done["finish_reason"])
             loop_now = asyncio.get_running_loop().time()
-            for row in rows:
+            for row in claim.to_dial:
                 call = _Call(row=row, deadline=loop_now + self.settings.slot_wait_seconds)
                 self._calls[call.id] = call
                 call.task = asyncio.create_task(self._run(call), name=f"session-{call.id}")
-            if asked == 0 or len(rows) < asked:
+            if asked == 0 or len(claim.to_dial) + len(claim.settled) < asked:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval_seconds)
@@ -382,18 +385,9 @@ class Dialer:
         await self._finish(call, FinishReason.INTERNAL_ERROR, detail=detail)
 
     async def _dial(self, call: _Call) -> None:
-        row = call.row
-        if row.get("release_requested"):
-            await self._finish(call, FinishReason.RELEASED, detail="released before dialing")
-            return
-        call.render = asyncio.create_task(self.renderer.render(_message_spec(row)))
-        if await self._tx(store.is_blacklisted, call.account_id, str(row["contact"])):
-            await self._finish(
-                call,
-                FinishReason.NUMA_IN_BLACK_LIST,
-                detail="contact blacklisted while the session was queued",
-            )
-            return
+        # Blacklisted and released sessions were settled by the claim itself; a blacklisting
+        # that lands while this one waits is caught by begin_dialing.
+        call.render = asyncio.create_task(self.renderer.render(_message_spec(call.row)))
         if not await self._take_slot(call):
             return
         try:

@@ -105,6 +105,52 @@ def claim_sessions(
     return sorted(_rows(result), key=lambda r: int(r["id"]))
 
 
+@dataclass
+class Claim:
+    """What one claim pass took: sessions to dial, and sessions it settled at once."""
+
+    to_dial: list[Row] = field(default_factory=list)
+    settled: list[Row] = field(default_factory=list)  # finished rows (blacklisted, released)
+
+
+def claim_for_dialing(
+    conn: Connection, owner: str, limit: int, lease_seconds: float, at: float
+) -> Claim:
+    """``claim_sessions``, then finish in the same transaction what must not be dialled.
+
+    A contact blacklisted while its session was queued ends ``numa_in_black_list``; a session
+    whose ``release.call`` arrived while another dialer held it ends ``released``.
+    """
+    claim = Claim()
+    rows = claim_sessions(conn, owner, limit, lease_seconds, at)
+    if not rows:
+        return claim
+    listed = {
+        (int(account_id), str(number))
+        for account_id, number in conn.execute(
+            sa.select(blacklist.c.account_id, blacklist.c.number).where(
+                blacklist.c.number.in_({str(r["contact"]) for r in rows})
+            )
+        )
+    }
+    for row in rows:
+        if (int(row["account_id"]), str(row["contact"])) in listed:
+            reason, detail = (
+                FinishReason.NUMA_IN_BLACK_LIST,
+                "contact blacklisted while the session was queued",
+            )
+        elif row["release_requested"]:
+            reason, detail = FinishReason.RELEASED, "released before dialing"
+        else:
+            claim.to_dial.append(row)
+            continue
+        guard = sa.and_(call_sessions.c.id == row["id"], call_sessions.c.lease_owner == owner)
+        finished = _finish(conn, guard, at, reason, detail=detail)
+        if finished is not None:
+            claim.settled.append(finished)
+    return claim
+
+
 def renew_leases(
     conn: Connection, owner: str, ids: Iterable[int], lease_seconds: float, at: float
 ) -> set[int]:

@@ -1,0 +1,172 @@
+"""Real calls: the whole service in this loop (HTTP, dialer, SIP, RTP) against a SIPp trunk.
+
+Each test starts ``Service`` on a fresh SQLite database and SIPp (``uas_answer.xml``: 180, then
+200 with PCMA, then waits for our BYE) on free loopback ports.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+from tests.dialer.sessions import events, informer_call, provision, session
+from tests.dialer.sipp_uas import SippUas
+from tests.dialer.support import wait_until
+from tests.support.peers import free_port_range
+
+from vestnik.config import Config
+from vestnik.service import Service
+from vestnik.store import create_db_engine
+
+pytestmark = pytest.mark.sip
+pytest.importorskip("vestnik.telephony.sip_telephony", reason="SIP telephony adapter not built")
+
+SHORT = "Проверка."  # well under a second of speech
+MEDIUM = "Проверка связи. Это тестовое сообщение сервиса Вестник."  # about 3 s
+
+
+def trunk_config(tmp_path: Path, url: str, sipp: SippUas) -> Config:
+    config = Config(data_dir=str(tmp_path / "data"))
+    config.log_level = "warning"
+    config.database.url = url
+    config.server.port = 0
+    config.sip.port = 0
+    config.rtp.port_min, config.rtp.port_max = free_port_range(40)
+    config.trunk.host, config.trunk.port = "127.0.0.1", sipp.port
+    config.trunk.calls_per_second = 0
+    config.dialer.poll_interval_seconds = 0.02
+    config.dialer.lease_seconds = 5.0
+    config.dialer.slot_wait_seconds = 10.0
+    config.dialer.drain_timeout_seconds = 10.0
+    return config
+
+
+@dataclass
+class Running:
+    service: Service
+    engine: Engine
+    http: httpx.AsyncClient
+    token: str
+    sipp: SippUas
+
+    async def call(self, contact: str, text: str = SHORT, **extra: Any) -> int:
+        reply = (
+            await self.http.post("/v4.0", json=informer_call(self.token, contact, text, **extra))
+        ).json()
+        assert "result" in reply, reply
+        return int(reply["result"]["data"]["call_session_id"])
+
+    async def finished(self, *sids: int, timeout: float = 30) -> list[dict[str, Any]]:
+        await wait_until(
+            lambda: all(session(self.engine, s)["state"] == "finished" for s in sids),
+            timeout,
+            f"sessions {sids} to finish",
+        )
+        return [session(self.engine, s) for s in sids]
+
+
+@asynccontextmanager
+async def running(
+    tmp_path: Path, url: str, account_cap: int = 200, **dialer: Any
+) -> AsyncIterator[Running]:
+    engine = create_db_engine(url)
+    token = provision(engine, max_concurrent_calls=account_cap)
+    with SippUas(tmp_path / "sipp") as sipp:
+        config = trunk_config(tmp_path, url, sipp)
+        for key, value in dialer.items():
+            section, _, name = key.partition("__")
+            if name:
+                setattr(getattr(config, section), name, value)
+            else:
+                setattr(config.dialer, key, value)
+        service = Service(config)
+        await service.start()
+        try:
+            base = f"http://127.0.0.1:{service.http_port}"
+            async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+                yield Running(service, engine, http, token, sipp)
+        finally:
+            await service.stop()
+    engine.dispose()
+
+
+async def test_informer_call_is_placed_and_finished(tmp_path: Path, sqlite_url: str) -> None:
+    async with running(tmp_path, sqlite_url) as run:
+        sid = await run.call("79260000101", SHORT, dtmf_string="12")
+        (row,) = await run.finished(sid)
+    assert row["finish_reason"] == "success_finish", row
+    assert row["sip_code"] == 200
+    assert row["sip_call_id"]
+    assert row["created_at"] <= row["dial_at"] <= row["ring_at"] <= row["answer_at"] < row["end_at"]
+    assert row["answer_at"] - row["ring_at"] >= 0.25  # SIPp rings 300 ms
+    assert row["dial_attempts"] == 1
+    assert events(run.engine, sid) == ["call_started", "call_answered", "call_finished"]
+    assert run.sipp.calls_by_contact() == {"79260000101": 1}
+
+
+async def test_account_cap_ends_the_surplus_max_out_call_reached(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    async with running(tmp_path, sqlite_url, account_cap=2, slot_wait_seconds=1.0) as run:
+        sids = [await run.call(f"7926000020{i}", MEDIUM) for i in range(4)]
+        rows = await run.finished(*sids)
+    reasons = sorted(r["finish_reason"] for r in rows)
+    assert reasons == ["max_out_call_reached"] * 2 + ["success_finish"] * 2, rows
+    for row in rows:
+        if row["finish_reason"] == "max_out_call_reached":
+            assert row["dial_at"] is None and "account" in row["finish_detail"]
+    dialled = {r["contact"] for r in rows if r["finish_reason"] == "success_finish"}
+    assert run.sipp.calls_by_contact() == dict.fromkeys(dialled, 1)
+
+
+async def test_process_cap_and_trunk_rate_pace_the_calls(tmp_path: Path, sqlite_url: str) -> None:
+    async with running(
+        tmp_path, sqlite_url, max_concurrent_calls=1, trunk__calls_per_second=4.0
+    ) as run:
+        sids = [await run.call(f"7926000030{i}", SHORT) for i in range(3)]
+        rows = await run.finished(*sids)
+    assert [r["finish_reason"] for r in rows] == ["success_finish"] * 3
+    rows.sort(key=lambda r: r["dial_at"])
+    for before, after in itertools.pairwise(rows):
+        assert after["dial_at"] >= before["end_at"]  # one call at a time
+        assert after["dial_at"] - before["dial_at"] >= 0.24  # 4 calls/s at most
+
+
+async def test_release_call_hangs_up_an_answered_call(tmp_path: Path, sqlite_url: str) -> None:
+    async with running(tmp_path, sqlite_url) as run:
+        sid = await run.call("79260000401", MEDIUM * 3)
+        await wait_until(lambda: session(run.engine, sid)["state"] == "answered", 10, "answer")
+        body = {
+            "jsonrpc": "2.0", "id": 2, "method": "release.call",
+            "params": {"access_token": run.token, "call_session_id": sid},
+        }  # fmt: skip
+        reply = (await run.http.post("/v4.0", json=body)).json()
+        assert reply.get("result") is not None, reply
+        (row,) = await run.finished(sid, timeout=5)
+    assert row["finish_reason"] == "released", row
+    assert row["end_at"] - row["answer_at"] < 3  # cut well before the message's end
+
+
+async def test_graceful_stop_drains_then_cuts(tmp_path: Path, sqlite_url: str) -> None:
+    # Drain long enough for the medium message, too short for the long one.
+    async with running(tmp_path, sqlite_url, drain_timeout_seconds=5.0) as run:
+        short = await run.call("79260000501", MEDIUM)
+        long = await run.call("79260000502", MEDIUM * 6)
+        await wait_until(
+            lambda: all(session(run.engine, s)["state"] == "answered" for s in (short, long)),
+            10,
+            "both answered",
+        )
+        await run.service.dialer.stop()  # what SIGTERM does first
+        assert run.service.dialer.active_sessions == 0
+        rows = [session(run.engine, s) for s in (short, long)]
+    assert rows[0]["finish_reason"] == "success_finish", rows[0]
+    assert rows[1]["finish_reason"] == "internal_error", rows[1]
+    assert "drain timeout" in rows[1]["finish_detail"]
