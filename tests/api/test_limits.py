@@ -1,0 +1,175 @@
+"""Points per minute/day: charging, refusal, and exactness under real concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from tests.api.conftest import CONTACT, VPN, Api, _seed, error_of, free_port
+
+from vestnik.store import create_db_engine
+from vestnik.store.accounts import update_account
+from vestnik.store.schema import call_sessions, limit_counters
+
+
+def test_minute_limit(api: Api) -> None:
+    api.update_account(minute_limit=3)
+    remaining = [api.start()["result"]["metadata"]["limits"]["minute_remaining"] for _ in range(3)]
+    assert remaining == [2, 1, 0]
+    reply = api.start()
+    assert error_of(reply) == (-32029, "limit_exceeded")
+    assert reply["error"]["message"] == (
+        "Limit per minute has been exceeded. Value of current limit per minute is 3"
+    )
+    assert reply["error"]["data"]["params"] == {"limit_type": "minute", "limit_max_value": 3}
+    assert reply["error"]["data"]["metadata"]["limits"]["minute_remaining"] == 0
+    assert len(api.sessions()) == 3
+    # Every method is charged against the same quota.
+    assert error_of(api.rpc("list.calls", {"access_token": api.token}))[1] == "limit_exceeded"
+
+
+def test_day_limit(api: Api) -> None:
+    api.update_account(day_limit=2)
+    api.start()
+    api.start()
+    reply = api.start()
+    assert error_of(reply) == (-32029, "limit_exceeded")
+    assert reply["error"]["data"]["params"] == {"limit_type": "day", "limit_max_value": 2}
+    limits = reply["error"]["data"]["metadata"]["limits"]
+    assert limits["day_remaining"] == 0 and limits["minute_remaining"] == limits["minute_limit"] - 2
+    assert api.charged() == 4  # 2 points in each window, nothing for the refusal
+
+
+def test_only_successes_are_charged(api: Api) -> None:
+    for bad in (
+        {"contact": "abc"},
+        {"dialing_timeout": 0},
+        {"virtual_phone_number": "74990000000"},
+    ):
+        assert "error" in api.start(**bad)
+    assert api.charged() == 0
+    limits = api.start()["result"]["metadata"]["limits"]
+    assert limits["minute_remaining"] == limits["minute_limit"] - 1
+
+
+def test_method_weights(api: Api) -> None:
+    api.update_account(method_weights={"start.informer_call": 5, "list.calls": 0}, minute_limit=12)
+    assert api.start()["result"]["metadata"]["limits"]["minute_remaining"] == 7
+    assert api.start()["result"]["metadata"]["limits"]["minute_remaining"] == 2
+    listed = api.rpc("list.calls", {"access_token": api.token})
+    assert listed["result"]["metadata"]["limits"]["minute_remaining"] == 2
+    reply = api.start()  # 5 > 2 remaining
+    assert error_of(reply)[1] == "limit_exceeded"
+    # A method without its own weight costs the configured default (1).
+    api.update_account(method_weights={})
+    assert api.start()["result"]["metadata"]["limits"]["minute_remaining"] == 1
+
+
+def test_old_windows_are_dropped(api: Api) -> None:
+    with api.engine.begin() as conn:
+        conn.execute(
+            limit_counters.insert(),
+            [{"account_id": api.account_id, "period": "minute", "window_start": 60, "used": 9},
+             {"account_id": api.account_id, "period": "day", "window_start": 0, "used": 9}],
+        )  # fmt: skip
+    api.start()
+    with api.engine.connect() as conn:
+        starts = conn.execute(
+            sa.select(limit_counters.c.window_start).where(
+                limit_counters.c.account_id == api.account_id
+            )
+        ).scalars()
+        assert min(starts) > 60
+
+
+@pytest.fixture
+def two_servers(db_url: str) -> Iterator[tuple[list[str], Any, int, str]]:
+    """Two API processes on one database: requests really race in the database."""
+    engine = create_db_engine(db_url)
+    account_id, token = _seed(engine)
+    procs, urls = [], []
+    env = {**os.environ, "VESTNIK_LOG_LEVEL": "warning"}
+    try:
+        for _ in range(2):
+            port = free_port()
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "vestnik.api.devserver", db_url, "--port", str(port)],
+                    env=env,
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 30
+        for url in urls:
+            while True:
+                try:
+                    if httpx.get(url + "/health", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("API server did not start")
+                time.sleep(0.1)
+        yield urls, engine, account_id, token
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(10)
+        engine.dispose()
+
+
+@pytest.mark.parametrize("binding", ["minute", "day"])
+async def test_parallel_requests_admit_exactly_the_remaining_quota(
+    two_servers: tuple[list[str], Any, int, str], binding: str
+) -> None:
+    urls, engine, account_id, token = two_servers
+    remaining, parallel = 15, 60
+    with engine.begin() as conn:
+        if binding == "minute":
+            update_account(conn, account_id, minute_limit=remaining, day_limit=10_000)
+        else:
+            update_account(conn, account_id, minute_limit=10_000, day_limit=remaining)
+
+    async def one(client: httpx.AsyncClient, i: int) -> dict[str, Any]:
+        body = {
+            "jsonrpc": "2.0", "id": i, "method": "start.informer_call",
+            "params": {"access_token": token, "virtual_phone_number": VPN, "contact": CONTACT,
+                       "contact_message": {"type": "tts", "value": f"message {i}"}},
+        }  # fmt: skip
+        response = await client.post(urls[i % 2] + "/v4.0", json=body)
+        assert response.status_code == 200
+        return dict(response.json())
+
+    # Not across a minute boundary (the minute window would reset mid-test).
+    if time.time() % 60 > 55:
+        await asyncio.sleep(60 - time.time() % 60 + 0.1)
+    limits = httpx.Limits(max_connections=parallel)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        replies = await asyncio.gather(*(one(client, i) for i in range(parallel)))
+    ok = [r for r in replies if "result" in r]
+    refused = [r for r in replies if "error" in r]
+    assert len(ok) == remaining, [r["error"]["data"]["mnemonic"] for r in refused][:5]
+    assert {r["error"]["data"]["mnemonic"] for r in refused} == {"limit_exceeded"}
+    assert {r["error"]["data"]["params"]["limit_type"] for r in refused} == {binding}
+    with engine.connect() as conn:
+        sessions = conn.execute(
+            sa.select(sa.func.count()).where(call_sessions.c.account_id == account_id)
+        ).scalar()
+        used = dict(
+            conn.execute(
+                sa.select(limit_counters.c.period, limit_counters.c.used).where(
+                    limit_counters.c.account_id == account_id
+                )
+            ).all()
+        )
+    assert sessions == remaining
+    assert used == {"minute": remaining, "day": remaining}
