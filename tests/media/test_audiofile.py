@@ -111,6 +111,12 @@ def test_import_m4a_through_pyav(sqlite_url: str, tmp_path: Path) -> None:
     [row] = rows(engine)
     assert (row.id, row.format, row.name, row.account_id) == (media_id, "aac", "Note", None)
     assert row.duration_ms == pytest.approx(1500, abs=120)
+    # PyAV has no trustworthy length up front: decoding stops once past the limit.
+    long = m4a_file(tmp_path / "long.m4a", seconds=5.0)
+    with pytest.raises(MediaError, match=r"too long: 4\.\d s"), engine.begin() as conn:
+        import_media_file(conn, None, long, None, tmp_path / "d2", limits=MediaLimits(4, 10**7))
+    assert len(rows(engine)) == 1
+    assert stored_files(tmp_path / "d2") == []
     engine.dispose()
 
 

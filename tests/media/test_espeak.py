@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes.util
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -115,3 +118,23 @@ def test_engine_from_config() -> None:
         create_tts_engine(TtsConfig(engine="festival"))
     with pytest.raises(TtsError, match="piper_model"):
         create_tts_engine(TtsConfig(engine="piper", piper_model=""))
+
+
+@pytest.mark.skipif(
+    ctypes.util.find_library("espeak-ng") is None,
+    reason="no system libespeak-ng (Debian package libespeak-ng1) to fall back to",
+)
+def test_falls_back_to_the_system_library_without_the_wheel() -> None:
+    # libespeak-ng is loaded once per process, so the fallback runs in a fresh interpreter
+    # in which the espeakng_loader wheel cannot be imported.
+    code = (
+        "import sys; sys.modules['espeakng_loader'] = None\n"
+        "from vestnik.media.tts.espeak import EspeakEngine\n"
+        "e = EspeakEngine('ru')\n"
+        "print(e.library_path, e.version, round(e.synthesize('Здравствуйте').duration, 2))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split()
+    assert "espeakng_loader" not in out[0]
+    assert 0.3 < float(out[2]) < 1.5  # Russian rules: a word, not letter names

@@ -25,18 +25,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import soundfile
+import soxr
 import sqlalchemy as sa
 from sqlalchemy import Connection, event
 
 from vestnik.config import MediaConfig
 from vestnik.dialer.ports import SAMPLE_RATE, Pcm
-from vestnik.media.level import SilentAudioError, conform
+from vestnik.media.level import SilentAudioError, normalize_level, to_float, to_int16
 from vestnik.store.db import now
 from vestnik.store.schema import accounts, media_files
 
 MEDIA_SUBDIR = "media"
 PCM_SUFFIX = ".pcm"
 MAX_NAME_LENGTH = 255
+
+DECODE_BLOCK_FRAMES = 65_536
 
 TYPE_USER = "user"
 TYPE_SYSTEM = "system"
@@ -58,13 +61,42 @@ class MediaLimits:
 
 @dataclass(frozen=True)
 class DecodedAudio:
-    samples: npt.NDArray[np.float32]  # (frames, channels), float in [-1, 1]
-    sample_rate: int
+    """A decoded file, already mixed to mono and resampled to 8 kHz (float in [-1, 1]).
+
+    Decoding streams block by block through the resampler, so memory stays at the 8 kHz
+    result (≤ 19 MB for 10 minutes) whatever the source rate and channel count.
+    """
+
+    samples: npt.NDArray[np.float32]
+    source_rate: int
     format: str  # "wav", "flac", "ogg", "mp3", or the codec PyAV found ("aac", …)
 
     @property
     def duration(self) -> float:
-        return self.samples.shape[0] / self.sample_rate if self.sample_rate else 0.0
+        return self.samples.size / SAMPLE_RATE
+
+
+class _MonoTo8k:
+    """Collects decoded blocks: mix to mono, stream-resample (soxr HQ) to 8 kHz."""
+
+    def __init__(self, rate: int, limits: MediaLimits) -> None:
+        self._rate = rate
+        self._limit_frames = limits.max_duration_seconds * rate
+        self._limits = limits
+        self._frames = 0
+        self._stream = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+        self._out: list[npt.NDArray[np.float32]] = []
+
+    def add(self, block: npt.NDArray[np.generic], last: bool = False) -> None:
+        mono = to_float(block)
+        self._frames += mono.size
+        if self._frames > self._limit_frames:
+            raise _too_long(self._frames / self._rate, self._limits)
+        self._out.append(self._stream.resample_chunk(mono, last=last))
+
+    def result(self) -> npt.NDArray[np.float32]:
+        self._out.append(self._stream.resample_chunk(np.zeros(0, np.float32), last=True))
+        return np.concatenate(self._out).astype(np.float32, copy=False)
 
 
 def media_dir(data_dir: Path) -> Path:
@@ -93,13 +125,17 @@ def _decode_soundfile(path: Path, limits: MediaLimits) -> DecodedAudio | None:
         info = soundfile.info(str(path))
     except (soundfile.LibsndfileError, RuntimeError, TypeError):
         return None  # not a format libsndfile knows
-    if info.samplerate > 0 and info.frames > 0 and info.duration > limits.max_duration_seconds:
-        raise _too_long(info.duration, limits)
+    if info.samplerate <= 0:
+        return None
+    if info.frames > 0 and info.duration > limits.max_duration_seconds:
+        raise _too_long(info.duration, limits)  # from the header, before decoding
+    sink = _MonoTo8k(int(info.samplerate), limits)
     try:
-        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        for block in soundfile.blocks(str(path), blocksize=DECODE_BLOCK_FRAMES, dtype="float32"):
+            sink.add(block)
     except (soundfile.LibsndfileError, RuntimeError) as exc:
         raise MediaError(f"cannot decode the {info.format} file: {exc}") from exc
-    return DecodedAudio(samples=samples, sample_rate=int(rate), format=info.format.lower())
+    return DecodedAudio(sink.result(), int(info.samplerate), info.format.lower())
 
 
 def _decode_pyav(path: Path, limits: MediaLimits) -> DecodedAudio | None:
@@ -118,26 +154,19 @@ def _decode_pyav(path: Path, limits: MediaLimits) -> DecodedAudio | None:
         rate = int(stream.rate or stream.codec_context.sample_rate or 0)
         if rate <= 0:
             return None
-        # Packed float mono at the source rate; soxr does the rate change later.
+        codec = stream.codec_context.name
+        # Packed float mono at the source rate; soxr does the rate change.
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-        chunks: list[npt.NDArray[np.float32]] = []
-        frames = 0
+        sink = _MonoTo8k(rate, limits)
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    chunk = out.to_ndarray().reshape(-1).astype(np.float32)
-                    chunks.append(chunk)
-                    frames += chunk.size
-                if frames > limits.max_duration_seconds * rate:
-                    raise _too_long(frames / rate, limits)
+                    sink.add(out.to_ndarray().reshape(-1))
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1).astype(np.float32))
+                sink.add(out.to_ndarray().reshape(-1))
         except av.FFmpegError as exc:
-            raise MediaError(f"cannot decode the {stream.codec_context.name} audio: {exc}") from exc
-        samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
-        return DecodedAudio(
-            samples=samples.reshape(-1, 1), sample_rate=rate, format=stream.codec_context.name
-        )
+            raise MediaError(f"cannot decode the {codec} audio: {exc}") from exc
+        return DecodedAudio(sink.result(), rate, codec)
 
 
 def decode_audio_file(path: Path, limits: MediaLimits = MediaLimits()) -> DecodedAudio:
@@ -159,7 +188,7 @@ def decode_audio_file(path: Path, limits: MediaLimits = MediaLimits()) -> Decode
         raise MediaError(
             "not an audio file, or an audio format we cannot decode (use WAV, MP3, OGG or FLAC)"
         )
-    if decoded.samples.shape[0] == 0:
+    if decoded.samples.size == 0:
         raise MediaError("the audio has no samples")
     if decoded.duration > limits.max_duration_seconds:
         raise _too_long(decoded.duration, limits)
@@ -167,9 +196,9 @@ def decode_audio_file(path: Path, limits: MediaLimits = MediaLimits()) -> Decode
 
 
 def convert(decoded: DecodedAudio) -> Pcm:
-    """Decoded audio → 8 kHz mono int16 at the normalised level."""
+    """Decoded audio → message PCM at the normalised level."""
     try:
-        return conform(decoded.samples, decoded.sample_rate)
+        return to_int16(normalize_level(decoded.samples, SAMPLE_RATE))
     except SilentAudioError as exc:
         raise MediaError("the audio is silent") from exc
 

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 TTS_CACHE_SUBDIR = "tts-cache"
 NORMALIZED_TEXT_MEMO = 4096
+TTS_KEY_MEMO = 4096
 
 
 @functools.lru_cache(maxsize=NORMALIZED_TEXT_MEMO)
@@ -94,6 +95,8 @@ class AudioRenderer:
         )
         self._buffers = _SharedBuffers(config.tts.memory_cache_items)
         self._inflight: dict[str, asyncio.Future[Pcm]] = {}
+        # text → (normalised text, cache key) for this renderer's engine: hits skip hashing.
+        self._tts_keys: OrderedDict[str, tuple[str, str]] = OrderedDict()
         # media id → owning account (None for system files), learnt when first loaded.
         self._media_owner: dict[int, int | None] = {}
 
@@ -118,6 +121,9 @@ class AudioRenderer:
             raise
         except (TtsError, OSError, sa.exc.SQLAlchemyError) as exc:
             raise RenderError(f"{message.type} message: {exc}") from exc
+        except Exception as exc:  # the port promises RenderError: a bug here is one too
+            log.exception("rendering a %s message failed", message.type)
+            raise RenderError(f"{message.type} message: internal error {exc!r}") from exc
         raise RenderError(f"unknown message type {message.type!r}")
 
     async def _shared(
@@ -146,9 +152,15 @@ class AudioRenderer:
 
     async def _render_tts(self, text: str) -> Pcm:
         tts = self._tts if self._tts is not None else await asyncio.to_thread(self.tts_engine)
-        spoken = _normalized(text)
-        key = "tts:" + cache_key(tts.name, tts.version, tts.voice, tts.params, spoken)
-        return await self._shared(key, lambda: self._synthesize(tts, key[4:], spoken))
+        known = self._tts_keys.get(text)
+        if known is None:
+            spoken = _normalized(text)
+            known = (spoken, cache_key(tts.name, tts.version, tts.voice, tts.params, spoken))
+            self._tts_keys[text] = known
+            while len(self._tts_keys) > TTS_KEY_MEMO:
+                self._tts_keys.popitem(last=False)
+        spoken, digest = known
+        return await self._shared("tts:" + digest, lambda: self._synthesize(tts, digest, spoken))
 
     def _synthesize(self, tts: TtsEngine, key: str, spoken: str) -> Pcm:
         cached = self._disk.get(key)
