@@ -97,10 +97,21 @@ async def running(
     engine.dispose()
 
 
-async def test_informer_call_is_placed_and_finished(tmp_path: Path, sqlite_url: str) -> None:
-    async with running(tmp_path, sqlite_url) as run:
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+async def test_informer_call_is_placed_and_finished(tmp_path: Path, db_url: str) -> None:
+    async with running(tmp_path, db_url) as run:
+        before = (await run.http.get("/metrics")).text
         sid = await run.call("79260000101", SHORT, dtmf_string="12")
         (row,) = await run.finished(sid)
+        after = (await run.http.get("/metrics")).text
+    for name in ("vestnik_call_time_to_answer_seconds_count", "vestnik_rtp_packets_sent_total"):
+        assert _metric(after, name) > _metric(before, name), name
     assert row["finish_reason"] == "success_finish", row
     assert row["sip_code"] == 200
     assert row["sip_call_id"]

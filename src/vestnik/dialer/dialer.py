@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
+from vestnik import metrics
 from vestnik.calls import ContactKind, FinishReason, MessageType
 from vestnik.config import Config
 from vestnik.dialer.limits import TokenBucket
@@ -131,8 +132,12 @@ class _Observer:
         )  # fmt: skip
 
     def on_answered(self) -> None:
+        at = now()
+        dial_at = self._call.row.get("dial_at")
+        if dial_at is not None:
+            metrics.observe_time_to_answer(at - float(dial_at))
         self._dialer._write(
-            self._call, store.mark_answered, self._call.id, self._dialer.owner, now(),
+            self._call, store.mark_answered, self._call.id, self._dialer.owner, at,
             self._call.sip_call_id,
         )  # fmt: skip
 
@@ -421,6 +426,8 @@ class Dialer:
             call.handle.release()
 
     async def _finish_with_result(self, call: _Call, result: CallResult) -> None:
+        if result.first_audio_delay is not None:
+            metrics.observe_answer_to_first_audio(result.first_audio_delay)
         reason = result.finish_reason
         detail = result.detail
         render = call.render
@@ -476,6 +483,8 @@ class Dialer:
                     raise
                 if begin.outcome is store.DialStart.STARTED:
                     call.dialing = True
+                    if begin.session is not None:
+                        call.row = begin.session
                     return True
                 self._slots.release()
                 if begin.outcome is store.DialStart.BLACKLISTED:
