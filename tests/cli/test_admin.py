@@ -315,6 +315,11 @@ def test_employee_add(cli: CliRunner, db: Engine) -> None:
     assert_refused(
         cli("admin", "employee", "add", "acme", "sip:alice@pbx.example.com:5070"), "already"
     )
+    # The API matches contacts with the host's case and URI parameters ignored; so does this.
+    assert_refused(
+        cli("admin", "employee", "add", "acme", "sip:alice@PBX.example.com:5070;transport=udp"),
+        "already",
+    )
     assert rows(db, employees) == before
     listed = cli("admin", "employee", "list", "acme", "--json").json
     assert [e["sip_uri"] for e in listed] == [e["sip_uri"] for e in before]

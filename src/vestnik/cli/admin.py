@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from vestnik.auth import TokenKind
 from vestnik.calls import CallState
+from vestnik.calls.numbers import MAX_EXTENSION_DIGITS, normalize_e164, sip_key, valid_e164
 from vestnik.cli.common import (
     CliError,
     SubParsers,
@@ -47,6 +48,8 @@ SESSION_TIME_COLUMNS = (
 )
 SESSION_LIST_DEFAULT_LIMIT = 50
 KEY_SHOWN_ONCE = "Keep the access_token now: only its hash is stored, it cannot be shown again."
+# Shorter digit strings are internal extensions, not E.164 numbers.
+MIN_E164_DIGITS = MAX_EXTENSION_DIGITS + 1
 _METHOD_NAME = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")
 # sip:user@host[:port][;params] — the user part is required: an employee is a person.
 _SIP_URI = re.compile(
@@ -77,15 +80,10 @@ def _actions(objects: SubParsers, name: str, help: str) -> SubParsers:
 
 def e164_number(text: str) -> str:
     """A phone number in E.164 (``+`` optional) → its digits, as stored and as the API sends."""
-    raw = text.strip()
-    digits = raw[1:] if raw.startswith("+") else raw
-    if not digits.isdigit() or not 8 <= len(digits) <= 15:
+    digits = normalize_e164(text.strip())
+    if digits is None or len(digits) < MIN_E164_DIGITS:
         raise CliError(f"{text!r} is not a phone number in E.164 form (e.g. 74993720692)")
-    try:
-        parsed = phonenumbers.parse("+" + digits)
-    except phonenumbers.NumberParseException:
-        raise CliError(f"{text!r} is not a phone number in E.164 form") from None
-    if not phonenumbers.is_valid_number(parsed):
+    if not valid_e164(digits):
         raise CliError(f"{text!r} is not a valid phone number")
     return digits
 
@@ -533,6 +531,10 @@ def employee_add(args: argparse.Namespace) -> None:
     uri = sip_uri(args.sip_uri)
     with database(args) as (_config, engine), engine.begin() as conn:
         account_id = store.resolve_account(conn, args.account)
+        for known in store.list_employees(conn, account_id):
+            # The API matches contacts by this key (host case and URI parameters ignored).
+            if sip_key(known["sip_uri"]) == sip_key(uri):
+                raise CliError(f"employee {known['sip_uri']} is already registered")
         employee_id = store.add_employee(conn, account_id, uri)
     data = {"employee_id": employee_id, "account_id": account_id, "sip_uri": uri}
     emit(args, data, f"employee {uri} added to account {account_id} (id {employee_id})")
@@ -694,9 +696,7 @@ def _register_session(objects: SubParsers) -> None:
 
 
 def session_json(row: Any) -> dict[str, Any]:
-    data = with_iso_times(dict(row), SESSION_TIME_COLUMNS)
-    data["call_session_id"] = data["id"]
-    return data
+    return {"call_session_id": row["id"], **with_iso_times(dict(row), SESSION_TIME_COLUMNS)}
 
 
 def session_show(args: argparse.Namespace) -> None:
