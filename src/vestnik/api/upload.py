@@ -1,0 +1,267 @@
+"""Media upload over HTTP (ours; the vendor has none): ``POST /v4.0/media``.
+
+A ``multipart/form-data`` request with the fields ``access_token`` (or ``?access_token=`` in
+the URL), ``file`` (the audio) and optionally ``name``. The body is parsed as it streams in
+(python-multipart): the file goes straight to a temporary file under ``<data_dir>/tmp`` and
+the upload is refused as soon as it passes ``server.max_upload_bytes``. Then the same import
+as ``vestnik admin media add`` runs (:func:`vestnik.media.audiofile.import_media_file`: decode,
+check, convert, store) in a worker thread, in one transaction with the points charge. The
+temporary file is always deleted; a refused upload leaves no file and no row.
+
+Replies are JSON: ``{"data": {"media_file_id": N, "name", "duration", "size", "type"}}`` with
+HTTP 200, or ``{"error": {...}}`` (the JSON-RPC error object, same mnemonics) with 4xx/5xx.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import anyio.to_thread
+import sqlalchemy as sa
+from python_multipart import MultipartParser
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import parse_options_header
+from sqlalchemy import Engine
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from vestnik.api.auth import authenticate, check_account
+from vestnik.api.errors import ApiError, error_object
+from vestnik.api.limits import LimitExceeded, charge
+from vestnik.config import Config
+from vestnik.store.db import now
+from vestnik.store.schema import media_files
+
+log = logging.getLogger("vestnik.api.upload")
+
+UPLOAD_PATH = "/v4.0/media"
+UPLOAD_METHOD = "upload.media_file"  # the name limits and metrics know this request by
+FILE_FIELD = "file"
+TEXT_FIELDS = frozenset({"access_token", "name"})
+MAX_TEXT_FIELD_BYTES = 4096
+TMP_SUBDIR = "tmp"
+
+
+class UploadRefused(Exception):
+    def __init__(self, status: int, error: ApiError) -> None:
+        super().__init__(error.message)
+        self.status = status
+        self.error = error
+
+
+def _refuse(status: int, mnemonic: str, **kwargs: Any) -> UploadRefused:
+    return UploadRefused(status, ApiError(mnemonic, **kwargs))
+
+
+class _FormReader:
+    """Collects text fields in memory and streams the file part into ``sink``."""
+
+    def __init__(self, sink: BinaryIO, max_file_bytes: int) -> None:
+        self.sink = sink
+        self.max_file_bytes = max_file_bytes
+        self.fields: dict[str, str] = {}
+        self.filename: str | None = None
+        self.file_bytes = 0
+        self.file_seen = False
+        self._header_name = b""
+        self._header_value = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._part: str | None = None
+        self._is_file = False
+        self._text = bytearray()
+
+    def callbacks(self) -> dict[str, Any]:
+        return {
+            "on_part_begin": self._part_begin,
+            "on_header_field": self._header_field,
+            "on_header_value": self._header_value_data,
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+        }
+
+    def _part_begin(self) -> None:
+        self._headers = {}
+        self._part, self._is_file, self._text = None, False, bytearray()
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def _header_value_data(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers[self._header_name.strip().lower()] = self._header_value.strip()
+        self._header_name, self._header_value = b"", b""
+
+    def _headers_finished(self) -> None:
+        disposition, options = parse_options_header(self._headers.get(b"content-disposition"))
+        if disposition != b"form-data" or b"name" not in options:
+            raise _refuse(400, "invalid_request", field="file")
+        name = options[b"name"].decode("utf-8", "replace")
+        if name == FILE_FIELD:
+            if self.file_seen:
+                raise _refuse(400, "unexpected_parameters", field=FILE_FIELD)
+            self.file_seen = True
+            self._is_file = True
+            raw = options.get(b"filename", b"")
+            self.filename = os.path.basename(raw.decode("utf-8", "replace").replace("\\", "/"))
+        elif name not in TEXT_FIELDS:
+            raise _refuse(400, "unexpected_parameters", field=name, params={"parameters": [name]})
+        self._part = name
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._is_file:
+            self.file_bytes += end - start
+            if self.file_bytes > self.max_file_bytes:
+                raise _refuse(
+                    413, "request_too_large", params={"max_body_bytes": self.max_file_bytes}
+                )
+            self.sink.write(data[start:end])
+        else:
+            self._text += data[start:end]
+            if len(self._text) > MAX_TEXT_FIELD_BYTES:
+                raise _refuse(400, "invalid_parameter_value", field=self._part)
+
+    def _part_end(self) -> None:
+        if self._part is not None and not self._is_file:
+            try:
+                self.fields[self._part] = self._text.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _refuse(400, "character_encoding_not_allowed", field=self._part) from None
+
+
+def _multipart_boundary(content_type: str | None) -> bytes:
+    media, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if media != b"multipart/form-data" or not boundary:
+        # The row's message names JSON (the Call API's rule); data.value shows what came.
+        raise _refuse(415, "unsupported_content_type", value=content_type)
+    return boundary
+
+
+class MediaUpload:
+    """The Starlette endpoint (one per app)."""
+
+    def __init__(self, config: Config, engine: Engine) -> None:
+        self.config = config
+        self.engine = engine
+        # The server's upload cap and the media import's own file cap, whichever is lower.
+        self.max_bytes = min(config.server.max_upload_bytes, config.media.max_file_bytes)
+
+    async def handle(self, request: Request) -> JSONResponse:
+        try:
+            data = await self._handle(request)
+        except UploadRefused as exc:
+            return JSONResponse({"error": error_object(exc.error)}, status_code=exc.status)
+        except Exception:
+            log.exception("media upload failed")
+            return JSONResponse({"error": error_object(ApiError("internal_error"))}, 500)
+        return JSONResponse({"data": data})
+
+    async def _handle(self, request: Request) -> dict[str, Any]:
+        boundary = _multipart_boundary(request.headers.get("content-type"))
+        declared = request.headers.get("content-length")
+        # A declared length far beyond the limit is refused before reading anything.
+        if declared and declared.isdigit() and int(declared) > self.max_bytes + 65_536:
+            raise _refuse(413, "request_too_large", params={"max_body_bytes": self.max_bytes})
+        tmp_dir = self.config.data_path / TMP_SUBDIR
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix="upload-", dir=tmp_dir)
+        tmp_path = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as sink:
+                form = _FormReader(sink, self.max_bytes)
+                parser = MultipartParser(boundary, form.callbacks())
+                try:
+                    async for chunk in request.stream():
+                        parser.write(chunk)
+                    parser.finalize()
+                except MultipartParseError:
+                    raise _refuse(400, "invalid_request", field=FILE_FIELD) from None
+                except ClientDisconnect:
+                    raise _refuse(400, "invalid_request") from None
+            token = form.fields.get("access_token") or request.query_params.get("access_token")
+            if not token:
+                raise _refuse(400, "required_parameter_missed", field="access_token")
+            if not form.file_seen or form.file_bytes == 0:
+                raise _refuse(400, "required_parameter_missed", field=FILE_FIELD)
+            client_ip = request.client.host if request.client else None
+            return await anyio.to_thread.run_sync(
+                self._import, token, client_ip, tmp_path, form.fields.get("name"), form.filename
+            )
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp_path.unlink()
+
+    def _import(
+        self,
+        token: str,
+        client_ip: str | None,
+        path: Path,
+        name: str | None,
+        filename: str | None,
+    ) -> dict[str, Any]:
+        from vestnik.media.audiofile import MediaError, MediaLimits, import_media_file
+
+        at = now()
+        limits = MediaLimits(self.config.media.max_duration_seconds, self.max_bytes)
+        try:
+            with self.engine.begin() as conn:
+                principal = authenticate(conn, token, at)
+                check_account(principal, client_ip)
+                try:
+                    media_id = import_media_file(
+                        conn,
+                        principal.account_id,
+                        path,
+                        name or None,
+                        self.config.data_path,
+                        limits=limits,
+                        original_filename=filename or "upload",
+                    )
+                except MediaError as exc:
+                    raise UploadRefused(
+                        422,
+                        ApiError(
+                            "invalid_parameter_value",
+                            field=FILE_FIELD,
+                            value=filename,
+                            params={"reason": str(exc)},
+                        ),
+                    ) from None
+                charge(conn, principal.limits, _weight(principal.account, self.config), at)
+                row = conn.execute(
+                    sa.select(media_files).where(media_files.c.id == media_id)
+                ).mappings()
+                stored = row.one()
+        except LimitExceeded as exc:
+            raise UploadRefused(429, exc) from None
+        except ApiError as exc:
+            status = 401 if exc.code == -32001 else 403
+            raise UploadRefused(status, exc) from None
+        return {
+            "media_file_id": int(stored["id"]),
+            "name": stored["name"],
+            "duration": -(-int(stored["duration_ms"]) // 1000),
+            "size": int(stored["size"]),
+            "type": stored["type"],
+        }
+
+
+def _weight(account: Mapping[str, Any], config: Config) -> int:
+    weights = account.get("method_weights") or {}
+    weight = weights.get(UPLOAD_METHOD) if isinstance(weights, dict) else None
+    return int(weight) if weight is not None else config.limits.default_weight
+
+
+def upload_routes(config: Config, engine: Engine) -> list[BaseRoute]:
+    return [Route(UPLOAD_PATH, MediaUpload(config, engine).handle, methods=["POST"])]
