@@ -37,6 +37,7 @@ import pytest
 
 LOOPBACK = "127.0.0.1"
 READY_TIMEOUT = 10.0
+SILENCE_SECONDS = 300
 
 
 # --- ports and processes -----------------------------------------------------------------
@@ -216,7 +217,8 @@ class BaresipEvent:
 class Baresip(_Peer):
     """baresip 1.0 as an auto-answering callee that dumps what it hears to WAV.
 
-    One account per user in ``users`` (baresip answers 404 to any other Request-URI user).
+    One account per user in ``users`` (baresip answers 404 to any other Request-URI user);
+    a mapping gives each user its own codec list (what that account will answer with).
     The ``sndfile`` filter writes ``dump-<YYYY-MM-DD-HH-MM-SS>-dec.wav`` (received, decoded)
     and ``…-enc.wav`` (sent) into ``record_dir``; names have one-second resolution, so two
     calls answered in the same second share a file: space calls at least a second apart.
@@ -227,7 +229,7 @@ class Baresip(_Peer):
 
     def __init__(
         self,
-        users: Iterable[str] = ("callee",),
+        users: Iterable[str] | Mapping[str, Sequence[str]] = ("callee",),
         *,
         codecs: Sequence[str] = ("PCMA", "PCMU"),
         sip_port: int | None = None,
@@ -235,8 +237,12 @@ class Baresip(_Peer):
         answer: bool = True,
     ) -> None:
         super().__init__(workdir)
-        self.users = list(users)
-        self.codecs = list(codecs)
+        # Each user may have its own codec list (a mapping), else ``codecs``.
+        self.users: dict[str, list[str]] = (
+            {user: list(c) for user, c in users.items()}
+            if isinstance(users, Mapping)
+            else {user: list(codecs) for user in users}
+        )
         self.sip_port = sip_port or free_port()
         self.ctrl_port = free_port()
         self.answer = answer
@@ -265,12 +271,13 @@ class Baresip(_Peer):
         self._connect_ctrl()
 
     def _write_config(self) -> None:
+        # aufile ends the call when its file runs out: give it more silence than any test call.
         silence = self.workdir / "silence.wav"
         with wave.open(str(silence), "wb") as w:
             w.setnchannels(1)
             w.setsampwidth(2)
             w.setframerate(8000)
-            w.writeframes(b"\0\0" * 8000)
+            w.writeframes(b"\0\0" * 8000 * SILENCE_SECONDS)
         rtp_low, rtp_high = free_port_range(64)
         config = {
             "poll_method": "epoll",
@@ -301,8 +308,8 @@ class Baresip(_Peer):
         answermode = "auto" if self.answer else "manual"
         accounts = [
             f"<sip:{user}@{LOOPBACK}>;answermode={answermode};regint=0;"
-            f"audio_codecs={','.join(self.codecs)}"
-            for user in self.users
+            f"audio_codecs={','.join(codecs)}"
+            for user, codecs in self.users.items()
         ]
         (self.workdir / "accounts").write_text("\n".join(accounts) + "\n")
         (self.workdir / "contacts").write_text("")
@@ -318,15 +325,14 @@ class Baresip(_Peer):
                     raise
                 time.sleep(0.05)
         self._ctrl.settimeout(None)
-        self._reader = threading.Thread(target=self._read_events, daemon=True)
+        self._reader = threading.Thread(target=self._read_events, args=(self._ctrl,), daemon=True)
         self._reader.start()
 
-    def _read_events(self) -> None:
-        assert self._ctrl is not None
+    def _read_events(self, ctrl: socket.socket) -> None:
         buffer = b""
         while True:
             try:
-                chunk = self._ctrl.recv(65536)
+                chunk = ctrl.recv(65536)
             except OSError:
                 return
             if not chunk:
