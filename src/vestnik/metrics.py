@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -107,38 +108,52 @@ def observe_answer_to_first_audio(seconds: float) -> None:
 
 # -- RTP pacer ---------------------------------------------------------------------------
 
-PacerStats = Callable[[], Mapping[str, float]]
-_pacer_sources: list[PacerStats] = []
+# Anything with the pacer's running totals: an ``RtpPacer`` (its ``.stats``), a ``PacerStats``,
+# a mapping, or a callable returning one of those.
+PacerSource = Any
+_pacer_sources: list[PacerSource] = []
+_PACER_COUNTERS = ("packets_sent", "late_ticks", "ticks", "send_errors")
 
 
-def register_pacer_stats(source: PacerStats) -> None:
-    """Report a pacer's running totals at each scrape.
+def register_pacer(source: PacerSource) -> None:
+    """Report a pacer's totals at each scrape (several pacers are summed).
 
-    ``source()`` returns ``{"packets_sent": n, "late_ticks": n}`` (more keys are ignored);
-    several pacers are summed.
+    The telephony adapter calls ``metrics.register_pacer(pacer)`` once its ``RtpPacer`` runs
+    (and :func:`unregister_pacer` when it closes).
     """
     _pacer_sources.append(source)
 
 
-def unregister_pacer_stats(source: PacerStats) -> None:
+def unregister_pacer(source: PacerSource) -> None:
     if source in _pacer_sources:
         _pacer_sources.remove(source)
 
 
+def _pacer_value(source: PacerSource, key: str) -> float:
+    stats = source() if callable(source) else source
+    stats = getattr(stats, "stats", stats)
+    value = stats.get(key, 0) if isinstance(stats, Mapping) else getattr(stats, key, 0)
+    return float(value or 0)
+
+
 class _PacerCollector(Collector):
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        sent = late = 0.0
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        totals = dict.fromkeys(_PACER_COUNTERS, 0.0)
+        streams = 0.0
         for source in list(_pacer_sources):
-            stats = source()
-            sent += float(stats.get("packets_sent", 0))
-            late += float(stats.get("late_ticks", 0))
-        yield CounterMetricFamily(
-            "vestnik_rtp_packets_sent", "RTP packets sent by the pacer.", value=sent
-        )
-        yield CounterMetricFamily(
-            "vestnik_rtp_late_ticks",
-            "Pacer ticks that started late (the 20 ms clock slipped).",
-            value=late,
+            for key in _PACER_COUNTERS:
+                totals[key] += _pacer_value(source, key)
+            streams += _pacer_value(source, "active_streams")
+        help_text = {
+            "packets_sent": "RTP packets sent by the pacer.",
+            "late_ticks": "Pacer ticks that started late (the 20 ms clock slipped).",
+            "ticks": "Pacer ticks (one every 20 ms while streams are active).",
+            "send_errors": "RTP packets the kernel refused to send.",
+        }
+        for key in _PACER_COUNTERS:
+            yield CounterMetricFamily(f"vestnik_rtp_{key}", help_text[key], value=totals[key])
+        yield GaugeMetricFamily(
+            "vestnik_rtp_active_streams", "RTP streams being paced now.", value=streams
         )
 
 
