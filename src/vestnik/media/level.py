@@ -69,6 +69,18 @@ def active_rms(samples: Float, rate: int) -> float:
     return float(np.sqrt(power[active].mean()))
 
 
+def _running_min(x: npt.NDArray[np.float64], width: int) -> npt.NDArray[np.float64]:
+    """``out[i] = min(x[i : i + width])`` for every full window, by doubling (O(n log w))."""
+    result = x
+    span = 1
+    while span * 2 <= width:
+        result = np.minimum(result[:-span], result[span:])
+        span *= 2
+    if span < width:  # cover the remainder with a second, overlapping window
+        result = np.minimum(result[: -(width - span)], result[width - span :])
+    return result
+
+
 def limit_peaks(samples: Float, ceiling: float, rate: int) -> Float:
     """Smooth look-ahead limiter: no sample exceeds ``ceiling``, gain changes over ~4 ms.
 
@@ -79,14 +91,15 @@ def limit_peaks(samples: Float, ceiling: float, rate: int) -> Float:
     magnitude = np.abs(samples)
     if samples.size == 0 or float(magnitude.max()) <= ceiling:
         return samples
-    needed = np.minimum(1.0, ceiling / np.maximum(magnitude, 1e-12)).astype(np.float64)
     half = max(1, int(rate * LIMITER_WINDOW_SECONDS / 2))
-    padded = np.pad(needed, 2 * half, mode="edge")
-    window = np.lib.stride_tricks.sliding_window_view(padded, 4 * half + 1)
-    envelope = window.min(axis=1)  # min over [i - 2h, i + 2h]
-    kernel = np.full(2 * half + 1, 1.0 / (2 * half + 1))
-    gain = np.convolve(np.pad(envelope, half, mode="edge"), kernel, mode="valid")
-    out = samples * gain[: samples.size]
+    needed = np.minimum(1.0, ceiling / np.maximum(magnitude, 1e-12)).astype(np.float64)
+    # Beyond the ends the signal is silent: it needs no reduction (gain 1).
+    padded = np.pad(needed, 3 * half, constant_values=1.0)
+    envelope = _running_min(padded, 4 * half + 1)  # min over [i - 2h, i + 2h], i ∈ [-h, n + h)
+    sums = np.concatenate(([0.0], np.cumsum(envelope)))
+    width = 2 * half + 1
+    gain = (sums[width:] - sums[:-width]) / width  # average over [i - h, i + h], i ∈ [0, n)
+    out = samples * gain
     return np.clip(out, -ceiling, ceiling).astype(np.float32)
 
 
