@@ -92,3 +92,17 @@ def test_silence_is_refused() -> None:
     with pytest.raises(SilentAudioError):
         conform(np.full(8000, 1e-5, np.float32), 8000)  # −100 dBFS: digital dust
     assert active_rms(np.zeros(0, np.float32), 8000) == 0.0
+
+
+def test_limiter_gain_never_exceeds_what_any_sample_needs() -> None:
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal(40_000) * 0.4).astype(np.float32)
+    x[0] = 1.5  # a peak at the very edge too
+    ceiling = 0.89
+    out = limit_peaks(x, ceiling, 8000)
+    needed = np.minimum(1.0, ceiling / np.abs(x).astype(np.float64))
+    nonzero = np.abs(x) > 1e-6
+    assert np.all(out[nonzero] / x[nonzero] <= needed[nonzero] + 1e-6)
+    # and it is a limiter, not a volume knob: quiet stretches keep (nearly) unit gain
+    quiet = np.abs(x) < 0.05
+    assert np.median(out[quiet & nonzero] / x[quiet & nonzero]) > 0.5
