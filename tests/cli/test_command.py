@@ -126,9 +126,29 @@ def test_config_show_merges_file_and_environment_and_hides_secrets(
     assert "hunter2" not in text
 
 
-def test_serve_answers_json_rpc_and_stops_on_sigterm(sqlite_url: str, tmp_path: Path) -> None:
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("dialer", ["true", "false"])
+def test_serve_answers_json_rpc_and_stops_on_sigterm(
+    sqlite_url: str, tmp_path: Path, dialer: str
+) -> None:
     port = free_port()
-    env = clean_env(tmp_path, VESTNIK_DATABASE_URL=sqlite_url, VESTNIK_DIALER_ENABLED="false")
+    sip = free_udp_port()
+    rtp = free_udp_port() & ~1
+    while abs(rtp - sip) < 12:
+        rtp = free_udp_port() & ~1
+    env = clean_env(
+        tmp_path,
+        VESTNIK_DATABASE_URL=sqlite_url,
+        VESTNIK_DIALER_ENABLED=dialer,
+        VESTNIK_SIP_PORT=str(sip),
+        VESTNIK_RTP_PORT_MIN=str(rtp),
+        VESTNIK_RTP_PORT_MAX=str(rtp + 9),
+    )
     proc = subprocess.Popen(
         [str(VESTNIK), "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
@@ -150,7 +170,10 @@ def test_serve_answers_json_rpc_and_stops_on_sigterm(sqlite_url: str, tmp_path: 
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        assert reply is not None, f"serve did not answer: {proc.poll()} {proc.stderr}"
+        if reply is None:
+            proc.kill()
+            _out, err = proc.communicate()
+            raise AssertionError(f"serve did not answer (exit {proc.returncode}):\n{err}")
         assert reply.status_code == 200
         body = reply.json()
         assert body["id"] == 7 and body["error"]["data"]["mnemonic"] == "method_not_found"

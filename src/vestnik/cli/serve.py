@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from vestnik.cli.common import CliError, SubParsers, command_parser, load_cli_config, port_number
-from vestnik.config import Config
 
 
 def register(commands: SubParsers) -> None:
@@ -22,40 +21,15 @@ def register(commands: SubParsers) -> None:
     )
 
 
-def serve(args: argparse.Namespace) -> int | None:
+def serve(args: argparse.Namespace) -> None:
+    from vestnik import service
+
     config = load_cli_config(args)
     if args.host is not None:
         config.server.host = args.host
     if args.port is not None:
         config.server.port = args.port
     try:
-        from vestnik import service
-    except ModuleNotFoundError as exc:
-        if exc.name != "vestnik.service":
-            raise
-        return _serve_api_only(config)
-    service_error = getattr(service, "ServiceError", None)
-    try:
-        service.run(config)
-    except Exception as exc:
-        if service_error is not None and isinstance(exc, service_error):
-            raise CliError(str(exc)) from None
-        raise
-    return None
-
-
-def _serve_api_only(config: Config) -> None:
-    """Before the composition root existed: the API alone on uvicorn (no dialer)."""
-    import uvicorn
-
-    from vestnik.api import create_app  # type: ignore[attr-defined]
-    from vestnik.cli.common import open_engine
-
-    engine = open_engine(config)
-    try:
-        app = create_app(config, engine)
-        uvicorn.run(
-            app, host=config.server.host, port=config.server.port, log_level=config.log_level
-        )
-    finally:
-        engine.dispose()
+        service.run(config)  # blocks until SIGTERM / SIGINT
+    except service.ServiceError as exc:
+        raise CliError(str(exc)) from None
