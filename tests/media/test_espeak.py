@@ -138,3 +138,8 @@ def test_falls_back_to_the_system_library_without_the_wheel() -> None:
     ).stdout.split()
     assert "espeakng_loader" not in out[0]
     assert 0.3 < float(out[2]) < 1.5  # Russian rules: a word, not letter names
+
+
+def test_language_follows_the_voice() -> None:
+    assert EspeakEngine("ru").language == "ru"
+    assert EspeakEngine("en-us").language == "en"

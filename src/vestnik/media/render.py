@@ -27,7 +27,7 @@ from vestnik.media.audiofile import TYPE_SYSTEM, load_pcm, resolve_media_path
 from vestnik.media.level import SilentAudioError, conform
 from vestnik.media.tts import TtsEngine, TtsError, create_tts_engine
 from vestnik.media.tts.cache import TtsCache, cache_key
-from vestnik.media.tts.normalize import normalize_russian
+from vestnik.media.tts.normalize import normalize_text
 from vestnik.store.schema import media_files
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,8 @@ TTS_KEY_MEMO = 4096
 
 
 @functools.lru_cache(maxsize=NORMALIZED_TEXT_MEMO)
-def _normalized(text: str) -> str:
-    return normalize_russian(text)
+def _normalized(text: str, language: str) -> str:
+    return normalize_text(text, language)
 
 
 class _SharedBuffers:
@@ -154,7 +154,7 @@ class AudioRenderer:
         tts = self._tts if self._tts is not None else await asyncio.to_thread(self.tts_engine)
         known = self._tts_keys.get(text)
         if known is None:
-            spoken = _normalized(text)
+            spoken = _normalized(text, tts.language)
             known = (spoken, cache_key(tts.name, tts.version, tts.voice, tts.params, spoken))
             self._tts_keys[text] = known
             while len(self._tts_keys) > TTS_KEY_MEMO:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -39,8 +40,19 @@ class TtsEngine(Protocol):
     def voice(self) -> str: ...
 
     @property
+    def language(self) -> str:
+        """ISO 639-1 code of what the voice speaks (``ru``, ``en``): picks the normaliser."""
+        ...
+
+    @property
     def params(self) -> Mapping[str, object]:
         """Anything besides engine, version and voice that changes the audio (cache key)."""
         ...
 
     def synthesize(self, text: str) -> Speech: ...
+
+
+def language_of(voice: str) -> str:
+    """``ru`` from ``ru``, ``en`` from ``en-us`` / ``en_US`` / ``en+f3``."""
+    match = re.match(r"[a-zA-Z]+", voice)
+    return match.group(0).lower() if match else ""

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from vestnik.media.tts.base import Speech, TtsError
+from vestnik.media.tts.base import Speech, TtsError, language_of
 
 # speak_lib.h
 AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -146,6 +146,10 @@ class EspeakEngine:
     @property
     def voice(self) -> str:
         return self._voice
+
+    @property
+    def language(self) -> str:
+        return language_of(self._voice)
 
     @property
     def params(self) -> Mapping[str, object]:

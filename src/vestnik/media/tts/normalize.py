@@ -199,3 +199,11 @@ def normalize_russian(text: str) -> str:
     """Text as it should be spoken: every number, amount, date and time in words."""
     spoken = russian.normalize_russian(prepass(text))
     return re.sub(r"\s+", " ", spoken).strip()
+
+
+def normalize_text(text: str, language: str) -> str:
+    """Text as the engine should read it: Russian rules for Russian voices; other languages
+    are left to the engine (espeak-ng reads numbers in its own language), spacing tidied."""
+    if language == "ru":
+        return normalize_russian(text)
+    return re.sub(r"\s+", " ", text).strip()

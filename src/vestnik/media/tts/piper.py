@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from vestnik.media.tts.base import Speech, TtsError
+from vestnik.media.tts.base import Speech, TtsError, language_of
 
 SENTENCE_GAP_SECONDS = 0.25
 
@@ -62,6 +62,10 @@ class PiperEngine:
     @property
     def voice(self) -> str:
         return self._voice
+
+    @property
+    def language(self) -> str:
+        return language_of(str(self._piper.config.espeak_voice))
 
     @property
     def params(self) -> Mapping[str, object]:
