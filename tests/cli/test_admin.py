@@ -78,6 +78,10 @@ def test_account_create_text_output_and_duplicate(cli: CliRunner, db: Engine) ->
     assert "ip_allowlist" in run.out and "127.0.0.0/8" in run.out
     assert_refused(cli("admin", "account", "create", "acme"), "already exists")
     assert_refused(cli("admin", "account", "create", "  "), "must not be empty")
+    assert_refused(cli("admin", "account", "create", "x" * 201), "longer than 200")
+    assert_refused(cli("admin", "account", "create", "a\tb"), "control characters")
+    # ACCOUNT arguments take an id or a name, so a name must not look like an id.
+    assert_refused(cli("admin", "account", "create", "42"), "must not be a number")
     assert len(rows(db, accounts)) == 1
 
 
@@ -221,6 +225,7 @@ def test_user_create_refusals(cli: CliRunner, db: Engine) -> None:
     assert_refused(cli("admin", "user", "create", "nobody", "carol", "pw"), "not found")
     assert_refused(cli("admin", "user", "create", "acme", "carol", ""), "password")
     assert_refused(cli("admin", "user", "create", "acme", " carol", "pw"), "login")
+    assert_refused(cli("admin", "user", "create", "acme", "c" * 201, "pw"), "longer than")
     assert rows(db, users) == before
 
 
@@ -296,6 +301,9 @@ def test_number_add_normalises_and_validates(cli: CliRunner, db: Engine) -> None
     assert_refused(cli("admin", "number", "add", "acme", "8 (499) 372-06-92"), "E.164")
     assert_refused(cli("admin", "number", "add", "acme", "70000000000"), "not a valid")
     assert_refused(cli("admin", "number", "add", "nobody", "74993720693"), "not found")
+    assert_refused(
+        cli("admin", "number", "add", "acme", "74993720693", "--region", "r" * 201), "longer"
+    )
     assert rows(db, virtual_numbers) == before
 
 

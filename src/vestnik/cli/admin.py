@@ -35,7 +35,14 @@ from vestnik.cli.common import (
     with_iso_times,
 )
 from vestnik.store import accounts as store
-from vestnik.store.schema import call_sessions, media_files
+from vestnik.store.schema import (
+    accounts,
+    call_sessions,
+    employees,
+    media_files,
+    users,
+    virtual_numbers,
+)
 
 ACCOUNT_TIME_COLUMNS = ("created_at",)
 SESSION_TIME_COLUMNS = (
@@ -88,13 +95,34 @@ def e164_number(text: str) -> str:
     return digits
 
 
+def text_value(text: str, column: sa.Column[Any], what: str) -> str:
+    """Stripped ``text`` that fits ``column``: not empty, no control characters, not too long."""
+    value = text.strip()
+    if not value:
+        raise CliError(f"{what} must not be empty")
+    if any(ch < " " or ch == "\x7f" for ch in value):
+        raise CliError(f"{what} must not contain control characters")
+    limit = getattr(column.type, "length", None)
+    if limit is not None and len(value) > limit:
+        raise CliError(f"{what} is longer than {limit} characters")
+    return value
+
+
+def account_name(text: str) -> str:
+    name = text_value(text, accounts.c.name, "account name")
+    if name.isdigit():
+        # ACCOUNT arguments take an id or a name: an all-digit name would be ambiguous.
+        raise CliError("account name must not be a number")
+    return name
+
+
 def sip_uri(text: str) -> str:
     uri = text.strip()
     if not uri.lower().startswith(("sip:", "sips:")):
         uri = "sip:" + uri
     if not _SIP_URI.match(uri):
         raise CliError(f"{text!r} is not a SIP URI of the form sip:user@host[:port]")
-    return uri
+    return text_value(uri, employees.c.sip_uri, "SIP URI")
 
 
 def cidr(text: str) -> str:
@@ -235,9 +263,7 @@ def _register_account(objects: SubParsers) -> None:
 
 
 def account_create(args: argparse.Namespace) -> None:
-    name = args.name.strip()
-    if not name:
-        raise CliError("account name must not be empty")
+    name = account_name(args.name)
     with database(args) as (config, engine), engine.begin() as conn:
         account_id = store.create_account(conn, name, config.limits)
         account = store.get_account(conn, account_id)
@@ -250,9 +276,7 @@ def account_set(args: argparse.Namespace) -> None:
     if args.is_active is not None:
         changes["is_active"] = args.is_active
     if args.new_name is not None:
-        if not args.new_name.strip():
-            raise CliError("account name must not be empty")
-        changes["name"] = args.new_name.strip()
+        changes["name"] = account_name(args.new_name)
     simple = {
         "informer_call": "informer_call_enabled",
         "number_management": "number_management_enabled",
@@ -274,7 +298,11 @@ def account_set(args: argparse.Namespace) -> None:
         items = [item for item in args.ip_allowlist.split(",") if item.strip()]
         changes["ip_allowlist"] = _dedupe(cidr(item) for item in items)
     if args.home_region is not None:
-        changes["home_region"] = args.home_region.strip() or None
+        changes["home_region"] = (
+            text_value(args.home_region, accounts.c.home_region, "--home-region")
+            if args.home_region.strip()
+            else None
+        )
     if args.home_country is not None:
         country = args.home_country.strip().upper()
         if country not in phonenumbers.SUPPORTED_REGIONS:
@@ -287,8 +315,8 @@ def account_set(args: argparse.Namespace) -> None:
         account_id = store.resolve_account(conn, args.account)
         if "name" in changes:
             taken = conn.execute(
-                sa.select(store.accounts.c.id).where(
-                    store.accounts.c.name == changes["name"], store.accounts.c.id != account_id
+                sa.select(accounts.c.id).where(
+                    accounts.c.name == changes["name"], accounts.c.id != account_id
                 )
             ).first()
             if taken:
@@ -392,9 +420,9 @@ def _register_user(objects: SubParsers) -> None:
 
 
 def user_create(args: argparse.Namespace) -> None:
-    login = args.login.strip()
-    if not login or login != args.login:
-        raise CliError("login must be non-empty and have no surrounding spaces")
+    login = text_value(args.login, users.c.login, "login")
+    if login != args.login:
+        raise CliError("login must not have surrounding spaces")
     password = args.password
     if password == "-":
         password = sys.stdin.readline().rstrip("\r\n")
@@ -499,7 +527,9 @@ def _register_number(objects: SubParsers) -> None:
 
 def number_add(args: argparse.Namespace) -> None:
     number = e164_number(args.number)
-    region = args.region.strip() if args.region and args.region.strip() else None
+    region = None
+    if args.region is not None and args.region.strip():
+        region = text_value(args.region, virtual_numbers.c.region, "--region")
     with database(args) as (_config, engine), engine.begin() as conn:
         account_id = store.resolve_account(conn, args.account)
         number_id = store.add_number(conn, account_id, number, region)
