@@ -1,10 +1,11 @@
 """Audio files: decode, check, convert once to message PCM, store with a ``media_files`` row.
 
 An imported file is decoded with ``soundfile`` (libsndfile: WAV, FLAC, OGG Vorbis/Opus, MP3 and
-more), or with PyAV when libsndfile does not know the format (AAC/M4A and the like), converted to
-8 kHz mono int16 at the normalised level (:func:`vestnik.media.level.conform`) and stored as
-raw s16le next to the untouched original under ``<data_dir>/media/``. Paths in the row are
-relative to ``data_dir`` so the data directory can move.
+more), or with PyAV when libsndfile does not know the format (AAC/M4A and the like), mixed to
+mono and resampled to 8 kHz by soxr block by block while decoding, brought to the message level
+(:func:`vestnik.media.level.normalize_level`) and stored as raw s16le next to the untouched
+original under ``<data_dir>/media/``. Paths in the row are relative to ``data_dir`` so the data
+directory can move.
 
 Bad input (not audio, empty, silent, too long, too large) raises :class:`MediaError` with a
 message fit for the operator and stores nothing: files are written only after every check
