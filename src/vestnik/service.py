@@ -146,7 +146,6 @@ class Service:
         self._stop_requested = asyncio.Event()
         self._force = False
         self._started = False
-        self._pacer_source: Callable[[], dict[str, float]] | None = None
 
     @property
     def http_port(self) -> int:
@@ -187,7 +186,6 @@ class Service:
             await self.dialer.start()
         from vestnik import metrics
 
-        self._register_pacer_metrics()
         routes = [*metrics.metrics_routes(engine), *self._extra_routes]
         self.app = _create_app(self.config, engine, routes)
         state = getattr(self.app, "state", None)
@@ -210,19 +208,6 @@ class Service:
             self.config.server.host, self.http_port,
             self.dialer.dialer_id if self.dialer else "off",
         )  # fmt: skip
-
-    def _register_pacer_metrics(self) -> None:
-        telephony = self.telephony
-        if telephony is None or not hasattr(telephony, "pacer_stats"):
-            return
-        from vestnik import metrics
-
-        def pacer() -> dict[str, float]:
-            stats = telephony.pacer_stats  # type: ignore[attr-defined]
-            return {"packets_sent": stats.packets_sent, "late_ticks": stats.late_ticks}
-
-        metrics.register_pacer_stats(pacer)
-        self._pacer_source = pacer
 
     def _dialer_id(self) -> str | None:
         """With ``[sip] port = 0`` the default id uses the port actually bound."""
@@ -274,10 +259,6 @@ class Service:
         for task in self._worker_tasks:
             task.cancel()
         await asyncio.gather(*self._worker_tasks, return_exceptions=True)
-        if self._pacer_source is not None:
-            from vestnik import metrics
-
-            metrics.unregister_pacer_stats(self._pacer_source)
         if self.telephony is not None and self._telephony_started:
             try:
                 await self.telephony.stop()

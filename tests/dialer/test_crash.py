@@ -9,20 +9,16 @@ contact exactly once as SIPp counts INVITEs.
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import Engine
+from tests.dialer.serve_process import ServeProcess, serve_env
 from tests.dialer.sessions import informer_call, provision, session
 from tests.dialer.sipp_uas import SippUas
-from tests.support.peers import free_port, free_port_range, wait_until
+from tests.support.peers import free_port, wait_until
 
 from vestnik.store import create_db_engine
 
@@ -30,44 +26,6 @@ pytestmark = pytest.mark.sip
 pytest.importorskip("vestnik.telephony.sip_telephony", reason="SIP telephony adapter not built")
 
 MESSAGE = "Проверка связи. Это тестовое сообщение сервиса Вестник. " * 2  # about 6 s
-
-
-class ServeProcess:
-    def __init__(self, env: dict[str, str], log: Path, port: int) -> None:
-        vestnik = shutil.which("vestnik", path=str(Path(sys.executable).parent))
-        argv = (
-            [vestnik, "serve"] if vestnik else [sys.executable, "-m", "vestnik.cli.main", "serve"]
-        )
-        self.log = log
-        self.url = f"http://127.0.0.1:{port}"
-        with open(log, "ab") as out:
-            self.proc = subprocess.Popen(
-                argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def wait_ready(self) -> None:
-        def up() -> bool:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"vestnik serve exited: {self.log.read_text()[-3000:]}")
-            try:
-                return httpx.get(self.url + "/health", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, 30, "vestnik serve to answer /health", interval=0.1)
-
-    def kill9(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def terminate(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(30)
-
-    def cleanup(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
 
 
 def _state(engine: Engine, sid: int) -> str:
@@ -78,22 +36,8 @@ def test_kill9_mid_call_then_restart(tmp_path: Path, sqlite_url: str) -> None:
     engine = create_db_engine(sqlite_url)
     token = provision(engine, max_concurrent_calls=2)
     http_port, sip_port = free_port(), free_port()
-    rtp_min, rtp_max = free_port_range(40)
     with SippUas(tmp_path / "sipp") as sipp:
-        env = dict(
-            os.environ,
-            VESTNIK_DATABASE_URL=sqlite_url,
-            VESTNIK_DATA_DIR=str(tmp_path / "data"),
-            VESTNIK_LOG_LEVEL="info",
-            VESTNIK_SERVER_PORT=str(http_port),
-            VESTNIK_SIP_PORT=str(sip_port),
-            VESTNIK_RTP_PORT_MIN=str(rtp_min),
-            VESTNIK_RTP_PORT_MAX=str(rtp_max),
-            VESTNIK_TRUNK_HOST="127.0.0.1",
-            VESTNIK_TRUNK_PORT=str(sipp.port),
-            VESTNIK_TRUNK_CALLS_PER_SECOND="0",
-            VESTNIK_DIALER_DRAIN_TIMEOUT_SECONDS="10",
-        )
+        env = serve_env(tmp_path, sqlite_url, sipp, http_port, sip_port)
         log = tmp_path / "serve.log"
         first = ServeProcess(env, log, http_port)
         try:

@@ -464,15 +464,21 @@ class Dialer:
             return await self._no_slot(call, "earlier sessions of the account still waiting")
         try:
             have_token = False
+            account_full: str | None = None  # set once the account's cap has held us up
             while True:
+                if account_full and self._loop_time() >= call.deadline:
+                    return await self._no_slot(call, account_full)
                 if not await self._acquire(call, self._slots.acquire(), self._slots.release):
                     limit = self.settings.max_concurrent_calls
-                    return await self._no_slot(call, f"process call limit {limit} reached")
+                    blocker = f"process call limit {limit} reached"
+                    if account_full and not self._slots.locked():
+                        blocker = account_full  # the deadline passed, not the process limit
+                    return await self._no_slot(call, blocker)
                 if not have_token:
                     if not await self._acquire(call, self._bucket.take(), None):
                         self._slots.release()
                         rate = self.config.trunk.calls_per_second
-                        return await self._no_slot(call, f"trunk rate {rate}/s")
+                        return await self._no_slot(call, account_full or f"trunk rate {rate}/s")
                     have_token = True
                 try:
                     begin = await self._tx(
@@ -493,10 +499,11 @@ class Dialer:
                 if begin.outcome is store.DialStart.GONE:
                     await self._gone(call)
                     return False
+                account_full = "account concurrent call limit reached"
                 gate.freed.clear()
                 freed = await self._acquire(call, gate.freed.wait(), None, ACCOUNT_RECHECK_SECONDS)
-                if not freed and (call.interrupt is not None or self._loop_time() >= call.deadline):
-                    return await self._no_slot(call, "account concurrent call limit reached")
+                if not freed and call.interrupt is not None:
+                    return await self._no_slot(call, account_full)
         finally:
             gate.lock.release()
 
