@@ -143,3 +143,9 @@ def test_falls_back_to_the_system_library_without_the_wheel() -> None:
 def test_language_follows_the_voice() -> None:
     assert EspeakEngine("ru").language == "ru"
     assert EspeakEngine("en-us").language == "en"
+
+
+def test_hostile_text_does_not_break_the_engine(ru: EspeakEngine) -> None:
+    for text in ["\x00", "до\x00свидания", "<speak>привет</speak>", "[[a]]", "\ud800", "😀" * 50]:
+        ru.synthesize(text)
+    assert ru.synthesize("Привет").duration > 0.2

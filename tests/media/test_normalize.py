@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vestnik.media.tts.normalize import (
     money_words,
@@ -105,3 +108,32 @@ def test_time_words_cases() -> None:
 def test_other_languages_are_left_to_the_engine() -> None:
     assert normalize_text("Order  15 at 14:30.\n", "en") == "Order 15 at 14:30."
     assert normalize_text("Заказ №15", "ru") == "Заказ номер пятнадцать"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
+def test_any_text_normalises_without_error(text: str) -> None:
+    assert isinstance(normalize_russian(text), str)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["до", "с", "к", "в", " ", "руб.", "₽", "коп.", "рублей", ",", ".", ":", "№", "-"]
+        )
+        | st.integers(0, 10**30).map(str),
+        max_size=12,
+    )
+)
+def test_number_heavy_text_normalises_without_error(parts: list[str]) -> None:
+    spoken = normalize_russian(" ".join(parts))
+    assert isinstance(spoken, str)
+
+
+def test_huge_numbers_are_read_digit_by_digit_quickly() -> None:
+    started = time.perf_counter()
+    spoken = normalize_russian("9" * 4000)
+    assert time.perf_counter() - started < 2.0
+    assert spoken.split() == ["девять"] * 4000
+    assert normalize_russian("9" * 40 + " руб.").startswith("девять девять")

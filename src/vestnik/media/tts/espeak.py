@@ -167,7 +167,8 @@ class EspeakEngine:
         lib.espeak_SetParameter(PARAM_PITCH, self._pitch, 0)
 
     def synthesize(self, text: str) -> Speech:
-        encoded = text.encode("utf-8")
+        # A NUL would end the C string early; lone surrogates cannot be encoded at all.
+        encoded = text.replace("\x00", " ").encode("utf-8", errors="replace")
         with _lock:
             lib = self._library.lib
             # The voice is global state too: another engine may have changed it.

@@ -18,11 +18,15 @@ informer call says all the time, so a small pre-pass turns them into words first
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 import russian
 from num2words import num2words
+
+log = logging.getLogger(__name__)
 
 # Prepositions that govern the case of a following amount or time.
 GENITIVE_PREPOSITIONS = frozenset(
@@ -78,6 +82,7 @@ _TIME_AFTER_PREPOSITION = re.compile(
     r"(?<![а-яё])(?P<prep>[а-яё]+)\s+(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)(?![:\d])", re.IGNORECASE
 )
 # 8 999 123-45-67 written without separators (7/8 + ten digits), or a bare mobile 9XX…
+_LONG_DIGIT_RUN = re.compile(r"\d{19,}")
 _PHONE_RUN = re.compile(r"(?<![\d+])(?P<prefix>\+?[78])?(?P<rest>9\d{9}|[3-8]\d{9})(?!\d)")
 
 
@@ -186,18 +191,44 @@ def _replace_phone(match: re.Match[str]) -> str:
     return f"{prefix} {grouped}".strip()
 
 
+def _spell_long_digit_run(match: re.Match[str]) -> str:
+    return " ".join(match[0])
+
+
+def _guarded(
+    replace: Callable[[re.Match[str]], str],
+) -> Callable[[re.Match[str]], str]:
+    """A replacement that can never fail the message: on any error the text stays as written."""
+
+    def safe(match: re.Match[str]) -> str:
+        try:
+            return replace(match)
+        except (ArithmeticError, ValueError, OverflowError, NotImplementedError):
+            log.debug("normalisation left %r as is", match[0], exc_info=True)
+            return match[0]
+
+    return safe
+
+
 def prepass(text: str) -> str:
     """Our fixes, applied before the library (see the module docstring)."""
+    # Runs too long to be a number anyone says (and slow for the library): digit by digit.
+    text = _LONG_DIGIT_RUN.sub(_spell_long_digit_run, text)
     text = _PHONE_RUN.sub(_replace_phone, text)
-    text = _MONEY.sub(_replace_money, text)
-    text = _KOPECKS.sub(_replace_kopecks, text)
-    text = _TIME_AFTER_PREPOSITION.sub(_replace_time, text)
+    text = _MONEY.sub(_guarded(_replace_money), text)
+    text = _KOPECKS.sub(_guarded(_replace_kopecks), text)
+    text = _TIME_AFTER_PREPOSITION.sub(_guarded(_replace_time), text)
     return text
 
 
 def normalize_russian(text: str) -> str:
     """Text as it should be spoken: every number, amount, date and time in words."""
-    spoken = russian.normalize_russian(prepass(text))
+    prepared = prepass(text)
+    try:
+        spoken = russian.normalize_russian(prepared)
+    except Exception:  # a library bug must not cost the call: speak what we have
+        log.warning("russian-tts-normalization failed; using the pre-pass text", exc_info=True)
+        spoken = prepared
     return re.sub(r"\s+", " ", spoken).strip()
 
 
