@@ -14,19 +14,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from tests.support.audio_match import match_audio, read_wav_8k
 from tests.support.pcap import read_rtp, rtp_audio
 from tests.support.peers import free_port, run_sipp, sipp_scenario, wait_until
 
-from vestnik.media.codecs.g711 import alaw_decode, alaw_encode
 from vestnik.telephony.phone import (
     PhoneCall,
     PhoneMode,
     PhoneSettings,
     TestPhone,
-    detect_inband_dtmf,
 )
 
 pytestmark = pytest.mark.sip
@@ -224,38 +221,6 @@ def test_cli_refuses_bad_options(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "expected seconds" in result.stderr
-
-
-# --- in-band DTMF detection (no network) -------------------------------------------------
-
-_FREQS = {"1": (697, 1209), "5": (770, 1336), "9": (852, 1477), "#": (941, 1477), "0": (941, 1336)}
-
-
-def _tones(keys: str, tone_ms: int = 100, gap_ms: int = 100) -> np.ndarray:
-    t = np.arange(tone_ms * 8) / 8000
-    parts = [np.zeros(gap_ms * 8)]
-    for key in keys:
-        low, high = _FREQS[key]
-        parts += [8000 * (np.sin(2 * np.pi * low * t) + np.sin(2 * np.pi * high * t)),
-                  np.zeros(gap_ms * 8)]  # fmt: skip
-    return np.concatenate(parts).astype(np.int16)
-
-
-def test_inband_detector_reads_keys_through_g711() -> None:
-    pcm = alaw_decode(alaw_encode(_tones("1590#")))
-    found = detect_inband_dtmf(pcm)
-    assert [k for k, _, _ in found] == list("1590#")
-    starts = [s / 8000 for _, s, _ in found]
-    assert all(abs(s - (0.1 + 0.2 * i)) < 0.03 for i, s in enumerate(starts)), starts
-
-
-def test_inband_detector_ignores_speech_and_noise() -> None:
-    from tests.support.speech import speech
-
-    voice = speech("Здравствуйте, ваш заказ номер двенадцать готов. Спасибо.")
-    noise = np.random.default_rng(3).normal(0, 2000, 16000).astype(np.int16)
-    assert detect_inband_dtmf(voice) == []
-    assert detect_inband_dtmf(noise) == []
 
 
 def test_phone_call_json_round_trips() -> None:

@@ -5,7 +5,8 @@ through sippy's UAS state machine (the same stack vestnik dials with, on the sam
 ``SippyLoop``), answers with PCMA or PCMU plus telephone-event, writes what it hears to one WAV
 per call (decoded G.711, 8 kHz mono; the RTP timestamps place every packet, so a lost packet
 is a 20 ms hole of silence, not a shift) and logs DTMF: RFC 4733 events as they arrive, or, when
-the caller did not get telephone-event in our answer, dual tones found in the audio (Goertzel).
+the caller did not get telephone-event in our answer, dual tones found in the audio
+(``vestnik.media.dtmf.detect_dtmf``, Goertzel).
 
 Modes: ``answer`` (optionally after ``answer_delay``, optionally hanging up ``hangup_after``
 seconds into the call), ``busy`` (486) and ``noanswer`` (180, then ringing until CANCEL).
@@ -30,7 +31,7 @@ import socket
 import threading
 import time
 import wave
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -54,6 +55,7 @@ from vestnik.media.codecs.g711 import (
     pcm_to_bytes,
     ulaw_decode,
 )
+from vestnik.media.dtmf import detect_dtmf
 from vestnik.media.rtp import (
     CLOCK_RATE,
     DTMF_KEYS,
@@ -130,7 +132,7 @@ class PhoneCall:
     wav: str | None = None
     audio_seconds: float = 0.0  # length of the recording
     rtp_packets: int = 0  # audio packets received
-    rtp_lost: int = 0  # gaps in the audio sequence numbers
+    rtp_lost: int = 0  # packets missing from the sequence numbers (audio and events)
     first_rtp_after_answer: float | None = None  # seconds
 
     @property
@@ -263,6 +265,17 @@ class _PhoneEndpoint(SipEndpoint):
         self._tm = tm
         server = tm.l4r.getServer((self.bind_host, port), is_local=True)
         return int(server.uopts.laddress[1])
+
+    def _close(self) -> None:
+        # A UA that ended lingers 32 s (sippy's godead timer) and then unregisters from the
+        # transaction manager; shutdown() sets its consumer table to None, so keep the table
+        # and let those late timers find it instead of raising on the sippy thread.
+        tm = self._tm
+        if tm is not None:
+            consumers = tm.req_consumers
+            tm.shutdown()
+            tm.req_consumers = consumers
+            self._tm = None
 
 
 class _Call:
@@ -457,9 +470,9 @@ class _Call:
             audio_seconds = len(heard.pcm) / CLOCK_RATE
             if self.negotiated is not None and self.negotiated.telephone_event is None:
                 digits += [
-                    Digit(key, heard.audio_offset + start / CLOCK_RATE, (end - start) / CLOCK_RATE,
+                    Digit(found.key, heard.audio_offset + found.start, found.end - found.start,
                           "inband")
-                    for key, start, end in detect_inband_dtmf(heard.pcm)
+                    for found in detect_dtmf(heard.pcm)
                 ]  # fmt: skip
             if self.settings.record_dir is not None and self.answered_at is not None:
                 wav = str(self._write_wav(heard.pcm))
@@ -603,16 +616,17 @@ class _MediaReceiver:
                 unwrapped[ssrc] += step
                 last_ts[ssrc] = packet.timestamp
             first_ts, anchor = anchors[ssrc]
+            # Audio and telephone-events share one sequence space per SSRC.
+            if ssrc in last_seq:
+                gap = (packet.sequence_number - last_seq[ssrc]) % (1 << 16)
+                if 1 < gap < 1000:
+                    self._lost += gap - 1
+            last_seq[ssrc] = packet.sequence_number
             if packet.payload_type == codec_pt:
                 position = anchor + unwrapped[ssrc] - first_ts
                 if position >= 0:
                     self._chunks.append((position, packet.payload))
                 self._packets += 1
-                if ssrc in last_seq:
-                    gap = (packet.sequence_number - last_seq[ssrc]) % (1 << 16)
-                    if 1 < gap < 1000:
-                        self._lost += gap - 1
-                last_seq[ssrc] = packet.sequence_number
                 reply = pack_header(codec_pt, reply_seq, reply_ts, reply_ssrc, False) + silence
                 reply_seq += 1
                 reply_ts += SAMPLES_PER_PACKET
@@ -640,72 +654,3 @@ class _MediaReceiver:
         elif event.end:
             index = seen[ident]
             self._events[index] = dataclasses.replace(self._events[index], duration=duration)
-
-
-# --- in-band DTMF ------------------------------------------------------------------------
-
-DTMF_ROWS = (697.0, 770.0, 852.0, 941.0)
-DTMF_COLUMNS = (1209.0, 1336.0, 1477.0, 1633.0)
-DTMF_LAYOUT = ("123A", "456B", "789C", "*0#D")
-GOERTZEL_BLOCK = 205  # samples at 8 kHz: the classic size, bins fall near all eight tones
-# A block holds a key when its two tones carry most of the energy and each is clearly
-# stronger than the other tones of its group; twist (column vs row level) within ±8 dB.
-MIN_TONE_SHARE = 0.6
-MIN_SINGLE_SHARE = 0.12
-MIN_RATIO_TO_RUNNER_UP = 4.0
-MAX_TWIST = 10 ** (8 / 10)
-MIN_BLOCK_RMS = 80.0
-MIN_BLOCKS = 2  # ≥ 51 ms of the same key
-
-
-def _goertzel_power(block: npt.NDArray[np.float64], freqs: Sequence[float]) -> list[float]:
-    n = np.arange(len(block))
-    out = []
-    for f in freqs:
-        # Direct DFT at the exact frequency: same result as the Goertzel recursion, vectorised.
-        phase = np.exp(-2j * np.pi * f * n / CLOCK_RATE)
-        out.append(float(abs(np.dot(block, phase)) ** 2))
-    return out
-
-
-def _block_key(block: npt.NDArray[np.float64]) -> str | None:
-    energy = float(block @ block)
-    if energy <= 0 or np.sqrt(energy / len(block)) < MIN_BLOCK_RMS:
-        return None
-    scale = energy * len(block) / 2  # a pure tone of this energy has power ≈ scale
-    rows = [p / scale for p in _goertzel_power(block, DTMF_ROWS)]
-    cols = [p / scale for p in _goertzel_power(block, DTMF_COLUMNS)]
-    r = int(np.argmax(rows))
-    c = int(np.argmax(cols))
-    row, col = rows[r], cols[c]
-    if row + col < MIN_TONE_SHARE or min(row, col) < MIN_SINGLE_SHARE:
-        return None
-    if not 1 / MAX_TWIST <= col / row <= MAX_TWIST:
-        return None
-    if any(i != r and p * MIN_RATIO_TO_RUNNER_UP > row for i, p in enumerate(rows)):
-        return None
-    if any(i != c and p * MIN_RATIO_TO_RUNNER_UP > col for i, p in enumerate(cols)):
-        return None
-    return DTMF_LAYOUT[r][c]
-
-
-def detect_inband_dtmf(pcm: npt.NDArray[np.int16]) -> list[tuple[str, int, int]]:
-    """DTMF keys in 8 kHz audio: (key, first sample, end sample) per tone, in order."""
-    samples = np.asarray(pcm, dtype=np.float64)
-    found: list[tuple[str, int, int]] = []
-    current: str | None = None
-    start = count = 0
-    blocks = len(samples) // GOERTZEL_BLOCK
-    for i in range(blocks + 1):
-        key = (
-            _block_key(samples[i * GOERTZEL_BLOCK : (i + 1) * GOERTZEL_BLOCK])
-            if i < blocks
-            else None
-        )
-        if key == current:
-            count += 1
-            continue
-        if current is not None and count >= MIN_BLOCKS:
-            found.append((current, start, i * GOERTZEL_BLOCK))
-        current, start, count = key, i * GOERTZEL_BLOCK, 1
-    return found
