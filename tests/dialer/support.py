@@ -13,7 +13,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from vestnik.config import Config
-from vestnik.dialer.ports import CallHandle, CallObserver, DialSpec, Pcm
+from vestnik.dialer.ports import (
+    CallHandle,
+    CallObserver,
+    DialSpec,
+    MessageSpec,
+    Pcm,
+    RenderError,
+)
 
 
 def dialer_config(tmp_path: Path, url: str, **dialer: object) -> Config:
@@ -66,3 +73,18 @@ class ExplodingTelephony(NeverDialTelephony):
     ) -> CallHandle:
         self.dialled.append(dial.session_id)
         raise RuntimeError("injected telephony failure")
+
+
+class LateFailingRenderer:
+    """Fault injector: the render fails after ``delay`` seconds, i.e. after the answer.
+
+    Real renders fail fast (missing file, engine error); this one lets us prove that a call
+    that is already up is hung up and finished ``internal_error`` when its audio never comes.
+    """
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    async def render(self, message: MessageSpec) -> Pcm:
+        await asyncio.sleep(self.delay)
+        raise RenderError(f"injected render failure for {message.type} message")

@@ -15,15 +15,18 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import Engine
-from tests.dialer.sessions import events, informer_call, provision, session
+from tests.dialer.sessions import events, informer_call, provision, queue_session, session
 from tests.dialer.sipp_uas import SippUas
-from tests.dialer.support import wait_until
+from tests.dialer.support import LateFailingRenderer, wait_until
 from tests.support.peers import free_port_range
 
 from vestnik.config import Config
+from vestnik.dialer.ports import MessageRenderer
 from vestnik.service import Service
 from vestnik.store import create_db_engine
+from vestnik.store.schema import accounts
 
 pytestmark = pytest.mark.sip
 pytest.importorskip("vestnik.telephony.sip_telephony", reason="SIP telephony adapter not built")
@@ -74,7 +77,11 @@ class Running:
 
 @asynccontextmanager
 async def running(
-    tmp_path: Path, url: str, account_cap: int = 200, **dialer: Any
+    tmp_path: Path,
+    url: str,
+    account_cap: int = 200,
+    renderer: MessageRenderer | None = None,
+    **dialer: Any,
 ) -> AsyncIterator[Running]:
     engine = create_db_engine(url)
     token = provision(engine, max_concurrent_calls=account_cap)
@@ -86,7 +93,7 @@ async def running(
                 setattr(getattr(config, section), name, value)
             else:
                 setattr(config.dialer, key, value)
-        service = Service(config)
+        service = Service(config, renderer=renderer)
         await service.start()
         try:
             base = f"http://127.0.0.1:{service.http_port}"
@@ -181,3 +188,32 @@ async def test_graceful_stop_drains_then_cuts(tmp_path: Path, sqlite_url: str) -
     assert rows[0]["finish_reason"] == "success_finish", rows[0]
     assert rows[1]["finish_reason"] == "internal_error", rows[1]
     assert "drain timeout" in rows[1]["finish_detail"]
+
+
+async def test_render_failure_after_answer_hangs_up(tmp_path: Path, sqlite_url: str) -> None:
+    renderer = LateFailingRenderer(delay=1.0)  # SIPp answers after 0.3 s
+    async with running(tmp_path, sqlite_url, renderer=renderer) as run:
+        sid = await run.call("79260000801", MEDIUM)
+        (row,) = await run.finished(sid, timeout=10)
+    assert row["finish_reason"] == "internal_error", row
+    assert "message render failed" in row["finish_detail"]
+    assert row["answer_at"] is not None  # it was up, and was hung up
+    assert row["end_at"] - row["dial_at"] < 3
+    assert run.sipp.calls_by_contact() == {"79260000801": 1}
+
+
+async def test_render_failure_before_answer_is_internal_error(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    # A real failure: a media message whose file is not there (the API checked it existed).
+    async with running(tmp_path, sqlite_url) as run:
+        with run.engine.begin() as conn:
+            account_id = conn.execute(sa.select(accounts.c.id)).scalar_one()
+            sid = queue_session(
+                conn, account_id, contact="79260000802", message_type="media",
+                message_value="999999", media_file_id=999999,
+            )  # fmt: skip
+        (row,) = await run.finished(sid, timeout=10)
+    assert row["finish_reason"] == "internal_error", row
+    assert "message render failed" in row["finish_detail"]
+    assert sum(run.sipp.calls_by_contact().values()) <= 1
