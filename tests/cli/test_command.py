@@ -244,3 +244,34 @@ def test_plug_in_modules(
     # A plug-in whose own import fails is a bug to show, not a module to skip.
     with pytest.raises(ModuleNotFoundError, match="vestnik_no_such_dependency"):
         build_parser(("vestnik_test_broken",))
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"VESTNIK_DATABASE_URL": "nonsense"}, "is not a SQLAlchemy URL"),
+        ({"VESTNIK_DATABASE_URL": "mysql://u:pw@127.0.0.1/x"}, "driver is not installed"),
+        ({"VESTNIK_DATABASE_URL": "foo://127.0.0.1/x"}, "foo"),
+        ({"VESTNIK_DATA_DIR": "/proc/vestnik-cannot-be-here"}, "/proc/vestnik-cannot-be-here"),
+    ],
+)
+@pytest.mark.parametrize("command", [["admin", "account", "list"], ["serve"]])
+def test_unusable_database_settings_are_clean_errors(
+    env: dict[str, str],
+    message: str,
+    command: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in [k for k in os.environ if k.startswith("VESTNIK_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("VESTNIK_DIALER_ENABLED", "false")
+    monkeypatch.setenv("VESTNIK_SERVER_PORT", str(free_port()))
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("vestnik: error: ") and message in err
+    assert "pw" not in err

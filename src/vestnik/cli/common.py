@@ -86,10 +86,34 @@ def _is_file(path: str) -> bool:
     return Path(path).is_file()
 
 
+def check_database_url(url: str) -> None:
+    """Refuse a URL SQLAlchemy cannot parse or whose driver is not installed, plainly."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise CliError(
+            f"database URL {url!r} is not a SQLAlchemy URL "
+            "(e.g. postgresql+psycopg://user@127.0.0.1/vestnik)"
+        ) from None
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        parsed.get_dialect().import_dbapi()
+    except ArgumentError as exc:
+        raise CliError(f"database URL {shown}: {exc}") from None
+    except ImportError as exc:
+        raise CliError(
+            f"database URL {shown}: its driver is not installed ({exc.name or exc})"
+        ) from None
+
+
 def open_engine(config: Config, *, migrate_schema: bool = True) -> Engine:
     """An engine on the configured database, schema brought up to date unless told not to."""
     from vestnik.store import create_db_engine, migrate
 
+    check_database_url(config.database_url)
     engine = create_db_engine(config.database_url)
     if migrate_schema:
         try:

@@ -83,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"database error: {_first_line(exc.orig) if exc.orig else exc}")
     except MigrationError as exc:
         return _fail(f"database schema: {exc}")
+    except OSError as exc:  # a file or folder the user named cannot be used
+        where = f": {exc.filename}" if exc.filename else ""
+        return _fail(f"{exc.strerror or exc}{where}")
     except KeyboardInterrupt:
         return 130
     return 0 if status is None else int(status)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from vestnik.cli.common import CliError, SubParsers, command_parser, load_cli_config, port_number
+from vestnik.cli.common import (
+    CliError,
+    SubParsers,
+    check_database_url,
+    command_parser,
+    load_cli_config,
+    port_number,
+)
 
 
 def register(commands: SubParsers) -> None:
@@ -29,6 +36,7 @@ def serve(args: argparse.Namespace) -> None:
         config.server.host = args.host
     if args.port is not None:
         config.server.port = args.port
+    check_database_url(config.database_url)
     try:
         service.run(config)  # blocks until SIGTERM / SIGINT
     except service.ServiceError as exc:
