@@ -187,3 +187,16 @@ def test_name_rules(engine: Engine, account: int, tmp_path: Path) -> None:
     source = tone_file(tmp_path / "x.wav", "WAV")
     _refused(engine, account, source, tmp_path / "d", "non-empty name", name="  ")
     _refused(engine, account, source, tmp_path / "d", "longer than 255", name="x" * 256)
+
+
+def test_import_ogg_opus(sqlite_url: str, tmp_path: Path) -> None:
+    from vestnik.store import create_db_engine
+
+    engine = create_db_engine(sqlite_url)
+    source = tone_file(tmp_path / "voice.opus", "OGG", rate=48_000, subtype="OPUS")
+    with engine.begin() as conn:
+        import_media_file(conn, None, source, None, tmp_path / "d")
+    [row] = rows(engine)
+    assert (row.format, row.original_filename) == ("ogg", "voice.opus")
+    assert row.duration_ms == pytest.approx(1500, abs=60)
+    engine.dispose()
