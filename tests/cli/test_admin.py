@@ -125,6 +125,9 @@ def test_account_set_by_id_and_allowlist_forms(cli: CliRunner, db: Engine) -> No
     run = cli("admin", "account", "set", str(account_id), "--ip-allowlist", "192.0.2.0/24, ::1")
     assert run.status == 0, run.err
     assert rows(db, accounts)[0]["ip_allowlist"] == ["192.0.2.0/24", "::1/128"]
+    run = cli("admin", "account", "set", "acme", "--ip-allow", "198.51.100.7", "2001:db8::/32")
+    assert run.status == 0, run.err
+    assert rows(db, accounts)[0]["ip_allowlist"] == ["198.51.100.7/32", "2001:db8::/32"]
     run = cli("admin", "account", "set", "acme", "--ip-allowlist", "", "--active")
     assert run.status == 0 and "empty" in run.err
     assert rows(db, accounts)[0]["ip_allowlist"] == []

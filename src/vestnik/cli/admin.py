@@ -227,9 +227,11 @@ def _register_account(objects: SubParsers) -> None:
     allow = p.add_mutually_exclusive_group()
     allow.add_argument(
         "--ip-allow",
-        action="append",
+        action="extend",
+        nargs="+",
         metavar="CIDR",
-        help="replace the IP allow-list; repeat for several networks",
+        help="replace the IP allow-list with these networks (several after one --ip-allow, "
+        "or repeat the option)",
     )
     allow.add_argument(
         "--ip-allowlist",
