@@ -258,8 +258,7 @@ class Baresip(_Peer):
 
     def start(self) -> None:
         binary = require_binary("baresip", "baresip-core")
-        self.record_dir.mkdir(exist_ok=True)
-        self._write_config()
+        self.write_config()
         self.process = PeerProcess(self.name, [binary, "-f", str(self.workdir)], self.workdir)
         process = self.process
 
@@ -270,7 +269,9 @@ class Baresip(_Peer):
         wait_until(ready, READY_TIMEOUT, "baresip to start")
         self._connect_ctrl()
 
-    def _write_config(self) -> None:
+    def write_config(self) -> None:
+        """``config``, ``accounts``, ``contacts`` and the silent source in ``workdir``."""
+        self.record_dir.mkdir(exist_ok=True)
         # aufile ends the call when its file runs out: give it more silence than any test call.
         silence = self.workdir / "silence.wav"
         with wave.open(str(silence), "wb") as w:
@@ -514,8 +515,7 @@ class Kamailio(_Peer):
     def address(self) -> tuple[str, int]:
         return LOOPBACK, self.port
 
-    def start(self) -> None:
-        binary = require_binary("kamailio", "kamailio")
+    def write_config(self) -> Path:
         lookup = "\n".join(
             f'    if ($au == "{user}") {{ $var(pass) = "{password}"; }}'
             for user, password in self.users.items()
@@ -530,6 +530,11 @@ class Kamailio(_Peer):
         )
         path = self.workdir / "kamailio.cfg"
         path.write_text(config)
+        return path
+
+    def start(self) -> None:
+        binary = require_binary("kamailio", "kamailio")
+        path = self.write_config()
         argv = [
             binary, "-DD", "-E", "-f", str(path), "-m", "32", "-M", "4",
             "-P", str(self.workdir / "kamailio.pid"), "-Y", str(self.workdir),
@@ -609,3 +614,45 @@ def sipp_scenario(name: str, workdir: Path, **values: object) -> Path:
     path = workdir / name
     path.write_text(text)
     return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Write the baresip and Kamailio configurations the tests use, to run them by hand.
+
+    .venv/bin/python tests/support/peers.py OUTDIR [--callee 79161234567] ...
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("outdir", type=Path)
+    parser.add_argument("--callee", action="append", help="number baresip answers (repeatable)")
+    parser.add_argument("--baresip-port", type=int, default=5090)
+    parser.add_argument("--kamailio-port", type=int, default=5070)
+    parser.add_argument("--user", default="vestnik", help="trunk digest user")
+    parser.add_argument("--password", default="secret", help="trunk digest password")
+    args = parser.parse_args(argv)
+    baresip = Baresip(
+        args.callee or ["79161234567"],
+        sip_port=args.baresip_port,
+        workdir=args.outdir / "baresip",
+    )
+    baresip.write_config()
+    kamailio = Kamailio(
+        baresip.address,
+        {args.user: args.password},
+        port=args.kamailio_port,
+        workdir=args.outdir / "kamailio",
+    )
+    cfg = kamailio.write_config()
+    print(f"baresip -f {baresip.workdir}   # recordings in {baresip.record_dir}")
+    print(f"kamailio -DD -E -f {cfg} -m 32 -M 4")
+    print(
+        f"VESTNIK_TRUNK_HOST={LOOPBACK} VESTNIK_TRUNK_PORT={kamailio.port} "
+        f"VESTNIK_TRUNK_USERNAME={args.user} VESTNIK_TRUNK_PASSWORD={args.password} "
+        "vestnik serve"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

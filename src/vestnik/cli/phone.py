@@ -16,6 +16,8 @@ from typing import Any
 from vestnik.cli.common import CliError, SubParsers, command_parser, non_negative_int
 
 CODEC_CHOICES = ("PCMA", "PCMU", "any")
+# The default [trunk] port: `vestnik phone` and `vestnik serve` find each other unconfigured.
+PHONE_DEFAULT_PORT = 5080
 
 
 def register(commands: SubParsers) -> None:
@@ -33,7 +35,11 @@ def register(commands: SubParsers) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument(
-        "--port", type=non_negative_int, default=5070, help="SIP UDP port (default 5070; 0: any)"
+        "--port",
+        type=non_negative_int,
+        default=PHONE_DEFAULT_PORT,
+        help=f"SIP UDP port (default {PHONE_DEFAULT_PORT}, where [trunk] port points by default;"
+        " 0: any)",
     )
     p.add_argument(
         "--mode",
