@@ -167,3 +167,24 @@ async def test_baresip_hears_the_rendered_message(rig: Rig, kind: str, codec: st
     assert match.passed, f"{kind}/{codec}: {match.summary()}"
     # The message starts after the digits, not before.
     assert match.initial_delay / 8000 > 1.0
+
+
+async def test_wrong_trunk_password_is_refused_and_reported(rig: Rig) -> None:
+    config = vestnik_config(rig)
+    config.trunk.password = "not-the-password"
+    telephony = SipTelephony(config)
+    await telephony.start()
+    started = time.time()
+    try:
+        dial = DialSpec(1, CALLER, CALLEE_BY_CODEC["PCMA"], ContactKind.PHONE, 10.0, "")
+
+        async def never() -> Pcm:
+            raise AssertionError("the message is only needed once the callee answers")
+
+        handle = telephony.place_call(dial, never(), Observer())
+        result = await asyncio.wait_for(handle.result(), 30)
+    finally:
+        await telephony.stop()
+    assert result.finish_reason == FinishReason.NO_SUCCESS_SUBSCRIBER_CALL, result
+    assert result.sip_code == 407
+    assert rig.callee.events_of("CALL_INCOMING", after=started) == []
