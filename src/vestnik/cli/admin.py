@@ -14,12 +14,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-import phonenumbers
 import sqlalchemy as sa
 
 from vestnik.auth import TokenKind
 from vestnik.calls import CallState
-from vestnik.calls.numbers import MAX_EXTENSION_DIGITS, normalize_e164, sip_key, valid_e164
 from vestnik.cli.common import (
     CliError,
     SubParsers,
@@ -55,8 +53,6 @@ SESSION_TIME_COLUMNS = (
 )
 SESSION_LIST_DEFAULT_LIMIT = 50
 KEY_SHOWN_ONCE = "Keep the access_token now: only its hash is stored, it cannot be shown again."
-# Shorter digit strings are internal extensions, not E.164 numbers.
-MIN_E164_DIGITS = MAX_EXTENSION_DIGITS + 1
 _METHOD_NAME = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")
 # sip:user@host[:port][;params] — the user part is required: an employee is a person.
 _SIP_URI = re.compile(
@@ -87,8 +83,12 @@ def _actions(objects: SubParsers, name: str, help: str) -> SubParsers:
 
 def e164_number(text: str) -> str:
     """A phone number in E.164 (``+`` optional) → its digits, as stored and as the API sends."""
+    # Imported here: phonenumbers' geocoder data takes a noticeable part of a second to load.
+    from vestnik.calls.numbers import MAX_EXTENSION_DIGITS, normalize_e164, valid_e164
+
     digits = normalize_e164(text.strip())
-    if digits is None or len(digits) < MIN_E164_DIGITS:
+    # Shorter digit strings are internal extensions, not E.164 numbers.
+    if digits is None or len(digits) <= MAX_EXTENSION_DIGITS:
         raise CliError(f"{text!r} is not a phone number in E.164 form (e.g. 74993720692)")
     if not valid_e164(digits):
         raise CliError(f"{text!r} is not a valid phone number")
@@ -307,6 +307,8 @@ def account_set(args: argparse.Namespace) -> None:
         )
     if args.home_country is not None:
         country = args.home_country.strip().upper()
+        import phonenumbers
+
         if country not in phonenumbers.SUPPORTED_REGIONS:
             raise CliError(f"--home-country {args.home_country!r} is not a known country code")
         changes["home_country"] = country
@@ -560,6 +562,8 @@ def _register_employee(objects: SubParsers) -> None:
 
 
 def employee_add(args: argparse.Namespace) -> None:
+    from vestnik.calls.numbers import sip_key
+
     uri = sip_uri(args.sip_uri)
     with database(args) as (_config, engine), engine.begin() as conn:
         account_id = store.resolve_account(conn, args.account)
