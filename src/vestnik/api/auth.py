@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from vestnik.api.errors import ApiError
+from vestnik.api.fastsql import Prepared, json_value
 from vestnik.api.limits import AccountLimits
 from vestnik.auth import TokenKind, hash_token
 from vestnik.store.schema import access_tokens, accounts, users
@@ -53,8 +54,11 @@ class Principal:
 
 
 _ACCOUNT_COLUMNS = [c for c in accounts.c if c.name != "created_at"]
+_ACCOUNT_NAMES = tuple(c.name for c in _ACCOUNT_COLUMNS)
+_BOOLEANS = frozenset(c.name for c in _ACCOUNT_COLUMNS if isinstance(c.type, sa.Boolean))
+_JSONS = frozenset(c.name for c in _ACCOUNT_COLUMNS if isinstance(c.type, sa.JSON))
 
-_TOKEN_QUERY = (
+_TOKEN_QUERY = Prepared(
     sa.select(
         access_tokens.c.id.label("token_id"),
         access_tokens.c.kind,
@@ -73,9 +77,18 @@ _TOKEN_QUERY = (
 )
 
 
+def _account_dict(values: Sequence[Any]) -> dict[str, Any]:
+    account = dict(zip(_ACCOUNT_NAMES, values, strict=True))
+    for name in _BOOLEANS:
+        account[name] = bool(account[name])
+    for name in _JSONS:
+        account[name] = json_value(account[name])
+    return account
+
+
 def load_account(conn: Connection, account_id: int) -> dict[str, Any] | None:
     row = conn.execute(sa.select(*_ACCOUNT_COLUMNS).where(accounts.c.id == account_id)).first()
-    return None if row is None else dict(row._mapping)
+    return None if row is None else _account_dict(tuple(row))
 
 
 def authenticate(conn: Connection, token: str, at: float) -> Principal:
@@ -86,19 +99,21 @@ def authenticate(conn: Connection, token: str, at: float) -> Principal:
     """
     if not token:
         raise ApiError("access_token_invalid", field="access_token", value=token)
-    row = conn.execute(_TOKEN_QUERY, {"token_hash": hash_token(token)}).first()
-    if row is None or row.user_active is False:
+    row = _TOKEN_QUERY.first(conn, {"token_hash": hash_token(token)})
+    if row is None:
         raise ApiError("access_token_invalid", field="access_token", value=token)
-    kind = TokenKind(row.kind)
-    expired = row.expires_at is not None and row.expires_at <= at
+    token_id, kind_text, expires_at, is_blocked, user_id, user_active = row[:6]
+    if user_active is not None and not user_active:
+        raise ApiError("access_token_invalid", field="access_token", value=token)
+    kind = TokenKind(kind_text)
+    expired = expires_at is not None and expires_at <= at
     if kind is TokenKind.SESSION and expired:
         raise ApiError("access_token_invalid", field="access_token", value=token)
-    if row.is_blocked:
+    if is_blocked:
         raise ApiError("access_token_blocked", field="access_token", value=token)
     if expired:
         raise ApiError("access_token_expired", field="access_token", value=token)
-    account = {c.name: row._mapping[c.name] for c in _ACCOUNT_COLUMNS}
-    return Principal(int(row.token_id), kind, row.user_id, account)
+    return Principal(int(token_id), kind, user_id, _account_dict(row[6:]))
 
 
 @lru_cache(maxsize=1024)
@@ -116,13 +131,18 @@ def ip_allowed(allowlist: Sequence[str], client_ip: str | None) -> bool:
     """Whether ``client_ip`` is inside one of the CIDRs. No address (a UNIX socket) is local."""
     if client_ip is None:
         return True
+    return _ip_allowed(tuple(str(cidr) for cidr in allowlist or ()), client_ip)
+
+
+@lru_cache(maxsize=4096)
+def _ip_allowed(allowlist: tuple[str, ...], client_ip: str) -> bool:
     try:
         address = ipaddress.ip_address(client_ip)
     except ValueError:
         return False
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    return any(address in net for net in _networks(tuple(allowlist or ())))
+    return any(address in net for net in _networks(allowlist))
 
 
 def check_account(principal: Principal, client_ip: str | None) -> None:

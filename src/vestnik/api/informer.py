@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from vestnik.api.auth import Component, check_component
 from vestnik.api.errors import ApiError
+from vestnik.api.fastsql import Prepared
 from vestnik.api.jsonrpc import MethodCall, MethodSpec
 from vestnik.api.params import Kind, Param
 from vestnik.calls import CallState, ContactKind, Direction, MessageType, UsageRule
@@ -75,6 +76,34 @@ PARAMS = (
 
 _rng = random.Random()
 
+# Hot-path statements, built once (building costs more than running them on SQLite).
+_OWNED = Prepared(
+    sa.select(virtual_numbers.c.number).where(
+        virtual_numbers.c.account_id == sa.bindparam("account_id"),
+        virtual_numbers.c.status == "active",
+        virtual_numbers.c.number.in_([sa.bindparam("a"), sa.bindparam("b")]),
+    )
+)
+_BLACKLISTED = Prepared(
+    sa.select(blacklist.c.id)
+    .where(
+        blacklist.c.account_id == sa.bindparam("account_id"),
+        blacklist.c.number.in_([sa.bindparam("a"), sa.bindparam("b"), sa.bindparam("c")]),
+    )
+    .limit(1)
+)
+_SESSION_FIELDS = [
+    "account_id", "access_token_id", "source", "request_id", "external_id",
+    "virtual_phone_number", "usage_rule", "caller_number", "contact", "contact_kind",
+    "contact_region", "direction", "dtmf_string", "dialing_timeout", "message_type",
+    "message_value", "media_file_id", "state", "created_at", "release_requested",
+    "dial_attempts",
+]  # fmt: skip
+_INSERT_SESSION = Prepared(
+    call_sessions.insert().returning(call_sessions.c.id), column_keys=_SESSION_FIELDS
+)
+_REGISTRY_LOOKUP = Prepared(numbering.LOOKUP)
+
 
 def _bad(field: str, value: Any) -> ApiError:
     return ApiError("invalid_parameter_value", field=field, value=value)
@@ -82,9 +111,10 @@ def _bad(field: str, value: Any) -> ApiError:
 
 def region_of(conn: Connection, digits: str) -> str | None:
     """The numbering-plan registry's region, else the geocoder's for geographic numbers."""
-    found = numbering.lookup(conn, digits)
-    if found is not None and found[1]:
-        return found[1]
+    number = int(digits)
+    found = _REGISTRY_LOOKUP.first(conn, {"n": number})
+    if found is not None and found[0] >= number and found[2]:
+        return str(found[2])
     return number_facts(digits).geo_region
 
 
@@ -137,16 +167,8 @@ def start_informer_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
     # Method errors.
     if rule is not UsageRule.FIXED:
         check_component(call.principal, Component.NUMBER_MANAGEMENT)
-    wanted = [vpn] if contact.form is not ContactForm.PHONE else [vpn, contact.value]
-    owned = set(
-        conn.execute(
-            sa.select(virtual_numbers.c.number).where(
-                virtual_numbers.c.account_id == account_id,
-                virtual_numbers.c.status == "active",
-                virtual_numbers.c.number.in_(wanted),
-            )
-        ).scalars()
-    )
+    other = contact.value if contact.form is ContactForm.PHONE else vpn
+    owned = {row[0] for row in _OWNED.all(conn, {"account_id": account_id, "a": vpn, "b": other})}
     if vpn not in owned:
         raise ApiError(
             "virtual_phone_number_not_found", field="virtual_phone_number", value=vpn_raw,
@@ -175,16 +197,13 @@ def start_informer_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
             params={"tts_message_max_length": int(account["tts_max_length"]),
                     "sent_tts_message_length": len(text)},
         )  # fmt: skip
-    listed = (
-        {stored_contact, "+" + stored_contact}
-        if contact.form is ContactForm.PHONE
-        else {stored_contact, contact_raw, stored_contact.removeprefix("sip:")}
-    )
-    if conn.execute(
-        sa.select(blacklist.c.id)
-        .where(blacklist.c.account_id == account_id, blacklist.c.number.in_(sorted(listed)))
-        .limit(1)
-    ).first():
+    if contact.form is ContactForm.PHONE:
+        listed = (stored_contact, "+" + stored_contact, stored_contact)
+    else:
+        listed = (stored_contact, contact_raw, stored_contact.removeprefix("sip:"))
+    if _BLACKLISTED.first(
+        conn, {"account_id": account_id, "a": listed[0], "b": listed[1], "c": listed[2]}
+    ):
         raise ApiError(
             "contact_in_blacklist", field="contact", value=contact_raw,
             params={"contact": contact_raw},
@@ -207,8 +226,9 @@ def start_informer_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
 
     kind = ContactKind.SIP if contact.form is ContactForm.SIP else ContactKind.PHONE
     caller = _caller_number(conn, account_id, rule, vpn, stored_contact, contact_region, call.at)
-    session_id = conn.execute(
-        call_sessions.insert().values(
+    inserted = _INSERT_SESSION.first(
+        conn,
+        dict(
             account_id=account_id,
             access_token_id=call.principal.token_id,
             source=SOURCE,
@@ -230,9 +250,10 @@ def start_informer_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
             created_at=call.at,
             release_requested=False,
             dial_attempts=0,
-        )
-    ).inserted_primary_key[0]
-    return {"call_session_id": int(session_id)}
+        ),
+    )
+    assert inserted is not None
+    return {"call_session_id": int(inserted[0])}
 
 
 def _employee_uri(conn: Connection, account_id: int, uri: str, raw: str) -> str:

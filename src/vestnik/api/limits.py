@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vestnik.api.errors import ApiError
+from vestnik.api.fastsql import Prepared
 from vestnik.store.schema import limit_counters
 
 MINUTE = "minute"
@@ -74,22 +75,27 @@ def peek(conn: Connection, limits: AccountLimits, at: float) -> dict[str, int]:
     return render_limits(limits, current_usage(conn, limits.account_id, at), at)
 
 
-def _charge_statement(limits: AccountLimits, weight: int, at: float) -> Any:
+def _build_charge() -> Any:
     c = limit_counters.c
+    weight = sa.bindparam("weight", type_=sa.Integer)
     return (
         limit_counters.update()
         .where(
-            c.account_id == limits.account_id,
+            c.account_id == sa.bindparam("b_account_id"),
             sa.or_(
-                sa.and_(c.period == MINUTE, c.window_start == window_start(MINUTE, at),
-                        c.used + weight <= limits.minute_limit),
-                sa.and_(c.period == DAY, c.window_start == window_start(DAY, at),
-                        c.used + weight <= limits.day_limit),
+                sa.and_(c.period == MINUTE, c.window_start == sa.bindparam("minute_start"),
+                        c.used + weight <= sa.bindparam("minute_cap", type_=sa.Integer)),
+                sa.and_(c.period == DAY, c.window_start == sa.bindparam("day_start"),
+                        c.used + weight <= sa.bindparam("day_cap", type_=sa.Integer)),
             ),
         )
         .values(used=c.used + weight)
         .returning(c.period, c.used)
     )  # fmt: skip
+
+
+# Built once: statement construction costs more than executing it on SQLite.
+_CHARGE = Prepared(_build_charge())
 
 
 def _undo(conn: Connection, limits: AccountLimits, weight: int, at: float, periods: Any) -> None:
@@ -124,7 +130,15 @@ def _ensure_windows(conn: Connection, limits: AccountLimits, at: float) -> None:
 def charge(conn: Connection, limits: AccountLimits, weight: int, at: float) -> dict[str, int]:
     """Spend ``weight`` points in both windows or raise ``limit_exceeded`` (nothing spent)."""
     for attempt in range(2):
-        used = {str(p): int(u) for p, u in conn.execute(_charge_statement(limits, weight, at))}
+        params = {
+            "b_account_id": limits.account_id,
+            "weight": weight,
+            "minute_start": window_start(MINUTE, at),
+            "minute_cap": limits.minute_limit,
+            "day_start": window_start(DAY, at),
+            "day_cap": limits.day_limit,
+        }
+        used = {str(p): int(u) for p, u in _CHARGE.all(conn, params)}
         if len(used) == 2:
             return render_limits(limits, used, at)
         if used:

@@ -84,12 +84,14 @@ def normalize_e164(text: str) -> str | None:
     return text.lstrip("+")
 
 
+@lru_cache(maxsize=65_536)
 def valid_e164(digits: str) -> bool:
     """A number libphonenumber knows to be assigned-range valid."""
     parsed = _parse(digits)
     return parsed is not None and phonenumbers.is_valid_number(parsed)
 
 
+@lru_cache(maxsize=65_536)
 def possible_e164(digits: str) -> bool:
     """A number of a plausible length for its country (virtual numbers: the account's own list
     decides the rest)."""

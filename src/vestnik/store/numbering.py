@@ -91,7 +91,7 @@ def import_csv(conn: Connection, path: str | os.PathLike[str], country_code: str
     return len(rows)
 
 
-_LOOKUP = (
+LOOKUP = (
     sa.select(numbering_plan.c.number_to, numbering_plan.c.operator, numbering_plan.c.region)
     .where(numbering_plan.c.number_from <= sa.bindparam("n"))
     .order_by(numbering_plan.c.number_from.desc())
@@ -105,7 +105,7 @@ def lookup(conn: Connection, e164: str) -> tuple[str | None, str | None] | None:
     if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
         return None
     number = int(digits)
-    row = conn.execute(_LOOKUP, {"n": number}).first()
+    row = conn.execute(LOOKUP, {"n": number}).first()
     if row is None or row.number_to < number:
         return None
     return row.operator, row.region

@@ -1,0 +1,180 @@
+"""Call API throughput: start.informer_call next to a trivial endpoint of the same stack.
+
+    .venv/bin/python bench/api_bench.py [--duration 10] [--connections 32] [--rate 500]
+
+Starts the API alone (``vestnik.api.devserver``, no dialer) on a fresh SQLite database pinned to
+one core with ``taskset``, then on loopback:
+
+1. ``wrk`` (Debian package) at full speed, pinned to another core: ``GET /health`` and a valid
+   ``start.informer_call`` (``bench/api_informer.lua``); prints requests/s, latency percentiles
+   and the ratio;
+2. a fixed-rate run of start.informer_call (``--rate`` req/s, asyncio + httpx, latency measured
+   from each request's scheduled send time, so a stall is not hidden); prints p50/p90/p99/max.
+
+Every created session is counted in the database at the end (sessions = successful replies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+from vestnik.auth import TokenKind
+from vestnik.config import LimitsConfig
+from vestnik.store import create_db_engine, migrate
+from vestnik.store.accounts import add_number, create_account, issue_token
+from vestnik.store.schema import call_sessions
+
+HERE = Path(__file__).resolve().parent
+VPN = "74993720692"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def seed(url: str) -> str:
+    engine = create_db_engine(url)
+    migrate(engine)
+    limits = LimitsConfig(minute_limit=10**9, day_limit=10**9)
+    with engine.begin() as conn:
+        account_id = create_account(conn, "bench", limits)
+        add_number(conn, account_id, VPN, None)
+        token = issue_token(conn, account_id, TokenKind.PERMANENT).access_token
+    engine.dispose()
+    return token
+
+
+def wait_ready(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise SystemExit("server did not start")
+
+
+def run_wrk(args: argparse.Namespace, url: str, script: Path | None, env: dict[str, str]) -> dict:
+    cmd = ["taskset", "-c", args.client_cpu, "wrk", "-t1", f"-c{args.connections}",
+           f"-d{args.duration}s", "--latency"]  # fmt: skip
+    if script is not None:
+        cmd += ["-s", str(script)]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, env=env, check=True).stdout
+    result: dict[str, float | str] = {"raw": out}
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    result["rps"] = float(rps.group(1)) if rps else 0.0
+    for pct in ("50", "75", "90", "99"):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)", out, re.M)
+        if m:
+            value = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+            result[f"p{pct}_ms"] = value
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    result["non2xx"] = int(errors.group(1)) if errors else 0
+    return result
+
+
+async def fixed_rate(url: str, token: str, rate: float, seconds: float) -> tuple[list[float], int]:
+    body = (
+        '{"jsonrpc":"2.0","id":"bench","method":"start.informer_call","params":{'
+        f'"access_token":"{token}","virtual_phone_number":"{VPN}","contact":"79260000000",'
+        '"contact_message":{"type":"tts","value":"Ваш заказ готов к выдаче"}}}'
+    ).encode()
+    headers = {"content-type": "application/json; charset=UTF-8"}
+    latencies: list[float] = []
+    failures = 0
+    total = int(rate * seconds)
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        # Warm the connection pool.
+        await asyncio.gather(*(client.get("/health") for _ in range(16)))
+        start = time.perf_counter()
+
+        async def one(i: int) -> None:
+            nonlocal failures
+            scheduled = start + i / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            response = await client.post("/v4.0", content=body, headers=headers)
+            latencies.append(time.perf_counter() - scheduled)
+            if "result" not in response.json():
+                failures += 1
+
+        await asyncio.gather(*(one(i) for i in range(total)))
+    return sorted(latencies), failures
+
+
+def pct(values: list[float], p: float) -> float:
+    return values[min(len(values) - 1, int(len(values) * p / 100))] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Call API throughput benchmark")
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--server-cpu", default="1")
+    parser.add_argument("--client-cpu", default="0")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None or shutil.which("taskset") is None:
+        raise SystemExit("needs wrk and taskset (apt-get install wrk util-linux)")
+    workdir = Path(tempfile.mkdtemp(prefix="vestnik-bench-"))
+    url_db = f"sqlite:///{workdir / 'vestnik.db'}"
+    token = seed(url_db)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        ["taskset", "-c", args.server_cpu, sys.executable, "-m", "vestnik.api.devserver",
+         url_db, "--port", str(port)],
+    )  # fmt: skip
+    try:
+        wait_ready(base)
+        env = {**os.environ, "VESTNIK_BENCH_TOKEN": token, "VESTNIK_BENCH_VPN": VPN}
+        health = run_wrk(args, base + "/health", None, env)
+        informer = run_wrk(args, base + "/v4.0", HERE / "api_informer.lua", env)
+        latencies, failures = asyncio.run(fixed_rate(base, token, args.rate, args.duration))
+    finally:
+        server.terminate()
+        server.wait(10)
+    engine = create_db_engine(url_db)
+    with engine.connect() as conn:
+        sessions = conn.execute(sa.select(sa.func.count()).select_from(call_sessions)).scalar()
+    engine.dispose()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+    print(f"server pinned to CPU {args.server_cpu}, wrk to CPU {args.client_cpu}, "
+          f"{args.connections} connections, {args.duration} s each")  # fmt: skip
+    for name, r in (("GET /health", health), ("start.informer_call", informer)):
+        print(
+            f"{name:22s} {r['rps']:9.0f} req/s  p50 {r.get('p50_ms', 0):6.2f} ms  "
+            f"p90 {r.get('p90_ms', 0):6.2f} ms  p99 {r.get('p99_ms', 0):6.2f} ms  "
+            f"non-2xx {r['non2xx']}"
+        )
+    ratio = informer["rps"] / health["rps"] if health["rps"] else 0.0
+    print(f"ratio start.informer_call / health: {ratio:.2f}")
+    print(
+        f"fixed rate {args.rate:.0f} req/s for {args.duration} s: {len(latencies)} requests, "
+        f"{failures} errors, p50 {pct(latencies, 50):.2f} ms, p90 {pct(latencies, 90):.2f} ms, "
+        f"p99 {pct(latencies, 99):.2f} ms, max {latencies[-1] * 1000:.2f} ms"
+    )
+    print(f"sessions in the database: {sessions}")
+
+
+if __name__ == "__main__":
+    main()
