@@ -36,7 +36,7 @@ from sqlalchemy import Connection, Engine
 from vestnik import metrics
 from vestnik.calls import ContactKind, FinishReason, MessageType
 from vestnik.config import Config
-from vestnik.dialer.limits import TokenBucket
+from vestnik.dialer.limits import CallRate
 from vestnik.dialer.ports import (
     CallHandle,
     CallResult,
@@ -109,6 +109,14 @@ class _Call:
 
 
 @dataclass
+class _SlotWait:
+    """What one session's wait for a slot has gathered so far."""
+
+    have_token: bool = False  # the trunk rate let it through (kept across retries)
+    account_full: str | None = None  # set once the account's cap has held it up
+
+
+@dataclass
 class _AccountGate:
     """Serialises one account's waiters (FIFO) so only the head polls the database."""
 
@@ -162,7 +170,7 @@ class Dialer:
         self._calls: dict[int, _Call] = {}
         self._gates: dict[int, _AccountGate] = {}
         self._slots = asyncio.Semaphore(max(1, self.settings.max_concurrent_calls))
-        self._bucket = TokenBucket(config.trunk.calls_per_second)
+        self._rate = CallRate(config.trunk.calls_per_second)
         self._wake = asyncio.Event()
         self._stopping = False
         self._loops: list[asyncio.Task[None]] = []
@@ -454,58 +462,73 @@ class Dialer:
         )
 
     async def _take_slot(self, call: _Call) -> bool:
-        """Wait (FIFO per account, bounded by the session's deadline) and start dialing.
+        """Wait for a slot (bounded by the session's deadline) and start dialing.
 
         True: the session is in ``dialing`` and holds a process slot. False: it was settled
-        here (finished or given back).
+        here (finished or given back). Sessions go straight for a slot; once their account is
+        at its cap they queue in the account's FIFO, whose head alone re-checks the database.
         """
         gate = self._gates.setdefault(call.account_id, _AccountGate())
+        wait = _SlotWait()
+        if not gate.lock.locked():  # nobody of this account is queued: no need to line up
+            started = await self._try_dial(call, wait)
+            if started is not None:
+                return started
         if not await self._acquire(call, gate.lock.acquire(), gate.lock.release):
-            return await self._no_slot(call, "earlier sessions of the account still waiting")
+            blocker = wait.account_full or "earlier sessions of the account still waiting"
+            return await self._no_slot(call, blocker)
         try:
-            have_token = False
-            account_full: str | None = None  # set once the account's cap has held us up
             while True:
-                if account_full and self._loop_time() >= call.deadline:
-                    return await self._no_slot(call, account_full)
-                if not await self._acquire(call, self._slots.acquire(), self._slots.release):
-                    limit = self.settings.max_concurrent_calls
-                    blocker = f"process call limit {limit} reached"
-                    if account_full and not self._slots.locked():
-                        blocker = account_full  # the deadline passed, not the process limit
-                    return await self._no_slot(call, blocker)
-                if not have_token:
-                    if not await self._acquire(call, self._bucket.take(), None):
-                        self._slots.release()
-                        rate = self.config.trunk.calls_per_second
-                        return await self._no_slot(call, account_full or f"trunk rate {rate}/s")
-                    have_token = True
-                try:
-                    begin = await self._tx(
-                        store.begin_dialing, call.id, self.owner, self.settings.lease_seconds, now()
-                    )
-                except BaseException:
-                    self._slots.release()
-                    raise
-                if begin.outcome is store.DialStart.STARTED:
-                    call.dialing = True
-                    if begin.session is not None:
-                        call.row = begin.session
-                    return True
-                self._slots.release()
-                if begin.outcome is store.DialStart.BLACKLISTED:
-                    call.finished = True
-                    return False
-                if begin.outcome is store.DialStart.GONE:
-                    await self._gone(call)
-                    return False
-                account_full = "account concurrent call limit reached"
+                started = await self._try_dial(call, wait)
+                if started is not None:
+                    return started
                 gate.freed.clear()
                 freed = await self._acquire(call, gate.freed.wait(), None, ACCOUNT_RECHECK_SECONDS)
                 if not freed and call.interrupt is not None:
-                    return await self._no_slot(call, account_full)
+                    return await self._no_slot(call, wait.account_full or "interrupted")
         finally:
             gate.lock.release()
+
+    async def _try_dial(self, call: _Call, wait: _SlotWait) -> bool | None:
+        """One attempt: process slot, trunk rate, then queued → dialing with the account check.
+
+        True/False as ``_take_slot``; None: the account is at its cap (nothing held).
+        """
+        if wait.account_full and self._loop_time() >= call.deadline:
+            return await self._no_slot(call, wait.account_full)
+        if not await self._acquire(call, self._slots.acquire(), self._slots.release):
+            limit = self.settings.max_concurrent_calls
+            blocker = f"process call limit {limit} reached"
+            if wait.account_full and not self._slots.locked():
+                blocker = wait.account_full  # the deadline passed, not the process limit
+            return await self._no_slot(call, blocker)
+        if not wait.have_token:
+            if not await self._acquire(call, self._rate.take(), None):
+                self._slots.release()
+                rate = self.config.trunk.calls_per_second
+                return await self._no_slot(call, wait.account_full or f"trunk rate {rate:g}/s")
+            wait.have_token = True
+        try:
+            begin = await self._tx(
+                store.begin_dialing, call.id, self.owner, self.settings.lease_seconds, now()
+            )
+        except BaseException:
+            self._slots.release()
+            raise
+        if begin.outcome is store.DialStart.STARTED:
+            call.dialing = True
+            if begin.session is not None:
+                call.row = begin.session
+            return True
+        self._slots.release()
+        if begin.outcome is store.DialStart.BLACKLISTED:
+            call.finished = True
+            return False
+        if begin.outcome is store.DialStart.GONE:
+            await self._gone(call)
+            return False
+        wait.account_full = "account concurrent call limit reached"
+        return None
 
     async def _gone(self, call: _Call) -> None:
         """begin_dialing found the session no longer ours to dial: settle what is ours."""

@@ -7,34 +7,33 @@ import time
 from collections.abc import Callable
 
 
-class TokenBucket:
-    """``rate`` tokens per second, at most ``burst`` saved up; waiters are served in order.
+class CallRate:
+    """At most ``rate`` calls per second, evenly spaced (``rate`` <= 0: unlimited).
 
-    ``rate`` <= 0 means unlimited. Cancelling ``take`` while it waits consumes nothing.
+    A virtual schedule (GCRA): each ``take`` reserves the next free instant, one interval
+    after the previous reservation, and sleeps until it. Late wake-ups do not lose capacity
+    (the schedule, not the wake-up time, sets the next slot), and an idle limiter lets the
+    next call through at once. Waiters are served in order; a cancelled ``take`` gives its
+    slot back when nobody reserved after it.
     """
 
-    def __init__(
-        self, rate: float, burst: float = 1.0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
-        self.burst = max(1.0, burst)
         self._clock = clock
-        self._tokens = self.burst
-        self._stamp = clock()
-        self._lock = asyncio.Lock()
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
+        self._next = 0.0  # the earliest instant the next call may start
 
     async def take(self) -> None:
         if self.rate <= 0:
             return
-        async with self._lock:
-            while True:
-                self._refill()
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
-                    return
-                await asyncio.sleep((1.0 - self._tokens) / self.rate)
+        interval = 1.0 / self.rate
+        now = self._clock()
+        slot = max(now, self._next)
+        self._next = slot + interval
+        if slot <= now:
+            return
+        try:
+            await asyncio.sleep(slot - now)
+        except asyncio.CancelledError:
+            if self._next == slot + interval:
+                self._next = slot
+            raise
