@@ -262,6 +262,7 @@ def test_key_expiry_forms(cli: CliRunner, db: Engine) -> None:
     before = rows(db, access_tokens)
     assert_refused(cli("admin", "key", "create", "acme", "--expires", "2001-01-01"), "past")
     assert_refused(cli("admin", "key", "create", "acme", "--expires", "soon"), "YYYY-MM-DD")
+    assert_refused(cli("admin", "key", "create", "acme", "--expires", "9999-12-31"), "YYYY-MM-DD")
     assert_refused(cli("admin", "key", "create", "nobody"), "not found")
     assert rows(db, access_tokens) == before
 

@@ -55,8 +55,11 @@ SESSION_LIST_DEFAULT_LIMIT = 50
 KEY_SHOWN_ONCE = "Keep the access_token now: only its hash is stored, it cannot be shown again."
 _METHOD_NAME = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")
 # sip:user@host[:port][;params] — the user part is required: an employee is a person.
+_SIP_USER = r"^sips?:[^@\s;]+@"
+_SIP_TAIL = r"(:\d{1,5})?(;\S*)?$"
 _SIP_URI = re.compile(
-    r"^sips?:[^@\s;]+@[A-Za-z0-9.\-]+(:\d{1,5})?(;\S*)?$|^sips?:[^@\s;]+@\[[0-9A-Fa-f:.]+\](:\d{1,5})?(;\S*)?$"
+    f"{_SIP_USER}[A-Za-z0-9.\\-]+{_SIP_TAIL}"  # host name or IPv4 address
+    f"|{_SIP_USER}\\[[0-9A-Fa-f:.]+\\]{_SIP_TAIL}"  # [IPv6 address]
 )
 
 
@@ -78,7 +81,7 @@ def _actions(objects: SubParsers, name: str, help: str) -> SubParsers:
     return parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
 
-# --- input checks (argparse types raise ArgumentTypeError → usage error, exit 2) -------------
+# --- input checks (CliError: printed, exit 1, nothing changed) -----------------------------
 
 
 def e164_number(text: str) -> str:
@@ -145,7 +148,7 @@ def expiry(text: str, *, now: datetime | None = None) -> float:
             moment = datetime.fromisoformat(text.strip())
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise CliError(
             f"--expires {text!r}: expected YYYY-MM-DD or an ISO 8601 date-time"
         ) from None
