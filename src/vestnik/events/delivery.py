@@ -5,11 +5,14 @@ State lives in the database only, so a restart (or ``kill -9``) loses nothing:
 * **Claim.** A delivery is due when it is ``pending``, its ``next_attempt_at`` has come, and no
   earlier event of the same session is still ``pending`` for the same endpoint (so event N+1 of
   a session never overtakes event N; a parked event no longer blocks). Claiming bumps
-  ``attempts`` and pushes ``next_attempt_at`` past the request timeout: that is the lease. A
-  process that dies mid-request leaves the delivery to be claimed again when the lease runs out.
-  PostgreSQL claims with ``FOR UPDATE SKIP LOCKED``; SQLite has one writer at a time anyway.
-* **Send.** HTTP POST with httpx, the whole exchange bounded by ``timeout_seconds``, signed (see
-  :mod:`vestnik.events.signing`), carrying the event id for de-duplication.
+  ``attempts`` and pushes ``next_attempt_at`` past the time the delivery may wait for a slot
+  plus its request timeout: that is the lease. A process that dies mid-request leaves the
+  delivery to be claimed again when the lease runs out. PostgreSQL claims with
+  ``FOR UPDATE SKIP LOCKED``; SQLite has one writer at a time anyway. Claims are batched (a
+  few times the concurrency is claimed ahead), because each claim is a transaction.
+* **Send.** HTTP POST (:mod:`vestnik.events.http`), the whole exchange bounded by
+  ``timeout_seconds``, signed (see :mod:`vestnik.events.signing`), carrying the event id for
+  de-duplication.
 * **Record.** Outcomes are written in small batches; the update is fenced on ``attempts`` so a
   stale worker cannot overwrite a newer attempt. 2xx = delivered; anything else is retried with
   exponential backoff and jitter until the retry horizon (counted from the first attempt, or
@@ -35,13 +38,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
 from vestnik import metrics
 from vestnik.config import Config, WebhooksConfig
 from vestnik.events.dispatch import dispatch_pending
+from vestnik.events.http import HttpError, PostClient
 from vestnik.events.model import render_template
 from vestnik.events.signing import (
     HEADER_ATTEMPT,
@@ -62,6 +65,8 @@ LEASE_MARGIN_SECONDS = 5.0
 # Outcomes are written when this many are waiting, or every poll interval.
 RESULT_BATCH = 200
 CLAIM_BATCH = 200
+# Deliveries claimed ahead of free request slots, as a multiple of the concurrency limits.
+PREFETCH_FACTOR = 4
 # Only this much of a response body is read (then the connection is dropped).
 MAX_RESPONSE_BYTES = 65_536
 MAX_ERROR_TEXT = 500
@@ -263,7 +268,7 @@ class WebhookWorker:
 
     ``await worker.run()`` in the service's event loop (the database work runs in threads, so
     the loop is never blocked by it); ``await worker.stop()`` waits for requests in flight
-    (each bounded by the timeout) and records their outcomes. ``transport`` is for tests.
+    (each bounded by the timeout) and records their outcomes.
     """
 
     def __init__(
@@ -272,19 +277,20 @@ class WebhookWorker:
         engine: Engine,
         *,
         worker_id: str | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.config = config
         self.cfg = config.webhooks
         self.engine = engine
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
-        self._transport = transport
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()  # claim: new deliveries may be due
         self._dispatch_wake = asyncio.Event()  # dispatch: new events were recorded
         self._slot_freed = asyncio.Event()
-        self._in_flight: dict[int, int] = defaultdict(int)
-        self._in_flight_total = 0
+        # Claimed and not finished (queued for a slot or in flight), per endpoint and in all.
+        self._claimed: dict[int, int] = defaultdict(int)
+        self._claimed_total = 0
+        self._sending = asyncio.Semaphore(self.cfg.concurrency)
+        self._endpoint_slots: dict[int, asyncio.Semaphore] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._outcomes: list[Outcome] = []
         self._outcomes_ready = asyncio.Event()
@@ -292,8 +298,18 @@ class WebhookWorker:
         self._rng = random.Random()
 
     @property
+    def claim_cap(self) -> int:
+        return self.cfg.concurrency * PREFETCH_FACTOR
+
+    @property
+    def endpoint_claim_cap(self) -> int:
+        return self.cfg.per_endpoint_concurrency * PREFETCH_FACTOR
+
+    @property
     def lease_seconds(self) -> float:
-        return self.cfg.timeout_seconds + LEASE_MARGIN_SECONDS
+        # A claimed delivery may wait for PREFETCH_FACTOR - 1 rounds of its endpoint's slots,
+        # each at most one timeout, before its own request.
+        return self.cfg.timeout_seconds * (PREFETCH_FACTOR + 1) + LEASE_MARGIN_SECONDS
 
     def notify(self) -> None:
         """New events were recorded: look for work now rather than at the next poll."""
@@ -304,16 +320,8 @@ class WebhookWorker:
             raise RuntimeError("WebhookWorker is already running")
         self._running = True
         self._stopping.clear()
-        limits = httpx.Limits(
-            max_connections=self.cfg.concurrency, max_keepalive_connections=self.cfg.concurrency
-        )
-        async with httpx.AsyncClient(
-            transport=self._transport,
-            limits=limits,
-            timeout=httpx.Timeout(self.cfg.timeout_seconds),
-            follow_redirects=False,
-            headers={"User-Agent": USER_AGENT},
-        ) as client:
+        client = PostClient(USER_AGENT, MAX_RESPONSE_BYTES)
+        try:
             loops = [
                 asyncio.create_task(self._dispatch_loop(), name="webhook-dispatch"),
                 asyncio.create_task(self._claim_loop(client), name="webhook-claim"),
@@ -327,10 +335,15 @@ class WebhookWorker:
                 await asyncio.gather(*loops[:2], return_exceptions=True)
                 if self._tasks:
                     await asyncio.wait(self._tasks, timeout=self.cfg.timeout_seconds + 1)
+                for task in list(self._tasks):
+                    # Still queued for a slot: its lease runs out and it is claimed again.
+                    task.cancel()
                 loops[2].cancel()
                 await asyncio.gather(loops[2], return_exceptions=True)
                 await self._flush()
-                self._running = False
+        finally:
+            await client.aclose()
+            self._running = False
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -352,56 +365,77 @@ class WebhookWorker:
             await self._sleep(self._dispatch_wake.wait())
             self._dispatch_wake.clear()
 
-    async def _claim_loop(self, client: httpx.AsyncClient) -> None:
+    async def _claim_loop(self, client: PostClient) -> None:
+        # Claims are batched: each is a database transaction, so claiming one delivery per
+        # freed slot would cap throughput at the transaction rate. An endpoint is refilled
+        # when half its prefetch is free; the process when a quarter of its cap is.
+        min_batch = max(1, min(CLAIM_BATCH, self.claim_cap // 4))
         while not self._stopping.is_set():
-            free_total = self.cfg.concurrency - self._in_flight_total
-            if free_total <= 0:
+            free_total = self.claim_cap - self._claimed_total
+            if free_total < min_batch and self._claimed_total:
                 self._slot_freed.clear()
-                await self._slot_freed.wait()
+                await self._sleep(self._slot_freed.wait())
                 continue
-            per = self.cfg.per_endpoint_concurrency
-            free_slots = {hook: per - n for hook, n in self._in_flight.items() if n}
+            per_cap = self.endpoint_claim_cap
+            free_slots = {
+                hook: per_cap - n if per_cap - n >= max(1, per_cap // 2) else 0
+                for hook, n in self._claimed.items()
+            }
+            limit = min(free_total, CLAIM_BATCH)
             self._wake.clear()
+            self._slot_freed.clear()
             try:
-                claimed = await asyncio.to_thread(
-                    self._claim, min(free_total, CLAIM_BATCH), free_slots
-                )
+                claimed = await asyncio.to_thread(self._claim, limit, free_slots)
             except Exception:
                 log.exception("webhook claim failed; retrying")
                 claimed = []
             for delivery in claimed:
                 self._start(client, delivery)
-            if len(claimed) < min(free_total, CLAIM_BATCH):
-                # Nothing more due now: wait for new events, a freed slot or the next poll.
+            if len(claimed) < limit:
+                # Nothing more claimable now: wait for new deliveries, an endpoint with room,
+                # or the next poll (retries come due by the clock).
                 await self._sleep(self._wait_any(self._wake, self._slot_freed))
 
     def _claim(self, limit: int, free_slots: dict[int, int]) -> list[Delivery]:
         with self.engine.begin() as conn:
             return claim_due(
-                conn,
-                now(),
-                limit,
-                self.lease_seconds,
-                free_slots,
-                self.cfg.per_endpoint_concurrency,
+                conn, now(), limit, self.lease_seconds, free_slots, self.endpoint_claim_cap
             )
 
-    def _start(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
-        self._in_flight[delivery.webhook_id] += 1
-        self._in_flight_total += 1
-        task = asyncio.create_task(self._deliver(client, delivery))
+    def _start(self, client: PostClient, delivery: Delivery) -> None:
+        self._claimed[delivery.webhook_id] += 1
+        self._claimed_total += 1
+        task = asyncio.create_task(self._deliver_in_slot(client, delivery))
         self._tasks.add(task)
         task.add_done_callback(lambda t, d=delivery: self._finished(t, d))
 
     def _finished(self, task: asyncio.Task[None], delivery: Delivery) -> None:
         self._tasks.discard(task)
-        self._in_flight[delivery.webhook_id] -= 1
-        if not self._in_flight[delivery.webhook_id]:
-            del self._in_flight[delivery.webhook_id]
-        self._in_flight_total -= 1
-        self._slot_freed.set()
+        hook = delivery.webhook_id
+        self._claimed[hook] -= 1
+        left = self._claimed[hook]
+        if not left:
+            del self._claimed[hook]
+            self._endpoint_slots.pop(hook, None)
+        self._claimed_total -= 1
+        per_cap = self.endpoint_claim_cap
+        # Wake the claim loop only when a claim can take a worthwhile batch.
+        if self.endpoint_claim_cap - left >= max(1, per_cap // 2) or (
+            self.claim_cap - self._claimed_total >= max(1, self.claim_cap // 4)
+        ):
+            self._slot_freed.set()
 
-    async def _deliver(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
+    async def _deliver_in_slot(self, client: PostClient, delivery: Delivery) -> None:
+        # Endpoint slot first, then a process slot: a saturated endpoint's queue never holds
+        # process slots that other endpoints could use.
+        slots = self._endpoint_slots.get(delivery.webhook_id)
+        if slots is None:
+            slots = asyncio.Semaphore(self.cfg.per_endpoint_concurrency)
+            self._endpoint_slots[delivery.webhook_id] = slots
+        async with slots, self._sending:
+            await self._deliver(client, delivery)
+
+    async def _deliver(self, client: PostClient, delivery: Delivery) -> None:
         status: int | None = None
         error: str | None = None
         try:
@@ -415,13 +449,13 @@ class WebhookWorker:
                 **signature_headers(delivery.secret, body),
             }
             async with asyncio.timeout(self.cfg.timeout_seconds):
-                status = await _post(client, delivery.url, body, headers)
+                status = await client.post(delivery.url, body, headers)
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
         except TimeoutError:
             error = f"timed out after {self.cfg.timeout_seconds:g} s"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        except HttpError as exc:
+            error = str(exc)
         except Exception as exc:  # never lose the outcome: an unknown error is a failed attempt
             log.exception("webhook delivery %s failed unexpectedly", delivery.id)
             error = f"{type(exc).__name__}: {exc}"
@@ -502,14 +536,3 @@ class WebhookWorker:
         finally:
             for w in waiters:
                 w.cancel()
-
-
-async def _post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> int:
-    """POST and return the status; read at most MAX_RESPONSE_BYTES of the answer."""
-    async with client.stream("POST", url, content=body, headers=headers) as response:
-        received = 0
-        async for chunk in response.aiter_raw():
-            received += len(chunk)
-            if received > MAX_RESPONSE_BYTES:
-                break
-        return response.status_code
