@@ -445,6 +445,13 @@ def test_session_list_filters(cli: CliRunner, db: Engine) -> None:
     assert [r["id"] for r in cli("admin", "session", "list", "--limit", "1", "--json").json] == [
         third
     ]
+    done = cli("admin", "session", "list", "--finish-reason", "success_finish", "--json").json
+    assert [r["id"] for r in done] == [second]
+    other = insert_session(db, acme, external_id="order-9", contact="79160000001")
+    found = cli("admin", "session", "list", "--external-id", "order-9", "--json").json
+    assert [r["id"] for r in found] == [other]
+    found = cli("admin", "session", "list", "--contact", "+79160000001", "--json").json
+    assert [r["id"] for r in found] == [other]
     text = cli("admin", "session", "list").out
     assert "success_finish" in text and "79161234567" in text
     assert_refused(cli("admin", "session", "list", "--account", "nobody"), "not found")

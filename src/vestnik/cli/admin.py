@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from vestnik.auth import TokenKind
-from vestnik.calls import CallState
+from vestnik.calls import CallState, FinishReason
 from vestnik.cli.common import (
     CliError,
     SubParsers,
@@ -726,6 +726,12 @@ def _register_session(objects: SubParsers) -> None:
     p.add_argument("--account", metavar="ACCOUNT", help="account id or name")
     p.add_argument("--state", choices=[s.value for s in CallState])
     p.add_argument(
+        "--finish-reason", choices=[r.value for r in FinishReason], metavar="REASON",
+        help="only sessions that ended so (success_finish, subscriber_busy, ...)",
+    )  # fmt: skip
+    p.add_argument("--external-id", metavar="TEXT", help="the client's external_id")
+    p.add_argument("--contact", metavar="NUMBER", help="the contact as stored (digits or URI)")
+    p.add_argument(
         "--limit",
         type=positive_int,
         default=SESSION_LIST_DEFAULT_LIMIT,
@@ -754,8 +760,15 @@ def session_show(args: argparse.Namespace) -> None:
 
 def session_list(args: argparse.Namespace) -> None:
     query = sa.select(call_sessions).order_by(call_sessions.c.id.desc()).limit(args.limit)
-    if args.state:
-        query = query.where(call_sessions.c.state == args.state)
+    filters = {
+        call_sessions.c.state: args.state,
+        call_sessions.c.finish_reason: args.finish_reason,
+        call_sessions.c.external_id: args.external_id,
+        call_sessions.c.contact: args.contact.strip().removeprefix("+") if args.contact else None,
+    }
+    for column, value in filters.items():
+        if value is not None:
+            query = query.where(column == value)
     with database(args) as (_config, engine), engine.connect() as conn:
         if args.account is not None:
             account_id = store.resolve_account(conn, args.account)
