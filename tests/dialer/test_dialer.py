@@ -5,6 +5,8 @@ Calls that really ring are in ``test_calls.py`` (SIPp as the trunk).
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -180,3 +182,24 @@ async def test_graceful_stop_gives_waiting_sessions_back(
         row = session(db, sid)
         assert row["state"] == "queued" and row["lease_owner"] is None
         assert events(db, sid) == []
+
+
+async def test_wake_claims_at_once_from_any_thread(
+    tmp_path: Path, sqlite_url: str, db: Engine
+) -> None:
+    config = dialer_config(tmp_path, sqlite_url, poll_interval_seconds=30.0)
+    dialer = Dialer(config, db, NeverDialTelephony(), AudioRenderer(config, db))
+    with db.begin() as conn:
+        account_id = new_account(conn)
+    await dialer.start()
+    try:
+        await asyncio.sleep(0.2)  # the claim loop is now asleep for 30 s
+        with db.begin() as conn:
+            sid = queue_session(conn, account_id, release_requested=True)
+        started = time.monotonic()
+        await asyncio.to_thread(dialer.wake)
+        await wait_until(lambda: _state(db, sid) == "finished", timeout=5)
+        assert time.monotonic() - started < 1.0
+    finally:
+        await dialer.stop()
+    assert session(db, sid)["finish_reason"] == "released"

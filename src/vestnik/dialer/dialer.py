@@ -173,6 +173,7 @@ class Dialer:
         self._rate = CallRate(config.trunk.calls_per_second)
         self._wake = asyncio.Event()
         self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._db = ThreadPoolExecutor(DB_THREADS, thread_name_prefix="vestnik-dialer-db")
 
@@ -184,10 +185,24 @@ class Dialer:
         return len(self._calls)
 
     def wake(self) -> None:
-        """Claim now instead of at the next poll (e.g. right after a session was created)."""
-        self._wake.set()
+        """Claim now instead of at the next poll (e.g. right after a session was created).
+
+        Safe to call from any thread.
+        """
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         recovered = await self._tx(store.recover_previous_run, self.dialer_id, self.owner, now())
         if recovered.requeued or recovered.finished:
             log.warning(
