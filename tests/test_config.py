@@ -150,6 +150,42 @@ def test_bad_environment_values_raise_config_error(name: str, value: str) -> Non
         load_config(None, environ={name: value, "VESTNIK_CONFIG": ""})
 
 
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"VESTNIK_SIP_PORT": "70000"}, "sip.port must be a port number 0..65535"),
+        ({"VESTNIK_TRUNK_PORT": "0"}, "trunk.port must be a port number 1..65535"),
+        ({"VESTNIK_RTP_PORT_MIN": "5000", "VESTNIK_RTP_PORT_MAX": "4000"}, "is above"),
+        ({"VESTNIK_DIALER_LEASE_SECONDS": "-1"}, "dialer.lease_seconds must not be negative"),
+        ({"VESTNIK_DIALER_SLOT_WAIT_SECONDS": "nan"}, "must be a finite number"),
+        ({"VESTNIK_WEBHOOKS_TIMEOUT_SECONDS": "inf"}, "must be a finite number"),
+        ({"VESTNIK_LIMITS_METHOD_WEIGHTS": '{ "login.user" = -2 }'}, "limits.method_weights"),
+        ({"VESTNIK_LOG_LEVEL": "loud"}, "log_level must be one of"),
+        ({"VESTNIK_TRUNK_CALLER_FORMAT": "+"}, "trunk.caller_format must be one of"),
+        ({"VESTNIK_LIMITS_IP_ALLOWLIST": "10.0.0.0/8,nowhere"}, "'nowhere' is not an IP"),
+    ],
+)
+def test_unusable_values_raise_config_error(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(None, environ={**env, "VESTNIK_CONFIG": ""})
+
+
+def test_usable_edge_values_are_accepted() -> None:
+    env = {
+        "VESTNIK_SERVER_PORT": "0",  # any free port
+        "VESTNIK_SIP_PORT": "0",
+        "VESTNIK_RTP_PORT_MIN": "30000",
+        "VESTNIK_RTP_PORT_MAX": "30000",
+        "VESTNIK_TRUNK_CALLS_PER_SECOND": "0",  # unlimited
+        "VESTNIK_LOG_LEVEL": "WARNING",
+        "VESTNIK_LIMITS_IP_ALLOWLIST": "",
+        "VESTNIK_CONFIG": "",
+    }
+    config = load_config(None, environ=env)
+    assert (config.server.port, config.sip.port, config.rtp.port_max) == (0, 0, 30000)
+    assert config.limits.ip_allowlist == []
+
+
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "absent.toml", environ={})
@@ -247,12 +283,23 @@ def test_env_names_in_the_doc_work(tmp_path: Path) -> None:
     for (section, key), cells in documented_keys().items():
         name = cells[2].strip("`")
         hint, _default = config_keys()[(section, key)]
-        sample = {str: "x", int: "7", float: "7.5", bool: "true"}.get(hint)
+        sample = SAMPLES.get(f"{section}.{key}") or {
+            str: "x", int: "7", float: "7.5", bool: "true"
+        }.get(hint)  # fmt: skip
         if sample is None:
             continue
         config = load_config(None, environ={name: sample, "VESTNIK_CONFIG": str(_empty(tmp_path))})
         target = getattr(config, section) if section else config
         assert str(getattr(target, key)).lower() == sample, name
+
+
+# Keys whose values are checked beyond their type get a valid, non-default sample.
+SAMPLES = {
+    ".log_level": "debug",
+    "trunk.caller_format": "plus",
+    "trunk.callee_format": "plus",
+    "rtp.port_max": "40000",
+}
 
 
 def _empty(tmp_path: Path) -> Path:

@@ -11,6 +11,7 @@ The file is found at ``--config``, else ``$VESTNIK_CONFIG``, else ``./vestnik.to
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -197,6 +198,7 @@ def load_config(
             raise ConfigError(f"cannot read config {path}: {exc}") from exc
     config = _build(Config, raw, "")
     _apply_env(config, env)
+    check_config(config)
     return config
 
 
@@ -289,3 +291,52 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
             raise ConfigError(f"{name} must be a string")
         return value
     return value
+
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+NUMBER_FORMATS = ("plain", "plus")
+
+
+def check_config(config: Config) -> None:
+    """Refuse values of the right type that the service cannot use, naming the key."""
+    sections: list[tuple[str, Any]] = [("", config)]
+    sections += [
+        (f"{f.name}.", getattr(config, f.name))
+        for f in dataclasses.fields(config)
+        if dataclasses.is_dataclass(getattr(config, f.name))
+    ]
+    for prefix, section in sections:
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            values = value.values() if isinstance(value, dict) else [value]
+            for item in values:
+                if isinstance(item, bool) or not isinstance(item, int | float):
+                    continue
+                if item != item or item in (float("inf"), float("-inf")):
+                    raise ConfigError(f"{prefix}{f.name} must be a finite number")
+                if item < 0:
+                    raise ConfigError(f"{prefix}{f.name} must not be negative, got {item}")
+    # 0 = any free port (tests, several processes); the trunk and RTP need real ports.
+    for name, port, lowest in (
+        ("server.port", config.server.port, 0),
+        ("sip.port", config.sip.port, 0),
+        ("trunk.port", config.trunk.port, 1),
+        ("rtp.port_min", config.rtp.port_min, 1),
+        ("rtp.port_max", config.rtp.port_max, 1),
+    ):
+        if not lowest <= port <= 65535:
+            raise ConfigError(f"{name} must be a port number {lowest}..65535, got {port}")
+    if config.rtp.port_min > config.rtp.port_max:
+        raise ConfigError(
+            f"rtp.port_min ({config.rtp.port_min}) is above rtp.port_max ({config.rtp.port_max})"
+        )
+    if config.log_level.lower() not in LOG_LEVELS:
+        raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}")
+    for name in ("caller_format", "callee_format"):
+        if getattr(config.trunk, name) not in NUMBER_FORMATS:
+            raise ConfigError(f"trunk.{name} must be one of {', '.join(NUMBER_FORMATS)}")
+    for network in config.limits.ip_allowlist:
+        try:
+            ipaddress.ip_network(network.strip(), strict=False)
+        except ValueError:
+            raise ConfigError(f"limits.ip_allowlist: {network!r} is not an IP network") from None
