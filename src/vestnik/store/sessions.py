@@ -382,10 +382,15 @@ def _finish(
 
 
 def release_requested(conn: Connection, owner: str) -> list[int]:
-    """Ids of ``owner``'s unfinished sessions that ``release.call`` asked to end."""
+    """Ids of ``owner``'s calls in progress that ``release.call`` asked to end.
+
+    Only the call states are scanned (the (state, id) index keeps this cheap however long the
+    queue is): ``release.call`` finishes a queued session itself, and a claimed queued one
+    that was flagged is settled by the claim or by ``begin_dialing``.
+    """
     result = conn.execute(
         sa.select(call_sessions.c.id).where(
-            call_sessions.c.state.in_((CallState.QUEUED.value, *CALL_STATES)),
+            call_sessions.c.state.in_(CALL_STATES),
             call_sessions.c.release_requested.is_(True),
             call_sessions.c.lease_owner == owner,
         )
