@@ -54,6 +54,8 @@ def test_console_script_is_installed() -> None:
     assert run.returncode == 0
     for command in ("admin", "serve", "config"):
         assert command in run.stdout
+    version = vestnik("--version")
+    assert version.returncode == 0 and version.stdout.startswith("vestnik 0.")
 
 
 def test_admin_round_trip_in_a_real_process(db_url: str, tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ def build_parser(module_names: Sequence[str] | None = None) -> argparse.Argument
         "docs/configuration.md.",
     )
     add_config_option(parser, suppress_default=False)
+    parser.add_argument("--version", action="version", version=f"vestnik {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     admin = commands.add_parser(
         "admin",
@@ -59,6 +60,15 @@ def build_parser(module_names: Sequence[str] | None = None) -> argparse.Argument
         if register is not None:
             register(commands)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("vestnik")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
