@@ -101,6 +101,8 @@ class DialerConfig:
     id: str = ""
     # Claimed sessions that may wait for a call slot at once (beyond max_concurrent_calls).
     max_waiting_sessions: int = 200
+    # Safety net: a call still up this long after its INVITE is hung up (internal_error).
+    max_call_seconds: float = 1800.0
     dtmf_tone_ms: int = 100
     dtmf_gap_ms: int = 100
 
