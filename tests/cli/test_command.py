@@ -277,3 +277,20 @@ def test_unusable_database_settings_are_clean_errors(
     err = capsys.readouterr().err
     assert err.startswith("vestnik: error: ") and message in err
     assert "pw" not in err
+
+
+def test_a_closed_output_pipe_is_quiet(tmp_path: Path) -> None:
+    """``vestnik admin account list | head -0``: no traceback, no error message."""
+    proc = subprocess.Popen(
+        [str(VESTNIK), "admin", "account", "list", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_env(tmp_path),
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the process (≥ 0.3 s to start) writes anything
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=30) == 1
+    assert err == b""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from types import ModuleType
@@ -93,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"database error: {_first_line(exc.orig) if exc.orig else exc}")
     except MigrationError as exc:
         return _fail(f"database schema: {exc}")
+    except BrokenPipeError:  # "vestnik admin session list | head": the reader left
+        _silence_stdout()
+        return EXIT_USER_ERROR
     except OSError as exc:  # a file or folder the user named cannot be used
         where = f": {exc.filename}" if exc.filename else ""
         return _fail(f"{exc.strerror or exc}{where}")
@@ -104,6 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout at exit, which would raise again into the closed pipe.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _fail(message: str) -> int:
