@@ -217,3 +217,12 @@ async def test_render_failure_before_answer_is_internal_error(
     assert row["finish_reason"] == "internal_error", row
     assert "message render failed" in row["finish_detail"]
     assert sum(run.sipp.calls_by_contact().values()) <= 1
+
+
+async def test_call_longer_than_the_bound_is_hung_up(tmp_path: Path, sqlite_url: str) -> None:
+    async with running(tmp_path, sqlite_url, max_call_seconds=1.5) as run:
+        sid = await run.call("79260000901", MEDIUM * 4)
+        (row,) = await run.finished(sid, timeout=10)
+    assert row["finish_reason"] == "internal_error", row
+    assert "max_call_seconds" in row["finish_detail"]
+    assert 1.4 <= row["end_at"] - row["dial_at"] < 4

@@ -89,6 +89,7 @@ class _Call:
     handle: CallHandle | None = None
     dialing: bool = False  # the dialing transition is committed: never give it back
     cut: bool = False  # hung up by our own shutdown
+    overrun: bool = False  # hung up for lasting longer than max_call_seconds
     finished: bool = False
     sip_call_id: str | None = None
     writes: asyncio.Future[None] | None = None  # tail of the ordered progress writes
@@ -440,8 +441,24 @@ class Dialer:
         call.handle = self.telephony.place_call(_dial_spec(call.row), render, _Observer(self, call))
         if call.interrupt in (Interrupt.RELEASED, Interrupt.LEASE_LOST):
             call.handle.release()
-        result = await call.handle.result()
-        await self._finish_with_result(call, result)
+        outcome = asyncio.ensure_future(call.handle.result())
+        limit = self.settings.max_call_seconds
+        done, _ = await asyncio.wait({outcome}, timeout=limit if limit > 0 else None)
+        if not done:
+            log.error("session %d: call still up after %g s; hanging up", call.id, limit)
+            call.overrun = True
+            call.handle.release()
+            done, _ = await asyncio.wait({outcome}, timeout=CUT_GRACE_SECONDS)
+        if not done:
+            outcome.cancel()
+            await self._finish(
+                call,
+                FinishReason.INTERNAL_ERROR,
+                detail="the telephony adapter never reported the end of the call",
+                sip_call_id=call.sip_call_id,
+            )
+            return
+        await self._finish_with_result(call, outcome.result())
 
     def _on_render_done(self, call: _Call, task: asyncio.Task[Pcm]) -> None:
         if not task.cancelled() and task.exception() is not None and call.handle is not None:
@@ -461,6 +478,10 @@ class Dialer:
         )
         if render_error is not None:
             reason, detail = FinishReason.INTERNAL_ERROR, f"message render failed: {render_error}"
+        elif call.overrun and reason is not FinishReason.SUCCESS_FINISH:
+            reason = FinishReason.INTERNAL_ERROR
+            limit = self.settings.max_call_seconds
+            detail = f"hung up by the dialer: call longer than max_call_seconds ({limit:g} s)"
         elif call.cut and reason is not FinishReason.SUCCESS_FINISH:
             reason = FinishReason.INTERNAL_ERROR
             detail = "hung up by dialer shutdown after the drain timeout"
