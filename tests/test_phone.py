@@ -65,8 +65,11 @@ def _sipp(scenario: Path | str, phone: TestPhone, tmp_path: Path, timeout: float
         "-timeout", str(int(timeout - 2)), "-timeout_error",
     ]  # fmt: skip
     source = ["-sf", str(scenario)] if isinstance(scenario, Path) else ["-sn", scenario]
-    args = [*source, *args]
+    trace = tmp_path / "sipp-messages.log"
+    args = [*source, *args, "-trace_msg", "-message_file", str(trace)]
     result = run_sipp(args, timeout=timeout, workdir=tmp_path)
+    if result.returncode not in (0, 1) or os.environ.get("VESTNIK_TEST_SHOW_SIPP"):
+        print(result.stdout[-2000:], result.stderr[-2000:], trace.read_text()[-4000:])
     return result.returncode
 
 
@@ -112,7 +115,8 @@ def test_noanswer_rings_until_cancelled(make_phone, tmp_path: Path) -> None:
     phone = make_phone(mode=PhoneMode.NOANSWER)
     scenario = sipp_scenario("uac_cancel.xml", tmp_path, ring_ms=1500)
     started = time.monotonic()
-    assert _sipp(scenario, phone, tmp_path, timeout=15) == 0
+    code = _sipp(scenario, phone, tmp_path, timeout=15)
+    assert code == 0, (tmp_path / "sipp-messages.log").read_text()[-4000:]
     call = phone.wait_call(5)
     assert time.monotonic() - started >= 1.5
     assert call.final_code == 487
