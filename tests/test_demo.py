@@ -134,13 +134,18 @@ def test_keep_running_serves_more_calls_from_the_printed_request(tmp_path: Path)
         assert found, curl
         reply = httpx.post(found.group(1), json=json.loads(found.group(2)), timeout=10).json()
         assert "call_session_id" in reply["result"]["data"], reply
-        # The phone reports the second call as it ends.
-        while time.monotonic() < deadline:
+        # The phone reports the second call as it ends, and the demo the session's outcome
+        # (in either order).
+        phone_line = session_line = ""
+        while time.monotonic() < deadline and not (phone_line and session_line):
             line = proc.stdout.readline()
             lines.append(line)
             if line.startswith("phone: call from"):
-                break
-        assert "digits: 1 at" in lines[-1], "".join(lines)
+                phone_line = line
+            elif line.startswith("session "):
+                session_line = line
+        assert "digits: 1 at" in phone_line, "".join(lines)
+        assert re.match(r"session 2: success_finish \(SIP 200", session_line), "".join(lines)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
     finally:

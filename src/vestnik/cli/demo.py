@@ -18,6 +18,7 @@ import secrets
 import signal
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,10 +180,11 @@ async def _demo(args: argparse.Namespace, data_dir: Path) -> int:
             out.write(text + "\n")
             out.flush()
 
-    more_calls = bool(args.keep_running)
+    # Set once the demo call is reported: later calls (--keep-running) are printed as they end.
+    announce = threading.Event()
 
     def on_call(call: PhoneCall) -> None:
-        if more_calls and getattr(on_call, "armed", False):
+        if announce.is_set():
             say(f"\nphone: {_describe_call(call)}")
 
     phone = TestPhone(
@@ -233,9 +235,13 @@ async def _demo(args: argparse.Namespace, data_dir: Path) -> int:
         )
         _report(args, setup, session_id, row, call, base)
         if args.keep_running:
-            on_call.armed = True  # type: ignore[attr-defined]
+            announce.set()
             _print_ready(say, base, setup)
-            await _wait_for_signal()
+            watcher = asyncio.create_task(_watch_sessions(engine, session_id, say))
+            try:
+                await _wait_for_signal()
+            finally:
+                watcher.cancel()
         return status
     finally:
         if service is not None:
@@ -351,6 +357,42 @@ def _print_ready(say: Any, base: str, setup: DemoSetup) -> None:
     say("\nThe service and the test phone keep running. Place another call:\n")
     say(f"curl -s {base}/v4.0 -H 'Content-Type: application/json' -d '{body}'\n")
     say(f"(user {DEMO_LOGIN} / password {setup.password} for login.user; Ctrl-C stops)")
+
+
+async def _watch_sessions(engine: Any, last_reported: int, say: Any) -> None:
+    """Print each later session once it is final (--keep-running)."""
+    import sqlalchemy as sa
+
+    from vestnik.calls import FINAL_STATES
+    from vestnik.store.schema import call_sessions
+
+    pending: set[int] = set()
+
+    def poll() -> list[dict[str, Any]]:
+        nonlocal last_reported
+        with engine.connect() as conn:
+            new = conn.execute(
+                sa.select(call_sessions.c.id).where(call_sessions.c.id > last_reported)
+            ).scalars()
+            for session_id in new:
+                pending.add(int(session_id))
+                last_reported = max(last_reported, int(session_id))
+            if not pending:
+                return []
+            rows = conn.execute(
+                sa.select(call_sessions).where(call_sessions.c.id.in_(sorted(pending)))
+            ).mappings()
+            done = [dict(r) for r in rows if r["state"] in FINAL_STATES]
+        pending.difference_update(r["id"] for r in done)
+        return done
+
+    while True:
+        for row in await asyncio.to_thread(poll):
+            say(
+                f"session {row['id']}: {row['finish_reason']} (SIP {row['sip_code'] or '-'} "
+                f"{row['sip_reason'] or ''}) contact {row['contact']}"
+            )
+        await asyncio.sleep(0.5)
 
 
 async def _wait_for_signal() -> None:
