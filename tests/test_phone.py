@@ -234,3 +234,16 @@ def test_phone_call_json_round_trips() -> None:
         duration=1.0, codec="PCMA", telephone_event=101,
     )  # fmt: skip
     assert json.loads(call.to_json())["final_code"] == 200
+
+
+def test_reinvite_mid_call_is_answered(make_phone, tmp_path: Path) -> None:
+    phone = make_phone()
+    scenario = sipp_scenario("uac_reinvite.xml", tmp_path)
+    code = _sipp(scenario, phone, tmp_path, timeout=15)
+    assert code == 0, (tmp_path / "sipp-messages.log").read_text()[-4000:]
+    call = phone.wait_call(5)
+    assert call.final_code == 200 and call.hung_up_by == "caller"
+    # Both 200s carried the same media port: the call stayed on its socket.
+    messages = (tmp_path / "sipp-messages.log").read_text()
+    ports = {line.split()[1] for line in messages.splitlines() if line.startswith("m=audio")}
+    assert len(ports) == 2  # SIPp's own port and the phone's one

@@ -39,7 +39,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sippy.CCEvents import CCEventConnect, CCEventDisconnect, CCEventFail, CCEventRing, CCEventTry
+from sippy.CCEvents import (
+    CCEventConnect,
+    CCEventDisconnect,
+    CCEventFail,
+    CCEventRing,
+    CCEventTry,
+    CCEventUpdate,
+)
 from sippy.MsgBody import MsgBody
 from sippy.SipAddress import SipAddress
 from sippy.SipContact import SipContact
@@ -317,6 +324,8 @@ class _Call:
     def _on_event(self, event: Any, ua: Any) -> None:
         if isinstance(event, CCEventTry):
             self._on_invite(event)
+        elif isinstance(event, CCEventUpdate):
+            self._on_reinvite(event)
         elif isinstance(event, CCEventDisconnect | CCEventFail) and self.hung_up_by is None:
             # CANCEL or BYE from the caller; the disc/fail callbacks finish the call.
             self.hung_up_by = HungUpBy.CALLER
@@ -347,6 +356,28 @@ class _Call:
                 self._answer_timer = Timeout(self._answer, self.settings.answer_delay)
             else:
                 self._answer()
+
+    def _on_reinvite(self, event: Any) -> None:
+        """A re-INVITE (hold, session refresh, new offer): answer on the same socket and codec
+        when the offer allows, else 488 (the call goes on as it was)."""
+        body = event.getData()
+        try:
+            if self.media is None or self.negotiated is None:
+                raise sdp.SdpError("no media yet")
+            if body is None:  # an offerless re-INVITE: offer what we answered before
+                answer = self._answer_sdp
+            else:
+                answer, _ = sdp.build_answer(
+                    sdp.parse(str(body)),
+                    self.settings.host,
+                    self.media.port,
+                    (self.negotiated.codec.name,),
+                )
+        except sdp.SdpError as exc:
+            log.info("phone: refusing re-INVITE on %s: %s", self.call_id, exc)
+            self.ua.recvEvent(CCEventFail((488, "Not Acceptable Here")))
+            return
+        self.ua.recvEvent(CCEventConnect((200, "OK", MsgBody(answer))))
 
     def _prepare_answer(self, offer: sdp.SessionDescription) -> None:
         if not self.settings.telephone_event:
