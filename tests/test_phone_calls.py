@@ -162,3 +162,24 @@ async def test_phone_that_never_answers_is_cancelled(dial_phone, message: Pcm) -
     assert observer.seen == ["dialing", "ringing"]
     assert call.final_code == 487 and call.hung_up_by == "caller"
     assert 1.4 < call.ended_at - call.started_at < 2.2
+
+
+async def test_stopping_the_phone_mid_call_hangs_up(dial_phone, message: Pcm) -> None:
+    dialer = await dial_phone()
+    dial = DialSpec(1, "74993720692", "79161234567", ContactKind.PHONE, 10.0, "")
+
+    async def ready() -> Pcm:
+        return message
+
+    observer = Observer()
+    handle = dialer.telephony.place_call(dial, ready(), observer)
+    for _ in range(100):
+        if "answered" in observer.seen:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    await asyncio.to_thread(dialer.phone.stop)
+    result = await asyncio.wait_for(handle.result(), 10)
+    assert result.finish_reason == FinishReason.SUBSCRIBER_DISCONNECTS, result
+    (call,) = dialer.phone.calls
+    assert call.hung_up_by == "stopped" and call.final_code == 200
