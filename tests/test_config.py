@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import tempfile
 import tomllib
 import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vestnik.cli.config_cmd import toml_value
 from vestnik.config import Config, ConfigError, LimitsConfig, load_config
@@ -313,3 +316,47 @@ def test_limits_defaults_are_what_new_accounts_get() -> None:
     limits = LimitsConfig()
     assert limits.ip_allowlist == ["127.0.0.0/8", "::1/128"]
     assert 0 < limits.minute_limit <= limits.day_limit
+
+
+# --- any file: a Config or a ConfigError, nothing else --------------------------------------
+
+SCALARS = st.one_of(
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(),
+    st.text(max_size=20),
+)
+VALUES = st.one_of(
+    SCALARS,
+    st.lists(SCALARS, max_size=3),
+    st.dictionaries(st.text(max_size=10), SCALARS, max_size=3),
+)
+_KEYS = config_keys()
+SECTION_NAMES = [*sorted({s for s, _ in _KEYS if s}), "bogus"]
+KEY_NAMES = [*sorted({k for _, k in _KEYS}), "bogus"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    top=st.dictionaries(st.sampled_from(["data_dir", "log_level", "bogus"]), VALUES, max_size=2),
+    sections=st.dictionaries(
+        st.sampled_from(SECTION_NAMES),
+        st.dictionaries(st.sampled_from(KEY_NAMES), VALUES, max_size=4),
+        max_size=3,
+    ),
+)
+def test_any_file_gives_a_config_or_a_config_error(
+    top: dict[str, Any], sections: dict[str, dict[str, Any]]
+) -> None:
+    lines = [f"{k} = {toml_value(v)}" for k, v in top.items()]
+    for name, keys in sections.items():
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in keys.items()]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "vestnik.toml"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        try:
+            config = load_config(path, environ={})
+        except ConfigError:
+            return
+    assert isinstance(config, Config)
