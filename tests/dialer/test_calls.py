@@ -123,7 +123,6 @@ async def test_informer_call_is_placed_and_finished(tmp_path: Path, db_url: str)
     assert row["sip_code"] == 200
     assert row["sip_call_id"]
     assert row["created_at"] <= row["dial_at"] <= row["ring_at"] <= row["answer_at"] < row["end_at"]
-    assert row["answer_at"] - row["ring_at"] >= 0.25  # SIPp rings 300 ms
     assert row["dial_attempts"] == 1
     assert events(run.engine, sid) == ["call_started", "call_answered", "call_finished"]
     assert run.sipp.calls_by_contact() == {"79260000101": 1}

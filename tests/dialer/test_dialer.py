@@ -201,5 +201,7 @@ async def test_wake_claims_at_once_from_any_thread(
         await wait_until(lambda: _state(db, sid) == "finished", timeout=5)
         assert time.monotonic() - started < 1.0
     finally:
+        stopping = time.monotonic()
         await dialer.stop()
+    assert time.monotonic() - stopping < 2  # stop() wakes the sleeping claim loop
     assert session(db, sid)["finish_reason"] == "released"

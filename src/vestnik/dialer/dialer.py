@@ -299,6 +299,8 @@ class Dialer:
             0, self.settings.max_waiting_sessions
         )
         while not self._stopping:
+            # Cleared before the claim, so a wake() (or stop()) during it is not lost.
+            self._wake.clear()
             room = limit - len(self._calls)
             asked = min(room, CLAIM_BATCH)
             claim = store.Claim()
@@ -317,8 +319,8 @@ class Dialer:
                 call = _Call(row=row, deadline=loop_now + self.settings.slot_wait_seconds)
                 self._calls[call.id] = call
                 call.task = asyncio.create_task(self._run(call), name=f"session-{call.id}")
-            if asked == 0 or len(claim.to_dial) + len(claim.settled) < asked:
-                self._wake.clear()
+            short = asked == 0 or len(claim.to_dial) + len(claim.settled) < asked
+            if short and not self._stopping:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval_seconds)
 
