@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sippy.SipTransactionManager import SipTransactionManager
+from sippy.SipTransactionManager import SipTransaction, SipTransactionManager
+from sippy.Udp_server import Udp_server, Udp_server_opts
 
 from vestnik.telephony.sippy_loop import SippyLoop
 
@@ -45,7 +46,38 @@ def normalise_transport(msg: Any) -> None:
                 url.transport = url.transport.lower()
 
 
+class _OneWorkerOpts(Udp_server_opts):  # type: ignore[misc]
+    # sippy defaults to three sender and three receiver threads per socket, all on one queue:
+    # two messages queued in order (an ACK, then the next request) can leave out of order.
+    nworkers = 1
+
+
 class _TransactionManager(SipTransactionManager):  # type: ignore[misc]
+    model_udp_server = (Udp_server, _OneWorkerOpts)
+    closed = False
+
+    def shutdown(self) -> None:
+        """Close the socket and stop every retransmission timer, but keep the tables: UAs
+        may still have timers of their own (Cancelling, Disconnected) that look them up."""
+        for t in [*self.tclient.values(), *self.tserver.values()]:
+            for name in ("teA", "teB", "teC", "teD", "teE", "teF", "teG"):
+                timer = getattr(t, name, None)
+                if timer is not None:
+                    timer.cancel()
+                    setattr(t, name, None)
+        self.cp_timer.cancel()
+        self.l4r.shutdown()
+        self.closed = True
+
+    def newTransaction(self, msg: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.closed:  # a late BYE from a UA timer: the endpoint is gone, drop it
+            return SipTransaction()
+        return super().newTransaction(msg, *args, **kwargs)
+
+    def transmitData(self, *args: Any, **kwargs: Any) -> None:
+        if not self.closed:
+            super().transmitData(*args, **kwargs)
+
     def incomingResponse(self, msg: Any, t: Any, checksum: Any) -> None:
         try:
             normalise_transport(msg)

@@ -23,6 +23,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from sippy.CCEvents import (
@@ -41,6 +42,7 @@ from sippy.SipFrom import SipFrom
 from sippy.SipTo import SipTo
 from sippy.SipURL import SipURL
 from sippy.UA import UA
+from sippy.UacStateCancelling import UacStateCancelling
 
 from vestnik.calls import FinishReason, finish_reason_for_sip_code
 from vestnik.config import Config
@@ -74,6 +76,26 @@ class TelephonyError(RuntimeError):
 # --- sippy thread ---------------------------------------------------------------------------
 
 
+class _Cancelling(UacStateCancelling):  # type: ignore[misc]
+    """sippy's Cancelling state, except that when a 200 OK overtakes our CANCEL the BYE goes
+    out after the ACK: sippy builds the BYE inside the response callback, which its
+    transaction layer runs before sending the ACK."""
+
+    def recvResponse(self, resp: Any, tr: Any) -> Any:
+        code = resp.getSCode()[0]
+        if not 200 <= code < 300:
+            return super().recvResponse(resp, tr)
+        ua = self.ua
+        held: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
+        ua.newTransaction = lambda req, *a, **kw: held.append((req, a, kw))
+        try:
+            return super().recvResponse(resp, tr)
+        finally:
+            del ua.newTransaction  # back to the class method
+            for req, args, kwargs in held:
+                SippyLoop.instance().call(partial(ua.newTransaction, req, *args, **kwargs))
+
+
 class _UA(UA):  # type: ignore[misc]
     """sippy's UA with our Via host (the advertised address) and a record of whether the
     final response was sippy's own timeout rather than something the network sent."""
@@ -81,6 +103,7 @@ class _UA(UA):  # type: ignore[misc]
     via_host: str | None = None
     via_port: int | None = None
     local_timeout = False
+    UacStateCancelling = _Cancelling
 
     def genRequest(self, *args: Any, **kwargs: Any) -> Any:
         req = super().genRequest(*args, **kwargs)
@@ -89,6 +112,19 @@ class _UA(UA):  # type: ignore[misc]
             via.hostname = self.via_host
             via.port = self.via_port
         return req
+
+    def processChallenge(self, *args: Any) -> Any:
+        # sippy re-sends the INVITE with credentials from inside the response callback, that
+        # is before its transaction layer ACKs the 401/407. Legal, but strict peers (SIPp)
+        # reject it: hold the new INVITE until the ACK is out.
+        held: list[tuple[Any, dict[str, Any]]] = []
+        self.newUacTransaction = lambda req, **kw: held.append((req, kw))
+        try:
+            return super().processChallenge(*args)
+        finally:
+            del self.newUacTransaction
+            for req, kwargs in held:
+                SippyLoop.instance().call(partial(self.newUacTransaction, req, **kwargs))
 
     def recvResponse(self, resp: Any, tr: Any) -> Any:
         code = resp.getSCode()[0]
