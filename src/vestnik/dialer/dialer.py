@@ -486,7 +486,7 @@ class Dialer:
             detail = f"hung up by the dialer: call longer than max_call_seconds ({limit:g} s)"
         elif call.cut and reason is not FinishReason.SUCCESS_FINISH:
             reason = FinishReason.INTERNAL_ERROR
-            detail = "hung up by dialer shutdown after the drain timeout"
+            detail = "hung up by dialer shutdown (drain timeout passed, or a forced stop)"
         elif call.interrupt is Interrupt.RELEASED and reason is not FinishReason.SUCCESS_FINISH:
             reason = FinishReason.RELEASED
             detail = detail or "released by release.call"
