@@ -1,4 +1,6 @@
-"""kill -9 of the service mid-call, then restart: nothing stays unfinished, nothing is redialled.
+"""A real ``vestnik serve`` process: kill -9 mid-call and restart; SIGTERM mid-call.
+
+kill -9, then restart: nothing stays unfinished, nothing is redialled.
 
 A real ``vestnik serve`` process (the console script) with SIPp as the trunk. The account may
 have two calls at once, four are requested: at the kill two are answered and two are claimed
@@ -81,4 +83,31 @@ def test_kill9_mid_call_then_restart(tmp_path: Path, sqlite_url: str) -> None:
             assert rows[sid]["finish_reason"] == "success_finish", rows[sid]
         assert all(row["dial_attempts"] == 1 for row in rows.values())
         assert sipp.calls_by_contact() == dict.fromkeys(contacts, 1)
+    engine.dispose()
+
+
+def test_sigterm_drains_calls_in_progress(tmp_path: Path, sqlite_url: str) -> None:
+    """SIGTERM mid-call: the call plays to its end, then the process exits 0."""
+    engine = create_db_engine(sqlite_url)
+    token = provision(engine)
+    http_port = free_port()
+    with SippUas(tmp_path / "sipp") as sipp:
+        env = serve_env(tmp_path, sqlite_url, sipp, http_port, free_port())
+        proc = ServeProcess(env, tmp_path / "serve.log", http_port)
+        try:
+            proc.wait_ready()
+            body = informer_call(token, "79260000651", MESSAGE)
+            sid = int(
+                httpx.post(proc.url + "/v4.0", json=body).json()["result"]["data"][
+                    "call_session_id"
+                ]
+            )
+            wait_until(lambda: _state(engine, sid) == "answered", 15, "answer")
+            assert proc.terminate() == 0
+        finally:
+            proc.cleanup()
+        row = session(engine, sid)
+        assert row["finish_reason"] == "success_finish", row
+        assert row["end_at"] - row["answer_at"] > 3  # the whole message, not cut
+        assert sipp.calls_by_contact() == {"79260000651": 1}
     engine.dispose()
