@@ -80,6 +80,7 @@ log = logging.getLogger(__name__)
 PHONE_USER = "phone"
 USER_AGENT = "vestnik test phone"
 RTP_READ_TIMEOUT = 0.1  # seconds: how fast the receiver notices the call ended
+MAX_TIMESTAMP_LEAD = 10.0  # seconds an RTP timestamp may run ahead of arrival time
 
 
 class PhoneMode(StrEnum):
@@ -194,7 +195,7 @@ class TestPhone:
         return self.address
 
     def stop(self) -> None:
-        """Hang up calls in progress (BYE/486 as their state allows) and close the socket."""
+        """Hang up calls in progress (BYE, or 480 while ringing) and close the socket."""
         endpoint, self._endpoint = self._endpoint, None
         if endpoint is None:
             return
@@ -223,7 +224,8 @@ class TestPhone:
             return (req.genResponse(200, "OK"), None, None)
         if method != "INVITE":
             return (req.genResponse(405, "Method Not Allowed"), None, None)
-        assert self._endpoint is not None
+        if self._endpoint is None:  # stopping
+            return (req.genResponse(503, "Service Unavailable"), None, None)
         call = _Call(self, self._endpoint)
         with self._lock:
             self._active.add(call)
@@ -243,8 +245,11 @@ class TestPhone:
             self._active.discard(call)
             self.calls.append(record)
             if self.settings.results_path is not None:
-                with open(self.settings.results_path, "a", encoding="utf-8") as out:
-                    out.write(record.to_json() + "\n")
+                try:
+                    with open(self.settings.results_path, "a", encoding="utf-8") as out:
+                        out.write(record.to_json() + "\n")
+                except OSError:
+                    log.exception("phone: cannot append to %s", self.settings.results_path)
         self._finished.put(record)
         if self.on_call is not None:
             try:
@@ -655,7 +660,10 @@ class _MediaReceiver:
             last_seq[ssrc] = packet.sequence_number
             if packet.payload_type == codec_pt:
                 position = anchor + unwrapped[ssrc] - first_ts
-                if position >= 0:
+                # A timestamp far ahead of the wall clock would make a huge, mostly empty
+                # recording: such a packet is dropped, not placed.
+                horizon = (now - self._first_mono + MAX_TIMESTAMP_LEAD) * CLOCK_RATE
+                if 0 <= position <= horizon:
                     self._chunks.append((position, packet.payload))
                 self._packets += 1
                 reply = pack_header(codec_pt, reply_seq, reply_ts, reply_ssrc, False) + silence
