@@ -188,3 +188,61 @@ async def test_wrong_trunk_password_is_refused_and_reported(rig: Rig) -> None:
     assert result.finish_reason == FinishReason.NO_SUCCESS_SUBSCRIBER_CALL, result
     assert result.sip_code == 407
     assert rig.callee.events_of("CALL_INCOMING", after=started) == []
+
+
+async def test_the_whole_service_calls_baresip_through_kamailio(rig: Rig) -> None:
+    """API → session queue → dialer → SIP with digest auth → baresip, as deployed."""
+    import httpx
+
+    from vestnik.auth import TokenKind
+    from vestnik.service import Service
+    from vestnik.store.accounts import add_number, issue_token
+    from vestnik.store.schema import call_sessions
+
+    with rig.engine.begin() as conn:
+        add_number(conn, rig.account_id, CALLER, None)
+        token = issue_token(conn, rig.account_id, TokenKind.PERMANENT).access_token
+    config = vestnik_config(rig)
+    config.server.port = 0
+    config.dialer.poll_interval_seconds = 0.05
+    service = Service(config, engine=rig.engine, workers=[])
+    await asyncio.sleep(1.1)  # baresip names recordings by the second
+    started = time.time()
+    await service.start()
+    try:
+        request = {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "method": "start.informer_call",
+            "params": {
+                "access_token": token,
+                "virtual_phone_number": CALLER,
+                "contact": CALLEE_BY_CODEC["PCMU"],
+                "contact_message": {"type": "media", "value": str(rig.media_id)},
+                "dtmf_string": "5",
+            },
+        }
+        base = f"http://127.0.0.1:{service.http_port}"
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            reply = (await http.post("/v4.0", json=request)).json()
+        session_id = reply["result"]["data"]["call_session_id"]
+        query = sa.select(call_sessions).where(call_sessions.c.id == session_id)
+        deadline = time.monotonic() + 40
+        while True:
+            with rig.engine.connect() as conn:
+                row = conn.execute(query).mappings().one()
+            if row["state"] == "finished" or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await service.stop()
+    assert row["finish_reason"] == "success_finish", dict(row)
+    assert row["sip_code"] == 200
+    callee = rig.callee
+    established = callee.wait_event("CALL_ESTABLISHED", after=started)
+    callee.wait_event("CALL_CLOSED", after=started)  # the WAV is complete once the call closed
+    assert callee.dtmf_digits(after=started) == "5"
+    renderer = AudioRenderer(config, rig.engine)
+    audio = await renderer.render(MessageSpec(MessageType.MEDIA, str(rig.media_id), rig.account_id))
+    match = match_audio(audio, read_wav_8k(callee.recording_for(established)))
+    assert match.passed, match.summary()
