@@ -1,4 +1,4 @@
-"""The Dialer's paths that end before or at the INVITE, on a real database and renderer.
+"""The Dialer's paths that end before or at the INVITE, on SQLite and PostgreSQL, real renderer.
 
 Calls that really ring are in ``test_calls.py`` (SIPp as the trunk).
 """
@@ -29,8 +29,8 @@ from vestnik.store.db import now
 
 
 @pytest.fixture
-def db(sqlite_url: str) -> Iterator[Engine]:
-    engine = create_db_engine(sqlite_url)
+def db(db_url: str) -> Iterator[Engine]:
+    engine = create_db_engine(db_url)
     yield engine
     engine.dispose()
 
@@ -40,14 +40,14 @@ def _state(engine: Engine, sid: int) -> str:
 
 
 async def test_blacklisted_and_released_sessions_are_never_dialled(
-    tmp_path: Path, sqlite_url: str, db: Engine
+    tmp_path: Path, db_url: str, db: Engine
 ) -> None:
     with db.begin() as conn:
         account_id = new_account(conn)
         blacklist_add(conn, account_id, "79260000666")
         blocked = queue_session(conn, account_id, contact="79260000666")
         released = queue_session(conn, account_id, release_requested=True)
-    config = dialer_config(tmp_path, sqlite_url)
+    config = dialer_config(tmp_path, db_url)
     telephony = NeverDialTelephony()
     dialer = Dialer(config, db, telephony, AudioRenderer(config, db))
     await dialer.start()
@@ -64,7 +64,7 @@ async def test_blacklisted_and_released_sessions_are_never_dialled(
 
 
 async def test_account_at_its_cap_ends_max_out_call_reached(
-    tmp_path: Path, sqlite_url: str, db: Engine
+    tmp_path: Path, db_url: str, db: Engine
 ) -> None:
     with db.begin() as conn:
         account_id = new_account(conn, max_concurrent_calls=1)
@@ -73,7 +73,7 @@ async def test_account_at_its_cap_ends_max_out_call_reached(
         store.claim_sessions(conn, "other:5060/r", 1, 600, now())
         store.begin_dialing(conn, busy, "other:5060/r", 600, now())
         waiting = queue_session(conn, account_id)
-    config = dialer_config(tmp_path, sqlite_url, slot_wait_seconds=0.6)
+    config = dialer_config(tmp_path, db_url, slot_wait_seconds=0.6)
     telephony = NeverDialTelephony()
     dialer = Dialer(config, db, telephony, AudioRenderer(config, db))
     started = now()
@@ -92,12 +92,12 @@ async def test_account_at_its_cap_ends_max_out_call_reached(
 
 
 async def test_adapter_exception_still_finishes_the_session(
-    tmp_path: Path, sqlite_url: str, db: Engine
+    tmp_path: Path, db_url: str, db: Engine
 ) -> None:
     with db.begin() as conn:
         account_id = new_account(conn)
         sid = queue_session(conn, account_id)
-    config = dialer_config(tmp_path, sqlite_url)
+    config = dialer_config(tmp_path, db_url)
     telephony = ExplodingTelephony()
     dialer = Dialer(config, db, telephony, AudioRenderer(config, db))
     await dialer.start()
@@ -114,9 +114,9 @@ async def test_adapter_exception_still_finishes_the_session(
 
 
 async def test_restart_settles_previous_run_without_redialling(
-    tmp_path: Path, sqlite_url: str, db: Engine
+    tmp_path: Path, db_url: str, db: Engine
 ) -> None:
-    config = dialer_config(tmp_path, sqlite_url, id="box:5070")
+    config = dialer_config(tmp_path, db_url, id="box:5070")
     previous = store.lease_owner_for("box:5070", "deadbeef")
     with db.begin() as conn:
         account_id = new_account(conn)
@@ -142,14 +142,14 @@ async def test_restart_settles_previous_run_without_redialling(
 
 
 async def test_sweep_finishes_calls_of_a_dialer_that_died(
-    tmp_path: Path, sqlite_url: str, db: Engine
+    tmp_path: Path, db_url: str, db: Engine
 ) -> None:
     with db.begin() as conn:
         account_id = new_account(conn)
         sid = queue_session(conn, account_id)
         store.claim_sessions(conn, "ghost:5060/1", 1, 0.3, now())
         store.begin_dialing(conn, sid, "ghost:5060/1", 0.3, now())
-    config = dialer_config(tmp_path, sqlite_url, lease_seconds=0.4)
+    config = dialer_config(tmp_path, db_url, lease_seconds=0.4)
     dialer = Dialer(config, db, NeverDialTelephony(), AudioRenderer(config, db))
     await dialer.start()
     try:
@@ -162,7 +162,7 @@ async def test_sweep_finishes_calls_of_a_dialer_that_died(
 
 
 async def test_graceful_stop_gives_waiting_sessions_back(
-    tmp_path: Path, sqlite_url: str, db: Engine
+    tmp_path: Path, db_url: str, db: Engine
 ) -> None:
     with db.begin() as conn:
         account_id = new_account(conn, max_concurrent_calls=1)
@@ -170,7 +170,7 @@ async def test_graceful_stop_gives_waiting_sessions_back(
         store.claim_sessions(conn, "other:5060/r", 1, 600, now())
         store.begin_dialing(conn, busy, "other:5060/r", 600, now())
         waiting = [queue_session(conn, account_id) for _ in range(3)]
-    config = dialer_config(tmp_path, sqlite_url, slot_wait_seconds=60)
+    config = dialer_config(tmp_path, db_url, slot_wait_seconds=60)
     dialer = Dialer(config, db, NeverDialTelephony(), AudioRenderer(config, db))
     await dialer.start()
     await wait_until(lambda: dialer.active_sessions == 3, what="sessions claimed")
@@ -184,10 +184,8 @@ async def test_graceful_stop_gives_waiting_sessions_back(
         assert events(db, sid) == []
 
 
-async def test_wake_claims_at_once_from_any_thread(
-    tmp_path: Path, sqlite_url: str, db: Engine
-) -> None:
-    config = dialer_config(tmp_path, sqlite_url, poll_interval_seconds=30.0)
+async def test_wake_claims_at_once_from_any_thread(tmp_path: Path, db_url: str, db: Engine) -> None:
+    config = dialer_config(tmp_path, db_url, poll_interval_seconds=30.0)
     dialer = Dialer(config, db, NeverDialTelephony(), AudioRenderer(config, db))
     with db.begin() as conn:
         account_id = new_account(conn)
