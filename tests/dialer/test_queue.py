@@ -268,3 +268,23 @@ def test_release_requests_and_lease_renewal(engine: Engine) -> None:
         assert store.renew_leases(conn, "me/1", ids, LEASE, later) == {ids[0], ids[1]}
         assert store.unclaim(conn, ids[0], "me/1")
     assert session(engine, ids[0])["lease_owner"] is None
+
+
+def test_blacklist_matches_every_spelling_of_the_contact(engine: Engine) -> None:
+    with engine.begin() as conn:
+        account_id = new_account(conn)
+        plus = queue_session(conn, account_id, contact="79260000881")
+        sip = queue_session(conn, account_id, contact="sip:anna@pbx.example", contact_kind="sip")
+        clean = queue_session(conn, account_id, contact="79260000882")
+        blacklist_add(conn, account_id, "+79260000881")
+        blacklist_add(conn, account_id, "anna@pbx.example")
+    with engine.begin() as conn:
+        claim = store.claim_for_dialing(conn, "me/1", 10, LEASE, now())
+    assert [r["id"] for r in claim.to_dial] == [clean]
+    assert sorted(r["id"] for r in claim.settled) == [plus, sip]
+    for sid in (plus, sip):
+        assert session(engine, sid)["finish_reason"] == "numa_in_black_list"
+        assert events(engine, sid) == ["call_finished"]
+    with engine.begin() as conn:
+        assert store.is_blacklisted(conn, account_id, "sip:anna@pbx.example", "sip")
+        assert not store.is_blacklisted(conn, account_id, "79260000882")

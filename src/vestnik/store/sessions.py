@@ -125,16 +125,17 @@ def claim_for_dialing(
     rows = claim_sessions(conn, owner, limit, lease_seconds, at)
     if not rows:
         return claim
+    forms = {r["id"]: blacklist_forms(str(r["contact"]), str(r["contact_kind"])) for r in rows}
     listed = {
         (int(account_id), str(number))
         for account_id, number in conn.execute(
             sa.select(blacklist.c.account_id, blacklist.c.number).where(
-                blacklist.c.number.in_({str(r["contact"]) for r in rows})
+                blacklist.c.number.in_(set().union(*forms.values()))
             )
         )
     }
     for row in rows:
-        if (int(row["account_id"]), str(row["contact"])) in listed:
+        if any((int(row["account_id"]), form) in listed for form in forms[row["id"]]):
             reason, detail = (
                 FinishReason.NUMA_IN_BLACK_LIST,
                 "contact blacklisted while the session was queued",
@@ -181,11 +182,23 @@ def unclaim(conn: Connection, session_id: int, owner: str) -> bool:
     return result.rowcount > 0
 
 
-def is_blacklisted(conn: Connection, account_id: int, contact: str) -> bool:
+def blacklist_forms(contact: str, contact_kind: str = "phone") -> set[str]:
+    """The spellings a blacklist entry may have for a stored contact (as the API checks them):
+    E.164 digits with and without ``+``; a SIP URI with and without ``sip:``."""
+    if contact_kind == "sip":
+        bare = contact.removeprefix("sip:")
+        return {contact, bare, "sip:" + bare}
+    return {contact, "+" + contact}
+
+
+def is_blacklisted(
+    conn: Connection, account_id: int, contact: str, contact_kind: str = "phone"
+) -> bool:
     return (
         conn.execute(
             sa.select(blacklist.c.id).where(
-                blacklist.c.account_id == account_id, blacklist.c.number == contact
+                blacklist.c.account_id == account_id,
+                blacklist.c.number.in_(blacklist_forms(contact, contact_kind)),
             )
         ).first()
         is not None
@@ -214,9 +227,9 @@ def begin_dialing(
     """
     row = (
         conn.execute(
-            sa.select(call_sessions.c.account_id, call_sessions.c.contact).where(
-                call_sessions.c.id == session_id
-            )
+            sa.select(
+                call_sessions.c.account_id, call_sessions.c.contact, call_sessions.c.contact_kind
+            ).where(call_sessions.c.id == session_id)
         )
         .mappings()
         .first()
@@ -235,7 +248,7 @@ def begin_dialing(
         call_sessions.c.release_requested.is_(False),
         _QUEUED,
     )
-    if is_blacklisted(conn, account_id, str(row["contact"])):
+    if is_blacklisted(conn, account_id, str(row["contact"]), str(row["contact_kind"])):
         finished = _finish(
             conn,
             mine,
