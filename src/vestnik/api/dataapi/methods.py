@@ -111,7 +111,8 @@ def _add_months(moment: datetime, months: int) -> datetime:
         try:
             return moment.replace(year=year, month=month, day=day)
         except ValueError:
-            continue
+            if year > 9999:
+                raise
     raise AssertionError("unreachable")
 
 
@@ -121,7 +122,10 @@ def date_range(params: dict[str, Any]) -> tuple[float, float]:
     end = parse_datetime(params["date_till"], "date_till")
     if end < start:
         raise ApiError("invalid_parameter_value", field="date_till", value=params["date_till"])
-    limit = _add_months(datetime.fromtimestamp(start, UTC), MAX_INTERVAL_MONTHS).timestamp()
+    try:
+        limit = _add_months(datetime.fromtimestamp(start, UTC), MAX_INTERVAL_MONTHS).timestamp()
+    except ValueError:  # date_from within 3 months of the year 9999: no limit to reach
+        limit = float("inf")
     if end > limit:
         raise ApiError(
             "date_interval_limit_reached",

@@ -33,6 +33,9 @@ MAX_FILTER_DEPTH = 3
 MAX_FILTER_CONDITIONS = 50
 MAX_IN_VALUES = 1000
 MAX_SORT_KEYS = 5
+# Integers beyond what both databases store (BIGINT) are refused, not passed to SQL.
+MAX_ABS_INTEGER = 2**63 - 1
+MAX_OFFSET = 2**31 - 1
 # Data API date-time format (the vendor's), always UTC here.
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -67,11 +70,11 @@ def parse_datetime(value: Any, field_name: str) -> float:
         )
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.timestamp()
+    except (ValueError, OverflowError):  # not a date, or outside datetime's range
         raise ApiError("invalid_parameter_value", field=field_name, value=value) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
 
 
 def _identity(value: Any) -> Any:
@@ -135,6 +138,8 @@ def _coerce(spec: FieldSpec, value: Any, where: str) -> Any:
             "data_type_error", field=where, value=value, params={"expected_type": spec.kind.value}
         )
     if isinstance(value, str) and "\x00" in value:
+        raise ApiError("invalid_parameter_value", field=where, value=value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_ABS_INTEGER:
         raise ApiError("invalid_parameter_value", field=where, value=value)
     return value
 
@@ -250,7 +255,7 @@ def paging(params: Mapping[str, Any]) -> tuple[int, int]:
     offset = 0 if offset is None else int(offset)
     if not 1 <= limit <= MAX_LIMIT:
         raise ApiError("invalid_parameter_value", field="limit", value=params.get("limit"))
-    if offset < 0:
+    if not 0 <= offset <= MAX_OFFSET:
         raise ApiError("invalid_parameter_value", field="offset", value=params.get("offset"))
     return limit, offset
 
