@@ -23,12 +23,14 @@ import logging
 import signal
 import socket
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vestnik.config import Config
-from vestnik.dialer.ports import MessageRenderer, Telephony
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from vestnik.dialer.ports import MessageRenderer, Telephony
 
 log = logging.getLogger("vestnik.service")
 
@@ -49,7 +51,7 @@ class BackgroundWorker(Protocol):
 
 
 # Builds a worker once the engine exists: ``factory(config, engine)``.
-WorkerFactory = Callable[[Config, Engine], BackgroundWorker]
+WorkerFactory = Callable[[Config, "Engine"], BackgroundWorker]
 
 
 def default_workers() -> list[WorkerFactory]:
