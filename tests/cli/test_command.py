@@ -17,6 +17,7 @@ import pytest
 from tests.cli.conftest import CliRunner
 
 from vestnik.cli.main import build_parser, main
+from vestnik.config import load_config
 
 VESTNIK = Path(sys.executable).with_name("vestnik")
 SERVE_START_SECONDS = 20.0
@@ -124,8 +125,25 @@ def test_config_show_merges_file_and_environment_and_hides_secrets(
     assert data["trunk"]["password"] == "********"
     assert "topsecret" not in run.out and "hunter2" not in run.out
     text = cli("config", "show").out
-    assert '[trunk]\nhost = "sip.example.net"\nport = 5099' in text.replace("\r", "")
+    assert '[trunk]\nhost = "sip.example.net"\nport = 5099' in text
     assert "hunter2" not in text
+    assert text.startswith("# database in use: postgresql+psycopg://vestnik:***@db.example/")
+
+
+def test_config_show_output_is_a_config_file_for_the_same_settings(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VESTNIK_TRUNK_HOST", "sip.example.net")
+    monkeypatch.setenv("VESTNIK_LIMITS_METHOD_WEIGHTS", '{ "start.informer_call" = 4 }')
+    monkeypatch.setenv("VESTNIK_TTS_VOICE", 'ru "quoted" \\ voice')
+    expected = load_config(None)  # file lookup finds nothing in tmp_path; environment only
+    shown = tmp_path / "shown.toml"
+    shown.write_text(cli("config", "show").out, encoding="utf-8")
+    reloaded = load_config(shown, environ={})
+    assert reloaded == expected
+    assert reloaded.trunk.host == "sip.example.net"
+    assert reloaded.limits.method_weights == {"start.informer_call": 4}
+    assert reloaded.tts.voice == 'ru "quoted" \\ voice'
 
 
 def free_udp_port() -> int:

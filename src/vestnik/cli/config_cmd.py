@@ -30,6 +30,7 @@ def register(commands: SubParsers) -> None:
 
 
 def effective_config(config: Config) -> dict[str, Any]:
+    """Every setting by section, secrets hidden, plus ``database_url`` (the one in use)."""
     data = dataclasses.asdict(config)
     for section in data.values():
         if isinstance(section, dict):
@@ -53,7 +54,13 @@ def _hide_password(url: str) -> str:
 
 def config_show(args: argparse.Namespace) -> None:
     data = effective_config(load_cli_config(args))
-    emit(args, data, lambda: to_toml(data))
+
+    def text() -> str:
+        # The TOML stays a valid config file: the derived URL is a comment, not a key.
+        settings = {k: v for k, v in data.items() if k != "database_url"}
+        return f"# database in use: {data['database_url']}\n{to_toml(settings)}"
+
+    emit(args, data, text)
 
 
 def to_toml(data: dict[str, Any]) -> str:
