@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +124,43 @@ def test_bad_input_changes_nothing(
     assert message in err
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(webhooks)).scalar() == 0
+
+
+def test_prune_keeps_what_is_not_delivered(vestnik: Any, engine: Engine) -> None:
+    from vestnik.store.schema import call_events
+
+    with engine.begin() as conn:
+        account = make_account(conn, "acme")
+        conn.execute(
+            webhooks.insert().values(
+                account_id=account, url="http://127.0.0.1:9/h", events=["call_finished"],
+                secret=SECRET, is_active=True, created_at=1.0,
+            )
+        )  # fmt: skip
+        old = [make_session(conn, account) for _ in range(3)]
+        for s in old:
+            record_event(conn, s, EventType.CALL_FINISHED, 1000.0)
+        fresh = make_session(conn, account)
+        record_event(conn, fresh, EventType.CALL_FINISHED, time.time())
+    dispatch_pending(engine, 1000.0)
+    with engine.begin() as conn:
+        ids = [r[0] for r in conn.execute(sa.select(webhook_deliveries.c.id).order_by("id"))]
+        # old: delivered, delivered, parked; fresh: delivered (but new)
+        conn.execute(webhook_deliveries.update().values(state="delivered"))
+        conn.execute(
+            webhook_deliveries.update()
+            .where(webhook_deliveries.c.id == ids[2])
+            .values(state="parked")
+        )
+        conn.execute(
+            webhook_deliveries.update()
+            .where(webhook_deliveries.c.id == ids[3])
+            .values(created_at=time.time())
+        )
+    status, out, _ = vestnik("admin", "webhook", "prune", "--older-than-days", "1", "--json")
+    assert (status, json.loads(out)) == (0, {"deliveries_deleted": 2, "events_deleted": 2})
+    with engine.connect() as conn:
+        left = sorted(r[0] for r in conn.execute(sa.select(webhook_deliveries.c.id)))
+        events_left = conn.execute(sa.select(sa.func.count()).select_from(call_events)).scalar()
+    assert left == [ids[2], ids[3]]
+    assert events_left == 2

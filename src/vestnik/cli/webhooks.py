@@ -5,6 +5,7 @@ vestnik admin webhook list ACCOUNT
 vestnik admin webhook remove ID
 vestnik admin webhook deliveries [--state parked] [--account A] [--limit N]
 vestnik admin webhook replay DELIVERY_ID... | --all-parked
+vestnik admin webhook prune --older-than-days N
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ from vestnik.events.webhooks import (
     add_webhook,
     list_deliveries,
     list_webhooks,
+    prune,
     remove_webhook,
     replay_deliveries,
 )
 from vestnik.store.accounts import resolve_account
+from vestnik.store.db import now
 
 # A template larger than this is surely a mistake (it is sent with every event).
 MAX_TEMPLATE_BYTES = 65_536
@@ -82,6 +85,14 @@ def register_admin(objects: SubParsers) -> None:
     )  # fmt: skip
     rp.add_argument("ids", metavar="DELIVERY_ID", type=positive_int, nargs="*")
     rp.add_argument("--all-parked", action="store_true", help="every parked delivery")
+
+    pr = command_parser(
+        actions, "prune",
+        help="delete delivered deliveries and their events older than N days "
+        "(pending and parked ones are kept)",
+        handler=_prune,
+    )  # fmt: skip
+    pr.add_argument("--older-than-days", type=positive_int, required=True, metavar="N")
 
 
 def _read_template(path: str | None) -> str | None:
@@ -172,4 +183,15 @@ def _replay(args: argparse.Namespace) -> None:
         {"replayed": count},
         f"{count} deliver{'y' if count == 1 else 'ies'} queued again"
         + ("" if count or args.all_parked else " (only parked deliveries can be replayed)"),
+    )
+
+
+def _prune(args: argparse.Namespace) -> None:
+    cutoff = now() - args.older_than_days * 86_400
+    with database(args) as (_config, engine), engine.begin() as conn:
+        deliveries, events = prune(conn, cutoff)
+    emit(
+        args,
+        {"deliveries_deleted": deliveries, "events_deleted": events},
+        f"deleted {deliveries} delivered deliveries and {events} events",
     )

@@ -178,3 +178,20 @@ def replay_deliveries(
         )
     )
     return int(result.rowcount)
+
+
+def prune(conn: Connection, before: float) -> tuple[int, int]:
+    """Delete delivered deliveries and fully delivered events older than ``before``.
+
+    Pending and parked deliveries, and the events they belong to, are kept whatever their age.
+    Returns (deliveries deleted, events deleted). Sessions and reports are not touched.
+    """
+    d, e = webhook_deliveries, call_events
+    deliveries = conn.execute(
+        d.delete().where(d.c.state == DeliveryState.DELIVERED.value, d.c.created_at < before)
+    ).rowcount
+    still_referenced = sa.select(d.c.event_id).where(d.c.event_id == e.c.id).exists()
+    events = conn.execute(
+        e.delete().where(e.c.created_at < before, e.c.dispatched.is_(True), ~still_referenced)
+    ).rowcount
+    return int(deliveries), int(events)
