@@ -13,7 +13,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from tests.cli.conftest import CliRunner
 
-from vestnik.auth import hash_token, verify_password
+from vestnik.auth import TokenKind, hash_token, verify_password
+from vestnik.store.accounts import issue_token
 from vestnik.store.db import alembic_config
 from vestnik.store.schema import (
     access_tokens,
@@ -213,11 +214,11 @@ def test_user_create(cli: CliRunner, db: Engine) -> None:
     [user] = rows(db, users)
     assert user["login"] == "alice" and user["account_id"] == account_id
     assert "s3cret" not in user["password_hash"]
-    assert verify_password(user["password_hash"], "s3cret pass") is not False
+    assert verify_password(user["password_hash"], "s3cret pass")
     # The password from stdin keeps it out of the shell history.
     assert cli("admin", "user", "create", "acme", "bob", "-", stdin="from-stdin\n").status == 0
     bob = rows(db, users)[1]
-    assert verify_password(bob["password_hash"], "from-stdin") is not False
+    assert verify_password(bob["password_hash"], "from-stdin")
 
 
 def test_user_create_refusals(cli: CliRunner, db: Engine) -> None:
@@ -229,6 +230,32 @@ def test_user_create_refusals(cli: CliRunner, db: Engine) -> None:
     assert_refused(cli("admin", "user", "create", "acme", "carol", ""), "password")
     assert_refused(cli("admin", "user", "create", "acme", " carol", "pw"), "login")
     assert_refused(cli("admin", "user", "create", "acme", "c" * 201, "pw"), "longer than")
+    assert rows(db, users) == before
+
+
+def test_user_set_changes_password_or_switches_off_and_logs_out(cli: CliRunner, db: Engine) -> None:
+    account_id = make_account(cli)
+    user_id = cli("admin", "user", "create", "acme", "alice", "old-pass", "--json").json["user_id"]
+    with db.begin() as conn:
+        session = issue_token(conn, account_id, TokenKind.SESSION, user_id=user_id)
+        permanent = issue_token(conn, account_id, TokenKind.PERMANENT)
+    run = cli("admin", "user", "set", "alice", "--password", "-", "--json", stdin="new-pass\n")
+    assert run.status == 0, run.err
+    assert run.json["password_changed"] is True and run.json["is_active"] is True
+    [user] = rows(db, users)
+    assert verify_password(user["password_hash"], "new-pass")
+    assert not verify_password(user["password_hash"], "old-pass")
+    blocked = {r["id"]: r["is_blocked"] for r in rows(db, access_tokens)}
+    assert blocked == {session.id: True, permanent.id: False}
+    run = cli("admin", "user", "set", "alice", "--inactive")
+    assert run.status == 0 and "inactive" in run.out
+    assert rows(db, users)[0]["is_active"] is False
+    listed = cli("admin", "user", "list", "acme", "--json").json
+    assert [(u["login"], u["is_active"]) for u in listed] == [("alice", False)]
+    before = rows(db, users)
+    assert_refused(cli("admin", "user", "set", "bob", "--active"), "not found")
+    assert_refused(cli("admin", "user", "set", "alice"), "nothing to change")
+    assert_refused(cli("admin", "user", "set", "alice", "--password", ""), "must not be empty")
     assert rows(db, users) == before
 
 

@@ -424,22 +424,59 @@ def _register_user(objects: SubParsers) -> None:
     p.add_argument("account", metavar="ACCOUNT", help="account id or name")
     p.add_argument("login", metavar="LOGIN")
     p.add_argument("password", metavar="PASSWORD", help="the password; '-' reads it from stdin")
+    p = command_parser(
+        actions,
+        "set",
+        help="change a user's password or switch the user off (logs the user out)",
+        handler=user_set,
+    )
+    p.add_argument("login", metavar="LOGIN")
+    p.add_argument("--password", metavar="PASSWORD", help="new password; '-' reads it from stdin")
+    active = p.add_mutually_exclusive_group()
+    active.add_argument("--active", dest="is_active", action="store_const", const=True)
+    active.add_argument("--inactive", dest="is_active", action="store_const", const=False)
+    p = command_parser(actions, "list", help="an account's users", handler=user_list)
+    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+
+
+def _password(text: str) -> str:
+    password = sys.stdin.readline().rstrip("\r\n") if text == "-" else text
+    if not password.strip():
+        raise CliError("password must not be empty")
+    return password
 
 
 def user_create(args: argparse.Namespace) -> None:
     login = text_value(args.login, users.c.login, "login")
     if login != args.login:
         raise CliError("login must not have surrounding spaces")
-    password = args.password
-    if password == "-":
-        password = sys.stdin.readline().rstrip("\r\n")
-    if not password.strip():
-        raise CliError("password must not be empty")
+    password = _password(args.password)
     with database(args) as (_config, engine), engine.begin() as conn:
         account_id = store.resolve_account(conn, args.account)
         user_id = store.create_user(conn, account_id, login, password)
     data = {"user_id": user_id, "account_id": account_id, "login": login}
     emit(args, data, f"user {user_id} ({login}) created in account {account_id}")
+
+
+def user_set(args: argparse.Namespace) -> None:
+    password = _password(args.password) if args.password is not None else None
+    if password is None and args.is_active is None:
+        raise CliError("nothing to change: give --password, --active or --inactive")
+    with database(args) as (_config, engine), engine.begin() as conn:
+        user = store.update_user(conn, args.login, password=password, is_active=args.is_active)
+    data = {"user_id": user["id"], **{k: v for k, v in user.items() if k != "id"}}
+    data["password_changed"] = password is not None
+    state = "active" if user["is_active"] else "inactive"
+    emit(args, data, f"user {user['id']} ({args.login}) updated: {state}"
+         + (", new password" if password is not None else "")
+         + "; its sessions are logged out")  # fmt: skip
+
+
+def user_list(args: argparse.Namespace) -> None:
+    with database(args) as (_config, engine), engine.connect() as conn:
+        account_id = store.resolve_account(conn, args.account)
+        rows = [with_iso_times(u, ["created_at"]) for u in store.list_users(conn, account_id)]
+    emit(args, rows, lambda: format_table(rows, ["id", "login", "is_active", "created_at_iso"]))
 
 
 def _register_key(objects: SubParsers) -> None:

@@ -105,6 +105,39 @@ def create_user(conn: Connection, account_id: int, login: str, password: str) ->
     )
 
 
+def update_user(
+    conn: Connection, login: str, *, password: str | None = None, is_active: bool | None = None
+) -> dict[str, Any]:
+    """Change a user's password and/or active flag; returns ``{"id", "account_id", ...}``.
+
+    Either change also blocks the user's session tokens: whoever logged in with the old
+    password (or as the user now switched off) is out at once, not when the hour ends.
+    """
+    row = conn.execute(
+        sa.select(users.c.id, users.c.account_id, users.c.is_active).where(users.c.login == login)
+    ).first()
+    if row is None:
+        raise AdminError(f"user {login!r} not found")
+    values: dict[str, Any] = {}
+    if password is not None:
+        values["password_hash"] = hash_password(password)
+    if is_active is not None:
+        values["is_active"] = is_active
+    if values:
+        conn.execute(users.update().where(users.c.id == row.id).values(**values))
+        conn.execute(
+            access_tokens.update()
+            .where(
+                access_tokens.c.user_id == row.id,
+                access_tokens.c.kind == TokenKind.SESSION.value,
+            )
+            .values(is_blocked=True)
+        )
+    active = row.is_active if is_active is None else is_active
+    return {"id": int(row.id), "account_id": int(row.account_id), "login": login,
+            "is_active": bool(active)}  # fmt: skip
+
+
 def issue_token(
     conn: Connection,
     account_id: int,
