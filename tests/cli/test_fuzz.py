@@ -12,6 +12,7 @@ COMMANDS = [
     ["admin", "account", "set"],
     ["admin", "account", "show"],
     ["admin", "user", "create"],
+    ["admin", "user", "set"],
     ["admin", "key", "create"],
     ["admin", "key", "block"],
     ["admin", "number", "add"],
@@ -28,7 +29,7 @@ OPTIONS = [
     "--minute-limit", "--day-limit", "--tts-max-length", "--max-concurrent-calls", "--ip-allow",
     "--ip-allowlist", "--mobile", "--long-distance", "--international", "--home-region",
     "--home-country", "--method-weight", "--expires", "--region", "--comment", "--account",
-    "--state", "--limit",
+    "--state", "--limit", "--password", "--finish-reason", "--external-id", "--contact",
 ]  # fmt: skip
 WORDS = ["acme", "1", "0", "-1", "on", "off", "74993720692", "+79161234567", "sip:a@b", "", "=",
          "2099-01-01", "10.0.0.0/8", "start.informer_call=2", "queued"]  # fmt: skip
