@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -254,8 +254,8 @@ def test_session_started_through_call_api_appears(api: DataApi) -> None:
     session_id = reply["result"]["data"]["call_session_id"]
     now = datetime.now(UTC)
     window = {
-        "date_from": now.replace(hour=0, minute=0, second=0).strftime("%Y-%m-%d %H:%M:%S"),
-        "date_till": now.replace(hour=23, minute=59, second=59).strftime("%Y-%m-%d %H:%M:%S"),
+        "date_from": (now - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S"),
+        "date_till": (now + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S"),
     }
     rows = api.call("get.calls_report", include_ongoing_calls=True, **window)["data"]
     row = next(r for r in rows if r["id"] == session_id)
