@@ -30,9 +30,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import random
-import socket
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -271,17 +269,10 @@ class WebhookWorker:
     (each bounded by the timeout) and records their outcomes.
     """
 
-    def __init__(
-        self,
-        config: Config,
-        engine: Engine,
-        *,
-        worker_id: str | None = None,
-    ) -> None:
+    def __init__(self, config: Config, engine: Engine) -> None:
         self.config = config
         self.cfg = config.webhooks
         self.engine = engine
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()  # claim: new deliveries may be due
         self._dispatch_wake = asyncio.Event()  # dispatch: new events were recorded
