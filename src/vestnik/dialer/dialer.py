@@ -14,8 +14,9 @@ Per session: claim → render (a task, so audio is ready at answer) → blacklis
 fails finishes it ``internal_error``; a dialer that dies leaves leases that a restart (same
 dialer id) or another dialer's sweep settles.
 
-Database work runs on a small thread pool so the event loop (SIP, RTP pacer, HTTP) never
-blocks on it. Deadlines use the loop clock; stored times are wall-clock UNIX seconds.
+Database work runs on its own thread, many operations per transaction under load
+(``batching.GroupCommit``), so the event loop (SIP, RTP pacer, HTTP) never blocks on it.
+Deadlines use the loop clock; stored times are wall-clock UNIX seconds.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import logging
 import secrets
 import socket
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -36,6 +36,7 @@ from sqlalchemy import Connection, Engine
 from vestnik import metrics
 from vestnik.calls import ContactKind, FinishReason, MessageType
 from vestnik.config import Config
+from vestnik.dialer.batching import GroupCommit
 from vestnik.dialer.limits import CallRate
 from vestnik.dialer.ports import (
     CallHandle,
@@ -60,7 +61,6 @@ ACCOUNT_RECHECK_SECONDS = 0.25
 # After the drain bound, hung-up calls get this long to report their result.
 CUT_GRACE_SECONDS = 5.0
 CLAIM_BATCH = 100
-DB_THREADS = 4
 FINISH_RETRIES = 4
 
 
@@ -176,7 +176,7 @@ class Dialer:
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loops: list[asyncio.Task[None]] = []
-        self._db = ThreadPoolExecutor(DB_THREADS, thread_name_prefix="vestnik-dialer-db")
+        self._db = GroupCommit(engine)
 
     # -- public -------------------------------------------------------------------------
 
@@ -251,7 +251,7 @@ class Dialer:
             task.cancel()
         await asyncio.gather(*self._loops[1:], return_exceptions=True)
         self._loops = []
-        self._db.shutdown(wait=True)
+        await self._db.close()
         log.info("dialer %s stopped", self.dialer_id)
 
     def hang_up_all(self) -> None:
@@ -270,13 +270,8 @@ class Dialer:
     # -- database ------------------------------------------------------------------------
 
     async def _tx(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(conn, *args)`` in one transaction on the database threads."""
-
-        def work() -> T:
-            with self.engine.begin() as conn:
-                return fn(conn, *args)
-
-        return await asyncio.get_running_loop().run_in_executor(self._db, work)
+        """Run ``fn(conn, *args)`` in a transaction on the database thread (group commit)."""
+        return await self._db.run(fn, *args)
 
     def _write(self, call: _Call, fn: Callable[..., object], *args: Any) -> None:
         """Queue a progress write for ``call``; writes of one call commit in order."""

@@ -70,6 +70,85 @@ def _rows(result: sa.CursorResult[Any]) -> list[Row]:
     return [dict(r) for r in result.mappings()]
 
 
+# The per-call statements, built once: building a Core statement and its cache key costs more
+# than running it, and the dialer runs several per call at 100+ calls per second.
+_c = call_sessions.c
+_SID, _OWNER, _AT = sa.bindparam("sid"), sa.bindparam("owner"), sa.bindparam("at")
+_SESSION_CONTACT = sa.select(_c.account_id, _c.contact, _c.contact_kind).where(_c.id == _SID)
+_ACCOUNT_CAP = (
+    sa.select(accounts.c.max_concurrent_calls)
+    .where(accounts.c.id == sa.bindparam("account_id"))
+    .with_for_update()
+)
+_BLACKLISTED = sa.select(blacklist.c.id).where(
+    blacklist.c.account_id == sa.bindparam("account_id"),
+    blacklist.c.number.in_(sa.bindparam("forms", expanding=True)),
+)
+_ACTIVE_CALLS = (
+    sa.select(sa.func.count())
+    .select_from(call_sessions)
+    .where(
+        _c.account_id == sa.bindparam("account_id"),
+        _c.state.in_(sa.bindparam("call_states", value=list(CALL_STATES), expanding=True)),
+    )
+)
+_MINE_QUEUED = sa.and_(
+    _c.id == _SID, _c.lease_owner == _OWNER, _c.release_requested.is_(False), _QUEUED
+)
+_START_DIALING = (
+    call_sessions.update()
+    .where(_MINE_QUEUED)
+    .values(
+        state=CallState.DIALING.value,
+        dial_at=_AT,
+        dial_attempts=_c.dial_attempts + 1,
+        lease_expires_at=sa.bindparam("lease_until"),
+    )
+    .returning(*call_sessions.c)
+)
+# sip_call_id: keep what is stored when none is given.
+_SIP_CALL_ID = sa.func.coalesce(sa.bindparam("sip_call_id", type_=sa.String), _c.sip_call_id)
+_RINGING = (
+    call_sessions.update()
+    .where(_c.id == _SID, _c.lease_owner == _OWNER, _c.state == CallState.DIALING.value)
+    .values(state=CallState.RINGING.value, ring_at=_AT, sip_call_id=_SIP_CALL_ID)
+)
+_ANSWERED = (
+    call_sessions.update()
+    .where(
+        _c.id == _SID,
+        _c.lease_owner == _OWNER,
+        _c.state.in_((CallState.DIALING.value, CallState.RINGING.value)),
+    )
+    .values(state=CallState.ANSWERED.value, answer_at=_AT, sip_call_id=_SIP_CALL_ID)
+    .returning(*call_sessions.c)
+)
+
+
+def _finish_statement(guard: ColumnElement[bool]) -> sa.Update:
+    """Any non-final state → finished; optional SIP fields keep stored values when None."""
+    return (
+        call_sessions.update()
+        .where(guard, _NOT_FINISHED)
+        .values(
+            state=CallState.FINISHED.value,
+            finish_reason=sa.bindparam("reason"),
+            finish_detail=sa.bindparam("detail", type_=sa.Text),
+            end_at=_AT,
+            lease_expires_at=None,
+            sip_code=sa.func.coalesce(sa.bindparam("sip_code", type_=sa.Integer), _c.sip_code),
+            sip_reason=sa.func.coalesce(sa.bindparam("sip_reason", type_=sa.String), _c.sip_reason),
+            sip_call_id=_SIP_CALL_ID,
+        )
+        .returning(*call_sessions.c)
+    )
+
+
+_FINISH_OWNED = _finish_statement(sa.and_(_c.id == _SID, _c.lease_owner == _OWNER))
+_FINISH_UNOWNED = _finish_statement(sa.and_(_c.id == _SID, _c.lease_owner.is_(None)))
+_FINISH_MINE_QUEUED = _finish_statement(_MINE_QUEUED)
+
+
 def claim_sessions(
     conn: Connection, owner: str, limit: int, lease_seconds: float, at: float
 ) -> list[Row]:
@@ -194,26 +273,14 @@ def blacklist_forms(contact: str, contact_kind: str = "phone") -> set[str]:
 def is_blacklisted(
     conn: Connection, account_id: int, contact: str, contact_kind: str = "phone"
 ) -> bool:
-    return (
-        conn.execute(
-            sa.select(blacklist.c.id).where(
-                blacklist.c.account_id == account_id,
-                blacklist.c.number.in_(blacklist_forms(contact, contact_kind)),
-            )
-        ).first()
-        is not None
-    )
+    forms = sorted(blacklist_forms(contact, contact_kind))
+    params = {"account_id": account_id, "forms": forms}
+    return conn.execute(_BLACKLISTED, params).first() is not None
 
 
 def count_active_calls(conn: Connection, account_id: int) -> int:
     """Calls of the account that are up or being set up, across every dialer."""
-    return int(
-        conn.execute(
-            sa.select(sa.func.count())
-            .select_from(call_sessions)
-            .where(call_sessions.c.account_id == account_id, call_sessions.c.state.in_(CALL_STATES))
-        ).scalar_one()
-    )
+    return int(conn.execute(_ACTIVE_CALLS, {"account_id": account_id}).scalar_one())
 
 
 def begin_dialing(
@@ -225,32 +292,16 @@ def begin_dialing(
     The account row is locked first (PostgreSQL) so the concurrent-call count and the
     transition are one step across all dialers.
     """
-    row = (
-        conn.execute(
-            sa.select(
-                call_sessions.c.account_id, call_sessions.c.contact, call_sessions.c.contact_kind
-            ).where(call_sessions.c.id == session_id)
-        )
-        .mappings()
-        .first()
-    )
+    row = conn.execute(_SESSION_CONTACT, {"sid": session_id}).first()
     if row is None:
         return BeginDialing(DialStart.GONE)
-    account_id = int(row["account_id"])
-    cap = conn.execute(
-        sa.select(accounts.c.max_concurrent_calls)
-        .where(accounts.c.id == account_id)
-        .with_for_update()
-    ).scalar_one()
-    mine = sa.and_(
-        call_sessions.c.id == session_id,
-        call_sessions.c.lease_owner == owner,
-        call_sessions.c.release_requested.is_(False),
-        _QUEUED,
-    )
-    if is_blacklisted(conn, account_id, str(row["contact"]), str(row["contact_kind"])):
-        finished = _finish(
+    account_id, contact, contact_kind = int(row[0]), str(row[1]), str(row[2])
+    cap = conn.execute(_ACCOUNT_CAP, {"account_id": account_id}).scalar_one()
+    mine = {"sid": session_id, "owner": owner}
+    if is_blacklisted(conn, account_id, contact, contact_kind):
+        finished = _run_finish(
             conn,
+            _FINISH_MINE_QUEUED,
             mine,
             at,
             FinishReason.NUMA_IN_BLACK_LIST,
@@ -262,18 +313,7 @@ def begin_dialing(
     if count_active_calls(conn, account_id) >= int(cap):
         return BeginDialing(DialStart.ACCOUNT_FULL)
     started = _rows(
-        conn.execute(
-            _returning(
-                call_sessions.update()
-                .where(mine)
-                .values(
-                    state=CallState.DIALING.value,
-                    dial_at=at,
-                    dial_attempts=call_sessions.c.dial_attempts + 1,
-                    lease_expires_at=at + lease_seconds,
-                )
-            )
-        )
+        conn.execute(_START_DIALING, {**mine, "at": at, "lease_until": at + lease_seconds})
     )
     if not started:
         return BeginDialing(DialStart.GONE)
@@ -285,41 +325,16 @@ def mark_ringing(
     conn: Connection, session_id: int, owner: str, at: float, sip_call_id: str | None = None
 ) -> bool:
     """dialing → ringing (first 180/183)."""
-    values: dict[str, Any] = {"state": CallState.RINGING.value, "ring_at": at}
-    if sip_call_id:
-        values["sip_call_id"] = sip_call_id
-    result = conn.execute(
-        call_sessions.update()
-        .where(
-            call_sessions.c.id == session_id,
-            call_sessions.c.lease_owner == owner,
-            call_sessions.c.state == CallState.DIALING.value,
-        )
-        .values(**values)
-    )
-    return result.rowcount > 0
+    params = {"sid": session_id, "owner": owner, "at": at, "sip_call_id": sip_call_id or None}
+    return conn.execute(_RINGING, params).rowcount > 0
 
 
 def mark_answered(
     conn: Connection, session_id: int, owner: str, at: float, sip_call_id: str | None = None
 ) -> Row | None:
     """dialing/ringing → answered (200 OK), with its ``call_answered`` event."""
-    values: dict[str, Any] = {"state": CallState.ANSWERED.value, "answer_at": at}
-    if sip_call_id:
-        values["sip_call_id"] = sip_call_id
-    rows = _rows(
-        conn.execute(
-            _returning(
-                call_sessions.update()
-                .where(
-                    call_sessions.c.id == session_id,
-                    call_sessions.c.lease_owner == owner,
-                    call_sessions.c.state.in_((CallState.DIALING.value, CallState.RINGING.value)),
-                )
-                .values(**values)
-            )
-        )
-    )
+    params = {"sid": session_id, "owner": owner, "at": at, "sip_call_id": sip_call_id or None}
+    rows = _rows(conn.execute(_ANSWERED, params))
     if not rows:
         return None
     record_event(conn, rows[0], EventType.CALL_ANSWERED, at)
@@ -345,12 +360,13 @@ def finish_session(
     row, or None when the session was already final or not ours.
     """
     if owner is None:
-        guard = sa.and_(call_sessions.c.id == session_id, call_sessions.c.lease_owner.is_(None))
+        statement, params = _FINISH_UNOWNED, {"sid": session_id}
     else:
-        guard = sa.and_(call_sessions.c.id == session_id, call_sessions.c.lease_owner == owner)
-    return _finish(
+        statement, params = _FINISH_OWNED, {"sid": session_id, "owner": owner}
+    return _run_finish(
         conn,
-        guard,
+        statement,
+        params,
         at,
         reason,
         detail=detail,
@@ -367,28 +383,33 @@ def _finish(
     reason: FinishReason,
     *,
     detail: str | None = None,
+) -> Row | None:
+    """Finish under an ad-hoc guard (recovery, claim): not the hot path."""
+    return _run_finish(conn, _finish_statement(guard), {}, at, reason, detail=detail)
+
+
+def _run_finish(
+    conn: Connection,
+    statement: sa.Update,
+    params: dict[str, Any],
+    at: float,
+    reason: FinishReason,
+    *,
+    detail: str | None = None,
     sip_code: int | None = None,
     sip_reason: str | None = None,
     sip_call_id: str | None = None,
 ) -> Row | None:
-    values: dict[str, Any] = {
-        "state": CallState.FINISHED.value,
-        "finish_reason": reason.value,
-        "finish_detail": detail,
-        "end_at": at,
-        "lease_expires_at": None,
+    values = {
+        **params,
+        "at": at,
+        "reason": reason.value,
+        "detail": detail,
+        "sip_code": sip_code,
+        "sip_reason": sip_reason[:255] if sip_reason is not None else None,
+        "sip_call_id": sip_call_id[:255] if sip_call_id is not None else None,
     }
-    if sip_code is not None:
-        values["sip_code"] = sip_code
-    if sip_reason is not None:
-        values["sip_reason"] = sip_reason[:255]
-    if sip_call_id is not None:
-        values["sip_call_id"] = sip_call_id[:255]
-    rows = _rows(
-        conn.execute(
-            _returning(call_sessions.update().where(guard, _NOT_FINISHED).values(**values))
-        )
-    )
+    rows = _rows(conn.execute(statement, values))
     for row in rows:
         record_event(conn, row, EventType.CALL_FINISHED, at)
     return rows[0] if rows else None
