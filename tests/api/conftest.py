@@ -51,8 +51,9 @@ class ThreadServer:
     def __init__(self, app: Any) -> None:
         self.port = free_port()
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
-        )
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
+            loop="asyncio",  # uvloop would set a process-wide event loop policy
+        )  # fmt: skip
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

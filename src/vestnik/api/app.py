@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 
 from sqlalchemy import Engine
 from starlette.applications import Starlette
@@ -14,6 +15,7 @@ from vestnik.api.calls import LIST_CALLS, RELEASE_CALL
 from vestnik.api.informer import START_INFORMER_CALL
 from vestnik.api.jsonrpc import JsonRpcEndpoint, MethodSpec
 from vestnik.api.sessions import LOGIN_USER, LOGOUT_USER
+from vestnik.calls.numbers import number_facts
 from vestnik.config import Config
 
 CALL_API_PATH = "/v4.0"
@@ -35,11 +37,18 @@ async def health(_request: Request) -> Response:
 def create_app(config: Config, engine: Engine, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
     """The HTTP app on ``engine`` (already migrated). The dialer is not started here."""
     call_api = JsonRpcEndpoint(CALL_API_METHODS, config, engine)
+    number_facts("74993720692")  # load the geocoder's data now, not in the first request
     routes: list[BaseRoute] = [
         Route(CALL_API_PATH, call_api, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
         *extra_routes,
     ]
-    app = Starlette(routes=routes)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        call_api.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.call_api = call_api
     return app

@@ -75,6 +75,9 @@ PARAMS = (
 )
 
 _rng = random.Random()
+_RULES = frozenset(rule.value for rule in UsageRule)
+_DIRECTIONS = frozenset(d.value for d in Direction)
+_MESSAGE_TYPES = frozenset(t.value for t in MessageType)
 
 # Hot-path statements, built once (building costs more than running them on SQLite).
 _OWNED = Prepared(
@@ -129,7 +132,7 @@ def start_informer_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
     if vpn is None or not possible_e164(vpn):
         raise _bad("virtual_phone_number", vpn_raw)
     rule_raw = p.get("virtual_phone_usage_rule") or UsageRule.FIXED.value
-    if rule_raw not in UsageRule.__members__.values():
+    if rule_raw not in _RULES:
         raise _bad("virtual_phone_usage_rule", rule_raw)
     rule = UsageRule(rule_raw)
     external_id = p.get("external_id")
@@ -139,7 +142,7 @@ def start_informer_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
     if dtmf is not None and (len(dtmf) > MAX_TEXT_COLUMN or not DTMF_PATTERN.fullmatch(dtmf)):
         raise _bad("dtmf_string", dtmf)
     direction_raw = p.get("direction") or Direction.IN.value
-    if direction_raw not in Direction.__members__.values():
+    if direction_raw not in _DIRECTIONS:
         raise _bad("direction", direction_raw)
     contact_raw: str = p["contact"]
     contact = parse_contact(contact_raw) if len(contact_raw) <= MAX_TEXT_COLUMN else None
@@ -152,7 +155,7 @@ def start_informer_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
     if not MIN_DIALING_TIMEOUT <= timeout <= MAX_DIALING_TIMEOUT:
         raise _bad("dialing_timeout", p.get("dialing_timeout"))
     message = p["contact_message"]
-    if message["type"] not in MessageType.__members__.values():
+    if message["type"] not in _MESSAGE_TYPES:
         raise _bad("contact_message.type", message["type"])
     message_type = MessageType(message["type"])
     text: str = message["value"]

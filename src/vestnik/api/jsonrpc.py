@@ -16,7 +16,8 @@ raised inside the transaction rolls it back: a rejected request changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -34,6 +35,7 @@ from vestnik.api.auth import (
 from vestnik.api.errors import ApiError, error_object
 from vestnik.api.limits import LimitExceeded, charge, peek
 from vestnik.api.params import Param, check_params
+from vestnik.api.wal import WalCheckpointer
 from vestnik.config import Config
 from vestnik.store.db import now
 
@@ -49,17 +51,55 @@ _decode = msgspec.json.Decoder().decode
 
 
 class DbRunner:
-    """Runs blocking database work: inline on the event loop (SQLite: ~100 µs, one writer
-    anyway) or in a worker thread (PostgreSQL: real concurrency, network round trips)."""
+    """Runs blocking database work: inline on the event loop (SQLite: a few hundred µs, one
+    writer anyway) or in a worker thread (PostgreSQL: real concurrency, network round trips).
+
+    Inline, the runner keeps one connection for its transactions: work runs to the end without
+    yielding to the loop, so transactions never interleave, and a pool checkout per request
+    (~100 µs) is saved.
+    """
 
     def __init__(self, engine: Engine, *, in_thread: bool) -> None:
         self.engine = engine
         self.in_thread = in_thread
+        self._conn: Connection | None = None
+        self._checkpointer: WalCheckpointer | None = None
 
     async def run(self, fn: Callable[[], T]) -> T:
         if self.in_thread:
             return await anyio.to_thread.run_sync(fn)
         return fn()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A connection inside a transaction: committed on exit, rolled back on an exception."""
+        if self.in_thread:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        conn = self._conn
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._conn = self._connect()
+        with conn.begin():
+            yield conn
+
+    def _connect(self) -> Connection:
+        conn = self.engine.connect()
+        if self.engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+            conn.commit()
+            if self._checkpointer is None:
+                self._checkpointer = WalCheckpointer(self.engine)
+                self._checkpointer.start()
+        return conn
+
+    def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 @dataclass
@@ -157,9 +197,8 @@ class JsonRpcEndpoint:
                     declared_length = int(value)
                 except ValueError:
                     declared_length = None
-        too_large = ApiError("request_too_large", params={"max_body_bytes": self.max_body})
         if declared_length is not None and declared_length > self.max_body:
-            return 413, _error_reply(None, too_large)
+            return 413, self._too_large()
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -169,7 +208,7 @@ class JsonRpcEndpoint:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                return 413, _error_reply(None, too_large)
+                return 413, self._too_large()
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
@@ -188,6 +227,14 @@ class JsonRpcEndpoint:
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             return 200, _error_reply(None, ApiError("parse_error"))
         return 200, await self.dispatch(request, scope)
+
+    def _too_large(self) -> dict[str, Any]:
+        error = ApiError("request_too_large", params={"max_body_bytes": self.max_body})
+        return _error_reply(None, error)
+
+    def close(self) -> None:
+        """Release the runner's connection (at shutdown)."""
+        self.runner.close()
 
     async def dispatch(self, request: Any, scope: Any) -> dict[str, Any]:
         """The reply object for one decoded JSON value."""
@@ -269,7 +316,7 @@ class JsonRpcEndpoint:
 
         def transaction() -> tuple[Any, dict[str, int], MethodCall]:
             at = now()
-            with self.engine.begin() as conn:
+            with self.runner.transaction() as conn:
                 principal = given if given is not None else authenticate(conn, token or "", at)
                 call = MethodCall(method, params, request_id, principal, client_ip, at, self.config)
                 try:
