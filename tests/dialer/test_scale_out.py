@@ -1,4 +1,7 @@
-"""Two ``vestnik serve`` processes on one PostgreSQL share the queue and the account cap.
+"""Two ``vestnik serve`` processes on one database share the queue and the account cap.
+
+PostgreSQL is the scale-out deployment (``FOR UPDATE SKIP LOCKED``); the same holds on one
+SQLite file, where every transaction takes the single writer lock.
 
 Each process may hold two sessions (``max_concurrent_calls = 2``, no waiting room), the
 account may have three calls at once: both processes dial, every session is dialled exactly
@@ -40,8 +43,6 @@ def _max_overlap(rows: list[dict[str, Any]]) -> int:
 
 
 def test_two_dialers_share_queue_and_account_cap(tmp_path: Path, db_url: str) -> None:
-    if db_url.startswith("sqlite"):
-        pytest.skip("several service processes are a PostgreSQL deployment (docs/architecture.md)")
     engine: Engine = create_db_engine(db_url)
     token = provision(engine, max_concurrent_calls=ACCOUNT_CAP)
     limits = {
