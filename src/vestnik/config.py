@@ -83,6 +83,12 @@ class RtpConfig:
     bind_host: str = "127.0.0.1"
     # Address put in SDP c=; empty = bind_host.
     advertised_host: str = ""
+    # Run the RTP pacer in a child process of its own, so garbage collection and SIP work in
+    # the main process cannot delay packets (false: a thread of the main process).
+    pacer_process: bool = True
+    # Ask for SCHED_RR real-time scheduling for the pacer thread (needs CAP_SYS_NICE or root;
+    # without it a warning is logged and the pacer runs at normal priority).
+    realtime_priority: bool = False
 
 
 @dataclass

@@ -13,7 +13,16 @@ import pytest
 
 from vestnik.media.codecs import g711
 from vestnik.media.dtmf import detect_dtmf
-from vestnik.media.pacer import PCMA, PCMU, EncodedAudioCache, RtpPacer, RtpStream, dtmf_items
+from vestnik.media.pacer import (
+    PCMA,
+    PCMU,
+    EncodedAudioCache,
+    ProcessPacer,
+    RemoteStream,
+    RtpPacer,
+    RtpStream,
+    dtmf_items,
+)
 
 from .rtp_receiver import RtpReceiver
 
@@ -139,3 +148,53 @@ def test_encoded_audio_is_shared_per_array_and_codec() -> None:
     del pcm
     gc.collect()
     assert len(cache) == 1  # the copy's entry; the original's went with its array
+
+
+def test_process_pacer_plays_shared_audio_and_reports_done(receiver: RtpReceiver) -> None:
+    pacer = ProcessPacer()
+    pacer.start()
+    try:
+        pcm = (np.random.default_rng(2).standard_normal(1600) * 2000).astype(np.int16)
+        audio = PCMA.encode(pcm)
+        done: list[RemoteStream] = []
+        finished = threading.Event()
+
+        def on_done(stream: RemoteStream) -> None:
+            done.append(stream)
+            if len(done) == 2:
+                finished.set()
+
+        socks = [_socket_to(receiver) for _ in range(2)]
+        streams = [pacer.open_stream(s, PCMA, 101, on_done=on_done) for s in socks]
+        for stream in streams:
+            stream.play(audio)  # the same buffer: sent to the child once
+            stream.finish()
+        assert finished.wait(5)
+        assert all(s.finished and s.first_sent_at is not None for s in streams)
+        assert not pacer._buffers  # released once both streams were done
+        receiver.wait_quiet(0.1, 1)
+        by_ssrc: dict[int, list[bytes]] = {}
+        for r in receiver.packets:
+            by_ssrc.setdefault(r.packet.ssrc, []).append(r.packet.payload)
+        assert len(by_ssrc) == 2
+        for payloads in by_ssrc.values():
+            heard = b"".join(p for p in payloads if p != bytes([0xD5]) * 160)
+            assert heard == audio
+    finally:
+        pacer.close()
+        for s in socks:
+            s.close()
+
+
+def test_process_pacer_death_ends_its_streams(receiver: RtpReceiver) -> None:
+    pacer = ProcessPacer()
+    pacer.start()
+    sock = _socket_to(receiver)
+    ended = threading.Event()
+    stream = pacer.open_stream(sock, PCMU, None, on_done=lambda s: ended.set())
+    assert receiver.wait_for(3, 3)
+    pacer._process.kill()
+    assert ended.wait(5)
+    assert not stream.finished and stream.stopped
+    pacer.close()
+    sock.close()

@@ -14,6 +14,7 @@ stream's queue (``play``/``event``/``finish``), flag it (``stop``) or read its c
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -52,6 +53,8 @@ RESYNC_SECONDS = 0.200
 # We never read the callee's audio: a small receive buffer keeps what the kernel holds for an
 # unread socket small (Linux doubles this value and enforces its own minimum).
 RECEIVE_BUFFER_BYTES = 4096
+# SCHED_RR priority of the pacer thread when real-time scheduling is asked for (1-99).
+REALTIME_PRIORITY = 10
 
 _HEADER = struct.Struct("!BBHII")
 
@@ -136,6 +139,7 @@ class RtpStream:
         self.codec = codec
         self.event_payload_type = event_payload_type
         self.on_done = on_done
+        self.on_first: Callable[[RtpStream], None] | None = None
         self.ssrc = int.from_bytes(os.urandom(4), "big")
         self.seq = int.from_bytes(os.urandom(2), "big")
         self.timestamp = int.from_bytes(os.urandom(4), "big")
@@ -217,6 +221,8 @@ class RtpStream:
             self.send_errors += 1
         if self.first_sent_at is None:
             self.first_sent_at = time.monotonic()
+            if self.on_first is not None:
+                self.on_first(self)
         self.seq += 1
         self.timestamp += SAMPLES_PER_PACKET
         return True
@@ -279,14 +285,17 @@ class PacerStats:
 class RtpPacer:
     """The sending thread. ``start``/``close`` it once; ``open_stream`` per answered call."""
 
-    def __init__(self, tick: float = TICK_SECONDS) -> None:
+    def __init__(self, tick: float = TICK_SECONDS, realtime: bool = False) -> None:
         self.tick_seconds = tick
+        self.realtime = realtime
         self.stats = PacerStats()
         self._streams: list[RtpStream] = []
         self._incoming: deque[RtpStream] = deque()
         self._wake = threading.Event()
         self._closing = False
         self._thread: threading.Thread | None = None
+        # How late each recent tick started (seconds), for benchmarks and diagnostics.
+        self.recent_lags: deque[float] = deque(maxlen=1 << 16)
 
     def start(self) -> None:
         if self._thread is None:
@@ -314,15 +323,24 @@ class RtpPacer:
         empty (audio still rendering) until ``finish`` is queued."""
         stream = RtpStream(sock, codec, event_payload_type, on_done)
         stream.queue.extend(items)
+        self.adopt(stream)
+        return stream
+
+    def adopt(self, stream: RtpStream) -> None:
+        """Start pacing a stream built by the caller."""
         self._incoming.append(stream)
         self._wake.set()
-        return stream
 
     @property
     def active_streams(self) -> int:
         return len(self._streams) + len(self._incoming)
 
     def _run(self) -> None:
+        if self.realtime:
+            try:  # this thread only (pid 0 = the calling thread on Linux)
+                os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(REALTIME_PRIORITY))
+            except (OSError, AttributeError) as exc:
+                log.warning("RTP pacer: no real-time priority (%s); running at normal", exc)
         period = self.tick_seconds
         stats = self.stats
         monotonic = time.monotonic
@@ -340,6 +358,7 @@ class RtpPacer:
                 continue
             started = monotonic()
             lag = started - deadline
+            self.recent_lags.append(lag)
             if lag > LATE_TICK_SECONDS:
                 stats.late_ticks += 1
                 if lag > RESYNC_SECONDS:
@@ -348,7 +367,13 @@ class RtpPacer:
             done: list[RtpStream] | None = None
             sent = 0
             for stream in streams:
-                if stream.tick():
+                try:
+                    alive = stream.tick()
+                except Exception:  # one bad stream must not stop the others
+                    log.exception("RTP stream failed; dropping it")
+                    stream.stopped = True
+                    alive = False
+                if alive:
                     sent += 1
                 else:
                     if done is None:
@@ -368,14 +393,30 @@ class RtpPacer:
             stats.packets_sent += sent
             stats.active_streams = len(self._streams)
             deadline += period
-            delay = deadline - monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            self._sleep_until(deadline)
         for stream in self._streams + list(self._incoming):
             stream.stopped = True
             self._notify_done(stream)
         self._streams = []
         self._incoming.clear()
+
+    def _sleep_until(self, deadline: float) -> None:
+        """Sleep to the next tick. A stream opened meanwhile sends its first packet at once
+        (the callee hears audio sooner) and joins the common tick after that."""
+        while not self._closing:
+            delay = deadline - time.monotonic()
+            if delay <= 0:
+                return
+            self._wake.clear()
+            if not self._incoming:
+                self._wake.wait(delay)
+            while self._incoming:
+                stream = self._incoming.popleft()
+                if stream.tick():
+                    self.stats.packets_sent += 1
+                    self._streams.append(stream)
+                else:
+                    self._notify_done(stream)
 
     @staticmethod
     def _notify_done(stream: RtpStream) -> None:
@@ -404,3 +445,346 @@ def dtmf_items(
             tone = codec.encode(dtmf_tone(key, tone_ticks * round(TICK_SECONDS * 1000)))
             items.append(tone + silence * gap_ticks)
     return items
+
+
+# --- the pacer in a child process --------------------------------------------------------------
+#
+# In the main process the pacer thread shares the GIL with sippy, asyncio and the garbage
+# collector; at 1000 calls a full collection of sippy's objects paused every thread for
+# 70-180 ms (measured), and every packet's send() hands the GIL to whoever waits for it.
+# ``ProcessPacer`` runs the same ``RtpPacer`` in a small child process instead. The main process
+# passes each call's connected UDP socket (SCM_RIGHTS), the items to play and each distinct
+# encoded message once; the child reports first-packet times, finished streams and stats.
+# Frames on the Unix stream socket: 4-byte big-endian length, then a pickle.
+
+_LENGTH = struct.Struct("!I")
+STATS_INTERVAL = 0.5
+START_TIMEOUT = 30.0
+
+
+def _send_frame(chan: socket.socket, message: object, fds: list[int] | None = None) -> None:
+    import pickle
+
+    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    frame = _LENGTH.pack(len(body)) + body
+    if fds:
+        sent = socket.send_fds(chan, [frame[:4]], fds)
+        chan.sendall(frame[sent:])
+    else:
+        chan.sendall(frame)
+
+
+def _recv_exact(chan: socket.socket, size: int) -> bytes:
+    chunks = []
+    while size:
+        chunk = chan.recv(min(size, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _recv_frame(chan: socket.socket) -> tuple[Any, list[int]]:
+    import pickle
+
+    header, fds, _flags, _addr = socket.recv_fds(chan, 4, 4)
+    if not header:
+        raise EOFError
+    if len(header) < 4:
+        header += _recv_exact(chan, 4 - len(header))
+    (length,) = _LENGTH.unpack(header)
+    return pickle.loads(_recv_exact(chan, length)), fds
+
+
+class RemoteStream:
+    """The main process's view of a stream the child pacer sends. Same surface as
+    ``RtpStream`` for callers: ``play``, ``pause``, ``event``, ``finish``, ``stop``,
+    ``first_sent_at``, ``finished``, ``packets_sent``."""
+
+    def __init__(
+        self, owner: ProcessPacer, stream_id: int, on_done: Callable[[Any], None] | None
+    ) -> None:
+        self.owner = owner
+        self.stream_id = stream_id
+        self.on_done = on_done
+        self.first_sent_at: float | None = None
+        self.finished = False
+        self.stopped = False
+        self.done = False
+        self.packets_sent = 0
+        self.send_errors = 0
+        self.buffers: list[int] = []
+
+    def play(self, audio: bytes) -> None:
+        if audio:
+            self.owner._play(self, audio)
+
+    def pause(self, seconds: float) -> None:
+        self.owner._send(("items", self.stream_id, [_silence_marker(seconds)]))
+
+    def event(self, event: ToneEvent) -> None:
+        self.owner._send(("items", self.stream_id, [event]))
+
+    def finish(self) -> None:
+        self.owner._send(("finish", self.stream_id))
+
+    def stop(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self.owner._send(("stop", self.stream_id))
+
+
+def _silence_marker(seconds: float) -> tuple[str, float]:
+    return ("pause", seconds)
+
+
+class ProcessPacer:
+    """``RtpPacer`` in a child process (``python -m vestnik.media.pacer``)."""
+
+    def __init__(self, realtime: bool = False) -> None:
+        self.realtime = realtime
+        self.stats = PacerStats()
+        self.recent_lags: deque[float] = deque(maxlen=1 << 16)
+        self._streams: dict[int, RemoteStream] = {}
+        self._buffers: dict[int, tuple[bytes, int]] = {}  # id(bytes) -> (bytes, users)
+        self._next_id = 1
+        # Held across each decision and the frames it sends, so the child sees buffer/play/drop
+        # frames in the order the decisions were made.
+        self._lock = threading.RLock()
+        self._chan: socket.socket | None = None
+        self._process: Any = None
+        self._reader: threading.Thread | None = None
+        self._ready = threading.Event()
+
+    @property
+    def active_streams(self) -> int:
+        return len(self._streams)
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (for CPU and memory accounting)."""
+        return None if self._process is None else int(self._process.pid)
+
+    def start(self) -> None:
+        import subprocess
+        import sys
+
+        if self._process is not None:
+            return
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vestnik.media.pacer",
+                str(child.fileno()),
+                "realtime" if self.realtime else "normal",
+            ],
+            pass_fds=[child.fileno()],
+            stdin=subprocess.DEVNULL,
+        )
+        child.close()
+        self._chan = parent
+        self._reader = threading.Thread(target=self._read, name="rtp-pacer-reader", daemon=True)
+        self._reader.start()
+        if not self._ready.wait(START_TIMEOUT):
+            self.close()
+            raise RuntimeError("the RTP pacer process did not start")
+
+    def close(self) -> None:
+        if self._process is None:
+            return
+        self._send(("close",))
+        try:
+            self._process.wait(5)
+        except Exception:
+            self._process.kill()
+            self._process.wait()
+        if self._reader is not None:
+            self._reader.join(5)
+        if self._chan is not None:
+            self._chan.close()
+        self._process = None
+        self._fail_all()
+
+    def open_stream(
+        self,
+        sock: socket.socket,
+        codec: G711,
+        event_payload_type: int | None,
+        on_done: Callable[[Any], None] | None = None,
+        items: Iterable[bytes | ToneEvent] = (),
+    ) -> RemoteStream:
+        with self._lock:
+            stream_id = self._next_id
+            self._next_id += 1
+            stream = RemoteStream(self, stream_id, on_done)
+            self._streams[stream_id] = stream
+        message = ("open", stream_id, codec.name, event_payload_type, list(items))
+        self._send(message, fds=[sock.fileno()])
+        return stream
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _send(self, message: object, fds: list[int] | None = None) -> None:
+        chan = self._chan
+        if chan is None:
+            return
+        try:
+            with self._lock:
+                _send_frame(chan, message, fds)
+        except OSError:
+            log.exception("RTP pacer process is gone")
+
+    def _play(self, stream: RemoteStream, audio: bytes) -> None:
+        key = id(audio)  # the bytes object stays referenced here while any stream uses it
+        with self._lock:
+            entry = self._buffers.get(key)
+            known = entry is not None and entry[0] is audio
+            self._buffers[key] = (audio, (entry[1] if known and entry else 0) + 1)
+            stream.buffers.append(key)
+            if not known:
+                self._send(("buffer", key, audio))
+            self._send(("play", stream.stream_id, key))
+
+    def _release_buffers(self, stream: RemoteStream) -> None:
+        with self._lock:
+            for key in stream.buffers:
+                audio, users = self._buffers[key]
+                if users <= 1:
+                    del self._buffers[key]
+                    self._send(("drop", key))
+                else:
+                    self._buffers[key] = (audio, users - 1)
+            stream.buffers = []
+
+    def _read(self) -> None:
+        chan = self._chan
+        assert chan is not None
+        while True:
+            try:
+                message, _fds = _recv_frame(chan)
+            except (EOFError, OSError):
+                break
+            kind = message[0]
+            if kind == "ready":
+                self._ready.set()
+            elif kind == "first":
+                stream = self._streams.get(message[1])
+                if stream is not None:
+                    stream.first_sent_at = message[2]
+            elif kind == "done":
+                _, stream_id, finished, packets, errors = message
+                stream = self._streams.pop(stream_id, None)
+                if stream is not None:
+                    stream.finished, stream.packets_sent, stream.send_errors = (
+                        finished, packets, errors
+                    )  # fmt: skip
+                    self._finish(stream)
+            elif kind == "stats":
+                for name, value in message[1].items():
+                    setattr(self.stats, name, value)
+                self.recent_lags.extend(message[2])
+        self._fail_all()
+
+    def _finish(self, stream: RemoteStream) -> None:
+        stream.done = True
+        self._release_buffers(stream)
+        if stream.on_done is not None:
+            try:
+                stream.on_done(stream)
+            except Exception:
+                log.exception("RTP stream done-callback failed")
+
+    def _fail_all(self) -> None:
+        """The child is gone: every stream it had is over (not finished)."""
+        while self._streams:
+            _, stream = self._streams.popitem()
+            stream.stopped = True
+            self._finish(stream)
+
+
+def _child_main(fd: int, realtime: bool = False) -> None:
+    """The child process: an ``RtpPacer`` driven by frames from the parent."""
+    chan = socket.socket(fileno=fd)
+    pacer = RtpPacer(realtime=realtime)
+    pacer.start()
+    send_lock = threading.Lock()
+    streams: dict[int, RtpStream] = {}
+    buffers: dict[int, bytes] = {}
+    closing = threading.Event()
+
+    def send(message: object) -> None:
+        with send_lock:
+            try:
+                _send_frame(chan, message)
+            except OSError:
+                closing.set()
+
+    def on_done(stream_id: int, stream: RtpStream) -> None:
+        streams.pop(stream_id, None)
+        stream.sock.close()
+        send(("done", stream_id, stream.finished, stream.packets_sent, stream.send_errors))
+
+    def report() -> None:
+        reported = 0
+        while not closing.wait(STATS_INTERVAL):
+            lags = list(pacer.recent_lags)
+            fresh = lags[-min(len(lags), pacer.stats.ticks - reported) :] if lags else []
+            reported = pacer.stats.ticks
+            send(("stats", dataclasses.asdict(pacer.stats), fresh))
+
+    def item(value: Any, codec: G711) -> Any:
+        if isinstance(value, tuple) and value and value[0] == "pause":
+            return bytes([codec.silence]) * PACKET_BYTES * max(1, round(value[1] / TICK_SECONDS))
+        return value
+
+    reporter = threading.Thread(target=report, daemon=True)
+    reporter.start()
+    send(("ready",))
+    try:
+        while not closing.is_set():
+            try:
+                message, fds = _recv_frame(chan)
+            except (EOFError, OSError):
+                break
+            kind = message[0]
+            if kind == "open":
+                _, sid, codec_name, event_pt, items = message
+                codec = CODECS[codec_name]
+                sock = socket.socket(fileno=fds[0])
+                stream = RtpStream(sock, codec, event_pt, lambda s, sid=sid: on_done(sid, s))
+                stream.on_first = lambda s, sid=sid: send(("first", sid, s.first_sent_at))
+                stream.queue.extend(item(i, codec) for i in items)
+                streams[sid] = stream
+                pacer.adopt(stream)
+            elif kind == "items" and message[1] in streams:
+                stream = streams[message[1]]
+                stream.queue.extend(item(i, stream.codec) for i in message[2])
+            elif kind == "buffer":
+                buffers[message[1]] = message[2]
+            elif kind == "drop":
+                buffers.pop(message[1], None)
+            elif kind == "play" and message[1] in streams:
+                audio = buffers.get(message[2])
+                if audio is not None:
+                    streams[message[1]].play(audio)
+            elif kind == "finish" and message[1] in streams:
+                streams[message[1]].finish()
+            elif kind == "stop" and message[1] in streams:
+                streams[message[1]].stop()
+            elif kind == "close":
+                break
+    finally:
+        closing.set()
+        pacer.close()
+        chan.close()
+
+
+if __name__ == "__main__":
+    import sys as _sys
+
+    # Run the copy imported under its real name, so unpickled ToneEvents are its ToneEvents.
+    from vestnik.media.pacer import _child_main as _main
+
+    _main(int(_sys.argv[1]), realtime=_sys.argv[2:3] == ["realtime"])

@@ -52,6 +52,8 @@ from vestnik.media.pacer import (
     CODECS,
     EncodedAudioCache,
     PacerStats,
+    ProcessPacer,
+    RemoteStream,
     RtpPacer,
     RtpStream,
     dtmf_items,
@@ -270,7 +272,7 @@ class SipCall:
         self._signals: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
         self._released = False
         self._leg: _SipLeg | None = None
-        self._stream: RtpStream | None = None
+        self._stream: RtpStream | RemoteStream | None = None
         self._sock: Any = None
         self._result: asyncio.Future[CallResult] = self._loop.create_future()
         self._task = self._loop.create_task(self._main(), name=f"call {dial.session_id}")
@@ -457,9 +459,13 @@ class SipCall:
                 if pcm is not None:
                     self._stream.play(t.encoded.get(pcm, codec))
                 self._stream.finish()
-            elif kind == "played" and self._stream.finished:
+            elif kind == "played":
                 self._hangup()
-                return self._result_for(FinishReason.SUCCESS_FINISH, code, phrase)
+                if self._stream.finished:
+                    return self._result_for(FinishReason.SUCCESS_FINISH, code, phrase)
+                return self._result_for(  # the pacer went away under us
+                    FinishReason.INTERNAL_ERROR, code, phrase, "media stream ended unexpectedly"
+                )
             elif kind == "bye":
                 self._stream.stop()
                 return self._result_for(
@@ -512,7 +518,12 @@ class SipTelephony:
         self.media_host = config.rtp.advertised_host or config.rtp.bind_host
         self.rtp_ports = RtpPortPool(config.rtp.bind_host, config.rtp.port_min, config.rtp.port_max)
         self.encoded = EncodedAudioCache()
-        self.pacer = RtpPacer()
+        realtime = config.rtp.realtime_priority
+        self.pacer: RtpPacer | ProcessPacer = (
+            ProcessPacer(realtime=realtime)
+            if config.rtp.pacer_process
+            else RtpPacer(realtime=realtime)
+        )
         self.sippy: SippyLoop = SippyLoop.instance()
         self.endpoint = SipEndpoint(config.sip.bind_host, config.sip.port, self.sippy)
         self._calls: set[SipCall] = set()

@@ -18,11 +18,16 @@ import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+# Importing sippy's dispatcher creates ED2 and installs its wake-up signal handler, which
+# Python allows only on the main thread: import vestnik.telephony from the main thread.
+from sippy.Core.EventDispatcher import ED2
+
 log = logging.getLogger(__name__)
 
-# Importing sippy's dispatcher creates ED2 and installs its wake-up signal handler, which
-# Python allows only on the main thread: import it here, at module import time.
-from sippy.Core.EventDispatcher import ED2  # noqa: E402
+# ED2 wakes this often to run timers and calls from other threads (its cross-thread wake-up
+# signal goes to the thread that imported sippy, not to this one): 200 Hz keeps the added
+# latency of every SIP event under 5 ms for about 1 % of a core when idle.
+LOOP_HZ = 200.0
 
 
 class SippyLoop:
@@ -56,7 +61,7 @@ class SippyLoop:
         self._ready.set()
         while True:
             try:
-                ED2.loop()
+                ED2.loop(freq=LOOP_HZ)
             except Exception:  # the loop must outlive any callback
                 log.exception("sippy event loop raised; continuing")
 
