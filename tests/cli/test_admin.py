@@ -542,6 +542,14 @@ def test_media_add_converts_and_stores(cli: CliRunner, db: Engine, tmp_path: Pat
     assert (tmp_path / "data" / stored["original_path"]).read_bytes() == wav.read_bytes()
     # Without --name the file name gives the name.
     assert cli("admin", "media", "add", "acme", str(wav), "--json").json["name"] == "greeting"
+    make_account(cli, "beta")
+    assert cli("admin", "media", "add", "beta", str(wav)).status == 0
+    listed = cli("admin", "media", "list", "acme", "--json").json
+    assert [(m["name"], m["account_id"]) for m in listed] == [
+        ("Greeting", account_id),
+        ("greeting", account_id),
+    ]
+    assert "Greeting" in cli("admin", "media", "list", "acme").out
 
 
 def test_media_add_refuses_non_audio(cli: CliRunner, db: Engine, tmp_path: Path) -> None:

@@ -686,6 +686,26 @@ def _register_media(objects: SubParsers) -> None:
     p.add_argument("account", metavar="ACCOUNT", help="account id or name")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--name", metavar="NAME", help="display name (default: the file name)")
+    p = command_parser(
+        actions, "list", help="an account's audio files and the system ones", handler=media_list
+    )
+    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+
+
+def media_list(args: argparse.Namespace) -> None:
+    with database(args) as (_config, engine), engine.connect() as conn:
+        account_id = store.resolve_account(conn, args.account)
+        query = (
+            sa.select(media_files)
+            .where(sa.or_(media_files.c.account_id == account_id, media_files.c.type == "system"))
+            .order_by(media_files.c.id)
+        )
+        rows = [
+            {"media_file_id": r["id"], **with_iso_times(r, ["created_at"])}
+            for r in conn.execute(query).mappings()
+        ]
+    columns = ["id", "type", "name", "format", "duration_ms", "original_filename"]
+    emit(args, rows, lambda: format_table(rows, columns))
 
 
 def media_add(args: argparse.Namespace) -> None:
