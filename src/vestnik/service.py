@@ -187,9 +187,17 @@ class Service:
             )
             await self.dialer.start()
         from vestnik import metrics
+        from vestnik.api import create_app
+        from vestnik.api.dataapi import dataapi_routes
+        from vestnik.api.upload import upload_routes
 
-        routes = [*metrics.metrics_routes(engine), *self._extra_routes]
-        self.app = _create_app(self.config, engine, routes)
+        routes = [
+            *metrics.metrics_routes(engine),
+            *dataapi_routes(self.config, engine),
+            *upload_routes(self.config, engine),
+            *self._extra_routes,
+        ]
+        self.app = create_app(self.config, engine, extra_routes=routes)
         state = getattr(self.app, "state", None)
         if state is not None:
             state.dialer = self.dialer  # lets the API wake the dialer after an insert
@@ -272,11 +280,14 @@ class Service:
 
 
 def _open_engine(config: Config) -> Engine:
+    from vestnik.media.system import ensure_system_media
     from vestnik.store import create_db_engine, migrate
 
     engine = create_db_engine(config.database_url)
     try:
         migrate(engine)
+        with engine.begin() as conn:
+            ensure_system_media(conn, config.data_path)
     except BaseException:
         engine.dispose()
         raise
@@ -284,23 +295,9 @@ def _open_engine(config: Config) -> Engine:
 
 
 def _sip_telephony(config: Config) -> Telephony:
-    try:
-        from vestnik.telephony.sip_telephony import SipTelephony
-    except ImportError as exc:
-        raise ServiceError(
-            "the SIP telephony adapter is not available "
-            f"({exc}); set [dialer] enabled = false to run the API alone"
-        ) from exc
-    telephony: Telephony = SipTelephony(config)
-    return telephony
+    from vestnik.telephony.sip_telephony import SipTelephony
 
-
-def _create_app(config: Config, engine: Engine, extra_routes: list[Any]) -> Any:
-    from vestnik.api import create_app  # type: ignore[attr-defined]
-
-    if extra_routes:
-        return create_app(config, engine, extra_routes=extra_routes)
-    return create_app(config, engine)
+    return SipTelephony(config)
 
 
 def _configure_logging(level: str) -> None:
