@@ -175,6 +175,8 @@ def main() -> None:
         health["cpu"], cpu = cpu_seconds(pid) - cpu, cpu_seconds(pid)
         informer = run_wrk(args, base + "/v4.0", HERE / "api_informer.lua", env)
         informer["cpu"], cpu = cpu_seconds(pid) - cpu, cpu_seconds(pid)
+        # The load generator itself on the client CPU, away from the server's.
+        os.sched_setaffinity(0, {int(args.client_cpu)})
         latencies, failures = asyncio.run(fixed_rate(port, token, args.rate, args.duration))
         fixed_cpu = cpu_seconds(pid) - cpu
     finally:

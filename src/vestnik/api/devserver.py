@@ -8,6 +8,7 @@ The service proper (``vestnik serve``) runs the API and the dialer together.
 from __future__ import annotations
 
 import argparse
+import gc
 
 import uvicorn
 
@@ -27,6 +28,10 @@ def main(argv: list[str] | None = None) -> None:
     engine = create_db_engine(args.database_url)
     migrate(engine)
     app = create_app(config, engine)
+    # Everything loaded so far (libraries, phonenumbers' tables) lives for the whole process:
+    # keep it out of the cyclic GC, whose full passes over it cost ~40 ms each.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
         app,
         host=args.host,
