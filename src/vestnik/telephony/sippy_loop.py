@@ -18,8 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-# Importing sippy's dispatcher creates ED2 and installs its wake-up signal handler, which
-# Python allows only on the main thread: import vestnik.telephony from the main thread.
+# Importing sippy's dispatcher creates ED2 (bound to the importing thread; _run re-binds it).
 from sippy.Core.EventDispatcher import ED2
 
 log = logging.getLogger(__name__)
