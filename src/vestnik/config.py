@@ -36,6 +36,10 @@ class ServerConfig:
     max_body_bytes: int = 1_048_576
     # Largest media upload accepted over HTTP (bytes).
     max_upload_bytes: int = 20_971_520
+    # Where API requests run their database work: "thread" (a worker thread each; database
+    # waits never stall the event loop), "inline" (on the event loop: less CPU per request),
+    # "auto" (inline for SQLite, thread for PostgreSQL).
+    db_calls: str = "auto"
 
 
 @dataclass

@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,8 +16,10 @@ import pytest
 import sqlalchemy as sa
 from tests.api.conftest import CONTACT, VPN, Api, _seed, error_of, free_port
 
+from vestnik.api.limits import AccountLimits, LimitExceeded, charge
+from vestnik.config import LimitsConfig
 from vestnik.store import create_db_engine
-from vestnik.store.accounts import update_account
+from vestnik.store.accounts import create_account, update_account
 from vestnik.store.schema import call_sessions, limit_counters
 
 
@@ -92,18 +95,19 @@ def test_old_windows_are_dropped(api: Api) -> None:
 
 @pytest.fixture
 def two_servers(db_url: str) -> Iterator[tuple[list[str], Any, int, str]]:
-    """Two API processes on one database: requests really race in the database."""
+    """Two API processes on one database: requests really race in the database. One runs its
+    database work in threads, the other inline on its event loop."""
     engine = create_db_engine(db_url)
     account_id, token = _seed(engine)
     procs, urls = [], []
     env = {**os.environ, "VESTNIK_LOG_LEVEL": "warning"}
     try:
-        for _ in range(2):
+        for mode in ("thread", "inline"):
             port = free_port()
             procs.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "vestnik.api.devserver", db_url, "--port", str(port)],
-                    env=env,
+                    env={**env, "VESTNIK_SERVER_DB_CALLS": mode},
                 )
             )
             urls.append(f"http://127.0.0.1:{port}")
@@ -127,7 +131,7 @@ def two_servers(db_url: str) -> Iterator[tuple[list[str], Any, int, str]]:
         engine.dispose()
 
 
-@pytest.mark.parametrize("binding", ["minute", "day"])
+@pytest.mark.parametrize("binding", ["minute", "day", "none"])
 async def test_parallel_requests_admit_exactly_the_remaining_quota(
     two_servers: tuple[list[str], Any, int, str], binding: str
 ) -> None:
@@ -136,8 +140,10 @@ async def test_parallel_requests_admit_exactly_the_remaining_quota(
     with engine.begin() as conn:
         if binding == "minute":
             update_account(conn, account_id, minute_limit=remaining, day_limit=10_000)
-        else:
+        elif binding == "day":
             update_account(conn, account_id, minute_limit=10_000, day_limit=remaining)
+        else:  # nothing refused: every request charges both rows at once (no deadlock)
+            remaining = parallel
 
     async def one(client: httpx.AsyncClient, i: int) -> dict[str, Any]:
         body = {
@@ -158,8 +164,9 @@ async def test_parallel_requests_admit_exactly_the_remaining_quota(
     ok = [r for r in replies if "result" in r]
     refused = [r for r in replies if "error" in r]
     assert len(ok) == remaining, [r["error"]["data"]["mnemonic"] for r in refused][:5]
-    assert {r["error"]["data"]["mnemonic"] for r in refused} == {"limit_exceeded"}
-    assert {r["error"]["data"]["params"]["limit_type"] for r in refused} == {binding}
+    if refused:
+        assert {r["error"]["data"]["mnemonic"] for r in refused} == {"limit_exceeded"}
+        assert {r["error"]["data"]["params"]["limit_type"] for r in refused} == {binding}
     with engine.connect() as conn:
         sessions = conn.execute(
             sa.select(sa.func.count()).where(call_sessions.c.account_id == account_id)
@@ -173,3 +180,31 @@ async def test_parallel_requests_admit_exactly_the_remaining_quota(
         )
     assert sessions == remaining
     assert used == {"minute": remaining, "day": remaining}
+
+
+def test_charge_from_many_threads(engine: Any) -> None:
+    """limits.charge straight on the database from 16 threads: exact, and no deadlock."""
+    with engine.begin() as conn:
+        account_id = create_account(conn, "threads", LimitsConfig())
+    limits = AccountLimits(account_id, minute_limit=10**6, day_limit=300)
+    admitted: list[int] = []
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        for _ in range(30):
+            try:
+                with engine.begin() as conn:
+                    charge(conn, limits, 1, time.time())
+                admitted.append(1)
+            except LimitExceeded:
+                pass
+            except BaseException as exc:  # a deadlock or anything else fails the test
+                failures.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert failures == []
+    assert len(admitted) == 300

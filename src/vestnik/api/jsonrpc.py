@@ -170,7 +170,10 @@ class JsonRpcEndpoint:
         self.config = config
         self.engine = engine
         if db_in_thread is None:
-            db_in_thread = engine.dialect.name != "sqlite"
+            mode = config.server.db_calls
+            if mode not in ("auto", "inline", "thread"):
+                raise ValueError(f"server.db_calls must be auto, inline or thread, not {mode!r}")
+            db_in_thread = mode == "thread" or (mode == "auto" and engine.dialect.name != "sqlite")
         self.runner = DbRunner(engine, in_thread=db_in_thread)
         self.max_body = config.server.max_body_bytes
 

@@ -1,11 +1,11 @@
 """Points per minute and per day per account, charged exactly under concurrency.
 
-Windows are fixed: the calendar minute and the UTC day. A successful request is charged with one
-conditional UPDATE over both counter rows (``used + weight <= limit``) in the same transaction as
-the request's own writes, so N parallel requests against a remaining quota of K admit exactly K on
-SQLite (one writer at a time) and on PostgreSQL (the UPDATE locks the rows and re-checks the
-condition on the newest version). A partial update (one window missing or spent) is undone in the
-same transaction before the error is raised.
+Windows are fixed: the calendar minute and the UTC day. A successful request is charged with a
+conditional UPDATE per window (``used + weight <= limit``, day first, then minute) in the same
+transaction as the request's own writes, so N parallel requests against a remaining quota of K
+admit exactly K on SQLite (one writer at a time) and on PostgreSQL (the UPDATE locks the row and
+re-checks the condition on the newest version; a fixed lock order rules out deadlocks). A
+refusal raises, and the caller's transaction rolls back everything, the other window included.
 """
 
 from __future__ import annotations
@@ -82,72 +82,62 @@ def _build_charge() -> Any:
         limit_counters.update()
         .where(
             c.account_id == sa.bindparam("b_account_id"),
-            sa.or_(
-                sa.and_(c.period == MINUTE, c.window_start == sa.bindparam("minute_start"),
-                        c.used + weight <= sa.bindparam("minute_cap", type_=sa.Integer)),
-                sa.and_(c.period == DAY, c.window_start == sa.bindparam("day_start"),
-                        c.used + weight <= sa.bindparam("day_cap", type_=sa.Integer)),
-            ),
+            c.period == sa.bindparam("b_period"),
+            c.window_start == sa.bindparam("b_window_start"),
+            c.used + weight <= sa.bindparam("cap", type_=sa.Integer),
         )
         .values(used=c.used + weight)
-        .returning(c.period, c.used)
-    )  # fmt: skip
+        .returning(c.used)
+    )
 
 
 # Built once: statement construction costs more than executing it on SQLite.
 _CHARGE = Prepared(_build_charge())
 
 
-def _undo(conn: Connection, limits: AccountLimits, weight: int, at: float, periods: Any) -> None:
-    c = limit_counters.c
-    for period in periods:
-        conn.execute(
-            limit_counters.update()
-            .where(c.account_id == limits.account_id, c.period == period,
-                   c.window_start == window_start(period, at))
-            .values(used=c.used - weight)
-        )  # fmt: skip
-
-
-def _ensure_windows(conn: Connection, limits: AccountLimits, at: float) -> None:
-    """Create this minute's and this day's counter rows; drop the account's older windows."""
+def _ensure_window(conn: Connection, account_id: int, period: str, start: int) -> None:
+    """Create the window's counter row if missing; a new window drops the account's older ones."""
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     c = limit_counters.c
-    for period in (MINUTE, DAY):
-        start = window_start(period, at)
-        stmt = insert(limit_counters).values(
-            account_id=limits.account_id, period=period, window_start=start, used=0
-        )
-        result = conn.execute(stmt.on_conflict_do_nothing())
-        if result.rowcount:
-            conn.execute(
-                limit_counters.delete().where(
-                    c.account_id == limits.account_id, c.period == period, c.window_start < start
-                )
+    stmt = insert(limit_counters).values(
+        account_id=account_id, period=period, window_start=start, used=0
+    )
+    if conn.execute(stmt.on_conflict_do_nothing()).rowcount:
+        conn.execute(
+            limit_counters.delete().where(
+                c.account_id == account_id, c.period == period, c.window_start < start
             )
+        )
 
 
 def charge(conn: Connection, limits: AccountLimits, weight: int, at: float) -> dict[str, int]:
-    """Spend ``weight`` points in both windows or raise ``limit_exceeded`` (nothing spent)."""
-    for attempt in range(2):
+    """Spend ``weight`` points in both windows or raise ``limit_exceeded``.
+
+    The day row is always locked before the minute row, so concurrent charges on PostgreSQL
+    queue on the day row instead of deadlocking. On refusal nothing is undone here: the error
+    rolls the caller's transaction back, the charge of the first window included.
+    """
+    used: dict[str, int] = {}
+    for period in (DAY, MINUTE):
         params = {
             "b_account_id": limits.account_id,
+            "b_period": period,
+            "b_window_start": window_start(period, at),
             "weight": weight,
-            "minute_start": window_start(MINUTE, at),
-            "minute_cap": limits.minute_limit,
-            "day_start": window_start(DAY, at),
-            "day_cap": limits.day_limit,
+            "cap": limits.limit(period),
         }
-        used = {str(p): int(u) for p, u in _CHARGE.all(conn, params)}
-        if len(used) == 2:
-            return render_limits(limits, used, at)
-        if used:
-            _undo(conn, limits, weight, at, used)
-        if attempt == 0:
-            _ensure_windows(conn, limits, at)
-    usage = current_usage(conn, limits.account_id, at)
-    spent = MINUTE if usage.get(MINUTE, 0) + weight > limits.minute_limit else DAY
-    raise LimitExceeded(spent, limits.limit(spent), render_limits(limits, usage, at))
+        row = _CHARGE.first(conn, params)
+        if row is None:
+            _ensure_window(conn, limits.account_id, period, params["b_window_start"])
+            row = _CHARGE.first(conn, params)
+        if row is None:
+            usage = current_usage(conn, limits.account_id, at)
+            if period == MINUTE:
+                # The day window was charged above; report the state before this request.
+                usage[DAY] = usage.get(DAY, 0) - weight
+            raise LimitExceeded(period, limits.limit(period), render_limits(limits, usage, at))
+        used[period] = int(row[0])
+    return render_limits(limits, used, at)
 
 
 class LimitExceeded(ApiError):
