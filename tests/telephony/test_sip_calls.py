@@ -161,6 +161,9 @@ async def test_answered_call_sends_dtmf_then_message_then_bye(
     assert 19.0 < np.median(gaps) < 21.0
     assert np.percentile(gaps, 95) < 30
     assert len({r.packet.ssrc for r in receiver.packets}) == 1
+    # The pacer's counters (reported by its process every 0.5 s) saw this call's packets.
+    await asyncio.sleep(0.6)
+    assert telephony.pacer_stats.packets_sent >= len(receiver.packets)
 
 
 async def test_inband_dtmf_when_the_answer_has_no_telephone_event(

@@ -44,6 +44,7 @@ from sippy.SipURL import SipURL
 from sippy.UA import UA
 from sippy.UacStateCancelling import UacStateCancelling
 
+from vestnik import metrics
 from vestnik.calls import FinishReason, finish_reason_for_sip_code
 from vestnik.config import Config
 from vestnik.dialer.ports import CallObserver, CallResult, DialSpec, Pcm
@@ -551,7 +552,12 @@ class SipTelephony:
             raise TelephonyError(
                 f"cannot bind SIP on {self.config.sip.bind_host}:{self.config.sip.port}: {exc}"
             ) from exc
-        self.pacer.start()
+        try:
+            await asyncio.to_thread(self.pacer.start)
+        except Exception as exc:
+            await asyncio.to_thread(self.endpoint.close)
+            raise TelephonyError(f"cannot start the RTP pacer: {exc}") from exc
+        metrics.register_pacer(self.pacer)
         self._started = True
         log.info("SIP on %s:%d, trunk %s:%d", self.config.sip.bind_host, self.sip_port,
                  self.config.trunk.host, self.config.trunk.port)  # fmt: skip
@@ -567,6 +573,7 @@ class SipTelephony:
             # Give sippy a moment to put the CANCELs/BYEs on the wire before the socket goes.
             await asyncio.sleep(0.05)
             await asyncio.to_thread(self.endpoint.close)
+            metrics.unregister_pacer(self.pacer)
             await asyncio.to_thread(self.pacer.close)
             self._started = False
 
