@@ -165,6 +165,7 @@ def test_bad_environment_values_raise_config_error(name: str, value: str) -> Non
         ({"VESTNIK_LIMITS_METHOD_WEIGHTS": '{ "login.user" = -2 }'}, "limits.method_weights"),
         ({"VESTNIK_LOG_LEVEL": "loud"}, "log_level must be one of"),
         ({"VESTNIK_TRUNK_CALLER_FORMAT": "+"}, "trunk.caller_format must be one of"),
+        ({"VESTNIK_SERVER_DB_CALLS": "fork"}, "server.db_calls must be one of"),
         ({"VESTNIK_LIMITS_IP_ALLOWLIST": "10.0.0.0/8,nowhere"}, "'nowhere' is not an IP"),
     ],
 )
@@ -302,6 +303,7 @@ SAMPLES = {
     "trunk.caller_format": "plus",
     "trunk.callee_format": "plus",
     "rtp.port_max": "40000",
+    "server.db_calls": "thread",
 }
 
 

@@ -307,6 +307,7 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 NUMBER_FORMATS = ("plain", "plus")
+DB_CALLS_MODES = ("auto", "inline", "thread")
 
 
 def check_config(config: Config) -> None:
@@ -344,6 +345,8 @@ def check_config(config: Config) -> None:
         )
     if config.log_level.lower() not in LOG_LEVELS:
         raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}")
+    if config.server.db_calls not in DB_CALLS_MODES:
+        raise ConfigError(f"server.db_calls must be one of {', '.join(DB_CALLS_MODES)}")
     for name in ("caller_format", "callee_format"):
         if getattr(config.trunk, name) not in NUMBER_FORMATS:
             raise ConfigError(f"trunk.{name} must be one of {', '.join(NUMBER_FORMATS)}")
