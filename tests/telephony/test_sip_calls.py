@@ -88,8 +88,9 @@ async def telephony_for() -> AsyncIterator[Callable[..., object]]:
     """``await telephony_for(trunk_port, **trunk_overrides)`` -> a started SipTelephony."""
     started: list[SipTelephony] = []
 
-    async def make(trunk_port: int, **trunk: object) -> SipTelephony:
+    async def make(trunk_port: int, pacer_process: bool = True, **trunk: object) -> SipTelephony:
         config = Config()
+        config.rtp.pacer_process = pacer_process
         config.sip.bind_host = "127.0.0.1"
         config.sip.port = 0
         config.trunk.host = "127.0.0.1"
@@ -163,6 +164,26 @@ async def test_answered_call_sends_dtmf_then_message_then_bye(
     assert len({r.packet.ssrc for r in receiver.packets}) == 1
     # The pacer's counters (reported by its process every 0.5 s) saw this call's packets.
     await asyncio.sleep(0.6)
+    assert telephony.pacer_stats.packets_sent >= len(receiver.packets)
+
+
+async def test_pacer_as_a_thread_of_the_main_process(
+    tmp_path: Path, receiver: RtpReceiver, telephony_for: TelephonyFactory
+) -> None:
+    sipp = SippUas("uas_answer.xml", tmp_path, variables=answer_vars(receiver))
+    telephony = await telephony_for(sipp.port, pacer_process=False)
+    message = tone(0.4)
+    handle = telephony.place_call(dial(dtmf="3"), ready(message), Observer())
+    result = await asyncio.wait_for(handle.result(), 10)
+    assert await finish(sipp) == 0, sipp.log()
+    receiver.wait_quiet(0.2, 2)
+    assert result.finish_reason == FinishReason.SUCCESS_FINISH
+    assert result.first_audio_delay is not None and result.first_audio_delay < 0.1
+    assert [k for k, _, _ in receiver.key_presses(101)] == ["3"]
+    heard = receiver.audio(PT_PCMA)
+    expected = g711.alaw_decode(g711.alaw_encode(message))
+    start = int(np.flatnonzero(np.abs(heard) > 1000)[0])
+    assert np.array_equal(heard[start - 1 : start - 1 + len(expected)], expected)
     assert telephony.pacer_stats.packets_sent >= len(receiver.packets)
 
 
