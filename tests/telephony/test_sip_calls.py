@@ -435,3 +435,17 @@ async def test_bad_contact_and_render_failure_end_cleanly(
     assert result.finish_reason == FinishReason.INTERNAL_ERROR
     assert "engine crashed" in (result.detail or "")
     assert sipp.received("BYE") == 1
+
+
+async def test_stop_ends_calls_still_up(tmp_path: Path, telephony_for: TelephonyFactory) -> None:
+    sipp = SippUas("uas_ring.xml", tmp_path)
+    telephony = await telephony_for(sipp.port)
+    observer = Observer()
+    handle = telephony.place_call(dial(timeout=30), ready(tone(1)), observer)
+    await asyncio.wait_for(observer.ringing.wait(), 5)
+    await asyncio.wait_for(telephony.stop(), 10)
+    result = await handle.result()
+    assert result.finish_reason == FinishReason.RELEASED
+    assert telephony.active_calls == 0
+    assert await finish(sipp) == 0, sipp.log()
+    assert sipp.received("CANCEL") == 1
