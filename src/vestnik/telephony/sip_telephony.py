@@ -1,16 +1,16 @@
 """``SipTelephony``: the dialer's ``Telephony`` port over a SIP trunk.
 
 Signalling is sippy's UAC (retransmissions, CANCEL, 401/407 digest, in-dialog BYE) on its own
-thread (``SippyLoop``); media is our ``RtpPacer``. A call is a coroutine on the asyncio loop
-(``SipCall._run``) fed by signals: sippy events posted with ``call_soon_threadsafe``, the
-dialing timer, ``release()``, the message audio becoming ready and the pacer reporting that
-everything was sent. Each call ends in exactly one ``CallResult``; nothing here raises to the
-dialer.
+thread (``SippyLoop``); media is our RTP pacer (``media.pacer``: a child process by default).
+A call is a coroutine on the asyncio loop (``SipCall._run``) fed by signals: sippy events posted
+with ``call_soon_threadsafe``, the dialing timer, ``release()``, the message audio becoming ready
+and the pacer reporting that everything was sent. Each call ends in exactly one ``CallResult``;
+nothing here raises to the dialer.
 
 Call flow: INVITE (SDP offer: our codecs in preference order + telephone-event) → 1xx (180/183
 → ``on_ringing``; early media is not an answer) → 200 OK → ACK (sippy), ``on_answered``, RTP
-starts at the next pacer tick (silence until there is something to send) → DTMF string →
-message → BYE. ``dialing_timeout`` or ``release()`` before the answer → CANCEL (a 200 OK racing
+starts at once (silence until there is something to send) → DTMF string → message → BYE.
+``dialing_timeout`` or ``release()`` before the answer → CANCEL (a 200 OK racing
 the CANCEL is ACKed and BYEd by sippy's Cancelling state).
 """
 
@@ -275,6 +275,7 @@ class SipCall:
         self._leg: _SipLeg | None = None
         self._stream: RtpStream | RemoteStream | None = None
         self._sock: Any = None
+        self._answered_at: float | None = None  # time.monotonic() of the 200 OK
         self._result: asyncio.Future[CallResult] = self._loop.create_future()
         self._task = self._loop.create_task(self._main(), name=f"call {dial.session_id}")
 
@@ -344,8 +345,6 @@ class SipCall:
         if stream is not None and stream.first_sent_at is not None and self._answered_at:
             delay = max(0.0, stream.first_sent_at - self._answered_at)
         return CallResult(reason, code, phrase, self.call_id, detail, delay)
-
-    _answered_at: float | None = None
 
     async def _run(self) -> CallResult:
         t = self.telephony
