@@ -130,6 +130,8 @@ class ApiError(Exception):
         self.field = field
         self.value = value
         self.params: dict[str, Any] = dict(params or {})
+        # metadata.limits for the reply, filled in by the endpoint once the account is known.
+        self.limits: Mapping[str, int] | None = None
         super().__init__(self.message)
 
     @property

@@ -261,7 +261,7 @@ class JsonRpcEndpoint:
         try:
             data, limits = await self._call(method, spec, params, echo_id, client_ip)
         except ApiError as exc:
-            return _error_reply(echo_id, exc, getattr(exc, "limits", None))
+            return _error_reply(echo_id, exc, exc.limits)
         except Exception:
             log.exception("internal error in %s", method)
             return _error_reply(echo_id, ApiError("internal_error"))
@@ -333,7 +333,7 @@ class JsonRpcEndpoint:
                     raise
                 except ApiError as exc:
                     if exc.spec.with_limits:
-                        exc.limits = peek(conn, principal.limits, at)  # type: ignore[attr-defined]
+                        exc.limits = peek(conn, principal.limits, at)
                     raise
             return data, limits, call
 
