@@ -8,10 +8,16 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.api.conftest import Api, error_of, make_api
+from sqlalchemy import Connection
+from starlette.applications import Starlette
+from starlette.routing import Route
+from tests.api.conftest import Api, ThreadServer, error_of, make_api
 
+from vestnik.api import JsonRpcEndpoint, Kind, MethodCall, MethodSpec, Param
 from vestnik.api.errors import ERRORS
 from vestnik.config import Config
+from vestnik.store.accounts import blacklist_list
+from vestnik.store.schema import blacklist
 
 ERROR_DATA_KEYS = {"mnemonic", "field", "value", "params", "extended_helper", "metadata"}
 
@@ -220,3 +226,33 @@ def test_error_table_is_complete() -> None:
     assert all(not ERRORS[m].ours for m in vendor_common)
     assert ERRORS["contact_in_blacklist"].code == -32602
     assert ERRORS["virtual_phone_number_not_found"].code == -32007
+
+
+def test_unexpected_exception_is_internal_error_and_rolls_back(api: Api) -> None:
+    """A handler that fails after writing (a deliberate fault: no real method can be made to
+    crash): the reply is internal_error, HTTP 200, and its write is rolled back."""
+
+    def crashing(call: MethodCall, conn: Connection) -> None:
+        conn.execute(
+            blacklist.insert().values(
+                account_id=call.principal.account_id, number="70000000000", created_at=0.0
+            )
+        )
+        raise RuntimeError("deliberate fault")
+
+    methods = {"crash.now": MethodSpec(params=(Param("access_token", Kind.STRING, True),),
+                                       handler=crashing)}  # fmt: skip
+    endpoint = JsonRpcEndpoint(methods, api.config, api.engine)
+    app = Starlette(routes=[Route("/rpc", endpoint, methods=["POST"])])
+    with ThreadServer(app) as server:
+        body = {"jsonrpc": "2.0", "id": 5, "method": "crash.now",
+                "params": {"access_token": api.token}}  # fmt: skip
+        response = httpx.post(server.url + "/rpc", json=body)
+    assert response.status_code == 200
+    reply = response.json()
+    assert_error_shape(reply)
+    assert error_of(reply) == (-32603, "internal_error")
+    assert reply["id"] == 5
+    with api.engine.connect() as conn:
+        assert blacklist_list(conn, api.account_id) == []
+    assert api.charged() == 0
