@@ -449,3 +449,21 @@ async def test_stop_ends_calls_still_up(tmp_path: Path, telephony_for: Telephony
     assert telephony.active_calls == 0
     assert await finish(sipp) == 0, sipp.log()
     assert sipp.received("CANCEL") == 1
+
+
+async def test_reinvite_from_the_callee_is_answered_and_the_call_goes_on(
+    tmp_path: Path, receiver: RtpReceiver, telephony_for: TelephonyFactory
+) -> None:
+    sipp = SippUas(
+        "uas_answer_reinvite.xml", tmp_path, variables=answer_vars(receiver), extra=["-d", "300"]
+    )
+    telephony = await telephony_for(sipp.port)
+    handle = telephony.place_call(dial(), ready(tone(1.0)), Observer())
+    result = await asyncio.wait_for(handle.result(), 10)
+    assert await finish(sipp) == 0, sipp.log()
+    assert result.finish_reason == FinishReason.SUCCESS_FINISH, result
+    log = sipp.log()
+    answer = log[log.index("SIP/2.0 200 OK", log.index("CSeq: 2 INVITE")) :]
+    assert re.search(r"m=audio 43\d{3} RTP/AVP 8 101", answer)  # our port, the codec in use
+    receiver.wait_quiet(0.2, 2)
+    assert len(receiver.packets) >= 50  # the whole 1 s message, not cut by the re-INVITE

@@ -33,6 +33,7 @@ from sippy.CCEvents import (
     CCEventRedirect,
     CCEventRing,
     CCEventTry,
+    CCEventUpdate,
 )
 from sippy.MsgBody import MsgBody
 from sippy.SipAddress import SipAddress
@@ -170,6 +171,7 @@ class _SipLeg:
         caller: str,
         call_id: str,
         offer: str,
+        media: tuple[str, int],
         post: Post,
     ) -> None:
         self.endpoint = endpoint
@@ -178,7 +180,9 @@ class _SipLeg:
         self.caller = caller
         self.call_id = call_id
         self.offer = offer
+        self.media = media  # our RTP address, as offered
         self.post = post
+        self.codec: str | None = None  # set by SipCall once the answer is negotiated
         self.ua: _UA | None = None
 
     def start(self) -> None:
@@ -244,6 +248,26 @@ class _SipLeg:
             self.post(("failed", data[0], data[1], not local))
         elif isinstance(event, CCEventDisconnect):
             self.post(("bye",))
+        elif isinstance(event, CCEventUpdate):
+            SippyLoop.instance().call(self._answer_update, event.getData())
+
+    def _answer_update(self, body: Any) -> None:
+        """A re-INVITE from the far end (session refresh, hold): answer with our media as
+        negotiated. Our RTP keeps going where it goes; the call's outcome does not change."""
+        ua = self.ua
+        if ua is None or ua.isDead():
+            return
+        try:
+            preference = [self.codec] if self.codec else self.config.trunk.codecs
+            offer = sdp.parse(str(body)) if body is not None else None
+            answer = self.offer
+            if offer is not None:
+                answer, _ = sdp.build_answer(offer, *self.media, preference)
+        except sdp.SdpError as exc:
+            log.info("re-INVITE refused: %s", exc)
+            ua.recvEvent(CCEventFail((488, "Not Acceptable Here")))
+            return
+        ua.recvEvent(CCEventConnect((200, "OK", MsgBody(answer))))
 
     def _on_dead(self, ua: Any) -> None:
         self.ua = None
@@ -367,7 +391,10 @@ class SipCall:
             t.config.trunk.codecs,
             PT_TELEPHONE_EVENT_DEFAULT if t.config.trunk.telephone_event else None,
         )
-        self._leg = _SipLeg(t.endpoint, t.config, target, caller, self.call_id, offer, self._post)
+        media = (t.media_host, self._sock.getsockname()[1])
+        self._leg = _SipLeg(
+            t.endpoint, t.config, target, caller, self.call_id, offer, media, self._post
+        )
         t.sippy.call(self._leg.start)
         self._notify(self.observer.on_dialing, self.call_id)
         timer = self._loop.call_later(max(0.0, dial.dialing_timeout), self._post, ("timeout",))
@@ -431,6 +458,8 @@ class SipCall:
                 FinishReason.NO_SUCCESS_SUBSCRIBER_CALL, code, phrase, f"unusable answer: {exc}"
             )
         codec = CODECS[chosen.codec.name]
+        if self._leg is not None:
+            self._leg.codec = codec.name
         dialer = t.config.dialer
         items = dtmf_items(
             self.dial.dtmf, codec, chosen.telephone_event, dialer.dtmf_tone_ms, dialer.dtmf_gap_ms
