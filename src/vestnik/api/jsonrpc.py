@@ -25,6 +25,7 @@ import anyio.to_thread
 import msgspec
 from sqlalchemy import Connection, Engine
 
+from vestnik import metrics
 from vestnik.api.auth import (
     Component,
     Principal,
@@ -176,9 +177,14 @@ class JsonRpcEndpoint:
             db_in_thread = mode == "thread" or (mode == "auto" and engine.dialect.name != "sqlite")
         self.runner = DbRunner(engine, in_thread=db_in_thread)
         self.max_body = config.server.max_body_bytes
+        # method → callbacks run after each committed success (e.g. wake the dialer when a
+        # session was queued, instead of waiting for its next poll).
+        self.on_commit: dict[str, list[Callable[[], None]]] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        status, reply = await self._respond(scope, receive)
+        status, reply, method = await self._respond(scope, receive)
+        error = reply.get("error")
+        metrics.observe_api_request(method, error["data"]["mnemonic"] if error else None)
         body = _encode(reply)
         await send(
             {
@@ -189,7 +195,8 @@ class JsonRpcEndpoint:
         )
         await send({"type": "http.response.body", "body": body})
 
-    async def _respond(self, scope: Any, receive: Any) -> tuple[int, dict[str, Any]]:
+    async def _respond(self, scope: Any, receive: Any) -> tuple[int, dict[str, Any], str | None]:
+        """HTTP status, reply object, and the method name when it is one of ours."""
         content_type: str | None = None
         declared_length: int | None = None
         for name, value in scope.get("headers", ()):
@@ -201,35 +208,37 @@ class JsonRpcEndpoint:
                 except ValueError:
                     declared_length = None
         if declared_length is not None and declared_length > self.max_body:
-            return 413, self._too_large()
+            return 413, self._too_large(), None
         chunks: list[bytes] = []
         size = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return 400, _error_reply(None, ApiError("invalid_request"))
+                return 400, _error_reply(None, ApiError("invalid_request")), None
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                return 413, self._too_large()
+                return 413, self._too_large(), None
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
         refusal = _media_type_ok(content_type)
         if refusal is not None:
-            return 200, _error_reply(None, ApiError(refusal, value=content_type))
+            return 200, _error_reply(None, ApiError(refusal, value=content_type)), None
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
-            return 200, _error_reply(None, ApiError("character_encoding_not_allowed"))
+            return 200, _error_reply(None, ApiError("character_encoding_not_allowed")), None
         if body.startswith(b"\xef\xbb\xbf"):
             body = body[3:]
         try:
             request = _decode(body)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-            return 200, _error_reply(None, ApiError("parse_error"))
-        return 200, await self.dispatch(request, scope)
+            return 200, _error_reply(None, ApiError("parse_error")), None
+        method = request.get("method") if isinstance(request, dict) else None
+        known = method if isinstance(method, str) and method in self.methods else None
+        return 200, await self.dispatch(request, scope), known
 
     def _too_large(self) -> dict[str, Any]:
         error = ApiError("request_too_large", params={"max_body_bytes": self.max_body})
@@ -338,7 +347,7 @@ class JsonRpcEndpoint:
             return data, limits, call
 
         data, limits, call = await self.runner.run(transaction)
-        for hook in call.after_commit:
+        for hook in (*call.after_commit, *self.on_commit.get(method, ())):
             try:
                 hook()
             except Exception:
