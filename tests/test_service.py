@@ -117,3 +117,35 @@ def test_vestnik_serve_stops_on_sigterm(tmp_path: Path, sqlite_url: str) -> None
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_service_serves_data_api_upload_metrics_and_system_media(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    config = _config(tmp_path, sqlite_url)
+    config.dialer.enabled = False
+    engine = create_db_engine(sqlite_url)
+    token = provision(engine)
+    service = Service(config)
+    await service.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}") as http:
+            body = {
+                "jsonrpc": "2.0",
+                "id": 7,
+                "method": "get.media_files",
+                "params": {"access_token": token},
+            }
+            reply = (await http.post("/dataapi/v2.0", json=body)).json()
+            upload = await http.post("/v4.0/media", files={"access_token": (None, token)})
+            scrape = await http.get("/metrics")
+            health = await http.get("/health")
+    finally:
+        await service.stop()
+    names = {row["name"] for row in reply["result"]["data"] if row["type"] == "system"}
+    assert {"beep", "chime", "test-message"} <= names  # created at start
+    # The route is there, and an upload without a file is refused in the documented shape.
+    assert upload.json()["error"]["data"]["mnemonic"] == "required_parameter_missed"
+    assert "vestnik_api_requests_total" in scrape.text
+    assert health.status_code == 200
+    engine.dispose()
