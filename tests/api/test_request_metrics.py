@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from starlette.testclient import TestClient
 
 from vestnik import metrics
 from vestnik.api import create_app
@@ -13,8 +13,8 @@ from vestnik.store import create_db_engine
 COUNTER = "vestnik_api_requests_total"
 
 
-def _count(client: TestClient, method: str, mnemonic: str) -> float:
-    text = client.get("/metrics").text
+async def _count(client: httpx.AsyncClient, method: str, mnemonic: str) -> float:
+    text = (await client.get("/metrics")).text
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == COUNTER and sample.labels == {"method": method, "mnemonic": mnemonic}:
@@ -22,22 +22,23 @@ def _count(client: TestClient, method: str, mnemonic: str) -> float:
     return 0.0
 
 
-def test_replies_are_counted_by_method_and_mnemonic(sqlite_url: str) -> None:
+async def test_replies_are_counted_by_method_and_mnemonic(sqlite_url: str) -> None:
     engine = create_db_engine(sqlite_url)
     config = Config()
     app = create_app(config, engine, extra_routes=metrics.metrics_routes(engine))
     body = {"jsonrpc": "2.0", "id": 1, "method": "list.calls", "params": {"access_token": "x"}}
-    with TestClient(app) as client:
-        invalid_before = _count(client, "list.calls", "access_token_invalid")
-        parse_before = _count(client, "none", "parse_error")
-        unknown_before = _count(client, "none", "method_not_found")
-        client.post("/v4.0", json=body)
-        client.post("/v4.0", json=body)
-        client.post(
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        invalid_before = await _count(client, "list.calls", "access_token_invalid")
+        parse_before = await _count(client, "none", "parse_error")
+        unknown_before = await _count(client, "none", "method_not_found")
+        await client.post("/v4.0", json=body)
+        await client.post("/v4.0", json=body)
+        await client.post(
             "/v4.0", content=b"{", headers={"content-type": "application/json; charset=UTF-8"}
         )
-        client.post("/v4.0", json={**body, "method": "no.such_method"})
-        assert _count(client, "list.calls", "access_token_invalid") == invalid_before + 2
-        assert _count(client, "none", "parse_error") == parse_before + 1
-        assert _count(client, "none", "method_not_found") == unknown_before + 1
+        await client.post("/v4.0", json={**body, "method": "no.such_method"})
+        assert await _count(client, "list.calls", "access_token_invalid") == invalid_before + 2
+        assert await _count(client, "none", "parse_error") == parse_before + 1
+        assert await _count(client, "none", "method_not_found") == unknown_before + 1
     engine.dispose()
