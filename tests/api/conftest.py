@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 import uvicorn
 from sqlalchemy import Engine
+from starlette.routing import BaseRoute
 
 from vestnik.api import create_app
 from vestnik.auth import TokenKind
@@ -158,8 +159,11 @@ def _seed(engine: Engine) -> tuple[int, str]:
 
 
 @contextmanager
-def serve(engine: Engine, config: Config) -> Iterator[tuple[str, httpx.Client]]:
-    app = create_app(config, engine)
+def serve(
+    engine: Engine, config: Config, extra_routes: Sequence[BaseRoute] = ()
+) -> Iterator[tuple[str, httpx.Client]]:
+    """``create_app`` (plus ``extra_routes``) served on loopback, with a client for it."""
+    app = create_app(config, engine, extra_routes=extra_routes)
     with ThreadServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as http:
         yield server.url, http
 

@@ -2,52 +2,21 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine
+from tests.api.conftest import VPN, serve
 
-from vestnik.api import create_app
 from vestnik.api.dataapi import DATA_API_PATH, dataapi_routes
 from vestnik.auth import TokenKind
 from vestnik.config import Config, LimitsConfig
 from vestnik.metrics import metrics_routes
 from vestnik.store import create_db_engine
 from vestnik.store.accounts import add_number, create_account, issue_token
-
-VPN = "74993720692"
-
-
-class ThreadServer:
-    def __init__(self, app: Any) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> ThreadServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 @dataclass
@@ -84,10 +53,6 @@ def api(db_url: str) -> Iterator[DataApi]:
         token = issue_token(conn, account_id, TokenKind.PERMANENT).access_token
         add_number(conn, account_id, VPN, "Москва")
     routes = [*dataapi_routes(config, engine), *metrics_routes(engine)]
-    app = create_app(config, engine, extra_routes=routes)
-    with (
-        ThreadServer(app) as server,
-        httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=30) as http,
-    ):
+    with serve(engine, config, routes) as (_url, http):
         yield DataApi(http, engine, account_id, token)
     engine.dispose()

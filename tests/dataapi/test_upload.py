@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import soundfile
 import sqlalchemy as sa
-from tests.dataapi.conftest import DataApi, ThreadServer
+from tests.api.conftest import serve
+from tests.dataapi.conftest import DataApi
 
-from vestnik.api import create_app
 from vestnik.api.upload import upload_routes
 from vestnik.auth import TokenKind
 from vestnik.config import Config, LimitsConfig
@@ -42,11 +42,7 @@ def uploads(db_url: str, tmp_path: Path) -> Iterator[DataApi]:
     with engine.begin() as conn:
         account_id = create_account(conn, "acme", LimitsConfig())
         token = issue_token(conn, account_id, TokenKind.PERMANENT).access_token
-    app = create_app(config, engine, extra_routes=upload_routes(config, engine))
-    with (
-        ThreadServer(app) as server,
-        httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=30) as http,
-    ):
+    with serve(engine, config, upload_routes(config, engine)) as (_url, http):
         yield DataApi(http, engine, account_id, token)
     engine.dispose()
 
