@@ -32,6 +32,7 @@ from vestnik.api.jsonrpc import MethodCall, MethodSpec
 from vestnik.api.params import Kind, Param
 from vestnik.calls import CallState
 from vestnik.calls.numbers import normalize_e164
+from vestnik.store.accounts import blacklist_add, blacklist_remove
 from vestnik.store.schema import blacklist, call_sessions, media_files, virtual_numbers
 
 # date_till may be at most this many calendar months after date_from (the vendor's rule).
@@ -236,30 +237,20 @@ def create_blacklist_phone_number(call: MethodCall, conn: Connection) -> dict[st
     comment = call.params.get("comment")
     if comment is not None and len(comment) > MAX_COMMENT_LENGTH:
         raise ApiError("invalid_parameter_value", field="comment", value=comment)
-    account_id = call.principal.account_id
-    existing = conn.execute(
-        sa.select(_bl.id).where(_bl.account_id == account_id, _bl.number == number)
-    ).scalar()
-    if existing is not None:
-        return {"id": int(existing)}  # idempotent: adding a listed number changes nothing
-    new_id = conn.execute(
-        blacklist.insert().values(
-            account_id=account_id, number=number, comment=comment, created_at=call.at
-        )
-    ).inserted_primary_key[0]
-    return {"id": int(new_id)}
+    # Idempotent: adding a listed number changes nothing and gives back its id.
+    return {"id": blacklist_add(conn, call.principal.account_id, number, comment)}
 
 
 def delete_blacklist_phone_number(call: MethodCall, conn: Connection) -> dict[str, Any]:
     entry_id, raw_number = call.params.get("id"), call.params.get("phone_number")
     if (entry_id is None) == (raw_number is None):
         raise ApiError("invalid_parameters_combination", field="id", value=entry_id)
-    where = [_bl.account_id == call.principal.account_id]
+    account_id = call.principal.account_id
     if entry_id is not None:
-        where.append(_bl.id == int(entry_id))
+        by_id = blacklist.delete().where(_bl.account_id == account_id, _bl.id == int(entry_id))
+        deleted = conn.execute(by_id).rowcount > 0
     else:
-        where.append(_bl.number == _blacklist_number(raw_number))
-    deleted = conn.execute(blacklist.delete().where(*where)).rowcount
+        deleted = blacklist_remove(conn, account_id, _blacklist_number(raw_number))
     if not deleted:
         field, value = ("id", entry_id) if entry_id is not None else ("phone_number", raw_number)
         raise ApiError("invalid_parameter_value", field=field, value=value)
