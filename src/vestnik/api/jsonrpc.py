@@ -34,7 +34,7 @@ from vestnik.api.auth import (
     check_component,
 )
 from vestnik.api.errors import ApiError, error_object
-from vestnik.api.limits import LimitExceeded, charge, peek
+from vestnik.api.limits import LimitExceeded, charge, method_weight, peek
 from vestnik.api.params import Param, check_params
 from vestnik.api.wal import WalCheckpointer
 from vestnik.config import Config
@@ -326,6 +326,8 @@ class JsonRpcEndpoint:
                 )  # fmt: skip
             token = raw
 
+        default_weight = self.config.limits.default_weight
+
         def transaction() -> tuple[Any, dict[str, int], MethodCall]:
             at = now()
             with self.runner.transaction() as conn:
@@ -337,7 +339,8 @@ class JsonRpcEndpoint:
                         check_component(principal, spec.component)
                     check_params(spec.params, params)
                     data = spec.handler(call, conn)
-                    limits = charge(conn, principal.limits, self._weight(principal, method), at)
+                    weight = method_weight(principal.account, method, default_weight)
+                    limits = charge(conn, principal.limits, weight, at)
                 except LimitExceeded:
                     raise
                 except ApiError as exc:
@@ -353,11 +356,6 @@ class JsonRpcEndpoint:
             except Exception:
                 log.exception("after-commit hook of %s failed", method)
         return data, limits
-
-    def _weight(self, principal: Principal, method: str) -> int:
-        weights = principal.account.get("method_weights") or {}
-        weight = weights.get(method) if isinstance(weights, dict) else None
-        return int(weight) if weight is not None else self.config.limits.default_weight
 
 
 def _error_reply(

@@ -38,6 +38,13 @@ class AccountLimits:
         return self.minute_limit if period == MINUTE else self.day_limit
 
 
+def method_weight(account: Mapping[str, Any], method: str, default: int) -> int:
+    """Points ``method`` costs ``account``: its ``method_weights`` entry, else ``default``."""
+    weights = account.get("method_weights") or {}
+    weight = weights.get(method) if isinstance(weights, dict) else None
+    return int(weight) if weight is not None else default
+
+
 def window_start(period: str, at: float) -> int:
     size = _SECONDS[period]
     return int(at // size) * size

@@ -18,7 +18,6 @@ import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -33,8 +32,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from vestnik.api.auth import authenticate, check_account
-from vestnik.api.errors import ApiError, error_object
-from vestnik.api.limits import LimitExceeded, charge
+from vestnik.api.errors import AUTH, ApiError, error_object
+from vestnik.api.limits import LimitExceeded, charge, method_weight
 from vestnik.config import Config
 from vestnik.store.db import now
 from vestnik.store.schema import media_files
@@ -238,7 +237,10 @@ class MediaUpload:
                             params={"reason": str(exc)},
                         ),
                     ) from None
-                charge(conn, principal.limits, _weight(principal.account, self.config), at)
+                weight = method_weight(
+                    principal.account, UPLOAD_METHOD, self.config.limits.default_weight
+                )
+                charge(conn, principal.limits, weight, at)
                 row = conn.execute(
                     sa.select(media_files).where(media_files.c.id == media_id)
                 ).mappings()
@@ -246,7 +248,7 @@ class MediaUpload:
         except LimitExceeded as exc:
             raise UploadRefused(429, exc) from None
         except ApiError as exc:
-            status = 401 if exc.code == -32001 else 403
+            status = 401 if exc.code == AUTH else 403
             raise UploadRefused(status, exc) from None
         return {
             "media_file_id": int(stored["id"]),
@@ -255,12 +257,6 @@ class MediaUpload:
             "size": int(stored["size"]),
             "type": stored["type"],
         }
-
-
-def _weight(account: Mapping[str, Any], config: Config) -> int:
-    weights = account.get("method_weights") or {}
-    weight = weights.get(UPLOAD_METHOD) if isinstance(weights, dict) else None
-    return int(weight) if weight is not None else config.limits.default_weight
 
 
 def upload_routes(config: Config, engine: Engine) -> list[BaseRoute]:
