@@ -180,8 +180,9 @@ MEDIA_FILES = Dataset(
 
 
 def get_media_files(call: MethodCall, conn: Connection) -> Page:
-    # System files (no account) are everyone's; user files only their account's.
-    own = sa.or_(_mf.account_id == call.principal.account_id, _mf.account_id.is_(None))
+    # System files are everyone's; user files only their account's (the rule informer.py and
+    # the renderer apply: what is listed here is what a call may play).
+    own = sa.or_(_mf.account_id == call.principal.account_id, _mf.type == "system")
     return run_page(conn, MEDIA_FILES, call.params, [own])
 
 
