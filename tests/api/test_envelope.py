@@ -253,6 +253,10 @@ def test_unexpected_exception_is_internal_error_and_rolls_back(api: Api) -> None
     assert_error_shape(reply)
     assert error_of(reply) == (-32603, "internal_error")
     assert reply["id"] == 5
+    # The account was known: metadata.limits is there (uis-call-api-facts.md), nothing charged.
+    limits = reply["error"]["data"]["metadata"]["limits"]
+    assert limits["day_remaining"] == limits["day_limit"]
+    assert limits["minute_remaining"] == limits["minute_limit"]
     with api.engine.connect() as conn:
         assert blacklist_list(conn, api.account_id) == []
     assert api.charged() == 0

@@ -34,7 +34,7 @@ from vestnik.api.auth import (
     check_component,
 )
 from vestnik.api.errors import ApiError, error_object
-from vestnik.api.limits import LimitExceeded, charge, method_weight, peek
+from vestnik.api.limits import AccountLimits, LimitExceeded, charge, method_weight, peek
 from vestnik.api.params import Param, check_params
 from vestnik.api.wal import WalCheckpointer
 from vestnik.config import Config
@@ -347,15 +347,45 @@ class JsonRpcEndpoint:
                     if exc.spec.with_limits:
                         exc.limits = peek(conn, principal.limits, at)
                     raise
+                except Exception as exc:
+                    raise _FaultWithAccount(principal.limits) from exc
             return data, limits, call
 
-        data, limits, call = await self.runner.run(transaction)
+        try:
+            data, limits, call = await self.runner.run(transaction)
+        except _FaultWithAccount as fault:
+            log.error("internal error in %s", method, exc_info=fault.__cause__)
+            error = ApiError("internal_error")
+            error.limits = await self._peek_after_fault(fault.limits)
+            raise error from None
         for hook in (*call.after_commit, *self.on_commit.get(method, ())):
             try:
                 hook()
             except Exception:
                 log.exception("after-commit hook of %s failed", method)
         return data, limits
+
+    async def _peek_after_fault(self, limits: AccountLimits) -> dict[str, int] | None:
+        """``metadata.limits`` in a fresh transaction (the failed one is rolled back), or None
+        when the database cannot answer either."""
+
+        def read() -> dict[str, int]:
+            with self.runner.transaction() as conn:
+                return peek(conn, limits, now())
+
+        try:
+            return await self.runner.run(read)
+        except Exception:
+            log.exception("reading the limits after an internal error failed")
+            return None
+
+
+class _FaultWithAccount(Exception):
+    """An unexpected exception once the account was known: its reply carries the limits."""
+
+    def __init__(self, limits: AccountLimits) -> None:
+        super().__init__()
+        self.limits = limits
 
 
 def _error_reply(
