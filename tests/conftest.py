@@ -66,15 +66,19 @@ def _truncate_pg(url: str) -> None:
     engine.dispose()
 
 
+def _migrated_sqlite(directory: Path) -> str:
+    url = f"sqlite:///{directory / 'vestnik.db'}"
+    engine = create_db_engine(url)
+    migrate(engine)
+    engine.dispose()
+    return url
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated, empty database URL of each backend."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'vestnik.db'}"
-        engine = create_db_engine(url)
-        migrate(engine)
-        engine.dispose()
-        return url
+        return _migrated_sqlite(tmp_path)
     url = _pg_database_url()
     _truncate_pg(url)
     return url
@@ -83,11 +87,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     """A migrated SQLite database only (for tests whose subject is not storage)."""
-    url = f"sqlite:///{tmp_path / 'vestnik.db'}"
-    engine = create_db_engine(url)
-    migrate(engine)
-    engine.dispose()
-    return url
+    return _migrated_sqlite(tmp_path)
 
 
 @pytest.fixture
