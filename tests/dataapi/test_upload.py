@@ -100,6 +100,9 @@ def test_upload_returns_media_file_id(uploads: DataApi, tmp_path: Path) -> None:
         ("json", 415, "unsupported_content_type"),
         ("extra_field", 400, "unexpected_parameters"),
         ("ip", 403, "ip_not_whitelisted"),
+        # PostgreSQL cannot store NUL: refused like the Call API refuses it, not a 500.
+        ("nul_in_name", 400, "invalid_parameter_value"),
+        ("nul_in_filename", 400, "invalid_parameter_value"),
     ],
 )
 def test_refused_uploads_leave_nothing(
@@ -121,11 +124,25 @@ def test_refused_uploads_leave_nothing(
         fields, files = {}, {"access_token": (None, token)}
     elif kind == "extra_field":
         fields["colour"] = "blue"
+    elif kind == "nul_in_name":
+        fields["name"] = "greeting\x00"
     elif kind == "ip":
         with uploads.engine.begin() as conn:
             update_account(conn, uploads.account_id, ip_allowlist=["10.0.0.0/8"])
     if kind == "json":
         response = uploads.http.post("/v4.0/media", json={"access_token": token})
+    elif kind == "nul_in_filename":
+        # Written by hand: httpx would percent-encode the NUL.
+        body = (
+            b'--b0\r\nContent-Disposition: form-data; name="access_token"\r\n\r\n'
+            + token.encode()
+            + b'\r\n--b0\r\nContent-Disposition: form-data; name="file"; filename="a\x00.wav"'
+            + b"\r\nContent-Type: audio/wav\r\n\r\n"
+            + wav_bytes()
+            + b"\r\n--b0--\r\n"
+        )
+        headers = {"content-type": "multipart/form-data; boundary=b0"}
+        response = uploads.http.post("/v4.0/media", content=body, headers=headers)
     else:
         try:
             response = uploads.http.post("/v4.0/media", data=fields, files=files)

@@ -34,6 +34,7 @@ from starlette.routing import BaseRoute, Route
 from vestnik.api.auth import authenticate, check_account
 from vestnik.api.errors import AUTH, ApiError, error_object
 from vestnik.api.limits import LimitExceeded, charge, method_weight
+from vestnik.api.params import check_text
 from vestnik.config import Config
 from vestnik.store.db import now
 from vestnik.store.schema import media_files
@@ -57,6 +58,14 @@ class UploadRefused(Exception):
 
 def _refuse(status: int, mnemonic: str, **kwargs: Any) -> UploadRefused:
     return UploadRefused(status, ApiError(mnemonic, **kwargs))
+
+
+def _check_text(value: str, field: str) -> None:
+    """The Call API's rule for strings (no NUL: PostgreSQL cannot store it), as a 400."""
+    try:
+        check_text(value, field)
+    except ApiError as exc:
+        raise UploadRefused(400, exc) from None
 
 
 class _FormReader:
@@ -113,6 +122,7 @@ class _FormReader:
             self._is_file = True
             raw = options.get(b"filename", b"")
             self.filename = os.path.basename(raw.decode("utf-8", "replace").replace("\\", "/"))
+            _check_text(self.filename, FILE_FIELD)
         elif name not in TEXT_FIELDS:
             raise _refuse(400, "unexpected_parameters", field=name, params={"parameters": [name]})
         self._part = name
@@ -133,9 +143,11 @@ class _FormReader:
     def _part_end(self) -> None:
         if self._part is not None and not self._is_file:
             try:
-                self.fields[self._part] = self._text.decode("utf-8")
+                text = self._text.decode("utf-8")
             except UnicodeDecodeError:
                 raise _refuse(400, "character_encoding_not_allowed", field=self._part) from None
+            _check_text(text, self._part)
+            self.fields[self._part] = text
 
 
 def _multipart_boundary(content_type: str | None) -> bytes:
