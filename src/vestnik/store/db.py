@@ -9,7 +9,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -17,10 +17,6 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 def now() -> float:
     """Wall-clock UNIX seconds, the unit of every stored time."""
     return time.time()
-
-
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
 
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
@@ -32,7 +28,7 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            poolclass=kwargs.pop("poolclass", None) or _sqlite_pool(),
+            poolclass=kwargs.pop("poolclass", None) or QueuePool,
             **kwargs,
         )
 
@@ -59,12 +55,6 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def _sqlite_pool() -> Any:
-    from sqlalchemy.pool import QueuePool
-
-    return QueuePool
-
-
 def alembic_config(url: str) -> AlembicConfig:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -80,4 +70,4 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-__all__ = ["NullPool", "create_db_engine", "is_sqlite", "migrate", "now"]
+__all__ = ["create_db_engine", "migrate", "now"]
