@@ -73,7 +73,7 @@ from vestnik.media.rtp import (
     TelephoneEvent,
     pack_header,
 )
-from vestnik.telephony.sip_endpoint import SipEndpoint, SipLogger, _TransactionManager
+from vestnik.telephony.sip_endpoint import SipEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ class TestPhone:
         self._finished: queue.Queue[PhoneCall] = queue.Queue()
         self._active: set[_Call] = set()
         self._lock = threading.Lock()
-        self._endpoint: _PhoneEndpoint | None = None
+        self._endpoint: SipEndpoint | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -189,7 +189,7 @@ class TestPhone:
     def start(self) -> tuple[str, int]:
         if self.settings.record_dir is not None:
             self.settings.record_dir.mkdir(parents=True, exist_ok=True)
-        endpoint = _PhoneEndpoint(self.settings.host, self.settings.port, self._on_request)
+        endpoint = SipEndpoint(self.settings.host, self.settings.port, on_request=self._on_request)
         endpoint.open()
         self._endpoint = endpoint
         return self.address
@@ -258,42 +258,10 @@ class TestPhone:
                 log.exception("on_call callback failed")
 
 
-class _PhoneEndpoint(SipEndpoint):
-    """A SipEndpoint whose new INVITEs go to the phone instead of being declined."""
-
-    def __init__(self, host: str, port: int, handler: Callable[[Any, Any], Any]) -> None:
-        super().__init__(host, port)
-        self._handler = handler
-
-    def _open(self, port: int) -> int:
-        config: dict[str, Any] = {
-            "_sip_address": self.bind_host,
-            "_sip_port": port,
-            "_sip_logger": SipLogger(),
-        }
-        tm = _TransactionManager(config, self._handler)
-        config["_sip_tm"] = tm
-        self.global_config = config
-        self._tm = tm
-        server = tm.l4r.getServer((self.bind_host, port), is_local=True)
-        return int(server.uopts.laddress[1])
-
-    def _close(self) -> None:
-        # A UA that ended lingers 32 s (sippy's godead timer) and then unregisters from the
-        # transaction manager; shutdown() sets its consumer table to None, so keep the table
-        # and let those late timers find it instead of raising on the sippy thread.
-        tm = self._tm
-        if tm is not None:
-            consumers = tm.req_consumers
-            tm.shutdown()
-            tm.req_consumers = consumers
-            self._tm = None
-
-
 class _Call:
     """One incoming call. SIP callbacks run on the sippy thread; RTP on a thread of its own."""
 
-    def __init__(self, phone: TestPhone, endpoint: _PhoneEndpoint) -> None:
+    def __init__(self, phone: TestPhone, endpoint: SipEndpoint) -> None:
         self.phone = phone
         self.settings = phone.settings
         self.ua = UA(

@@ -7,6 +7,7 @@ there themselves.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sippy.SipTransactionManager import SipTransaction, SipTransactionManager
@@ -93,7 +94,12 @@ class _TransactionManager(SipTransactionManager):  # type: ignore[misc]
         super().incomingRequest(msg, checksum, tids, server)
 
 
-def _stray_request(req: Any, sip_t: Any) -> Any:
+# sippy's new-request callback: (request, transaction) -> (response, ...) for out-of-dialog
+# requests that match no UA of the endpoint.
+RequestHandler = Callable[[Any, Any], Any]
+
+
+def decline_stray_request(req: Any, sip_t: Any) -> Any:
     """Requests that match no call of ours (vestnik only places calls)."""
     method = req.getMethod()
     if method == "OPTIONS":  # trunk keep-alive probes
@@ -106,10 +112,21 @@ def _stray_request(req: Any, sip_t: Any) -> Any:
 
 
 class SipEndpoint:
-    """A SIP transaction manager bound to ``host:port`` (port 0: the kernel picks one)."""
+    """A SIP transaction manager bound to ``host:port`` (port 0: the kernel picks one).
 
-    def __init__(self, bind_host: str, port: int, loop: SippyLoop | None = None) -> None:
+    ``on_request`` answers out-of-dialog requests (new INVITEs, OPTIONS); the default declines
+    calls, since vestnik only places them. It runs on the sippy thread.
+    """
+
+    def __init__(
+        self,
+        bind_host: str,
+        port: int,
+        loop: SippyLoop | None = None,
+        on_request: RequestHandler = decline_stray_request,
+    ) -> None:
         self.loop = loop or SippyLoop.instance()
+        self.on_request = on_request
         self.bind_host = bind_host
         self.requested_port = port
         self.port = 0
@@ -132,7 +149,7 @@ class SipEndpoint:
             "_sip_port": port,
             "_sip_logger": SipLogger(),
         }
-        tm = _TransactionManager(config, _stray_request)
+        tm = _TransactionManager(config, self.on_request)
         config["_sip_tm"] = tm
         self.global_config = config
         self._tm = tm
@@ -144,6 +161,8 @@ class SipEndpoint:
             self.loop.call_sync(self._close)
 
     def _close(self) -> None:
+        # shutdown() keeps the consumer tables (see _TransactionManager): a UA that ended
+        # unregisters from them 32 s later (sippy's godead timer), possibly after this.
         if self._tm is not None:
             self._tm.shutdown()
             self._tm = None
