@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from vestnik.api.dataapi.query import (
     LIST_PARAMS,
@@ -199,12 +200,6 @@ VIRTUAL_NUMBERS = Dataset(
 )
 
 
-def get_virtual_numbers(call: MethodCall, conn: Connection) -> Page:
-    return run_page(
-        conn, VIRTUAL_NUMBERS, call.params, [_vn.account_id == call.principal.account_id]
-    )
-
-
 _bl = blacklist.c
 BLACKLIST = Dataset(
     fields={
@@ -216,10 +211,6 @@ BLACKLIST = Dataset(
     source=blacklist,
     tiebreaker=_bl.id,
 )
-
-
-def get_blacklist_phone_numbers(call: MethodCall, conn: Connection) -> Page:
-    return run_page(conn, BLACKLIST, call.params, [_bl.account_id == call.principal.account_id])
 
 
 def _blacklist_number(raw: str) -> str:
@@ -260,13 +251,21 @@ def delete_blacklist_phone_number(call: MethodCall, conn: Connection) -> dict[st
 
 _TOKEN = Param("access_token", Kind.STRING, True)
 
+
+def _account_list(dataset: Dataset, account_id: ColumnElement[Any]) -> MethodSpec:
+    """A list method over ``dataset`` rows whose ``account_id`` is the caller's account."""
+
+    def handler(call: MethodCall, conn: Connection) -> Page:
+        return run_page(conn, dataset, call.params, [account_id == call.principal.account_id])
+
+    return MethodSpec(params=(_TOKEN, *LIST_PARAMS), handler=handler)
+
+
 DATA_API_METHODS: dict[str, MethodSpec] = {
     "get.calls_report": GET_CALLS_REPORT,
     "get.media_files": MethodSpec(params=(_TOKEN, *LIST_PARAMS), handler=get_media_files),
-    "get.virtual_numbers": MethodSpec(params=(_TOKEN, *LIST_PARAMS), handler=get_virtual_numbers),
-    "get.blacklist_phone_numbers": MethodSpec(
-        params=(_TOKEN, *LIST_PARAMS), handler=get_blacklist_phone_numbers
-    ),
+    "get.virtual_numbers": _account_list(VIRTUAL_NUMBERS, _vn.account_id),
+    "get.blacklist_phone_numbers": _account_list(BLACKLIST, _bl.account_id),
     "create.blacklist_phone_numbers": MethodSpec(
         params=(
             _TOKEN,
