@@ -9,13 +9,12 @@ from sqlalchemy import Connection
 
 from vestnik.api.errors import ApiError
 from vestnik.api.jsonrpc import MethodCall, MethodSpec
-from vestnik.api.params import Kind, Param
+from vestnik.api.params import MAX_DB_INTEGER, Kind, Param
 from vestnik.calls import ACTIVE_STATES, CallState, Direction, FinishReason
 from vestnik.calls.numbers import normalize_e164
 from vestnik.events import EventType, iso, record_event
 from vestnik.store.schema import call_sessions
 
-MAX_DB_INTEGER = 2**31 - 1
 _ACTIVE = sorted(s.value for s in ACTIVE_STATES)
 _IN_CALL = sorted(s.value for s in ACTIVE_STATES - {CallState.QUEUED})
 

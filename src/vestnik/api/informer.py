@@ -23,7 +23,7 @@ from vestnik.api.auth import Component, check_component
 from vestnik.api.errors import ApiError
 from vestnik.api.fastsql import Prepared
 from vestnik.api.jsonrpc import MethodCall, MethodSpec
-from vestnik.api.params import Kind, Param
+from vestnik.api.params import MAX_DB_INTEGER, Kind, Param
 from vestnik.calls import CallState, ContactKind, Direction, MessageType, UsageRule
 from vestnik.calls.numbers import (
     REGIONAL_RULES,
@@ -52,7 +52,6 @@ DEFAULT_DIALING_TIMEOUT = 30.0
 MIN_DIALING_TIMEOUT = 1.0
 MAX_DIALING_TIMEOUT = 120.0
 MAX_TEXT_COLUMN = 255  # external_id, dtmf_string, contact are VARCHAR(255)
-MAX_DB_INTEGER = 2**31 - 1
 DTMF_PATTERN = re.compile(r"[0-9*#.]*")
 MEDIA_ID_PATTERN = re.compile(r"[0-9]{1,10}")
 SOURCE = "callapi_informer_call"

@@ -19,6 +19,9 @@ from typing import Any
 
 from vestnik.api.errors import ApiError
 
+# The largest id an INTEGER column holds (both databases): larger ids cannot exist.
+MAX_DB_INTEGER = 2**31 - 1
+
 
 class Kind(StrEnum):
     STRING = "string"
