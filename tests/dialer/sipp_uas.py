@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from tests.support.peers import (
     LOOPBACK,
     PeerProcess,
+    _Peer,
     _udp_free,
     free_port,
     require_binary,
@@ -23,20 +22,20 @@ _CALL_ID = re.compile(r"^(?:Call-ID|i)\s*:\s*(\S+)", re.MULTILINE | re.IGNORECAS
 _RURI_USER = re.compile(r"^INVITE sip:([^@;>\s]+)@")
 
 
-class SippUas:
+class SippUas(_Peer):
     """``sipp -sf <scenario>`` listening on a free loopback port, messages traced to a file."""
 
+    name = "sipp"
+
     def __init__(self, workdir: Path, scenario: str = "uas_answer.xml") -> None:
+        super().__init__(workdir)
         self.binary = require_binary("sipp", "sip-tester")
-        self.workdir = workdir
         self.scenario = SCENARIOS / scenario
         self.port = free_port()
         self.media_port = free_port(tcp_too=False)
         self.trace = workdir / "sipp-messages.log"
-        self.process: PeerProcess | None = None
 
-    def __enter__(self) -> Self:
-        self.workdir.mkdir(parents=True, exist_ok=True)
+    def start(self) -> None:
         self.process = PeerProcess(
             "sipp",
             [
@@ -46,22 +45,7 @@ class SippUas:
             ],
             self.workdir,
         )  # fmt: skip
-        try:
-            wait_until(lambda: not _udp_free(self.port), 10, "SIPp to listen")
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self.process is not None:
-            self.process.stop()
-            self.process = None
+        wait_until(lambda: not _udp_free(self.port), 10, "SIPp to listen")
 
     def invites(self) -> Counter[tuple[str, str]]:
         """(Request-URI user, Call-ID) → how many INVITEs SIPp received (retransmits count)."""
