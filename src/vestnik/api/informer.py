@@ -4,9 +4,9 @@ Check order (docs/api.md mirrors it): envelope → access_token → account gate
 "Call API Информационный вызов" → unknown keys → required/types (spec order) → values (spec
 order) → number-management component for non-fixed rules → virtual_phone_number is the
 account's → contact is not the account's own number → employee SIP number → media file →
-TTS length → blacklist → call-direction security rules → caller number → points charge →
-session insert. The charge and the insert share one transaction; the reply never waits for
-the call.
+TTS length → blacklist → call-direction security rules → caller number → session insert →
+points charge (by the endpoint). The insert and the charge share one transaction, so a refused
+charge leaves no session; the reply never waits for the call.
 """
 
 from __future__ import annotations
