@@ -445,23 +445,27 @@ class _Call:
             record = self._build_record(ended_at)
         except Exception:
             log.exception("phone: could not finish call %s", self.call_id)
-            record = PhoneCall(
-                call_id=self.call_id,
-                from_uri=self.from_uri,
-                from_user=self.from_user,
-                to_user=self.to_user,
-                mode=str(self.settings.mode),
-                final_code=self.final_code,
-                hung_up_by=str(self.hung_up_by or HungUpBy.CALLER),
-                started_at=self.started_at,
-                answered_at=self.answered_at,
-                ended_at=ended_at,
-                duration=0.0,
-                codec=None,
-                telephone_event=None,
-            )
+            record = self._signalling_record(ended_at)
         self.phone._publish(self, record)
         self._done.set()
+
+    def _signalling_record(self, ended_at: float) -> PhoneCall:
+        """What the SIP side alone knows of the call (no media): the record if media fails."""
+        return PhoneCall(
+            call_id=self.call_id,
+            from_uri=self.from_uri,
+            from_user=self.from_user,
+            to_user=self.to_user,
+            mode=str(self.settings.mode),
+            final_code=self.final_code,
+            hung_up_by=str(self.hung_up_by or HungUpBy.CALLER),
+            started_at=self.started_at,
+            answered_at=self.answered_at,
+            ended_at=ended_at,
+            duration=0.0,
+            codec=None,
+            telephone_event=None,
+        )
 
     def _build_record(self, ended_at: float) -> PhoneCall:
         media = self.media
@@ -481,17 +485,8 @@ class _Call:
             if self.settings.record_dir is not None and self.answered_at is not None:
                 wav = str(self._write_wav(heard.pcm))
         digits.sort(key=lambda d: d.at)
-        return PhoneCall(
-            call_id=self.call_id,
-            from_uri=self.from_uri,
-            from_user=self.from_user,
-            to_user=self.to_user,
-            mode=str(self.settings.mode),
-            final_code=self.final_code,
-            hung_up_by=str(self.hung_up_by or HungUpBy.CALLER),
-            started_at=self.started_at,
-            answered_at=self.answered_at,
-            ended_at=ended_at,
+        return dataclasses.replace(
+            self._signalling_record(ended_at),
             duration=ended_at - self.answered_at if self.answered_at is not None else 0.0,
             codec=self.negotiated.codec.name if self.negotiated else None,
             telephone_event=self.negotiated.telephone_event if self.negotiated else None,
