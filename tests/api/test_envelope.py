@@ -58,6 +58,9 @@ def test_parse_error(api: Api) -> None:
         (b'{"jsonrpc": "2.0", "id": null, "method": "list.calls", "params": {}}', "id", None),
         (b'{"jsonrpc": "2.0", "id": true, "method": "list.calls", "params": {}}', "id", None),
         (b'{"jsonrpc": "2.0", "id": {"a": 1}, "method": "list.calls", "params": {}}', "id", None),
+        # Longer than 255 characters as JSON: not a valid id, so not echoed either.
+        (b'{"jsonrpc": "2.0", "id": "' + b"x" * 300 + b'", "method": "list.calls", "params": {}}',
+         "id", None),
         (b'{"jsonrpc": "2.0", "id": 7, "method": 5, "params": {}}', "method", 7),
         (b'{"jsonrpc": "2.0", "id": 7, "method": "list.calls"}', "params", 7),
         (b'{"jsonrpc": "2.0", "id": 7, "method": "list.calls", "params": [1]}', "params", 7),

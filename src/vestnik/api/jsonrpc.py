@@ -138,7 +138,10 @@ class MethodSpec:
 
 
 def _id_ok(value: Any) -> bool:
-    return isinstance(value, str | int | float) and not isinstance(value, bool)
+    """A string or a number, at most MAX_ID_JSON_LENGTH characters as JSON (it is stored)."""
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        return False
+    return len(_encode(value)) <= MAX_ID_JSON_LENGTH
 
 
 def _media_type_ok(content_type: str | None) -> str | None:
@@ -259,7 +262,7 @@ class JsonRpcEndpoint:
         raw_id = request.get("id")
         echo_id = raw_id if _id_ok(raw_id) else None
         try:
-            method, params = self._envelope(request)
+            method, params = self._envelope(request, echo_id)
         except ApiError as exc:
             return _error_reply(echo_id, exc)
         assert echo_id is not None
@@ -282,16 +285,14 @@ class JsonRpcEndpoint:
         }
 
     @staticmethod
-    def _envelope(request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _envelope(request: dict[str, Any], valid_id: Any) -> tuple[str, dict[str, Any]]:
+        """Method and params of the request; ``valid_id`` is its id if that passed ``_id_ok``."""
         if request.get("jsonrpc") != "2.0":
             raise ApiError("invalid_request", field="jsonrpc", value=request.get("jsonrpc"))
         if "id" not in request:
             raise ApiError("notifications_not_supported")
-        raw_id = request["id"]
-        if not _id_ok(raw_id):
-            raise ApiError("invalid_request", field="id", value=raw_id)
-        if len(_encode(raw_id)) > MAX_ID_JSON_LENGTH:
-            raise ApiError("invalid_request", field="id", value=raw_id)
+        if valid_id is None:
+            raise ApiError("invalid_request", field="id", value=request["id"])
         method = request.get("method")
         if not isinstance(method, str):
             raise ApiError("invalid_request", field="method", value=method)
