@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.dialer.sessions import informer_call, provision, session
-from tests.dialer.support import NeverDialTelephony, wait_until
+from tests.dialer.support import NeverDialTelephony
+from tests.support.peers import async_wait_until
 
 from vestnik.config import Config
 from vestnik.service import Service, ServiceError
@@ -61,7 +62,7 @@ async def test_session_over_http_is_finished_by_the_dialer(tmp_path: Path, sqlit
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}") as http:
             reply = (await http.post("/v4.0", json=informer_call(token, "79260000002"))).json()
         sid = reply["result"]["data"]["call_session_id"]
-        await wait_until(lambda: session(engine, sid)["state"] == "finished")
+        await async_wait_until(lambda: session(engine, sid)["state"] == "finished")
     finally:
         await service.stop()
     row = session(engine, sid)

@@ -8,8 +8,7 @@ SIP stack does not produce on demand, used to prove the session still ends final
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 
 from vestnik.config import Config
@@ -34,16 +33,6 @@ def dialer_config(tmp_path: Path, url: str, **dialer: object) -> Config:
     for key, value in dialer.items():
         setattr(config.dialer, key, value)
     return config
-
-
-async def wait_until(
-    predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 class NeverDialTelephony:

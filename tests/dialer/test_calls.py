@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from tests.dialer.sessions import events, informer_call, provision, queue_session, session
 from tests.dialer.sipp_uas import SippUas
-from tests.dialer.support import LateFailingRenderer, wait_until
-from tests.support.peers import free_port_range
+from tests.dialer.support import LateFailingRenderer
+from tests.support.peers import async_wait_until, free_port_range
 
 from vestnik.config import Config
 from vestnik.dialer.ports import MessageRenderer
@@ -67,7 +67,7 @@ class Running:
         return int(reply["result"]["data"]["call_session_id"])
 
     async def finished(self, *sids: int, timeout: float = 30) -> list[dict[str, Any]]:
-        await wait_until(
+        await async_wait_until(
             lambda: all(session(self.engine, s)["state"] == "finished" for s in sids),
             timeout,
             f"sessions {sids} to finish",
@@ -159,7 +159,9 @@ async def test_process_cap_and_trunk_rate_pace_the_calls(tmp_path: Path, sqlite_
 async def test_release_call_hangs_up_an_answered_call(tmp_path: Path, sqlite_url: str) -> None:
     async with running(tmp_path, sqlite_url) as run:
         sid = await run.call("79260000401", MEDIUM * 3)
-        await wait_until(lambda: session(run.engine, sid)["state"] == "answered", 10, "answer")
+        await async_wait_until(
+            lambda: session(run.engine, sid)["state"] == "answered", 10, "answer"
+        )
         body = {
             "jsonrpc": "2.0", "id": 2, "method": "release.call",
             "params": {"access_token": run.token, "call_session_id": sid},
@@ -176,7 +178,7 @@ async def test_graceful_stop_drains_then_cuts(tmp_path: Path, sqlite_url: str) -
     async with running(tmp_path, sqlite_url, drain_timeout_seconds=5.0) as run:
         short = await run.call("79260000501", MEDIUM)
         long = await run.call("79260000502", MEDIUM * 6)
-        await wait_until(
+        await async_wait_until(
             lambda: all(session(run.engine, s)["state"] == "answered" for s in (short, long)),
             10,
             "both answered",

@@ -17,8 +17,8 @@ from tests.dialer.support import (
     ExplodingTelephony,
     NeverDialTelephony,
     dialer_config,
-    wait_until,
 )
+from tests.support.peers import async_wait_until
 
 from vestnik.dialer import Dialer
 from vestnik.media.render import AudioRenderer
@@ -52,7 +52,7 @@ async def test_blacklisted_and_released_sessions_are_never_dialled(
     dialer = Dialer(config, db, telephony, AudioRenderer(config, db))
     await dialer.start()
     try:
-        await wait_until(lambda: _state(db, blocked) == _state(db, released) == "finished")
+        await async_wait_until(lambda: _state(db, blocked) == _state(db, released) == "finished")
     finally:
         await dialer.stop()
     assert telephony.dialled == []
@@ -79,7 +79,7 @@ async def test_account_at_its_cap_ends_max_out_call_reached(
     started = now()
     await dialer.start()
     try:
-        await wait_until(lambda: _state(db, waiting) == "finished")
+        await async_wait_until(lambda: _state(db, waiting) == "finished")
     finally:
         await dialer.stop()
     row = session(db, waiting)
@@ -102,7 +102,7 @@ async def test_adapter_exception_still_finishes_the_session(
     dialer = Dialer(config, db, telephony, AudioRenderer(config, db))
     await dialer.start()
     try:
-        await wait_until(lambda: _state(db, sid) == "finished")
+        await async_wait_until(lambda: _state(db, sid) == "finished")
     finally:
         await dialer.stop()
     row = session(db, sid)
@@ -130,7 +130,7 @@ async def test_restart_settles_previous_run_without_redialling(
     try:
         # Settled by start() itself, not by lease expiry.
         assert _state(db, in_call) == "finished"
-        await wait_until(lambda: _state(db, undialled) == "finished")
+        await async_wait_until(lambda: _state(db, undialled) == "finished")
     finally:
         await dialer.stop()
     row = session(db, in_call)
@@ -153,7 +153,7 @@ async def test_sweep_finishes_calls_of_a_dialer_that_died(
     dialer = Dialer(config, db, NeverDialTelephony(), AudioRenderer(config, db))
     await dialer.start()
     try:
-        await wait_until(lambda: _state(db, sid) == "finished", timeout=5)
+        await async_wait_until(lambda: _state(db, sid) == "finished", timeout=5)
     finally:
         await dialer.stop()
     row = session(db, sid)
@@ -173,7 +173,7 @@ async def test_graceful_stop_gives_waiting_sessions_back(
     config = dialer_config(tmp_path, db_url, slot_wait_seconds=60)
     dialer = Dialer(config, db, NeverDialTelephony(), AudioRenderer(config, db))
     await dialer.start()
-    await wait_until(lambda: dialer.active_sessions == 3, what="sessions claimed")
+    await async_wait_until(lambda: dialer.active_sessions == 3, what="sessions claimed")
     assert all(session(db, sid)["lease_owner"] == dialer.owner for sid in waiting)
     t0 = now()
     await dialer.stop()
@@ -196,7 +196,7 @@ async def test_wake_claims_at_once_from_any_thread(tmp_path: Path, db_url: str, 
             sid = queue_session(conn, account_id, release_requested=True)
         started = time.monotonic()
         await asyncio.to_thread(dialer.wake)
-        await wait_until(lambda: _state(db, sid) == "finished", timeout=5)
+        await async_wait_until(lambda: _state(db, sid) == "finished", timeout=5)
         assert time.monotonic() - started < 1.0
     finally:
         stopping = time.monotonic()

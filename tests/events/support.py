@@ -144,14 +144,6 @@ async def running(*receivers: Receiver) -> AsyncIterator[None]:
             await r.stop()
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 def make_account(conn: Connection, name: str = "acme") -> int:
     return create_account(conn, name, LimitsConfig())
 

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 from sqlalchemy import Engine
-from tests.events.support import SECRET, Receiver, make_account, running, wait_until
+from tests.events.support import SECRET, Receiver, make_account, running
 from tests.events.test_delivery import ALL_EVENTS, delivery_states, record_call
+from tests.support.peers import async_wait_until
 
 from vestnik.events.webhooks import add_webhook
 
@@ -36,7 +37,7 @@ async def test_kill_9_during_delivery_loses_nothing(engine: Engine, db_url: str)
         ids = record_call(engine, account, 100)
         first = start_worker(db_url)
         try:
-            await wait_until(lambda: len(receiver.requests) >= 60, 30, "60 requests")
+            await async_wait_until(lambda: len(receiver.requests) >= 60, 30, "60 requests")
             first.send_signal(signal.SIGKILL)
             first.wait(10)
         finally:
@@ -48,8 +49,8 @@ async def test_kill_9_during_delivery_loses_nothing(engine: Engine, db_url: str)
         second = start_worker(db_url)
         try:
             # Leases of the killed process expire after timeout + margin (6 s here).
-            await wait_until(lambda: receiver.delivered_ids() == set(ids), 60, "every event")
-            await wait_until(
+            await async_wait_until(lambda: receiver.delivered_ids() == set(ids), 60, "every event")
+            await async_wait_until(
                 lambda: delivery_states(engine).get("delivered", 0) == len(ids), 10, "recorded"
             )
         finally:

@@ -17,9 +17,9 @@ from tests.events.support import (
     make_account,
     make_session,
     running,
-    wait_until,
     worker_config,
 )
+from tests.support.peers import async_wait_until
 
 from vestnik.config import Config
 from vestnik.events import EventType, notification_payload, record_event
@@ -78,7 +78,7 @@ async def test_signed_payload_with_event_id_delivered_once(engine: Engine) -> No
             session = make_session(conn, account, external_id="order-42")
             event_id = record_event(conn, session, EventType.CALL_FINISHED, 1000.0)
         async with worker(worker_config(), engine):
-            await wait_until(lambda: len(receiver.requests) >= 1, 10, "the delivery")
+            await async_wait_until(lambda: len(receiver.requests) >= 1, 10, "the delivery")
             await asyncio.sleep(0.3)  # nothing else should arrive
     assert len(receiver.requests) == 1
     got = receiver.requests[0]
@@ -104,7 +104,7 @@ async def test_subscriptions_and_inactive_endpoints(engine: Engine) -> None:
         ids = record_call(engine, account, 2)
         record_call(engine, other, 1)  # another account's events go to nobody here
         async with worker(worker_config(), engine):
-            await wait_until(lambda: len(finished_only.requests) >= 2, 10, "2 finishes")
+            await async_wait_until(lambda: len(finished_only.requests) >= 2, 10, "2 finishes")
             await asyncio.sleep(0.3)
     assert {r.body["notification_mnemonic"] for r in finished_only.requests} == {"call_finished"}
     assert finished_only.delivered_ids() == set(ids[-2:])
@@ -126,7 +126,7 @@ async def test_flaky_endpoint_retried_in_order_per_session(engine: Engine) -> No
             add_webhook(conn, account, flaky.url, ALL_EVENTS, SECRET)
         ids = record_call(engine, account, 5)
         async with worker(worker_config(), engine):
-            await wait_until(lambda: flaky.delivered_ids() == set(ids), 20, "every event")
+            await async_wait_until(lambda: flaky.delivered_ids() == set(ids), 20, "every event")
     assert all(r.signature_ok for r in flaky.requests)
     assert sum(r.status == 503 for r in flaky.requests) == 7
     order = ["call_started", "call_answered", "call_finished"]
@@ -166,10 +166,10 @@ async def test_hung_and_dead_endpoints_do_not_delay_others_then_park_and_replay(
             loop = asyncio.get_running_loop()
             started = loop.time()
             ids = record_call(engine, account, 4)
-            await wait_until(lambda: healthy.delivered_ids() == set(ids), 5, "healthy")
+            await async_wait_until(lambda: healthy.delivered_ids() == set(ids), 5, "healthy")
             # The healthy endpoint is not held up by the hanging one's 0.5 s timeouts.
             assert loop.time() - started < 1.5
-            await wait_until(
+            await async_wait_until(
                 lambda: delivery_states(engine).get("parked", 0) == 24, 15, "24 parked"
             )
             with engine.connect() as conn:
@@ -182,7 +182,7 @@ async def test_hung_and_dead_endpoints_do_not_delay_others_then_park_and_replay(
             hanging_mode["hang"] = False
             with engine.begin() as conn:
                 assert replay_deliveries(conn, all_parked=True) == 24
-            await wait_until(lambda: hanging.delivered_ids() == set(ids), 10, "replayed")
+            await async_wait_until(lambda: hanging.delivered_ids() == set(ids), 10, "replayed")
     assert len(healthy.requests) == len(ids)
     assert all(r.signature_ok for r in healthy.requests + hanging.requests)
     states = delivery_states(engine)
@@ -201,7 +201,7 @@ async def test_body_template(engine: Engine) -> None:
             session = make_session(conn, account, finish_reason="subscriber_busy")
             event_id = record_event(conn, session, EventType.CALL_FINISHED, 1.0)
         async with worker(worker_config(), engine):
-            await wait_until(lambda: len(receiver.requests) == 1, 10, "the delivery")
+            await async_wait_until(lambda: len(receiver.requests) == 1, 10, "the delivery")
     got = receiver.requests[0]
     assert got.signature_ok
     assert got.body == {"id": str(session["id"]), "ev": event_id, "why": "subscriber_busy"}
@@ -223,7 +223,7 @@ async def test_one_finished_event_per_session(engine: Engine) -> None:
                 second = record_event(conn, s, EventType.CALL_FINISHED, 6.0)
             assert first == second
         async with worker(worker_config(), engine):
-            await wait_until(lambda: len(receiver.requests) >= 3, 10, "3 finishes")
+            await async_wait_until(lambda: len(receiver.requests) >= 3, 10, "3 finishes")
             await asyncio.sleep(0.3)
     per_session = {r.body["call_session_id"]: r.event_id for r in receiver.requests}
     assert len(receiver.requests) == 3

@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from tests.events.support import SECRET, Receiver, running, wait_until
+from tests.events.support import SECRET, Receiver, running
+from tests.support.peers import async_wait_until
 
 from vestnik.api.dataapi import DATA_API_PATH, dataapi_routes
 from vestnik.events.webhooks import add_webhook
@@ -60,8 +61,8 @@ async def test_real_calls_reach_webhooks_and_the_report(tmp_path: Path, db_url: 
                             ).scalars()
                             return all(s == "finished" for s in states)
 
-                    await wait_until(finished, 40, "4 finished sessions")
-                    await wait_until(
+                    await async_wait_until(finished, 40, "4 finished sessions")
+                    await async_wait_until(
                         lambda: (
                             sum(
                                 r.body["notification_mnemonic"] == "call_finished"

@@ -13,6 +13,7 @@ group it started on exit. A missing binary skips the test with the package to in
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -106,6 +107,17 @@ def wait_until(
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:.1f} s waiting for {what}")
         time.sleep(interval)
+
+
+async def async_wait_until(
+    check: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
+) -> None:
+    """``wait_until`` for coroutines: polls without blocking the event loop."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
+        await asyncio.sleep(0.02)
 
 
 class PeerProcess:
