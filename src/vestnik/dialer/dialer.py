@@ -29,9 +29,10 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from vestnik import metrics
 from vestnik.calls import ContactKind, FinishReason, MessageType
@@ -659,13 +660,17 @@ class Dialer:
         if call.writes is not None:
             await asyncio.gather(call.writes, return_exceptions=True)
         at = now()
+        finish = partial(
+            store.finish_session,
+            detail=detail,
+            sip_code=sip_code,
+            sip_reason=sip_reason,
+            sip_call_id=sip_call_id,
+        )
         delay = 0.2
         for attempt in range(1, FINISH_RETRIES + 1):
             try:
-                row = await self._tx(
-                    _finish_tx, call.id, self.owner, at, reason, detail, sip_code, sip_reason,
-                    sip_call_id,
-                )  # fmt: skip
+                row = await self._tx(finish, call.id, self.owner, at, reason)
             except Exception:
                 if attempt == FINISH_RETRIES:
                     log.exception("session %d: final write failed; its lease will lapse", call.id)
@@ -681,30 +686,6 @@ class Dialer:
                     sip_reason or "",
                 )  # fmt: skip
             return
-
-
-def _finish_tx(
-    conn: Connection,
-    session_id: int,
-    owner: str,
-    at: float,
-    reason: FinishReason,
-    detail: str | None,
-    sip_code: int | None,
-    sip_reason: str | None,
-    sip_call_id: str | None,
-) -> dict[str, Any] | None:
-    return store.finish_session(
-        conn,
-        session_id,
-        owner,
-        at,
-        reason,
-        detail=detail,
-        sip_code=sip_code,
-        sip_reason=sip_reason,
-        sip_call_id=sip_call_id,
-    )
 
 
 def _message_spec(row: dict[str, Any]) -> MessageSpec:
