@@ -52,7 +52,8 @@ class ThreadServer:
     def __init__(self, app: Any) -> None:
         self.port = free_port()
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
+            app, host="127.0.0.1", port=self.port, log_level="warning",
+            lifespan="on",  # the app's endpoints release their connections at exit
             loop="asyncio",  # uvloop would set a process-wide event loop policy
         )  # fmt: skip
         self.server = uvicorn.Server(config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,11 +12,13 @@ import pytest
 from sqlalchemy import Connection
 from starlette.applications import Starlette
 from starlette.routing import Route
-from tests.api.conftest import Api, ThreadServer, error_of, make_api
+from tests.api.conftest import Api, ThreadServer, error_of, make_api, serve
 
-from vestnik.api import JsonRpcEndpoint, Kind, MethodCall, MethodSpec, Param
+from vestnik.api import CALL_API_PATH, JsonRpcEndpoint, Kind, MethodCall, MethodSpec, Param
+from vestnik.api.dataapi import DATA_API_PATH, dataapi_routes
 from vestnik.api.errors import ERRORS
 from vestnik.config import Config
+from vestnik.store import create_db_engine
 from vestnik.store.accounts import blacklist_list
 from vestnik.store.schema import blacklist
 
@@ -263,3 +266,23 @@ def test_unexpected_exception_is_internal_error_and_rolls_back(api: Api) -> None
     with api.engine.connect() as conn:
         assert blacklist_list(conn, api.account_id) == []
     assert api.charged() == 0
+
+
+def _checkpointers() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "wal-checkpoint"}
+
+
+def test_server_exit_releases_every_endpoint(sqlite_url: str) -> None:
+    """On SQLite each JSON-RPC endpoint (Call API, Data API) keeps a connection and a WAL
+    checkpoint thread; stopping the server ends both (the Data API's used to outlive it)."""
+    engine = create_db_engine(sqlite_url)
+    config = Config()
+    before = _checkpointers()
+    with serve(engine, config, dataapi_routes(config, engine)) as (_url, http):
+        for path, method in ((CALL_API_PATH, "list.calls"), (DATA_API_PATH, "get.media_files")):
+            body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {"access_token": "x"}}
+            assert error_of(http.post(path, json=body).json())[1] == "access_token_invalid"
+        started = _checkpointers() - before
+        assert len(started) == 2
+    engine.dispose()
+    assert not [t for t in started if t.is_alive()]

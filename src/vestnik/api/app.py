@@ -44,10 +44,19 @@ def create_app(config: Config, engine: Engine, extra_routes: Sequence[BaseRoute]
         *extra_routes,
     ]
 
+    # Every JSON-RPC endpoint (the Call API and any among extra_routes, e.g. the Data API)
+    # holds a connection and, on SQLite, a WAL checkpoint thread: released at shutdown.
+    endpoints: list[JsonRpcEndpoint] = [
+        r.endpoint
+        for r in routes
+        if isinstance(r, Route) and isinstance(r.endpoint, JsonRpcEndpoint)
+    ]
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
-        call_api.close()
+        for endpoint in endpoints:
+            endpoint.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.call_api = call_api
