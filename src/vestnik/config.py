@@ -99,8 +99,6 @@ class RtpConfig:
 class DialerConfig:
     enabled: bool = True
     max_concurrent_calls: int = 2000
-    # Default per-account concurrency cap (an account's own value wins when set).
-    max_concurrent_calls_per_account: int = 200
     # How long a session may wait for a free slot before max_out_call_reached.
     slot_wait_seconds: float = 60.0
     lease_seconds: float = 30.0
