@@ -9,10 +9,21 @@ if ! "$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)
   exit 1
 fi
 if [ ! -x .venv/bin/python ]; then
-  "$python" -m venv .venv || {
-    echo "could not create a venv: on Debian/Ubuntu install python3-venv first" >&2
-    exit 1
-  }
+  if ! "$python" -m venv .venv >/dev/null 2>&1; then
+    rm -rf .venv
+    # A bare Debian/Ubuntu has Python without venv/ensurepip: as root, install it.
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "installing python3-venv"
+      apt-get update -qq >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        python3-venv >/dev/null
+    fi
+    "$python" -m venv .venv || {
+      rm -rf .venv
+      echo "could not create a venv: on Debian/Ubuntu install python3-venv first" >&2
+      exit 1
+    }
+  fi
 fi
 extras="${VESTNIK_EXTRAS:-}"
 spec="."

@@ -2,7 +2,8 @@
 
 Tests that take ``engine`` (or ``db_url``) run twice, once per backend. PostgreSQL comes from
 ``VESTNIK_TEST_PG_URL`` (default: the local server, user postgres); without a reachable server
-those runs are skipped with the reason printed, never silently.
+those runs are skipped with the reason printed, never silently, and in CI such a skip fails
+(``tests/support/strict_ci.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from vestnik.store import create_db_engine, metadata, migrate
+
+pytest_plugins = ["tests.support.strict_ci"]
 
 PG_ADMIN_URL = os.environ.get(
     "VESTNIK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

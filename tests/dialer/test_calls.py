@@ -29,7 +29,6 @@ from vestnik.store import create_db_engine
 from vestnik.store.schema import accounts
 
 pytestmark = pytest.mark.sip
-pytest.importorskip("vestnik.telephony.sip_telephony", reason="SIP telephony adapter not built")
 
 SHORT = "Проверка."  # well under a second of speech
 MEDIUM = "Проверка связи. Это тестовое сообщение сервиса Вестник."  # about 3 s

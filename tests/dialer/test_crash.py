@@ -25,7 +25,6 @@ from tests.support.peers import free_port, wait_until
 from vestnik.store import create_db_engine
 
 pytestmark = pytest.mark.sip
-pytest.importorskip("vestnik.telephony.sip_telephony", reason="SIP telephony adapter not built")
 
 MESSAGE = "Проверка связи. Это тестовое сообщение сервиса Вестник. " * 2  # about 6 s
 

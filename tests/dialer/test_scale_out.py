@@ -24,7 +24,6 @@ from tests.support.peers import free_port, wait_until
 from vestnik.store import create_db_engine
 
 pytestmark = pytest.mark.sip
-pytest.importorskip("vestnik.telephony.sip_telephony", reason="SIP telephony adapter not built")
 
 MESSAGE = "Проверка связи. Это тестовое сообщение сервиса Вестник."  # about 3 s
 ACCOUNT_CAP = 3

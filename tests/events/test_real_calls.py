@@ -9,22 +9,19 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from tests.dialer.sessions import informer_call, provision
+from tests.dialer.sipp_uas import SippUas
+from tests.dialer.test_calls import MEDIUM, trunk_config
 from tests.events.support import SECRET, Receiver, running
 from tests.support.peers import async_wait_until
 
 from vestnik.api.dataapi import DATA_API_PATH, dataapi_routes
 from vestnik.events.webhooks import add_webhook
+from vestnik.service import Service
 from vestnik.store import create_db_engine
 from vestnik.store.schema import accounts, call_sessions
 
 pytestmark = pytest.mark.sip
-pytest.importorskip("vestnik.telephony.sip_telephony", reason="SIP telephony adapter not built")
-
-from tests.dialer.sessions import informer_call, provision  # noqa: E402
-from tests.dialer.sipp_uas import SippUas  # noqa: E402
-from tests.dialer.test_calls import MEDIUM, trunk_config  # noqa: E402
-
-from vestnik.service import Service  # noqa: E402
 
 ORDER = ["call_started", "call_answered", "call_finished"]
 
