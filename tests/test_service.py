@@ -27,7 +27,7 @@ def _config(tmp_path: Path, url: str) -> Config:
     config.server.port = 0
     config.log_level = "warning"
     config.dialer.poll_interval_seconds = 0.02
-    config.dialer.drain_timeout_seconds = 1.0
+    config.dialer.shutdown_grace = 1.0
     return config
 
 

@@ -103,7 +103,7 @@ class DialerConfig:
     slot_wait_seconds: float = 60.0
     lease_seconds: float = 30.0
     poll_interval_seconds: float = 0.05
-    drain_timeout_seconds: float = 30.0
+    shutdown_grace: float = 30.0
     # Stable identity of this dialer (lease owner prefix); empty = "<hostname>:<sip port>".
     # A restarted dialer with the same id finishes its previous run's calls at once.
     id: str = ""

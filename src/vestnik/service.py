@@ -241,6 +241,12 @@ class Service:
             if self.dialer is not None and self._stop_requested.is_set():
                 log.warning("second stop request: cutting the drain short")
                 self.dialer.hang_up_all()
+        elif self.dialer is not None:
+            log.info(
+                "stopping: no new calls; %d calls in hand may finish within %g s "
+                "(a second signal hangs them up)",
+                self.dialer.active_sessions, self.config.dialer.shutdown_grace,
+            )  # fmt: skip
         self._stop_requested.set()
 
     async def serve_until_stopped(self) -> None:

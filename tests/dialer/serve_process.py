@@ -31,7 +31,7 @@ def serve_env(
         VESTNIK_TRUNK_HOST="127.0.0.1",
         VESTNIK_TRUNK_PORT=str(sipp.port),
         VESTNIK_TRUNK_CALLS_PER_SECOND="0",
-        VESTNIK_DIALER_DRAIN_TIMEOUT_SECONDS="10",
+        VESTNIK_DIALER_SHUTDOWN_GRACE="10",
     )
     env.update(extra)
     return env

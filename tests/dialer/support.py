@@ -28,7 +28,7 @@ def dialer_config(tmp_path: Path, url: str, **dialer: object) -> Config:
     config.dialer.poll_interval_seconds = 0.02
     config.dialer.lease_seconds = 3.0
     config.dialer.slot_wait_seconds = 0.5
-    config.dialer.drain_timeout_seconds = 2.0
+    config.dialer.shutdown_grace = 2.0
     config.trunk.calls_per_second = 0
     for key, value in dialer.items():
         setattr(config.dialer, key, value)

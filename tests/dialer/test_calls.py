@@ -46,7 +46,7 @@ def trunk_config(tmp_path: Path, url: str, sipp: SippUas) -> Config:
     config.dialer.poll_interval_seconds = 0.02
     config.dialer.lease_seconds = 5.0
     config.dialer.slot_wait_seconds = 10.0
-    config.dialer.drain_timeout_seconds = 10.0
+    config.dialer.shutdown_grace = 10.0
     return config
 
 
@@ -174,7 +174,7 @@ async def test_release_call_hangs_up_an_answered_call(tmp_path: Path, sqlite_url
 
 async def test_graceful_stop_drains_then_cuts(tmp_path: Path, sqlite_url: str) -> None:
     # Drain long enough for the medium message, too short for the long one.
-    async with running(tmp_path, sqlite_url, drain_timeout_seconds=5.0) as run:
+    async with running(tmp_path, sqlite_url, shutdown_grace=5.0) as run:
         short = await run.call("79260000501", MEDIUM)
         long = await run.call("79260000502", MEDIUM * 6)
         await async_wait_until(

@@ -224,7 +224,7 @@ class Dialer:
     async def stop(self, graceful: bool = True) -> None:
         """Stop claiming; give undialled sessions back; let calls end (up to the drain bound).
 
-        Calls still up after ``drain_timeout_seconds`` (at once when not ``graceful``) are hung
+        Calls still up after ``shutdown_grace`` (at once when not ``graceful``) are hung
         up and finished ``internal_error``; every session in hand ends final or back in the
         queue before this returns.
         """
@@ -238,7 +238,7 @@ class Dialer:
         for call in list(self._calls.values()):
             if not call.dialing:
                 call.stop_waiting(Interrupt.STOPPING)
-        drain = self.settings.drain_timeout_seconds if graceful else 0.0
+        drain = self.settings.shutdown_grace if graceful else 0.0
         await self._wait_calls(drain)
         if self._calls:
             log.warning("dialer stopping: hanging up %d calls still up", len(self._calls))

@@ -460,6 +460,17 @@ def dtmf_items(
 _LENGTH = struct.Struct("!I")
 STATS_INTERVAL = 0.5
 START_TIMEOUT = 30.0
+# The child's entry point. SIGINT and SIGTERM are ignored before anything else is imported: Ctrl-C
+# in a terminal and systemd (KillMode=control-group) signal the whole process group, and the
+# parent's graceful drain needs the pacer until its last call ends. The parent stops the child
+# ("close" frame, or EOF on the channel when the parent itself dies).
+_CHILD_BOOTSTRAP = (
+    "import signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "from vestnik.media.pacer import _child_main\n"
+    "_child_main(int(sys.argv[1]), realtime=sys.argv[2] == 'realtime')\n"
+)
 
 
 def _send_frame(chan: socket.socket, message: object, fds: list[int] | None = None) -> None:
@@ -540,7 +551,7 @@ def _silence_marker(seconds: float) -> tuple[str, float]:
 
 
 class ProcessPacer:
-    """``RtpPacer`` in a child process (``python -m vestnik.media.pacer``)."""
+    """``RtpPacer`` in a child process (``_CHILD_BOOTSTRAP``; it ignores SIGINT/SIGTERM)."""
 
     def __init__(self, realtime: bool = False) -> None:
         self.realtime = realtime
@@ -576,8 +587,8 @@ class ProcessPacer:
         self._process = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "vestnik.media.pacer",
+                "-c",
+                _CHILD_BOOTSTRAP,
                 str(child.fileno()),
                 "realtime" if self.realtime else "normal",
             ],
@@ -779,12 +790,3 @@ def _child_main(fd: int, realtime: bool = False) -> None:
         closing.set()
         pacer.close()
         chan.close()
-
-
-if __name__ == "__main__":
-    import sys as _sys
-
-    # Run the copy imported under its real name, so unpickled ToneEvents are its ToneEvents.
-    from vestnik.media.pacer import _child_main as _main
-
-    _main(int(_sys.argv[1]), realtime=_sys.argv[2:3] == ["realtime"])
