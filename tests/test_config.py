@@ -163,10 +163,17 @@ def test_bad_environment_values_raise_config_error(name: str, value: str) -> Non
         ({"VESTNIK_DIALER_SLOT_WAIT_SECONDS": "nan"}, "must be a finite number"),
         ({"VESTNIK_WEBHOOKS_TIMEOUT_SECONDS": "inf"}, "must be a finite number"),
         ({"VESTNIK_LIMITS_METHOD_WEIGHTS": '{ "login.user" = -2 }'}, "limits.method_weights"),
-        ({"VESTNIK_LOG_LEVEL": "loud"}, "log_level must be one of"),
+        ({"VESTNIK_LOG_LEVEL": "loud"}, "log.level must be one of"),
         ({"VESTNIK_TRUNK_CALLER_FORMAT": "+"}, "trunk.caller_format must be one of"),
         ({"VESTNIK_SERVER_DB_CALLS": "fork"}, "server.db_calls must be one of"),
         ({"VESTNIK_LIMITS_IP_ALLOWLIST": "10.0.0.0/8,nowhere"}, "'nowhere' is not an IP"),
+        # What this version does not implement is refused at load, not at the first call.
+        ({"VESTNIK_TRUNK_TRANSPORT": "tcp"}, "trunk.transport must be one of udp (got 'tcp')"),
+        ({"VESTNIK_TRUNK_CODECS": "PCMA,G729"}, "trunk.codecs must be one of PCMA, PCMU"),
+        ({"VESTNIK_TRUNK_CODECS": ""}, "trunk.codecs must list at least one of PCMA, PCMU"),
+        ({"VESTNIK_TTS_ENGINE": "festival"}, "tts.engine must be one of espeak, piper"),
+        ({"VESTNIK_LOG_FORMAT": "xml"}, "log.format must be one of text, json"),
+        ({"VESTNIK_RTP_PORT_MIN": "30001", "VESTNIK_RTP_PORT_MAX": "30001"}, "no even port"),
     ],
 )
 def test_unusable_values_raise_config_error(env: dict[str, str], message: str) -> None:
@@ -188,6 +195,54 @@ def test_usable_edge_values_are_accepted() -> None:
     config = load_config(None, environ=env)
     assert (config.server.port, config.sip.port, config.rtp.port_max) == (0, 0, 30000)
     assert config.limits.ip_allowlist == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('log_level = "info"\n', "config key log_level was renamed to log.level"),
+        (
+            "[dialer]\ndrain_timeout_seconds = 5\n",
+            "config key dialer.drain_timeout_seconds was renamed to dialer.shutdown_grace",
+        ),
+    ],
+)
+def test_renamed_keys_name_their_new_name(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(write(tmp_path, text), environ={})
+
+
+def test_defaults_name_no_trunk_and_the_standard_sip_port() -> None:
+    trunk = Config().trunk
+    assert (trunk.host, trunk.port) == ("", 5060)
+
+
+def test_unknown_variables_warn_with_the_closest_name() -> None:
+    warnings: list[str] = []
+    env = {
+        "VESTNIK_CONFIG": "",
+        "VESTNIK_TRUNK_HOTS": "sip.example.net",  # a typo
+        "VESTNIK_DIALER_DRAIN_TIMEOUT_SECONDS": "5",  # an old name
+        "VESTNIK_ZZZ": "1",  # nothing close
+        "VESTNIK_TEST_PG_URL": "postgresql://x",  # known, not a setting
+        "VESTNIK_SIP_PORT": "5062",
+        "PATH": "/bin",
+    }
+    config = load_config(None, environ=env, warn=warnings.append)
+    assert config.trunk.host == "" and config.sip.port == 5062
+    assert warnings == [
+        "environment variable VESTNIK_DIALER_DRAIN_TIMEOUT_SECONDS is not a vestnik setting "
+        "(ignored); it was renamed to VESTNIK_DIALER_SHUTDOWN_GRACE",
+        "environment variable VESTNIK_TRUNK_HOTS is not a vestnik setting (ignored); "
+        "did you mean VESTNIK_TRUNK_HOST?",
+        "environment variable VESTNIK_ZZZ is not a vestnik setting (ignored)",
+    ]
+
+
+def test_unknown_variables_reach_the_log_by_default(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="vestnik.config"):
+        load_config(None, environ={"VESTNIK_CONFIG": "", "VESTNIK_SIP_PROT": "5062"})
+    assert "did you mean VESTNIK_SIP_PORT?" in caplog.text
 
 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
@@ -299,11 +354,14 @@ def test_env_names_in_the_doc_work(tmp_path: Path) -> None:
 
 # Keys whose values are checked beyond their type get a valid, non-default sample.
 SAMPLES = {
-    ".log_level": "debug",
+    "log.level": "debug",
+    "log.format": "json",
     "trunk.caller_format": "plus",
     "trunk.callee_format": "plus",
     "rtp.port_max": "40000",
     "server.db_calls": "thread",
+    "trunk.transport": "udp",  # the only one (the default): still proves the name is read
+    "tts.engine": "piper",
 }
 
 

@@ -25,7 +25,7 @@ def _config(tmp_path: Path, url: str) -> Config:
     config = Config(data_dir=str(tmp_path / "data"))
     config.database.url = url
     config.server.port = 0
-    config.log_level = "warning"
+    config.log.level = "warning"
     config.dialer.poll_interval_seconds = 0.02
     config.dialer.shutdown_grace = 1.0
     return config

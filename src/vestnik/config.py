@@ -11,17 +11,31 @@ The file is found at ``--config``, else ``$VESTNIK_CONFIG``, else ``./vestnik.to
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
+import logging
 import os
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "VESTNIK_"
+# VESTNIK_* variables that are not settings: the config file's path, and what the scripts and
+# the test suite read (docs/configuration.md). Any other unknown one draws a warning.
+OTHER_VARIABLES = frozenset(
+    {"VESTNIK_CONFIG", "VESTNIK_EXTRAS", "VESTNIK_CI", "VESTNIK_TEST_PG_URL"}
+)
+# Keys that changed name: the old name is refused with the new one in the message.
+RENAMED_KEYS = {
+    "dialer.drain_timeout_seconds": "dialer.shutdown_grace",
+    "log_level": "log.level",
+}
+
+log = logging.getLogger("vestnik.config")
 
 
 class ConfigError(ValueError):
@@ -51,10 +65,13 @@ class DatabaseConfig:
 
 @dataclass
 class TrunkConfig:
-    host: str = "127.0.0.1"
-    port: int = 5080
+    # The SIP peer (carrier, PBX or SBC) that receives our INVITEs. Empty: none configured, and
+    # ``serve`` refuses to start the dialer (an API-only process needs none).
+    host: str = ""
+    port: int = 5060
     # Optional outbound proxy "host:port"; INVITEs go there, Request-URI stays on the trunk.
     outbound_proxy: str = ""
+    # Known: udp (see TRANSPORTS).
     transport: str = "udp"
     username: str = ""
     password: str = ""
@@ -117,6 +134,7 @@ class DialerConfig:
 
 @dataclass
 class TtsConfig:
+    # Known: espeak, piper (see TTS_ENGINES).
     engine: str = "espeak"
     voice: str = "ru"
     # piper: path to the .onnx voice model (its .onnx.json beside it).
@@ -164,9 +182,17 @@ class WebhooksConfig:
 
 
 @dataclass
+class LogConfig:
+    # critical, error, warning, info or debug.
+    level: str = "info"
+    # "text": one readable line per record; "json": one JSON object per line (log shippers).
+    format: str = "text"
+
+
+@dataclass
 class Config:
     data_dir: str = "./var"
-    log_level: str = "info"
+    log: LogConfig = field(default_factory=LogConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     trunk: TrunkConfig = field(default_factory=TrunkConfig)
@@ -192,8 +218,13 @@ class Config:
 def load_config(
     path: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Config:
-    """Read the TOML file (if any), then apply ``VESTNIK_*`` overrides."""
+    """Read the TOML file (if any), then apply ``VESTNIK_*`` overrides, then check the values.
+
+    ``warn`` receives what is suspicious but not fatal (an unknown ``VESTNIK_*`` variable);
+    by default it goes to the ``vestnik.config`` logger.
+    """
     env = os.environ if environ is None else environ
     if path is None:
         path = env.get(ENV_PREFIX + "CONFIG") or None
@@ -208,6 +239,8 @@ def load_config(
             raise ConfigError(f"cannot read config {path}: {exc}") from exc
     config = _build(Config, raw, "")
     _apply_env(config, env)
+    for message in unknown_variables(env):
+        (warn or log.warning)(message)
     check_config(config)
     return config
 
@@ -218,6 +251,9 @@ def _build(cls: type[Any], raw: Mapping[str, Any], where: str) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     for key, value in raw.items():
         if key not in names:
+            renamed = RENAMED_KEYS.get(f"{where}{key}")
+            if renamed is not None:
+                raise ConfigError(f"config key {where}{key} was renamed to {renamed}")
             raise ConfigError(f"unknown config key {where}{key}")
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
@@ -229,6 +265,42 @@ def _build(cls: type[Any], raw: Mapping[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
+def variable_for(key: str) -> str:
+    """The environment variable of a key: ``trunk.host`` → ``VESTNIK_TRUNK_HOST``."""
+    return (ENV_PREFIX + key.replace(".", "_")).upper()
+
+
+def setting_keys() -> list[str]:
+    """Every settings key, dotted (``data_dir``, ``trunk.host`` …)."""
+    keys: list[str] = []
+    hints = typing.get_type_hints(Config)
+    for f in dataclasses.fields(Config):
+        if dataclasses.is_dataclass(hints[f.name]):
+            keys += [f"{f.name}.{sf.name}" for sf in dataclasses.fields(hints[f.name])]
+        else:
+            keys.append(f.name)
+    return keys
+
+
+def unknown_variables(env: Mapping[str, str]) -> list[str]:
+    """A warning for each ``VESTNIK_*`` variable that is no setting, naming the closest one."""
+    known = {variable_for(key) for key in setting_keys()} | OTHER_VARIABLES
+    renamed = {variable_for(old): variable_for(new) for old, new in RENAMED_KEYS.items()}
+    warnings = []
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or name in known:
+            continue
+        if name in renamed:
+            hint = f"; it was renamed to {renamed[name]}"
+        else:
+            # Compared without the common prefix, which would make any two names look alike.
+            suffixes = sorted(k.removeprefix(ENV_PREFIX) for k in known)
+            close = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), suffixes, n=1)
+            hint = f"; did you mean {ENV_PREFIX}{close[0]}?" if close else ""
+        warnings.append(f"environment variable {name} is not a vestnik setting (ignored){hint}")
+    return warnings
+
+
 def _apply_env(config: Config, env: Mapping[str, str]) -> None:
     hints = typing.get_type_hints(Config)
     for f in dataclasses.fields(Config):
@@ -237,11 +309,11 @@ def _apply_env(config: Config, env: Mapping[str, str]) -> None:
             section = getattr(config, f.name)
             section_hints = typing.get_type_hints(type(section))
             for sf in dataclasses.fields(section):
-                name = f"{ENV_PREFIX}{f.name}_{sf.name}".upper()
+                name = variable_for(f"{f.name}.{sf.name}")
                 if name in env:
                     setattr(section, sf.name, _coerce_env(section_hints[sf.name], env[name], name))
         else:
-            name = f"{ENV_PREFIX}{f.name}".upper()
+            name = variable_for(f.name)
             if name in env:
                 setattr(config, f.name, _coerce_env(hint, env[name], name))
 
@@ -304,8 +376,24 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
 
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+LOG_FORMATS = ("text", "json")
 NUMBER_FORMATS = ("plain", "plus")
 DB_CALLS_MODES = ("auto", "inline", "thread")
+# What this version implements: anything else is refused at load, not at the first call.
+TRANSPORTS = ("udp",)
+CODECS = ("PCMA", "PCMU")
+TTS_ENGINES = ("espeak", "piper")
+
+
+def rtp_port_count(rtp: RtpConfig) -> int:
+    """Calls the RTP range can carry at once: one even port each (RTCP takes the odd one)."""
+    first = rtp.port_min + rtp.port_min % 2
+    return max(0, (rtp.port_max - first) // 2 + 1)
+
+
+def _one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(allowed)} (got {value!r})")
 
 
 def check_config(config: Config) -> None:
@@ -341,15 +429,62 @@ def check_config(config: Config) -> None:
         raise ConfigError(
             f"rtp.port_min ({config.rtp.port_min}) is above rtp.port_max ({config.rtp.port_max})"
         )
-    if config.log_level.lower() not in LOG_LEVELS:
-        raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}")
-    if config.server.db_calls not in DB_CALLS_MODES:
-        raise ConfigError(f"server.db_calls must be one of {', '.join(DB_CALLS_MODES)}")
+    if rtp_port_count(config.rtp) == 0:
+        raise ConfigError(
+            f"rtp.port_min..rtp.port_max ({config.rtp.port_min}..{config.rtp.port_max}) has no "
+            "even port (each call takes one)"
+        )
+    _one_of("log.level", config.log.level.lower(), LOG_LEVELS)
+    _one_of("log.format", config.log.format, LOG_FORMATS)
+    _one_of("trunk.transport", config.trunk.transport.lower(), TRANSPORTS)
+    if not config.trunk.codecs:
+        raise ConfigError(f"trunk.codecs must list at least one of {', '.join(CODECS)}")
+    for codec in config.trunk.codecs:
+        _one_of("trunk.codecs", codec.upper(), CODECS)
+    _one_of("tts.engine", config.tts.engine, TTS_ENGINES)
+    _one_of("server.db_calls", config.server.db_calls, DB_CALLS_MODES)
     for name in ("caller_format", "callee_format"):
-        if getattr(config.trunk, name) not in NUMBER_FORMATS:
-            raise ConfigError(f"trunk.{name} must be one of {', '.join(NUMBER_FORMATS)}")
+        _one_of(f"trunk.{name}", getattr(config.trunk, name), NUMBER_FORMATS)
     for network in config.limits.ip_allowlist:
         try:
             ipaddress.ip_network(network.strip(), strict=False)
         except ValueError:
             raise ConfigError(f"limits.ip_allowlist: {network!r} is not an IP network") from None
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: taken to be another machine
+
+
+def deployment_warnings(config: Config) -> list[str]:
+    """Settings that are valid alone but do not fit together (``serve`` logs them at start)."""
+    warnings = []
+    trunk = config.trunk.host
+    if trunk and not _is_loopback(trunk):
+        local = []
+        for section in (config.sip, config.rtp):
+            name = "sip" if section is config.sip else "rtp"
+            if _is_loopback(section.bind_host):
+                local.append(f"{name}.bind_host {section.bind_host}")
+            elif _is_loopback(section.advertised_host):
+                local.append(f"{name}.advertised_host {section.advertised_host}")
+        if local:
+            warnings.append(
+                f"the trunk {trunk} is on another machine but {' and '.join(local)} is a "
+                "loopback address, which it cannot reach: set [sip] and [rtp] bind_host (or "
+                "advertised_host) to an address the trunk can reach"
+            )
+    ports = rtp_port_count(config.rtp)
+    if config.dialer.enabled and ports < config.dialer.max_concurrent_calls:
+        warnings.append(
+            f"rtp.port_min..rtp.port_max ({config.rtp.port_min}..{config.rtp.port_max}) has "
+            f"{ports} even ports, fewer than dialer.max_concurrent_calls "
+            f"({config.dialer.max_concurrent_calls}): at most {ports} calls at once; "
+            "further calls wait for a port"
+        )
+    return warnings

@@ -71,6 +71,14 @@ ANSWER_TO_FIRST_AUDIO = Histogram(
     registry=REGISTRY,
 )
 
+SIP_FINAL_RESPONSES = Counter(
+    "vestnik_sip_final_responses",
+    "INVITEs sent, by the final SIP response code of the trunk ('none': no final response "
+    "before the call ended: no answer by dialing_timeout, release, timeout, transport error).",
+    ["code"],
+    registry=REGISTRY,
+)
+
 _KNOWN_API_METHODS: set[str] = set()
 # Unknown method names from clients are folded into one label (bounded cardinality).
 _OTHER_METHOD = "other"
@@ -96,6 +104,11 @@ def observe_webhook_outcome(outcome: str, lag_seconds: float | None = None) -> N
     WEBHOOK_DELIVERIES.labels(outcome).inc()
     if lag_seconds is not None:
         WEBHOOK_LAG.observe(max(0.0, lag_seconds))
+
+
+def observe_sip_final_response(code: int | None) -> None:
+    label = "none" if code is None else str(code) if 100 <= code <= 699 else "other"
+    SIP_FINAL_RESPONSES.labels(label).inc()
 
 
 def observe_time_to_answer(seconds: float) -> None:

@@ -26,7 +26,8 @@ import socket
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from vestnik.config import Config
+from vestnik.config import Config, ConfigError, check_config, deployment_warnings
+from vestnik.logs import configure_logging
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -80,7 +81,9 @@ class _Server:
         self.server = Server(
             uvicorn.Config(
                 app,
-                log_level=config.log_level.lower(),
+                # Our root handler formats uvicorn's records too (vestnik.logs).
+                log_config=None,
+                log_level=None,
                 lifespan="on",  # the API endpoint releases its connection at shutdown
                 timeout_graceful_shutdown=int(HTTP_SHUTDOWN_SECONDS),
                 access_log=False,
@@ -149,6 +152,7 @@ class Service:
         self._stop_requested = asyncio.Event()
         self._force = False
         self._started = False
+        self._serving = False
 
     @property
     def http_port(self) -> int:
@@ -166,6 +170,17 @@ class Service:
 
     async def _start(self) -> None:
         self._started = True
+        try:
+            check_config(self.config)  # a Config built in code skips load_config's checks
+        except ConfigError as exc:
+            raise ServiceError(str(exc)) from None
+        if self.config.dialer.enabled and self.telephony is None and not self.config.trunk.host:
+            raise ServiceError(
+                "no trunk configured: set [trunk] host (VESTNIK_TRUNK_HOST) to the SIP peer "
+                "that receives the calls, or run API-only with [dialer] enabled = false"
+            )
+        for warning in deployment_warnings(self.config):
+            log.warning("%s", warning)
         if self.engine is None:
             self.engine = await asyncio.to_thread(_open_engine, self.config)
         engine = self.engine
@@ -226,6 +241,7 @@ class Service:
             self.config.server.host, self.http_port,
             self.dialer.dialer_id if self.dialer else "off",
         )  # fmt: skip
+        self._serving = True
 
     def _dialer_id(self) -> str | None:
         """With ``[sip] port = 0`` the default id uses the port actually bound."""
@@ -290,7 +306,8 @@ class Service:
                 log.exception("telephony stop failed")
         if self.engine is not None and self._own_engine:
             self.engine.dispose()
-        log.info("vestnik stopped")
+        if self._serving:  # a failed start says why instead
+            log.info("vestnik stopped")
 
 
 def _open_engine(config: Config) -> Engine:
@@ -314,13 +331,6 @@ def _sip_telephony(config: Config) -> Telephony:
     return SipTelephony(config)
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-
-
 async def _serve(config: Config) -> None:
     service = Service(config)
     loop = asyncio.get_running_loop()
@@ -338,5 +348,5 @@ def run(config: Config) -> None:
 
     Raises :class:`ServiceError` when it cannot start (the CLI prints the message).
     """
-    _configure_logging(config.log_level)
+    configure_logging(config.log)
     asyncio.run(_serve(config))

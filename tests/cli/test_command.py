@@ -165,6 +165,7 @@ def test_serve_answers_json_rpc_and_stops_on_sigterm(
         tmp_path,
         VESTNIK_DATABASE_URL=sqlite_url,
         VESTNIK_DIALER_ENABLED=dialer,
+        VESTNIK_TRUNK_HOST="127.0.0.1",
         VESTNIK_SIP_PORT=str(sip),
         VESTNIK_RTP_PORT_MIN=str(rtp),
         VESTNIK_RTP_PORT_MAX=str(rtp + 9),
@@ -217,6 +218,80 @@ def test_serve_on_a_busy_port_is_a_clean_error(sqlite_url: str, tmp_path: Path) 
         run = vestnik("serve", "--port", str(port), env=env, cwd=tmp_path)
     assert run.returncode == 1
     assert "cannot listen" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_serve_without_a_trunk_names_the_setting(sqlite_url: str, tmp_path: Path) -> None:
+    env = clean_env(tmp_path, VESTNIK_DATABASE_URL=sqlite_url, VESTNIK_SERVER_PORT="0")
+    run = vestnik("serve", env=env, cwd=tmp_path)
+    assert run.returncode == 1
+    assert "no trunk configured" in run.stderr and "VESTNIK_TRUNK_HOST" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("VESTNIK_TRUNK_TRANSPORT", "tcp", "trunk.transport must be one of udp (got 'tcp')"),
+        ("VESTNIK_TRUNK_CODECS", "G729", "trunk.codecs must be one of PCMA, PCMU (got 'G729')"),
+    ],
+)
+def test_unsupported_values_are_refused_by_config_show_and_serve(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    env = clean_env(tmp_path, VESTNIK_TRUNK_HOST="127.0.0.1", **{name: value})
+    for argv in (("config", "show"), ("serve",)):
+        run = vestnik(*argv, env=env, cwd=tmp_path)
+        assert run.returncode == 1, argv
+        assert f"vestnik: error: {message}" in run.stderr
+        assert "Traceback" not in run.stderr
+
+
+def test_an_unknown_variable_is_a_warning_naming_the_closest(tmp_path: Path) -> None:
+    env = clean_env(tmp_path, VESTNIK_TRUNK_HOTS="sip.example.net")
+    run = vestnik("config", "show", "--json", env=env, cwd=tmp_path)
+    assert run.returncode == 0
+    assert json.loads(run.stdout)["trunk"]["host"] == ""
+    assert run.stderr == (
+        "vestnik: warning: environment variable VESTNIK_TRUNK_HOTS is not a vestnik setting "
+        "(ignored); did you mean VESTNIK_TRUNK_HOST?\n"
+    )
+
+
+def test_serve_warns_of_settings_that_do_not_fit_together(sqlite_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    env = clean_env(
+        tmp_path,
+        VESTNIK_DATABASE_URL=sqlite_url,
+        VESTNIK_TRUNK_HOST="192.0.2.10",  # another machine (no call is placed)
+        VESTNIK_SIP_PORT=str(free_udp_port()),
+        VESTNIK_RTP_PORT_MIN="31000",
+        VESTNIK_RTP_PORT_MAX="31009",
+        VESTNIK_DIALER_MAX_CONCURRENT_CALLS="100",
+    )
+    proc = subprocess.Popen(
+        [str(VESTNIK), "serve", "--host", "0.0.0.0", "--port", str(port)],
+        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + SERVE_START_SECONDS
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert (
+        "the trunk 192.0.2.10 is on another machine but sip.bind_host 127.0.0.1 and "
+        "rtp.bind_host 127.0.0.1 is a loopback address" in err
+    )
+    assert "(31000..31009) has 5 even ports, fewer than dialer.max_concurrent_calls (100)" in err
 
 
 # --- plug-ins ------------------------------------------------------------------------------

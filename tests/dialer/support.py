@@ -38,6 +38,8 @@ def dialer_config(tmp_path: Path, url: str, **dialer: object) -> Config:
 class NeverDialTelephony:
     """Fault detector: any ``place_call`` is a test failure (recorded, then raised)."""
 
+    max_calls: int | None = None
+
     def __init__(self) -> None:
         self.dialled: list[int] = []
 

@@ -36,7 +36,7 @@ MEDIUM = "Проверка связи. Это тестовое сообщени�
 
 def trunk_config(tmp_path: Path, url: str, sipp: SippUas) -> Config:
     config = Config(data_dir=str(tmp_path / "data"))
-    config.log_level = "warning"
+    config.log.level = "warning"
     config.database.url = url
     config.server.port = 0
     config.sip.port = 0
@@ -125,6 +125,17 @@ async def test_informer_call_is_placed_and_finished(tmp_path: Path, db_url: str)
     assert row["dial_attempts"] == 1
     assert events(run.engine, sid) == ["call_started", "call_answered", "call_finished"]
     assert run.sipp.calls_by_contact() == {"79260000101": 1}
+
+
+async def test_calls_beyond_the_rtp_ports_wait_for_a_port(tmp_path: Path, sqlite_url: str) -> None:
+    # One even port: one call at a time. The others wait for it, as for any call slot,
+    # instead of failing at once with "no free RTP port".
+    low, _ = free_port_range(2)
+    async with running(tmp_path, sqlite_url, rtp__port_min=low, rtp__port_max=low + 1) as run:
+        assert run.service.dialer.max_calls == 1
+        sids = [await run.call(f"7926000090{i}") for i in range(3)]
+        rows = await run.finished(*sids, timeout=40)
+    assert [r["finish_reason"] for r in rows] == ["success_finish"] * 3, rows
 
 
 async def test_account_cap_ends_the_surplus_max_out_call_reached(

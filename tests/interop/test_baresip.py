@@ -97,7 +97,7 @@ class Observer:
 
 def vestnik_config(rig: Rig) -> Config:
     config = Config(data_dir=str(rig.data_dir))
-    config.log_level = "warning"
+    config.log.level = "warning"
     config.sip.port = 0
     config.rtp.port_min, config.rtp.port_max = free_port_range(20)
     config.trunk.host, config.trunk.port = rig.trunk.address

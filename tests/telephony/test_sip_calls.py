@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vestnik import metrics
 from vestnik.calls import ContactKind, FinishReason
 from vestnik.config import Config
 from vestnik.dialer.ports import CallResult, DialSpec, Pcm
@@ -227,6 +228,8 @@ async def test_no_answer_is_cancelled_at_dialing_timeout(
         (486, "Busy Here", FinishReason.SUBSCRIBER_BUSY),
         (404, "Not Found", FinishReason.SUBSCRIBER_NUMBER_PROBLEMS),
         (503, "Service Unavailable", FinishReason.NO_SUCCESS_SUBSCRIBER_CALL),
+        (403, "Forbidden", FinishReason.NO_SUCCESS_SUBSCRIBER_CALL),
+        (488, "Not Acceptable Here", FinishReason.NO_SUCCESS_SUBSCRIBER_CALL),
     ],
 )
 async def test_final_failure_maps_to_finish_reason(
@@ -238,12 +241,20 @@ async def test_final_failure_maps_to_finish_reason(
 ) -> None:
     sipp = SippUas("uas_reject.xml", tmp_path, template={"CODE": code, "REASON": reason})
     telephony = await telephony_for(sipp.port)
+    counted = final_responses(str(code))
     handle = telephony.place_call(dial(), ready(tone(1)), Observer())
     result = await asyncio.wait_for(handle.result(), 10)
     assert await finish(sipp) == 0, sipp.log()
     assert result.finish_reason == expected
     assert (result.sip_code, result.sip_reason) == (code, reason)
+    assert result.detail == f"trunk answered {code} {reason}"
     assert result.first_audio_delay is None
+    assert final_responses(str(code)) == counted + 1  # /metrics counts final codes
+
+
+def final_responses(code: str) -> float:
+    value = metrics.REGISTRY.get_sample_value("vestnik_sip_final_responses_total", {"code": code})
+    return value or 0.0
 
 
 async def test_callee_hangup_mid_message_stops_media_at_once(
@@ -315,6 +326,40 @@ async def test_wrong_password_is_refused(tmp_path: Path, telephony_for: Telephon
     assert await finish(sipp) == 0, sipp.log()
     assert result.finish_reason == FinishReason.NO_SUCCESS_SUBSCRIBER_CALL
     assert (result.sip_code, result.sip_reason) == (403, "Forbidden")
+    assert result.detail == "trunk answered 403 Forbidden after credentials were sent"
+
+
+async def test_a_challenge_after_our_credentials_is_an_authentication_failure(
+    tmp_path: Path, telephony_for: TelephonyFactory
+) -> None:
+    sipp = SippUas("uas_auth_loop.xml", tmp_path)
+    telephony = await telephony_for(sipp.port, username="vestnik", password="wrong")
+    handle = telephony.place_call(dial(), ready(tone(0.3)), Observer())
+    result = await asyncio.wait_for(handle.result(), 10)
+    assert await finish(sipp) == 0, sipp.log()
+    assert sipp.received("INVITE") == 2  # one answer to the challenge, no loop
+    assert result.finish_reason == FinishReason.NO_SUCCESS_SUBSCRIBER_CALL
+    assert (result.sip_code, result.sip_reason) == (407, "Proxy Authentication Required")
+    assert result.detail == (
+        "authentication failed after credentials were sent "
+        "(trunk answered 407 Proxy Authentication Required)"
+    )
+
+
+async def test_a_challenge_without_credentials_says_which_setting_is_missing(
+    tmp_path: Path, telephony_for: TelephonyFactory
+) -> None:
+    sipp = SippUas("uas_auth_loop.xml", tmp_path, timeout=3)
+    telephony = await telephony_for(sipp.port)  # no [trunk] username
+    handle = telephony.place_call(dial(), ready(tone(0.3)), Observer())
+    result = await asyncio.wait_for(handle.result(), 10)
+    sipp.stop()  # it waits for an INVITE with credentials that never comes
+    assert sipp.received("INVITE") == 1
+    assert result.sip_code == 407
+    assert result.detail == (
+        "trunk answered 407 Proxy Authentication Required: it demands authentication and "
+        "[trunk] username is not set"
+    )
 
 
 async def test_calls_complete_with_ten_percent_sip_loss(
@@ -411,10 +456,16 @@ async def test_sip_uri_contact_and_plus_formats_go_through_the_trunk(
 
 async def test_unreachable_trunk_is_no_success(telephony_for: TelephonyFactory) -> None:
     telephony = await telephony_for(free_udp_port())  # nobody listens there
+    counted = final_responses("none")
     handle = telephony.place_call(dial(timeout=1.0), ready(tone(1)), Observer())
     result = await asyncio.wait_for(handle.result(), 5)
     assert result.finish_reason == FinishReason.NO_SUCCESS_SUBSCRIBER_CALL
     assert result.sip_code is None
+    port = telephony.config.trunk.port
+    assert (
+        result.detail == f"no response from the trunk 127.0.0.1:{port} within dialing_timeout 1 s"
+    )
+    assert final_responses("none") == counted + 1
 
 
 async def test_bad_contact_and_render_failure_end_cleanly(

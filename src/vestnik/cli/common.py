@@ -79,7 +79,11 @@ def load_cli_config(args: argparse.Namespace) -> Config:
     path = getattr(args, "config", None)
     if path is not None and not _is_file(path):
         raise CliError(f"config file {path} not found")
-    return load_config(path)
+    return load_config(path, warn=print_warning)
+
+
+def print_warning(message: str) -> None:
+    sys.stderr.write(f"vestnik: warning: {message}\n")
 
 
 def _is_file(path: str) -> bool:

@@ -128,7 +128,7 @@ def _config(data_dir: Path, http_port: int, phone_port: int) -> Any:
     # Built from defaults, not from ./vestnik.toml or VESTNIK_* variables: the demo must not
     # dial a real trunk that happens to be configured here.
     config = Config(data_dir=str(data_dir))
-    config.log_level = "warning"
+    config.log.level = "warning"
     config.server.host = "127.0.0.1"
     config.server.port = http_port
     config.sip.bind_host = "127.0.0.1"

@@ -171,7 +171,12 @@ class Dialer:
         self.owner = store.lease_owner_for(self.dialer_id, secrets.token_hex(8))
         self._calls: dict[int, _Call] = {}
         self._gates: dict[int, _AccountGate] = {}
-        self._slots = asyncio.Semaphore(max(1, self.settings.max_concurrent_calls))
+        # Never more calls than the telephony can carry (its RTP ports): beyond that a call
+        # would fail at once instead of waiting for a slot like any other.
+        self.max_calls = max(1, self.settings.max_concurrent_calls)
+        if telephony.max_calls is not None:
+            self.max_calls = max(1, min(self.max_calls, telephony.max_calls))
+        self._slots = asyncio.Semaphore(self.max_calls)
         self._rate = CallRate(config.trunk.calls_per_second)
         self._wake = asyncio.Event()
         self._stopping = False
@@ -291,9 +296,7 @@ class Dialer:
     # -- loops ---------------------------------------------------------------------------
 
     async def _claim_loop(self) -> None:
-        limit = max(1, self.settings.max_concurrent_calls) + max(
-            0, self.settings.max_waiting_sessions
-        )
+        limit = self.max_calls + max(0, self.settings.max_waiting_sessions)
         while not self._stopping:
             # Cleared before the claim, so a wake() (or stop()) during it is not lost.
             self._wake.clear()
@@ -531,8 +534,7 @@ class Dialer:
         if wait.account_full and self._loop_time() >= call.deadline:
             return await self._no_slot(call, wait.account_full)
         if not await self._acquire(call, self._slots.acquire(), self._slots.release):
-            limit = self.settings.max_concurrent_calls
-            blocker = f"process call limit {limit} reached"
+            blocker = f"process call limit {self.max_calls} reached"
             if wait.account_full and not self._slots.locked():
                 blocker = wait.account_full  # the deadline passed, not the process limit
             return await self._no_slot(call, blocker)

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -47,7 +48,7 @@ from sippy.UacStateCancelling import UacStateCancelling
 
 from vestnik import metrics
 from vestnik.calls import FinishReason, finish_reason_for_sip_code
-from vestnik.config import Config
+from vestnik.config import Config, check_config
 from vestnik.dialer.ports import CallObserver, CallResult, DialSpec, Pcm
 from vestnik.media import sdp
 from vestnik.media.pacer import (
@@ -69,6 +70,8 @@ from vestnik.telephony.sippy_loop import SippyLoop
 log = logging.getLogger(__name__)
 
 RINGING_CODES = (180, 181, 182, 183)
+# While every RTP port is taken, look again this often (ports are also freed by others).
+PORT_RETRY_SECONDS = 0.1
 # A 408 that sippy made up itself (timer B: nothing came back) carries no To tag.
 _LOCAL_TIMEOUT = 408
 
@@ -78,6 +81,20 @@ class TelephonyError(RuntimeError):
 
 
 # --- sippy thread ---------------------------------------------------------------------------
+
+
+def trunk_refusal(code: int, phrase: str, sent_credentials: bool, have_credentials: bool) -> str:
+    """``finish_detail`` for a final response to our INVITE, in plain words."""
+    answered = f"trunk answered {code} {phrase}".rstrip()
+    if code in (401, 407):
+        if sent_credentials:
+            return f"authentication failed after credentials were sent ({answered})"
+        if not have_credentials:
+            return f"{answered}: it demands authentication and [trunk] username is not set"
+        return f"{answered}: its challenge names no digest algorithm we can answer"
+    if sent_credentials:
+        return f"{answered} after credentials were sent"
+    return answered
 
 
 class _Cancelling(UacStateCancelling):  # type: ignore[misc]
@@ -107,6 +124,7 @@ class _UA(UA):  # type: ignore[misc]
     via_host: str | None = None
     via_port: int | None = None
     local_timeout = False
+    sent_credentials = False  # an INVITE went out again with an answer to a challenge
     UacStateCancelling = _Cancelling
 
     def genRequest(self, *args: Any, **kwargs: Any) -> Any:
@@ -124,7 +142,9 @@ class _UA(UA):  # type: ignore[misc]
         held: list[tuple[Any, dict[str, Any]]] = []
         self.newUacTransaction = lambda req, **kw: held.append((req, kw))
         try:
-            return super().processChallenge(*args)
+            answered = super().processChallenge(*args)
+            self.sent_credentials = self.sent_credentials or bool(answered)
+            return answered
         finally:
             del self.newUacTransaction
             for req, kwargs in held:
@@ -216,7 +236,7 @@ class _SipLeg:
             )  # fmt: skip
         except Exception as exc:  # resolve the call whatever sippy did
             log.exception("could not send INVITE")
-            self.post(("failed", None, f"INVITE not sent: {exc}", False))
+            self.post(("failed", None, f"INVITE not sent: {exc}", False, False))
 
     def _address(self, ua: Any) -> None:
         target = self.target
@@ -245,7 +265,8 @@ class _SipLeg:
                        _sippy_to_monotonic(event.rtime.monot)))  # fmt: skip
         elif isinstance(event, CCEventFail | CCEventRedirect):
             local = bool(getattr(ua, "local_timeout", False))
-            self.post(("failed", data[0], data[1], not local))
+            credentials = bool(getattr(ua, "sent_credentials", False))
+            self.post(("failed", data[0], data[1], not local, credentials))
         elif isinstance(event, CCEventDisconnect):
             self.post(("bye",))
         elif isinstance(event, CCEventUpdate):
@@ -343,6 +364,8 @@ class SipCall:
             )
         finally:
             self._cleanup()
+        if self._leg is not None:  # an INVITE went out
+            metrics.observe_sip_final_response(result.sip_code)
         self._result.set_result(result)
         self.telephony._call_done(self)
 
@@ -382,9 +405,11 @@ class SipCall:
         except AddressError as exc:
             return self._result_for(FinishReason.INTERNAL_ERROR, detail=f"caller: {exc}")
         try:
-            self._sock = t.rtp_ports.open()
+            self._sock = await t.open_rtp_socket(t.config.dialer.slot_wait_seconds)
         except PortsExhausted as exc:
             return self._result_for(FinishReason.MAX_OUT_CALL_REACHED, detail=str(exc))
+        if self._released:  # release.call while it waited for a port: no INVITE
+            return self._result_for(FinishReason.RELEASED, detail="released before the INVITE")
         offer = sdp.build_offer(
             t.media_host,
             self._sock.getsockname()[1],
@@ -407,8 +432,12 @@ class SipCall:
         return await self._talk(*answer)
 
     async def _until_answer(self) -> CallResult | tuple[int, str, str]:
+        t = self.telephony
         responded = False
         rang = False
+        sent_at = self._loop.time()
+        assert self._leg is not None
+        trunk = "{}:{}".format(*self._leg.target.next_hop)
         while True:
             signal = await self._signals.get()
             kind = signal[0]
@@ -421,19 +450,30 @@ class SipCall:
                 self._answered_at = signal[4]
                 return signal[1], signal[2], signal[3]
             elif kind == "failed":
-                code, phrase, from_network = signal[1], signal[2], signal[3]
-                if code is None or not from_network:
+                code, phrase, from_network, sent_credentials = signal[1:5]
+                if code is None:
                     return self._result_for(
                         FinishReason.NO_SUCCESS_SUBSCRIBER_CALL,
-                        detail=phrase if code is None else "no response from the trunk",
+                        detail=f"could not send the INVITE to the trunk {trunk}: {phrase}",
                     )
-                return self._result_for(finish_reason_for_sip_code(code), code, phrase)
+                if not from_network:  # sippy's own timer B
+                    waited = self._loop.time() - sent_at
+                    return self._result_for(
+                        FinishReason.NO_SUCCESS_SUBSCRIBER_CALL,
+                        detail=f"no response from the trunk {trunk} within {waited:.0f} s",
+                    )
+                detail = trunk_refusal(
+                    code, phrase, sent_credentials, bool(t.config.trunk.username)
+                )
+                return self._result_for(finish_reason_for_sip_code(code), code, phrase, detail)
             elif kind == "timeout":
                 self._hangup()
                 if not responded:
+                    timeout = self.dial.dialing_timeout
                     return self._result_for(
                         FinishReason.NO_SUCCESS_SUBSCRIBER_CALL,
-                        detail="no response from the trunk within dialing_timeout",
+                        detail=f"no response from the trunk {trunk} within dialing_timeout "
+                        f"{timeout:g} s",
                     )
                 return self._result_for(
                     FinishReason.SUBSCRIBER_NOT_RESPONSIBLE,
@@ -537,13 +577,8 @@ class SipTelephony:
     port, see ``sip_port``) and starts the pacer thread."""
 
     def __init__(self, config: Config) -> None:
+        check_config(config)  # transport and codecs this version implements, among others
         self.config = config
-        trunk = config.trunk
-        if trunk.transport.lower() != "udp":
-            raise TelephonyError(f"trunk.transport {trunk.transport!r}: only udp is supported")
-        unknown = [c for c in trunk.codecs if c.upper() not in CODECS]
-        if unknown or not trunk.codecs:
-            raise TelephonyError(f"trunk.codecs must be PCMA and/or PCMU, got {trunk.codecs}")
         self.media_host = config.rtp.advertised_host or config.rtp.bind_host
         self.rtp_ports = RtpPortPool(config.rtp.bind_host, config.rtp.port_min, config.rtp.port_max)
         self.encoded = EncodedAudioCache()
@@ -556,6 +591,7 @@ class SipTelephony:
         self.sippy: SippyLoop = SippyLoop.instance()
         self.endpoint = SipEndpoint(config.sip.bind_host, config.sip.port, self.sippy)
         self._calls: set[SipCall] = set()
+        self._port_freed = asyncio.Event()
         self._started = False
 
     @property
@@ -566,6 +602,27 @@ class SipTelephony:
     @property
     def active_calls(self) -> int:
         return len(self._calls)
+
+    @property
+    def max_calls(self) -> int:
+        """One call per even port of the RTP range."""
+        return self.rtp_ports.size
+
+    async def open_rtp_socket(self, timeout: float) -> socket.socket:
+        """A socket of the RTP range, waiting up to ``timeout`` for a port to be freed (the
+        pacer closes a finished call's socket a moment after the call ends)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                return self.rtp_ports.open()
+            except PortsExhausted:
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise
+            self._port_freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._port_freed.wait(), min(left, PORT_RETRY_SECONDS))
 
     @property
     def pacer_stats(self) -> PacerStats:
@@ -614,3 +671,4 @@ class SipTelephony:
 
     def _call_done(self, call: SipCall) -> None:
         self._calls.discard(call)
+        self._port_freed.set()
