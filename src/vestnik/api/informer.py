@@ -38,12 +38,12 @@ from vestnik.calls.numbers import (
     possible_e164,
     sip_key,
 )
+from vestnik.store import media as media_store
 from vestnik.store import numbering
 from vestnik.store.schema import (
     blacklist,
     call_sessions,
     employees,
-    media_files,
     numa_caller_numbers,
     virtual_numbers,
 )
@@ -182,13 +182,7 @@ def start_informer_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
     if contact.form is ContactForm.SIP:
         stored_contact = _employee_uri(conn, account_id, contact.value, contact_raw)
     if media_id is not None:
-        found = conn.execute(
-            sa.select(media_files.c.id).where(
-                media_files.c.id == media_id,
-                sa.or_(media_files.c.account_id == account_id, media_files.c.type == "system"),
-            )
-        ).first()
-        if found is None:
+        if not media_store.is_usable(conn, account_id, media_id):
             raise ApiError(
                 "media_file_not_found", field="contact_message.value", value=text,
                 params={"media_file_id": text},
