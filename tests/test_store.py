@@ -13,7 +13,12 @@ from sqlalchemy import Engine
 
 from vestnik.config import LimitsConfig
 from vestnik.store import metadata, migrate
-from vestnik.store.accounts import AdminError, create_account, resolve_account
+from vestnik.store.accounts import (
+    ACCOUNT_OWNED_TABLES,
+    AdminError,
+    create_account,
+    resolve_account,
+)
 from vestnik.store.db import alembic_config
 from vestnik.store.schema import accounts, media_files
 
@@ -63,3 +68,14 @@ def test_removed_at_migration_keeps_media_rows_and_reverts(engine: Engine) -> No
     with engine.connect() as conn:
         [stored] = conn.execute(sa.select(media_files)).mappings()
     assert stored["name"] == "greeting" and stored["removed_at"] is None
+
+
+def test_account_removal_covers_every_table_that_refers_to_accounts() -> None:
+    referring = {
+        table.name
+        for table in metadata.sorted_tables
+        for key in table.foreign_keys
+        if key.column.table is accounts
+    }
+    # An account with call sessions (and so events) is never removed.
+    assert referring - {"call_sessions", "call_events"} == {t.name for t in ACCOUNT_OWNED_TABLES}

@@ -40,6 +40,7 @@ from vestnik.calls.numbers import (
 )
 from vestnik.store import media as media_store
 from vestnik.store import numbering
+from vestnik.store.accounts import NUMBER_ACTIVE
 from vestnik.store.schema import (
     blacklist,
     call_sessions,
@@ -82,7 +83,7 @@ _MESSAGE_TYPES = frozenset(t.value for t in MessageType)
 _OWNED = Prepared(
     sa.select(virtual_numbers.c.number).where(
         virtual_numbers.c.account_id == sa.bindparam("account_id"),
-        virtual_numbers.c.status == "active",
+        virtual_numbers.c.status == NUMBER_ACTIVE,
         virtual_numbers.c.number.in_([sa.bindparam("a"), sa.bindparam("b")]),
     )
 )
@@ -277,7 +278,7 @@ def _caller_number(
         return requested
     rows = conn.execute(
         sa.select(virtual_numbers.c.number, virtual_numbers.c.region).where(
-            virtual_numbers.c.account_id == account_id, virtual_numbers.c.status == "active"
+            virtual_numbers.c.account_id == account_id, virtual_numbers.c.status == NUMBER_ACTIVE
         )
     ).all()
     pool = [
