@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy import Engine
 from tests.cli.conftest import CliRunner
 
 from vestnik.auth import TokenKind, hash_token, verify_password
+from vestnik.cli.main import build_parser
 from vestnik.store.accounts import issue_token
 from vestnik.store.db import alembic_config
 from vestnik.store.schema import (
@@ -902,3 +904,19 @@ def test_session_release_flags_a_call_for_its_dialer(
     assert row["finish_reason"] is None
     with db.connect() as conn:
         assert conn.execute(sa.select(call_events)).first() is None
+
+
+def test_docs_name_every_admin_verb() -> None:
+    """docs/admin.md mentions ``vestnik admin OBJECT ACTION`` for every command there is."""
+    docs = (Path(__file__).parents[2] / "docs" / "admin.md").read_text(encoding="utf-8")
+
+    def commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        return dict(sub.choices)
+
+    admin = commands(build_parser())["admin"]
+    verbs = [
+        f"{name} {action}" for name, obj in commands(admin).items() for action in commands(obj)
+    ]
+    assert "session release" in verbs and "media remove" in verbs
+    assert [v for v in verbs if f"vestnik admin {v}" not in docs] == []
