@@ -1012,7 +1012,7 @@ def media_add(args: argparse.Namespace) -> None:
         row = conn.execute(sa.select(media_files).where(media_files.c.id == media_id)).mappings()
         data = {"media_file_id": media_id, **with_iso_times(row.one(), ["created_at"])}
     del data["id"]
-    emit(args, data, lambda: format_fields(data, skip=("created_at",)))
+    emit(args, data, lambda: format_fields(data, skip=("created_at", "removed_at")))
 
 
 def _register_numbering_plan(objects: SubParsers) -> None:
