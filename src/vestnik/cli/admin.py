@@ -41,14 +41,7 @@ from vestnik.store import accounts as store
 from vestnik.store import media as media_store
 from vestnik.store import sessions as session_store
 from vestnik.store.db import now
-from vestnik.store.schema import (
-    accounts,
-    call_sessions,
-    employees,
-    media_files,
-    users,
-    virtual_numbers,
-)
+from vestnik.store.schema import accounts, employees, users, virtual_numbers
 from vestnik.store.sessions import ReleaseOutcome
 
 ACCOUNT_TIME_COLUMNS = ("created_at",)
@@ -373,14 +366,8 @@ def account_set(args: argparse.Namespace) -> None:
         raise CliError("nothing to change: give at least one option (see --help)")
     with database(args) as (_config, engine), engine.begin() as conn:
         account_id = store.resolve_account(conn, args.account)
-        if "name" in changes:
-            taken = conn.execute(
-                sa.select(accounts.c.id).where(
-                    accounts.c.name == changes["name"], accounts.c.id != account_id
-                )
-            ).first()
-            if taken:
-                raise CliError(f"account {changes['name']!r} already exists")
+        if "name" in changes and store.name_taken(conn, changes["name"], account_id):
+            raise CliError(f"account {changes['name']!r} already exists")
         if weights:
             merged = dict(store.get_account(conn, account_id)["method_weights"])
             for method, weight in weights:
@@ -1009,8 +996,8 @@ def media_add(args: argparse.Namespace) -> None:
             )
         except MediaError as exc:
             raise CliError(f"{args.file}: {exc}") from None
-        row = conn.execute(sa.select(media_files).where(media_files.c.id == media_id)).mappings()
-        data = {"media_file_id": media_id, **with_iso_times(row.one(), ["created_at"])}
+        row = media_store.get_media_file(conn, media_id)
+        data = {"media_file_id": media_id, **with_iso_times(row, ["created_at"])}
     del data["id"]
     emit(args, data, lambda: format_fields(data, skip=("created_at", "removed_at")))
 
@@ -1122,21 +1109,17 @@ def session_release(args: argparse.Namespace) -> None:
 
 
 def session_list(args: argparse.Namespace) -> None:
-    query = sa.select(call_sessions).order_by(call_sessions.c.id.desc()).limit(args.limit)
     filters = {
-        call_sessions.c.state: args.state,
-        call_sessions.c.finish_reason: args.finish_reason,
-        call_sessions.c.external_id: args.external_id,
-        call_sessions.c.contact: args.contact.strip().removeprefix("+") if args.contact else None,
+        "state": args.state,
+        "finish_reason": args.finish_reason,
+        "external_id": args.external_id,
+        "contact": args.contact.strip().removeprefix("+") if args.contact else None,
     }
-    for column, value in filters.items():
-        if value is not None:
-            query = query.where(column == value)
     with database(args) as (_config, engine), engine.connect() as conn:
         if args.account is not None:
-            account_id = store.resolve_account(conn, args.account)
-            query = query.where(call_sessions.c.account_id == account_id)
-        rows = [session_json(r) for r in conn.execute(query).mappings()]
+            filters["account_id"] = store.resolve_account(conn, args.account)
+        found = session_store.list_sessions(conn, filters, args.limit)
+    rows = [session_json(r) for r in found]
     columns = [
         "id",
         "account_id",

@@ -111,6 +111,12 @@ def get_account(conn: Connection, account_id: int) -> dict[str, Any]:
     return dict(row)
 
 
+def name_taken(conn: Connection, name: str, account_id: int) -> bool:
+    """Whether another account than ``account_id`` is called ``name``."""
+    query = sa.select(accounts.c.id).where(accounts.c.name == name, accounts.c.id != account_id)
+    return conn.execute(query).first() is not None
+
+
 def update_account(conn: Connection, account_id: int, **values: Any) -> None:
     unknown = set(values) - set(accounts.c.keys()) | ({"id", "created_at"} & set(values))
     if unknown:

@@ -559,6 +559,16 @@ def lease_owner_for(dialer_id: str, incarnation: str) -> str:
     return f"{_owner_prefix(dialer_id)}{incarnation[:23]}"
 
 
+def list_sessions(conn: Connection, filters: dict[str, Any], limit: int) -> list[Row]:
+    """The newest sessions first; ``filters`` maps column names to the value they must have
+    (None: any)."""
+    query = sa.select(call_sessions).order_by(_c.id.desc()).limit(limit)
+    for name, value in filters.items():
+        if value is not None:
+            query = query.where(call_sessions.c[name] == value)
+    return _rows(conn.execute(query))
+
+
 def get_session(conn: Connection, session_id: int) -> Row | None:
     row = (
         conn.execute(sa.select(call_sessions).where(call_sessions.c.id == session_id))
