@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 
 from vestnik.config import LimitsConfig
-from vestnik.store import migrate
-from vestnik.store.accounts import AdminError, create_account, resolve_account
-from vestnik.store.schema import accounts
+from vestnik.store import metadata, migrate
+from vestnik.store.accounts import (
+    ACCOUNT_OWNED_TABLES,
+    AdminError,
+    create_account,
+    resolve_account,
+)
+from vestnik.store.db import alembic_config
+from vestnik.store.schema import accounts, media_files
 
 
 def test_migrate_is_idempotent(engine: Engine) -> None:
@@ -29,3 +41,41 @@ def test_account_defaults_and_duplicates(engine: Engine) -> None:
             assert "already exists" in str(exc)
         else:
             raise AssertionError("duplicate account accepted")
+
+
+def test_migrations_match_the_schema(engine: Engine) -> None:
+    """The migrated database is what schema.py declares (no column left to a migration)."""
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_removed_at_migration_keeps_media_rows_and_reverts(engine: Engine) -> None:
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+
+    def to(revision: str, step: Callable[[Config, str], None]) -> None:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, revision)
+
+    to("0001", command.downgrade)
+    with engine.begin() as conn:
+        row = {"account_id": create_account(conn, "acme", LimitsConfig()), "type": "user",
+               "name": "greeting", "size": 1, "duration_ms": 1, "pcm_path": "x.pcm",
+               "created_at": 1.0}  # fmt: skip
+        before = sa.table("media_files", *(sa.column(name) for name in row))  # 0001's columns
+        conn.execute(before.insert().values(**row))
+    to("head", command.upgrade)
+    with engine.connect() as conn:
+        [stored] = conn.execute(sa.select(media_files)).mappings()
+    assert stored["name"] == "greeting" and stored["removed_at"] is None
+
+
+def test_account_removal_covers_every_table_that_refers_to_accounts() -> None:
+    referring = {
+        table.name
+        for table in metadata.sorted_tables
+        for key in table.foreign_keys
+        if key.column.table is accounts
+    }
+    # An account with call sessions (and so events) is never removed.
+    assert referring - {"call_sessions", "call_events"} == {t.name for t in ACCOUNT_OWNED_TABLES}

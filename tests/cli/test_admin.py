@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,18 +15,22 @@ from sqlalchemy import Engine
 from tests.cli.conftest import CliRunner
 
 from vestnik.auth import TokenKind, hash_token, verify_password
+from vestnik.cli.main import build_parser
 from vestnik.store.accounts import issue_token
 from vestnik.store.db import alembic_config
 from vestnik.store.schema import (
     access_tokens,
     accounts,
     blacklist,
+    call_events,
     call_sessions,
     employees,
     media_files,
+    numa_caller_numbers,
     numbering_plan,
     users,
     virtual_numbers,
+    webhooks,
 )
 
 
@@ -588,3 +593,330 @@ def test_numbering_plan_import(cli: CliRunner, db: Engine, tmp_path: Path) -> No
     bad.write_text("916;abc;def;1;x;y\n", encoding="utf-8")
     assert_refused(cli("admin", "numbering-plan", "import", str(bad)), "bad.csv", "line 1")
     assert len(rows(db, numbering_plan)) == 2
+
+
+# --- disabling and removing ----------------------------------------------------------------
+
+
+def write_tone(path: Path, seconds: float = 1.0) -> Path:
+    import numpy as np
+    import soundfile
+
+    samples = np.arange(int(16_000 * seconds)) / 16_000
+    soundfile.write(path, 0.3 * np.sin(2 * np.pi * 440 * samples), 16_000, subtype="PCM_16")
+    return path
+
+
+def add_media(cli: CliRunner, account: str, wav: Path) -> int:
+    run = cli("admin", "media", "add", account, str(wav), "--json")
+    assert run.status == 0, run.err
+    return int(run.json["media_file_id"])
+
+
+def test_number_disable_enable(cli: CliRunner, db: Engine) -> None:
+    account_id = make_account(cli)
+    assert cli("admin", "number", "add", "acme", "74993720692").status == 0
+    run = cli("admin", "number", "disable", "acme", "+74993720692", "--json")
+    assert run.status == 0, run.err
+    assert run.json == {"account_id": account_id, "number": "74993720692",
+                        "status": "manual_lock", "previous_status": "active"}  # fmt: skip
+    assert rows(db, virtual_numbers)[0]["status"] == "manual_lock"
+    again = cli("admin", "number", "disable", "acme", "74993720692")
+    assert again.status == 0 and "disabled" in again.out and "already" in again.out
+    listed = cli("admin", "number", "list", "acme", "--json").json
+    assert [(n["number"], n["status"]) for n in listed] == [("74993720692", "manual_lock")]
+    run = cli("admin", "number", "enable", "acme", "74993720692")
+    assert run.status == 0 and "enabled" in run.out and "already" not in run.out
+    assert rows(db, virtual_numbers)[0]["status"] == "active"
+    make_account(cli, "beta")
+    before = rows(db, virtual_numbers)
+    assert_refused(cli("admin", "number", "disable", "beta", "74993720692"), "not a number of")
+    assert_refused(cli("admin", "number", "enable", "acme", "74993720693"), "not a number of")
+    assert_refused(cli("admin", "number", "disable", "acme", "12"), "E.164")
+    assert rows(db, virtual_numbers) == before
+
+
+def test_number_remove_forgets_it_and_its_sticky_contacts(cli: CliRunner, db: Engine) -> None:
+    account_id = make_account(cli)
+    for number in ("74993720692", "74993720693"):
+        assert cli("admin", "number", "add", "acme", number).status == 0
+    with db.begin() as conn:
+        conn.execute(
+            numa_caller_numbers.insert(),
+            [{"account_id": account_id, "contact": contact, "rule": "fixed_for_numa",
+              "number": number, "created_at": 1.0}
+             for contact, number in (("79160000001", "74993720692"),
+                                     ("79160000002", "74993720693"))],
+        )  # fmt: skip
+    run = cli("admin", "number", "remove", "acme", "74993720692", "--json")
+    assert run.status == 0, run.err
+    assert run.json["removed"] is True and run.json["number"] == "74993720692"
+    assert [n["number"] for n in rows(db, virtual_numbers)] == ["74993720693"]
+    with db.connect() as conn:
+        sticky = conn.execute(sa.select(numa_caller_numbers.c.number)).scalars().all()
+    assert sticky == ["74993720693"]
+    before = rows(db, virtual_numbers)
+    assert_refused(cli("admin", "number", "remove", "acme", "74993720692"), "not a number of")
+    assert_refused(cli("admin", "number", "remove", "nobody", "74993720693"), "not found")
+    assert rows(db, virtual_numbers) == before
+    # A removed number is free again: it may be added back (to any account).
+    assert cli("admin", "number", "add", "acme", "74993720692").status == 0
+
+
+def test_employee_remove(cli: CliRunner, db: Engine) -> None:
+    account_id = make_account(cli)
+    make_account(cli, "beta")
+    for uri in ("sip:alice@pbx.example", "sip:bob@pbx.example"):
+        assert cli("admin", "employee", "add", "acme", uri).status == 0
+    assert cli("admin", "employee", "add", "beta", "sip:alice@pbx.example").status == 0
+    # Matched as the API matches a contact: host case and URI parameters do not matter.
+    run = cli("admin", "employee", "remove", "acme", "alice@PBX.example;transport=udp", "--json")
+    assert run.status == 0, run.err
+    assert run.json["sip_uri"] == "sip:alice@pbx.example" and run.json["removed"] is True
+    remaining = [(e["account_id"], e["sip_uri"]) for e in rows(db, employees)]
+    assert remaining == [(account_id, "sip:bob@pbx.example"), (2, "sip:alice@pbx.example")]
+    before = rows(db, employees)
+    assert_refused(cli("admin", "employee", "remove", "acme", "sip:alice@pbx.example"), "not reg")
+    assert_refused(cli("admin", "employee", "remove", "acme", "101"), "SIP URI")
+    assert rows(db, employees) == before
+
+
+def test_user_remove_deletes_it_and_its_session_tokens(cli: CliRunner, db: Engine) -> None:
+    account_id = make_account(cli)
+    user_id = cli("admin", "user", "create", "acme", "alice", "pw-1", "--json").json["user_id"]
+    assert cli("admin", "user", "create", "acme", "bob", "pw-2").status == 0
+    with db.begin() as conn:
+        issue_token(conn, account_id, TokenKind.SESSION, user_id=user_id)
+        issue_token(conn, account_id, TokenKind.SESSION, user_id=user_id)
+        permanent = issue_token(conn, account_id, TokenKind.PERMANENT)
+    run = cli("admin", "user", "remove", "alice", "--json")
+    assert run.status == 0, run.err
+    assert run.json == {"user_id": user_id, "account_id": account_id, "login": "alice",
+                        "removed": True, "session_tokens_deleted": 2}  # fmt: skip
+    assert [u["login"] for u in rows(db, users)] == ["bob"]
+    assert [t["id"] for t in rows(db, access_tokens)] == [permanent.id]
+    assert_refused(cli("admin", "user", "remove", "alice"), "not found")
+    # The login is free again.
+    assert cli("admin", "user", "create", "acme", "alice", "pw-3").status == 0
+
+
+def test_key_remove(cli: CliRunner, db: Engine) -> None:
+    account_id = make_account(cli)
+    first = cli("admin", "key", "create", "acme", "--json").json["key_id"]
+    second = cli("admin", "key", "create", "acme", "--json").json["key_id"]
+    run = cli("admin", "key", "remove", str(first), "--json")
+    assert run.status == 0, run.err
+    assert run.json == {"key_id": first, "account_id": account_id, "kind": "permanent",
+                        "removed": True}  # fmt: skip
+    assert [k["id"] for k in rows(db, access_tokens)] == [second]
+    assert [k["id"] for k in cli("admin", "key", "list", "acme", "--json").json] == [second]
+    assert_refused(cli("admin", "key", "remove", str(first)), "not found")
+    for bad in ("0", "x", str(2**31)):
+        assert cli("admin", "key", "remove", bad).status == 2
+    assert [k["id"] for k in rows(db, access_tokens)] == [second]
+
+
+def test_account_deactivate_and_activate(cli: CliRunner, db: Engine) -> None:
+    account_id = make_account(cli)
+    queued = insert_session(db, account_id)
+    ringing = insert_session(db, account_id, state="ringing", lease_owner="dialer/1")
+    done = insert_session(db, account_id, state="finished", finish_reason="success_finish")
+    run = cli("admin", "account", "deactivate", "acme", "--json")
+    assert run.status == 0, run.err
+    assert run.json == {"account_id": account_id, "is_active": False, "was_active": True,
+                        "released": [], "release_requested": [],
+                        "unfinished_sessions": [queued, ringing]}  # fmt: skip
+    assert rows(db, accounts)[0]["is_active"] is False
+    assert [s["state"] for s in rows(db, call_sessions)] == ["queued", "ringing", "finished"]
+    text = cli("admin", "account", "deactivate", "acme", "--release-calls").out
+    assert "already" in text and "released 1 queued" in text and "hang up 1" in text
+    sessions = {s["id"]: s for s in rows(db, call_sessions)}
+    assert (sessions[queued]["state"], sessions[queued]["finish_reason"]) == (
+        "finished",
+        "released",
+    )
+    assert sessions[ringing]["state"] == "ringing" and sessions[ringing]["release_requested"]
+    assert sessions[done]["finish_reason"] == "success_finish"
+    run = cli("admin", "account", "activate", str(account_id), "--json")
+    assert run.json == {"account_id": account_id, "is_active": True, "was_active": False}
+    assert rows(db, accounts)[0]["is_active"] is True
+    assert_refused(cli("admin", "account", "activate", "nobody"), "not found")
+
+
+def test_account_remove_deletes_what_it_owns(cli: CliRunner, db: Engine, tmp_path: Path) -> None:
+    account_id = make_account(cli)
+    keep = make_account(cli, "beta")
+    for account in ("acme", "beta"):
+        assert cli("admin", "user", "create", account, f"user-{account}", "pw").status == 0
+        assert cli("admin", "key", "create", account).status == 0
+        assert cli("admin", "employee", "add", account, "sip:alice@pbx.example").status == 0
+        assert cli("admin", "blacklist", "add", account, "79161234567").status == 0
+        add_media(cli, account, write_tone(tmp_path / "tone.wav"))
+        assert cli("admin", "webhook", "add", account, "http://127.0.0.1:9/hook",
+                   "--events", "call_finished", "--secret", "s" * 16).status == 0  # fmt: skip
+    assert cli("admin", "number", "add", "acme", "74993720692").status == 0
+    assert cli("admin", "number", "add", "beta", "74993720693").status == 0
+    [own_media] = [m for m in rows(db, media_files) if m["account_id"] == account_id]
+    run = cli("admin", "account", "remove", "acme", "--json")
+    assert run.status == 0, run.err
+    assert run.json == {"account_id": account_id, "name": "acme", "removed": True,
+                        "media_files_deleted": 1}  # fmt: skip
+    for table in (accounts, users, access_tokens, virtual_numbers, employees, blacklist,
+                  media_files, webhooks):  # fmt: skip
+        owners = {r["id"] if table is accounts else r["account_id"] for r in rows(db, table)}
+        assert owners == {keep}, table.name
+    data = tmp_path / "data"
+    assert not (data / own_media["pcm_path"]).exists()
+    assert not (data / own_media["original_path"]).exists()
+    assert all((data / m["pcm_path"]).exists() for m in rows(db, media_files))
+    assert_refused(cli("admin", "account", "remove", "acme"), "not found")
+
+
+def test_account_with_sessions_is_not_removed(cli: CliRunner, db: Engine) -> None:
+    account_id = make_account(cli)
+    assert cli("admin", "number", "add", "acme", "74993720692").status == 0
+    insert_session(db, account_id, state="finished", finish_reason="success_finish")
+    before = {t.name: rows(db, t) for t in (accounts, virtual_numbers, call_sessions)}
+    assert_refused(cli("admin", "account", "remove", "acme"), "1 call sessions", "deactivate")
+    assert {t.name: rows(db, t) for t in (accounts, virtual_numbers, call_sessions)} == before
+
+
+def test_media_remove_keeps_the_row_and_deletes_the_audio(
+    cli: CliRunner, db: Engine, tmp_path: Path
+) -> None:
+    account_id = make_account(cli)
+    make_account(cli, "beta")
+    wav = write_tone(tmp_path / "greeting.wav")
+    media_id = add_media(cli, "acme", wav)
+    kept_id = add_media(cli, "acme", wav)
+    foreign_id = add_media(cli, "beta", wav)
+    data = tmp_path / "data"
+    stored = {m["id"]: m for m in rows(db, media_files)}
+    run = cli("admin", "media", "remove", "acme", str(media_id), "--json")
+    assert run.status == 0, run.err
+    assert run.json["media_file_id"] == media_id and run.json["account_id"] == account_id
+    assert run.json["was_removed"] is False and run.json["files_deleted"] is True
+    assert run.json["unfinished_sessions"] == 0 and run.json["removed_at_iso"] is not None
+    after = {m["id"]: m for m in rows(db, media_files)}
+    assert after[media_id]["removed_at"] == run.json["removed_at"]
+    assert {k: v for k, v in after[media_id].items() if k != "removed_at"} == {
+        k: v for k, v in stored[media_id].items() if k != "removed_at"
+    }
+    assert not (data / stored[media_id]["pcm_path"]).exists()
+    assert not (data / stored[media_id]["original_path"]).exists()
+    assert (data / stored[kept_id]["pcm_path"]).exists()
+    listed = cli("admin", "media", "list", "acme", "--json").json
+    assert [m["media_file_id"] for m in listed] == [kept_id]
+    everything = cli("admin", "media", "list", "acme", "--all", "--json").json
+    assert [(m["media_file_id"], m["removed_at"] is None) for m in everything] == [
+        (media_id, False),
+        (kept_id, True),
+    ]
+    assert "removed_at_iso" in cli("admin", "media", "list", "acme", "--all").out
+    again = cli("admin", "media", "remove", "acme", str(media_id))
+    assert again.status == 0 and "already" in again.out
+    before = rows(db, media_files)
+    assert_refused(cli("admin", "media", "remove", "acme", str(foreign_id)), "not a file of")
+    assert_refused(cli("admin", "media", "remove", "acme", "999"), "not found")
+    assert rows(db, media_files) == before
+    assert (data / stored[foreign_id]["pcm_path"]).exists()
+
+
+def test_system_media_file_cannot_be_removed(cli: CliRunner, db: Engine) -> None:
+    make_account(cli)
+    with db.begin() as conn:
+        system_id = conn.execute(
+            media_files.insert().values(type="system", name="beep", size=1, duration_ms=1,
+                                        pcm_path="system/beep.pcm", created_at=1.0)
+        ).inserted_primary_key[0]  # fmt: skip
+    before = rows(db, media_files)
+    assert_refused(cli("admin", "media", "remove", "acme", str(system_id)), "system file")
+    assert rows(db, media_files) == before
+
+
+def test_media_of_a_queued_session_keeps_its_audio_until_it_finishes(
+    cli: CliRunner, db: Engine, tmp_path: Path
+) -> None:
+    account_id = make_account(cli)
+    media_id = add_media(cli, "acme", write_tone(tmp_path / "greeting.wav"))
+    [stored] = rows(db, media_files)
+    pcm = tmp_path / "data" / stored["pcm_path"]
+    session_id = insert_session(
+        db, account_id, message_type="media", message_value=str(media_id), media_file_id=media_id
+    )
+    run = cli("admin", "media", "remove", "acme", str(media_id), "--json")
+    assert run.status == 0, run.err
+    assert run.json["unfinished_sessions"] == 1 and run.json["files_deleted"] is False
+    assert pcm.exists()
+    text = cli("admin", "media", "remove", "acme", str(media_id)).out
+    assert "kept for 1 queued or in-progress" in text and "again once" in text
+    with db.begin() as conn:
+        conn.execute(
+            call_sessions.update()
+            .where(call_sessions.c.id == session_id)
+            .values(state="finished", finish_reason="success_finish")
+        )
+    run = cli("admin", "media", "remove", "acme", str(media_id), "--json")
+    assert run.json["was_removed"] is True and run.json["files_deleted"] is True
+    assert not pcm.exists()
+    shown = cli("admin", "session", "show", str(session_id), "--json").json
+    assert shown["media_file_id"] == media_id and shown["message_value"] == str(media_id)
+
+
+# --- session release -----------------------------------------------------------------------
+
+
+def test_session_release_finishes_a_queued_session(cli: CliRunner, db: Engine) -> None:
+    account_id = make_account(cli)
+    # Claimed by a dialer that has not begun dialing: released all the same.
+    session_id = insert_session(db, account_id, lease_owner="dialer/1", lease_expires_at=1e10)
+    run = cli("admin", "session", "release", str(session_id), "--json")
+    assert run.status == 0, run.err
+    assert run.json == {"call_session_id": session_id, "account_id": account_id,
+                        "outcome": "released", "state": "finished",
+                        "finish_reason": "released"}  # fmt: skip
+    [row] = rows(db, call_sessions)
+    assert (row["state"], row["finish_reason"]) == ("finished", "released")
+    assert row["end_at"] is not None and row["lease_expires_at"] is None
+    with db.connect() as conn:
+        events = conn.execute(sa.select(call_events)).mappings().all()
+    assert [(e["call_session_id"], e["event_type"]) for e in events] == [
+        (session_id, "call_finished")
+    ]
+    assert events[0]["payload"]["finish_reason"] == "released"
+    assert_refused(cli("admin", "session", "release", str(session_id)), "already finished")
+    assert_refused(cli("admin", "session", "release", "999"), "not found")
+    assert rows(db, call_sessions) == [row]
+    assert cli("admin", "session", "release", str(2**31)).status == 2
+
+
+@pytest.mark.parametrize("state", ["dialing", "ringing", "answered"])
+def test_session_release_flags_a_call_for_its_dialer(
+    cli: CliRunner, db: Engine, state: str
+) -> None:
+    account_id = make_account(cli)
+    session_id = insert_session(db, account_id, state=state, lease_owner="dialer/1")
+    run = cli("admin", "session", "release", str(session_id))
+    assert run.status == 0, run.err
+    assert f"is {state}: release requested" in run.out
+    [row] = rows(db, call_sessions)
+    assert row["state"] == state and row["release_requested"] is True
+    assert row["finish_reason"] is None
+    with db.connect() as conn:
+        assert conn.execute(sa.select(call_events)).first() is None
+
+
+def test_docs_name_every_admin_verb() -> None:
+    """docs/admin.md mentions ``vestnik admin OBJECT ACTION`` for every command there is."""
+    docs = (Path(__file__).parents[2] / "docs" / "admin.md").read_text(encoding="utf-8")
+
+    def commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        return dict(sub.choices)
+
+    admin = commands(build_parser())["admin"]
+    verbs = [
+        f"{name} {action}" for name, obj in commands(admin).items() for action in commands(obj)
+    ]
+    assert "session release" in verbs and "media remove" in verbs
+    assert [v for v in verbs if f"vestnik admin {v}" not in docs] == []

@@ -23,6 +23,18 @@ COMMANDS = [
     ["admin", "session", "list"],
     ["admin", "media", "add"],
     ["admin", "numbering-plan", "import"],
+    ["admin", "account", "deactivate"],
+    ["admin", "account", "activate"],
+    ["admin", "account", "remove"],
+    ["admin", "user", "remove"],
+    ["admin", "key", "remove"],
+    ["admin", "number", "disable"],
+    ["admin", "number", "enable"],
+    ["admin", "number", "remove"],
+    ["admin", "employee", "remove"],
+    ["admin", "media", "list"],
+    ["admin", "media", "remove"],
+    ["admin", "session", "release"],
 ]
 OPTIONS = [
     "--json", "--active", "--inactive", "--name", "--informer-call", "--number-management",
@@ -30,6 +42,7 @@ OPTIONS = [
     "--ip-allowlist", "--mobile", "--long-distance", "--international", "--home-region",
     "--home-country", "--method-weight", "--expires", "--region", "--comment", "--account",
     "--state", "--limit", "--password", "--finish-reason", "--external-id", "--contact",
+    "--release-calls", "--all",
 ]  # fmt: skip
 WORDS = ["acme", "1", "0", "-1", "on", "off", "74993720692", "+79161234567", "sip:a@b", "", "=",
          "2099-01-01", "10.0.0.0/8", "start.informer_call=2", "queued"]  # fmt: skip

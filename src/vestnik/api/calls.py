@@ -10,52 +10,29 @@ from sqlalchemy import Connection
 from vestnik.api.errors import ApiError
 from vestnik.api.jsonrpc import MethodCall, MethodSpec
 from vestnik.api.params import MAX_DB_INTEGER, Kind, Param
-from vestnik.calls import ACTIVE_STATES, CallState, Direction, FinishReason
+from vestnik.calls import ACTIVE_STATES, Direction
 from vestnik.calls.numbers import normalize_e164
-from vestnik.events import EventType, iso, record_event
+from vestnik.events import iso
 from vestnik.store.schema import call_sessions
+from vestnik.store.sessions import ReleaseOutcome, release_session
 
 _ACTIVE = sorted(s.value for s in ACTIVE_STATES)
-_IN_CALL = sorted(s.value for s in ACTIVE_STATES - {CallState.QUEUED})
 
 
 def release_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
-    """Queued: finished now (``released``) with a call_finished event. Dialing, ringing or
-    answered: flag ``release_requested``; the dialer cancels or hangs up. Finished: invalid_state.
+    """The release rule of ``store.sessions.release_session``, on the caller's own sessions:
+    queued → finished ``released``; in a call → flagged for the dialer; finished → invalid_state.
     """
     raw = call.params["call_session_id"]
     session_id = int(raw)
-    c = call_sessions.c
-    mine = sa.and_(c.id == session_id, c.account_id == call.principal.account_id)
     if not 0 < session_id <= MAX_DB_INTEGER:
         raise ApiError("call_session_not_found", field="call_session_id", value=raw)
-    finished = conn.execute(
-        call_sessions.update()
-        .where(mine, c.state == CallState.QUEUED.value)
-        .values(
-            state=CallState.FINISHED.value,
-            finish_reason=FinishReason.RELEASED.value,
-            end_at=call.at,
-            lease_owner=None,
-            lease_expires_at=None,
-        )
-        .returning(*call_sessions.c)
-    ).first()
-    if finished is not None:
-        record_event(conn, finished._mapping, EventType.CALL_FINISHED, call.at)
-        return {"success": True}
-    flagged = conn.execute(
-        call_sessions.update()
-        .where(mine, c.state.in_(_IN_CALL))
-        .values(release_requested=True)
-        .returning(c.id)
-    ).first()
-    if flagged is not None:
-        return {"success": True}
-    exists = conn.execute(sa.select(c.state).where(mine)).first()
-    if exists is None:
+    release = release_session(conn, session_id, call.at, call.principal.account_id)
+    if release.outcome is ReleaseOutcome.NOT_FOUND:
         raise ApiError("call_session_not_found", field="call_session_id", value=raw)
-    raise ApiError("invalid_state", field="call_session_id", value=raw)
+    if release.outcome is ReleaseOutcome.FINISHED:
+        raise ApiError("invalid_state", field="call_session_id", value=raw)
+    return {"success": True}
 
 
 def list_calls(call: MethodCall, conn: Connection) -> list[dict[str, Any]]:

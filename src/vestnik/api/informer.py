@@ -38,12 +38,13 @@ from vestnik.calls.numbers import (
     possible_e164,
     sip_key,
 )
+from vestnik.store import media as media_store
 from vestnik.store import numbering
+from vestnik.store.accounts import NUMBER_ACTIVE
 from vestnik.store.schema import (
     blacklist,
     call_sessions,
     employees,
-    media_files,
     numa_caller_numbers,
     virtual_numbers,
 )
@@ -82,7 +83,7 @@ _MESSAGE_TYPES = frozenset(t.value for t in MessageType)
 _OWNED = Prepared(
     sa.select(virtual_numbers.c.number).where(
         virtual_numbers.c.account_id == sa.bindparam("account_id"),
-        virtual_numbers.c.status == "active",
+        virtual_numbers.c.status == NUMBER_ACTIVE,
         virtual_numbers.c.number.in_([sa.bindparam("a"), sa.bindparam("b")]),
     )
 )
@@ -182,13 +183,7 @@ def start_informer_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
     if contact.form is ContactForm.SIP:
         stored_contact = _employee_uri(conn, account_id, contact.value, contact_raw)
     if media_id is not None:
-        found = conn.execute(
-            sa.select(media_files.c.id).where(
-                media_files.c.id == media_id,
-                sa.or_(media_files.c.account_id == account_id, media_files.c.type == "system"),
-            )
-        ).first()
-        if found is None:
+        if not media_store.is_usable(conn, account_id, media_id):
             raise ApiError(
                 "media_file_not_found", field="contact_message.value", value=text,
                 params={"media_file_id": text},
@@ -283,7 +278,7 @@ def _caller_number(
         return requested
     rows = conn.execute(
         sa.select(virtual_numbers.c.number, virtual_numbers.c.region).where(
-            virtual_numbers.c.account_id == account_id, virtual_numbers.c.status == "active"
+            virtual_numbers.c.account_id == account_id, virtual_numbers.c.status == NUMBER_ACTIVE
         )
     ).all()
     pool = [

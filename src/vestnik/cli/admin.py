@@ -2,6 +2,7 @@
 
 Every command validates all of its input before it opens a transaction, so a refused command
 changes nothing. Output is text by default and JSON with ``--json`` (see docs/admin.md).
+What removal keeps and deletes is decided in ``store.accounts`` and ``store.media``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import argparse
 import ipaddress
 import re
 import sys
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +33,16 @@ from vestnik.cli.common import (
     non_negative_int,
     on_off,
     positive_int,
+    record_id,
     with_iso_times,
 )
+from vestnik.config import Config
 from vestnik.store import accounts as store
-from vestnik.store.schema import (
-    accounts,
-    call_sessions,
-    employees,
-    media_files,
-    users,
-    virtual_numbers,
-)
+from vestnik.store import media as media_store
+from vestnik.store import sessions as session_store
+from vestnik.store.db import now
+from vestnik.store.schema import accounts, employees, users, virtual_numbers
+from vestnik.store.sessions import ReleaseOutcome
 
 ACCOUNT_TIME_COLUMNS = ("created_at",)
 SESSION_TIME_COLUMNS = (
@@ -79,6 +81,27 @@ def register_admin(objects: SubParsers) -> None:
 def _actions(objects: SubParsers, name: str, help: str) -> SubParsers:
     parser = objects.add_parser(name, help=help, description=help)
     return parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+
+def _account_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("account", metavar="ACCOUNT", help="account id or name")
+
+
+def _already(was: bool) -> str:
+    return " (it already was)" if was else ""
+
+
+def _list_for_account(
+    args: argparse.Namespace,
+    fetch: Callable[[sa.Connection, int], Iterable[dict[str, Any]]],
+    columns: list[str],
+    time_columns: tuple[str, ...] = ("created_at",),
+) -> None:
+    """The ``list ACCOUNT`` commands: rows of one account, as a table or JSON."""
+    with database(args) as (_config, engine), engine.connect() as conn:
+        account_id = store.resolve_account(conn, args.account)
+        rows = [with_iso_times(r, time_columns) for r in fetch(conn, account_id)]
+    emit(args, rows, lambda: format_table(rows, columns))
 
 
 # --- input checks (CliError: printed, exit 1, nothing changed) -----------------------------
@@ -187,7 +210,7 @@ def _register_account(objects: SubParsers) -> None:
     p.add_argument("name", metavar="NAME")
 
     p = command_parser(actions, "set", help="change an account's settings", handler=account_set)
-    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    _account_argument(p)
     active = p.add_mutually_exclusive_group()
     active.add_argument(
         "--active",
@@ -263,8 +286,31 @@ def _register_account(objects: SubParsers) -> None:
         help="an account with its users, keys, numbers, employees",
         handler=account_show,
     )
-    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    _account_argument(p)
     command_parser(actions, "list", help="all accounts", handler=account_list)
+    p = command_parser(
+        actions,
+        "deactivate",
+        help="refuse every request of the account (as account set --inactive)",
+        handler=account_deactivate,
+    )
+    _account_argument(p)
+    p.add_argument(
+        "--release-calls",
+        action="store_true",
+        help="also end its calls: queued ones now, calls in progress by their dialer",
+    )
+    p = command_parser(
+        actions, "activate", help="let the account use the API again", handler=account_activate
+    )
+    _account_argument(p)
+    p = command_parser(
+        actions,
+        "remove",
+        help="delete an account that has no call session, with everything it owns",
+        handler=account_remove,
+    )
+    _account_argument(p)
 
 
 def account_create(args: argparse.Namespace) -> None:
@@ -320,14 +366,8 @@ def account_set(args: argparse.Namespace) -> None:
         raise CliError("nothing to change: give at least one option (see --help)")
     with database(args) as (_config, engine), engine.begin() as conn:
         account_id = store.resolve_account(conn, args.account)
-        if "name" in changes:
-            taken = conn.execute(
-                sa.select(accounts.c.id).where(
-                    accounts.c.name == changes["name"], accounts.c.id != account_id
-                )
-            ).first()
-            if taken:
-                raise CliError(f"account {changes['name']!r} already exists")
+        if "name" in changes and store.name_taken(conn, changes["name"], account_id):
+            raise CliError(f"account {changes['name']!r} already exists")
         if weights:
             merged = dict(store.get_account(conn, account_id)["method_weights"])
             for method, weight in weights:
@@ -400,6 +440,90 @@ def account_list(args: argparse.Namespace) -> None:
     )
 
 
+def account_activate(args: argparse.Namespace) -> None:
+    with database(args) as (_config, engine), engine.begin() as conn:
+        account_id = store.resolve_account(conn, args.account)
+        was_active = _set_active(conn, account_id, True)
+    data = {"account_id": account_id, "is_active": True, "was_active": was_active}
+    emit(args, data, f"account {account_id} is active{_already(was_active)}")
+
+
+def account_deactivate(args: argparse.Namespace) -> None:
+    with database(args) as (_config, engine), engine.begin() as conn:
+        account_id = store.resolve_account(conn, args.account)
+        was_active = _set_active(conn, account_id, False)
+        unfinished = session_store.unfinished_session_ids(conn, account_id)
+        releases = (
+            [session_store.release_session(conn, sid, now()) for sid in unfinished]
+            if args.release_calls
+            else []
+        )
+    ended = {
+        outcome: [int(r.session["id"]) for r in releases if r.outcome is outcome and r.session]
+        for outcome in (ReleaseOutcome.RELEASED, ReleaseOutcome.REQUESTED)
+    }
+    data = {
+        "account_id": account_id,
+        "is_active": False,
+        "was_active": was_active,
+        "released": ended[ReleaseOutcome.RELEASED],
+        "release_requested": ended[ReleaseOutcome.REQUESTED],
+        "unfinished_sessions": [] if args.release_calls else unfinished,
+    }
+    emit(args, data, lambda: _deactivate_text(data))
+
+
+def _deactivate_text(data: dict[str, Any]) -> str:
+    lines = [
+        f"account {data['account_id']} is inactive{_already(not data['was_active'])}: "
+        "every request is refused"
+    ]
+    if data["released"]:
+        lines.append(
+            f"released {len(data['released'])} queued sessions: "
+            + ", ".join(map(str, data["released"]))
+        )
+    if data["release_requested"]:
+        lines.append(
+            f"asked the dialer to hang up {len(data['release_requested'])} calls: "
+            + ", ".join(map(str, data["release_requested"]))
+        )
+    if data["unfinished_sessions"]:
+        lines.append(
+            f"note: {len(data['unfinished_sessions'])} queued or in-progress sessions "
+            "go on (--release-calls ends them)"
+        )
+    return "\n".join(lines)
+
+
+def _set_active(conn: sa.Connection, account_id: int, active: bool) -> bool:
+    """Switch the account on or off; returns whether it was active."""
+    was_active = bool(store.get_account(conn, account_id)["is_active"])
+    store.update_account(conn, account_id, is_active=active)
+    return was_active
+
+
+def account_remove(args: argparse.Namespace) -> None:
+    with database(args) as (config, engine):
+        with engine.begin() as conn:
+            account_id = store.resolve_account(conn, args.account)
+            name = store.get_account(conn, account_id)["name"]
+            media = store.remove_account(conn, account_id)
+        _delete_audio(config, media)
+    data = {
+        "account_id": account_id,
+        "name": name,
+        "removed": True,
+        "media_files_deleted": len(media),
+    }
+    emit(
+        args,
+        data,
+        f"account {account_id} ({name}) removed, with its users, keys, numbers, "
+        "employees, blacklist, audio files and webhooks",
+    )
+
+
 def _account_json(account: dict[str, Any]) -> dict[str, Any]:
     return with_iso_times(account, ACCOUNT_TIME_COLUMNS)
 
@@ -421,7 +545,7 @@ def _register_user(objects: SubParsers) -> None:
     p = command_parser(
         actions, "create", help="create a user who can log in with login.user", handler=user_create
     )
-    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    _account_argument(p)
     p.add_argument("login", metavar="LOGIN")
     p.add_argument("password", metavar="PASSWORD", help="the password; '-' reads it from stdin")
     p = command_parser(
@@ -436,7 +560,14 @@ def _register_user(objects: SubParsers) -> None:
     active.add_argument("--active", dest="is_active", action="store_const", const=True)
     active.add_argument("--inactive", dest="is_active", action="store_const", const=False)
     p = command_parser(actions, "list", help="an account's users", handler=user_list)
-    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    _account_argument(p)
+    p = command_parser(
+        actions,
+        "remove",
+        help="delete a user; whoever logged in as the user is logged out at once",
+        handler=user_remove,
+    )
+    p.add_argument("login", metavar="LOGIN")
 
 
 def _password(text: str) -> str:
@@ -473,10 +604,25 @@ def user_set(args: argparse.Namespace) -> None:
 
 
 def user_list(args: argparse.Namespace) -> None:
-    with database(args) as (_config, engine), engine.connect() as conn:
-        account_id = store.resolve_account(conn, args.account)
-        rows = [with_iso_times(u, ["created_at"]) for u in store.list_users(conn, account_id)]
-    emit(args, rows, lambda: format_table(rows, ["id", "login", "is_active", "created_at_iso"]))
+    _list_for_account(args, store.list_users, ["id", "login", "is_active", "created_at_iso"])
+
+
+def user_remove(args: argparse.Namespace) -> None:
+    with database(args) as (_config, engine), engine.begin() as conn:
+        user = store.remove_user(conn, args.login)
+    data = {
+        "user_id": user["id"],
+        "account_id": user["account_id"],
+        "login": user["login"],
+        "removed": True,
+        "session_tokens_deleted": user["tokens_deleted"],
+    }
+    emit(
+        args,
+        data,
+        f"user {user['id']} ({user['login']}) removed from account "
+        f"{user['account_id']}; {user['tokens_deleted']} session tokens deleted",
+    )
 
 
 def _register_key(objects: SubParsers) -> None:
@@ -484,18 +630,22 @@ def _register_key(objects: SubParsers) -> None:
     p = command_parser(
         actions, "create", help="issue a permanent API key (shown once)", handler=key_create
     )
-    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    _account_argument(p)
     p.add_argument(
         "--expires",
         metavar="DATE",
         help="YYYY-MM-DD (valid through that day, UTC) or an ISO 8601 date-time",
     )
     p = command_parser(actions, "block", help="block a key at once", handler=key_block)
-    p.add_argument("key_id", metavar="KEY_ID", type=positive_int)
+    p.add_argument("key_id", metavar="KEY_ID", type=record_id)
+    p = command_parser(
+        actions, "remove", help="delete a key: it stops working at once", handler=key_remove
+    )
+    p.add_argument("key_id", metavar="KEY_ID", type=record_id)
     p = command_parser(
         actions, "list", help="an account's keys (never the tokens)", handler=key_list
     )
-    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    _account_argument(p)
 
 
 def key_create(args: argparse.Namespace) -> None:
@@ -535,24 +685,27 @@ def key_block(args: argparse.Namespace) -> None:
         "is_blocked": True,
         "was_blocked": bool(key["is_blocked"]),
     }
-    emit(
-        args,
-        data,
-        f"key {args.key_id} is blocked" + (" (it already was)" if key["is_blocked"] else ""),
-    )
+    emit(args, data, f"key {args.key_id} is blocked{_already(bool(key['is_blocked']))}")
+
+
+def key_remove(args: argparse.Namespace) -> None:
+    with database(args) as (_config, engine), engine.begin() as conn:
+        key = store.remove_key(conn, args.key_id)
+    data = {
+        "key_id": args.key_id,
+        "account_id": key["account_id"],
+        "kind": key["kind"],
+        "removed": True,
+    }
+    emit(args, data, f"key {args.key_id} removed from account {key['account_id']}")
 
 
 def key_list(args: argparse.Namespace) -> None:
-    with database(args) as (_config, engine), engine.connect() as conn:
-        account_id = store.resolve_account(conn, args.account)
-        rows = [
-            with_iso_times(k, ["expires_at", "created_at"])
-            for k in store.list_keys(conn, account_id, TokenKind.PERMANENT)
-        ]
-    emit(
+    _list_for_account(
         args,
-        rows,
-        lambda: format_table(rows, ["id", "is_blocked", "expires_at_iso", "created_at_iso"]),
+        partial(store.list_keys, kind=TokenKind.PERMANENT),
+        ["id", "is_blocked", "expires_at_iso", "created_at_iso"],
+        ("expires_at", "created_at"),
     )
 
 
@@ -562,11 +715,19 @@ def key_list(args: argparse.Namespace) -> None:
 def _register_number(objects: SubParsers) -> None:
     actions = _actions(objects, "number", "the account's virtual (caller) numbers")
     p = command_parser(actions, "add", help="add a virtual number", handler=number_add)
-    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    _account_argument(p)
     p.add_argument("number", metavar="NUMBER", help="E.164, e.g. 74993720692 or +74993720692")
     p.add_argument("--region", metavar="TEXT", help="region, for the regional usage rules")
     p = command_parser(actions, "list", help="an account's virtual numbers", handler=number_list)
-    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    _account_argument(p)
+    for action, help, handler in (
+        ("disable", "stop calling from a number (status manual_lock)", number_disable),
+        ("enable", "call from a disabled number again (status active)", number_enable),
+        ("remove", "delete a number (past sessions keep it)", number_remove),
+    ):
+        p = command_parser(actions, action, help=help, handler=handler)
+        _account_argument(p)
+        p.add_argument("number", metavar="NUMBER", help="E.164, e.g. 74993720692")
 
 
 def number_add(args: argparse.Namespace) -> None:
@@ -586,54 +747,110 @@ def number_add(args: argparse.Namespace) -> None:
 
 
 def number_list(args: argparse.Namespace) -> None:
-    with database(args) as (_config, engine), engine.connect() as conn:
+    _list_for_account(args, store.list_numbers, ["id", "number", "region", "status"])
+
+
+def number_disable(args: argparse.Namespace) -> None:
+    _number_status(args, store.NUMBER_DISABLED)
+
+
+def number_enable(args: argparse.Namespace) -> None:
+    _number_status(args, store.NUMBER_ACTIVE)
+
+
+def _number_status(args: argparse.Namespace, status: str) -> None:
+    number = e164_number(args.number)
+    with database(args) as (_config, engine), engine.begin() as conn:
         account_id = store.resolve_account(conn, args.account)
-        rows = [with_iso_times(n, ["created_at"]) for n in store.list_numbers(conn, account_id)]
-    emit(args, rows, lambda: format_table(rows, ["id", "number", "region", "status"]))
+        before = store.set_number_status(conn, account_id, number, status)
+    data = {"account_id": account_id, "number": number, "status": status, "previous_status": before}
+    state = "enabled" if status == store.NUMBER_ACTIVE else "disabled"
+    emit(
+        args,
+        data,
+        f"number {number} of account {account_id} is {state} ({status})"
+        + _already(before == status),
+    )
+
+
+def number_remove(args: argparse.Namespace) -> None:
+    number = e164_number(args.number)
+    with database(args) as (_config, engine), engine.begin() as conn:
+        account_id = store.resolve_account(conn, args.account)
+        row = store.remove_number(conn, account_id, number)
+    data = {"number_id": row["id"], "account_id": account_id, "number": number, "removed": True}
+    emit(args, data, f"number {number} removed from account {account_id}")
 
 
 def _register_employee(objects: SubParsers) -> None:
     actions = _actions(objects, "employee", "employees' SIP URIs (callable as a contact)")
     p = command_parser(actions, "add", help="register an employee's SIP URI", handler=employee_add)
-    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    _account_argument(p)
     p.add_argument("sip_uri", metavar="SIP_URI", help="sip:user@host[:port]")
     p = command_parser(actions, "list", help="an account's employees", handler=employee_list)
-    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    _account_argument(p)
+    p = command_parser(
+        actions, "remove", help="delete an employee's SIP URI", handler=employee_remove
+    )
+    _account_argument(p)
+    p.add_argument("sip_uri", metavar="SIP_URI", help="sip:user@host[:port]")
+
+
+def _employee(conn: sa.Connection, account_id: int, uri: str) -> dict[str, Any] | None:
+    """The account's employee whose URI the API would match to ``uri``."""
+    from vestnik.calls.numbers import sip_key
+
+    for known in store.list_employees(conn, account_id):
+        # The API matches contacts by this key (host case and URI parameters ignored).
+        if sip_key(known["sip_uri"]) == sip_key(uri):
+            return known
+    return None
 
 
 def employee_add(args: argparse.Namespace) -> None:
-    from vestnik.calls.numbers import sip_key
-
     uri = sip_uri(args.sip_uri)
     with database(args) as (_config, engine), engine.begin() as conn:
         account_id = store.resolve_account(conn, args.account)
-        for known in store.list_employees(conn, account_id):
-            # The API matches contacts by this key (host case and URI parameters ignored).
-            if sip_key(known["sip_uri"]) == sip_key(uri):
-                raise CliError(f"employee {known['sip_uri']} is already registered")
+        known = _employee(conn, account_id, uri)
+        if known is not None:
+            raise CliError(f"employee {known['sip_uri']} is already registered")
         employee_id = store.add_employee(conn, account_id, uri)
     data = {"employee_id": employee_id, "account_id": account_id, "sip_uri": uri}
     emit(args, data, f"employee {uri} added to account {account_id} (id {employee_id})")
 
 
 def employee_list(args: argparse.Namespace) -> None:
-    with database(args) as (_config, engine), engine.connect() as conn:
+    _list_for_account(args, store.list_employees, ["id", "sip_uri"])
+
+
+def employee_remove(args: argparse.Namespace) -> None:
+    uri = sip_uri(args.sip_uri)
+    with database(args) as (_config, engine), engine.begin() as conn:
         account_id = store.resolve_account(conn, args.account)
-        rows = [with_iso_times(e, ["created_at"]) for e in store.list_employees(conn, account_id)]
-    emit(args, rows, lambda: format_table(rows, ["id", "sip_uri"]))
+        known = _employee(conn, account_id, uri)
+        if known is None:
+            raise CliError(f"employee {uri} is not registered in account {account_id}")
+        store.remove_employee(conn, account_id, known["id"])
+    data = {
+        "employee_id": known["id"],
+        "account_id": account_id,
+        "sip_uri": known["sip_uri"],
+        "removed": True,
+    }
+    emit(args, data, f"employee {known['sip_uri']} removed from account {account_id}")
 
 
 def _register_blacklist(objects: SubParsers) -> None:
     actions = _actions(objects, "blacklist", "numbers the account must never call")
     p = command_parser(actions, "add", help="add a number", handler=blacklist_add)
-    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    _account_argument(p)
     p.add_argument("number", metavar="NUMBER", help="E.164 number or an employee's SIP URI")
     p.add_argument("--comment", metavar="TEXT")
     p = command_parser(actions, "remove", help="remove a number", handler=blacklist_remove)
-    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    _account_argument(p)
     p.add_argument("number", metavar="NUMBER")
     p = command_parser(actions, "list", help="the account's blacklist", handler=blacklist_list)
-    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    _account_argument(p)
 
 
 def _blacklist_entry(text: str) -> str:
@@ -669,10 +886,7 @@ def blacklist_remove(args: argparse.Namespace) -> None:
 
 
 def blacklist_list(args: argparse.Namespace) -> None:
-    with database(args) as (_config, engine), engine.connect() as conn:
-        account_id = store.resolve_account(conn, args.account)
-        rows = [with_iso_times(r, ["created_at"]) for r in store.blacklist_list(conn, account_id)]
-    emit(args, rows, lambda: format_table(rows, ["id", "number", "comment", "created_at_iso"]))
+    _list_for_account(args, store.blacklist_list, ["id", "number", "comment", "created_at_iso"])
 
 
 # --- media and the numbering plan (implemented in other modules) ---------------------------
@@ -683,29 +897,78 @@ def _register_media(objects: SubParsers) -> None:
     p = command_parser(
         actions, "add", help="upload an audio file (WAV, MP3, OGG, FLAC)", handler=media_add
     )
-    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    _account_argument(p)
     p.add_argument("file", metavar="FILE")
     p.add_argument("--name", metavar="NAME", help="display name (default: the file name)")
     p = command_parser(
         actions, "list", help="an account's audio files and the system ones", handler=media_list
     )
-    p.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    _account_argument(p)
+    p.add_argument("--all", dest="include_removed", action="store_true", help="removed files too")
+    p = command_parser(
+        actions,
+        "remove",
+        help="remove a file of the account: new calls cannot use it, past sessions keep its id",
+        handler=media_remove,
+    )
+    _account_argument(p)
+    p.add_argument("media_id", metavar="ID", type=record_id, help="media_file_id")
 
 
 def media_list(args: argparse.Namespace) -> None:
-    with database(args) as (_config, engine), engine.connect() as conn:
-        account_id = store.resolve_account(conn, args.account)
-        query = (
-            sa.select(media_files)
-            .where(sa.or_(media_files.c.account_id == account_id, media_files.c.type == "system"))
-            .order_by(media_files.c.id)
-        )
-        rows = [
-            {"media_file_id": r["id"], **with_iso_times(r, ["created_at"])}
-            for r in conn.execute(query).mappings()
-        ]
+    def fetch(conn: sa.Connection, account_id: int) -> list[dict[str, Any]]:
+        rows = media_store.list_media_files(conn, account_id, include_removed=args.include_removed)
+        return [{"media_file_id": r["id"], **r} for r in rows]
+
     columns = ["id", "type", "name", "format", "duration_ms", "original_filename"]
-    emit(args, rows, lambda: format_table(rows, columns))
+    if args.include_removed:
+        columns.append("removed_at_iso")
+    _list_for_account(args, fetch, columns, ("created_at", "removed_at"))
+
+
+def media_remove(args: argparse.Namespace) -> None:
+    with database(args) as (config, engine):
+        with engine.begin() as conn:
+            account_id = store.resolve_account(conn, args.account)
+            removal = media_store.remove_media_file(conn, account_id, args.media_id)
+        # Sessions accepted before the removal still play the file: its audio stays for them.
+        files_deleted = removal.unfinished_sessions == 0
+        if files_deleted:
+            _delete_audio(config, [removal.file])
+    row = removal.file
+    data = {
+        "media_file_id": row["id"],
+        "account_id": account_id,
+        "name": row["name"],
+        **with_iso_times({"removed_at": row["removed_at"]}, ["removed_at"]),
+        "was_removed": removal.was_removed,
+        "unfinished_sessions": removal.unfinished_sessions,
+        "files_deleted": files_deleted,
+    }
+    emit(args, data, lambda: _media_removed_text(data, args.account))
+
+
+def _media_removed_text(data: dict[str, Any], account: str) -> str:
+    head = (
+        f"media file {data['media_file_id']} ({data['name']}) removed from account "
+        f"{data['account_id']}{_already(data['was_removed'])}"
+    )
+    if data["files_deleted"]:
+        return f"{head}; its audio files are deleted"
+    return (
+        f"{head}; its audio files are kept for {data['unfinished_sessions']} queued or "
+        "in-progress sessions that will still play it: run "
+        f"'vestnik admin media remove {account} {data['media_file_id']}' again once they "
+        "have finished to delete them"
+    )
+
+
+def _delete_audio(config: Config, rows: Iterable[dict[str, Any]]) -> None:
+    """Delete the audio files of removed media rows (after their transaction committed)."""
+    from vestnik.media.audiofile import delete_media_files
+
+    for row in rows:
+        delete_media_files(config.data_path, row)
 
 
 def media_add(args: argparse.Namespace) -> None:
@@ -733,10 +996,10 @@ def media_add(args: argparse.Namespace) -> None:
             )
         except MediaError as exc:
             raise CliError(f"{args.file}: {exc}") from None
-        row = conn.execute(sa.select(media_files).where(media_files.c.id == media_id)).mappings()
-        data = {"media_file_id": media_id, **with_iso_times(row.one(), ["created_at"])}
+        row = media_store.get_media_file(conn, media_id)
+        data = {"media_file_id": media_id, **with_iso_times(row, ["created_at"])}
     del data["id"]
-    emit(args, data, lambda: format_fields(data, skip=("created_at",)))
+    emit(args, data, lambda: format_fields(data, skip=("created_at", "removed_at")))
 
 
 def _register_numbering_plan(objects: SubParsers) -> None:
@@ -778,7 +1041,14 @@ def _register_session(objects: SubParsers) -> None:
     p = command_parser(
         actions, "show", help="every stored field of one session", handler=session_show
     )
-    p.add_argument("session_id", metavar="ID", type=positive_int)
+    p.add_argument("session_id", metavar="ID", type=record_id)
+    p = command_parser(
+        actions,
+        "release",
+        help="end a session as release.call does: a queued one now, a call by its dialer",
+        handler=session_release,
+    )
+    p.add_argument("session_id", metavar="ID", type=record_id)
     p = command_parser(actions, "list", help="recent sessions, newest first", handler=session_list)
     p.add_argument("--account", metavar="ACCOUNT", help="account id or name")
     p.add_argument("--state", choices=[s.value for s in CallState])
@@ -803,11 +1073,7 @@ def session_json(row: Any) -> dict[str, Any]:
 
 def session_show(args: argparse.Namespace) -> None:
     with database(args) as (_config, engine), engine.connect() as conn:
-        row = (
-            conn.execute(sa.select(call_sessions).where(call_sessions.c.id == args.session_id))
-            .mappings()
-            .first()
-        )
+        row = session_store.get_session(conn, args.session_id)
     if row is None:
         raise CliError(f"call session {args.session_id} not found")
     data = session_json(row)
@@ -815,22 +1081,45 @@ def session_show(args: argparse.Namespace) -> None:
     emit(args, data, lambda: format_fields(human))
 
 
-def session_list(args: argparse.Namespace) -> None:
-    query = sa.select(call_sessions).order_by(call_sessions.c.id.desc()).limit(args.limit)
-    filters = {
-        call_sessions.c.state: args.state,
-        call_sessions.c.finish_reason: args.finish_reason,
-        call_sessions.c.external_id: args.external_id,
-        call_sessions.c.contact: args.contact.strip().removeprefix("+") if args.contact else None,
+def session_release(args: argparse.Namespace) -> None:
+    with database(args) as (_config, engine), engine.begin() as conn:
+        release = session_store.release_session(conn, args.session_id, now())
+    if release.session is None:
+        raise CliError(f"call session {args.session_id} not found")
+    row = release.session
+    if release.outcome is ReleaseOutcome.FINISHED:
+        raise CliError(
+            f"call session {args.session_id} is already finished ({row['finish_reason']})"
+        )
+    data = {
+        "call_session_id": args.session_id,
+        "account_id": row["account_id"],
+        "outcome": release.outcome.value,
+        "state": row["state"],
+        "finish_reason": row["finish_reason"],
     }
-    for column, value in filters.items():
-        if value is not None:
-            query = query.where(column == value)
+    if release.outcome is ReleaseOutcome.RELEASED:
+        text = f"call session {args.session_id} was queued: finished now (released)"
+    else:
+        text = (
+            f"call session {args.session_id} is {row['state']}: release requested, its "
+            "dialer hangs up and finishes it (released)"
+        )
+    emit(args, data, text)
+
+
+def session_list(args: argparse.Namespace) -> None:
+    filters = {
+        "state": args.state,
+        "finish_reason": args.finish_reason,
+        "external_id": args.external_id,
+        "contact": args.contact.strip().removeprefix("+") if args.contact else None,
+    }
     with database(args) as (_config, engine), engine.connect() as conn:
         if args.account is not None:
-            account_id = store.resolve_account(conn, args.account)
-            query = query.where(call_sessions.c.account_id == account_id)
-        rows = [session_json(r) for r in conn.execute(query).mappings()]
+            filters["account_id"] = store.resolve_account(conn, args.account)
+        found = session_store.list_sessions(conn, filters, args.limit)
+    rows = [session_json(r) for r in found]
     columns = [
         "id",
         "account_id",

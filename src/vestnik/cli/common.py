@@ -230,6 +230,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def record_id(text: str) -> int:
+    """argparse type for the id of a stored row (a call session, a key, a media file)."""
+    from vestnik.api.params import MAX_DB_INTEGER
+
+    value = positive_int(text)
+    if value > MAX_DB_INTEGER:
+        raise argparse.ArgumentTypeError(f"no such id: ids go up to {MAX_DB_INTEGER}")
+    return value
+
+
 def port_number(text: str) -> int:
     value = non_negative_int(text)
     if not 1 <= value <= 65535:

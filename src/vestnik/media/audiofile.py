@@ -18,7 +18,7 @@ import contextlib
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from vestnik.config import MediaConfig
 from vestnik.dialer.ports import SAMPLE_RATE, Pcm
 from vestnik.media.level import SilentAudioError, normalize_level, to_float, to_int16
 from vestnik.store.db import now
+from vestnik.store.media import TYPE_SYSTEM, TYPE_USER
 from vestnik.store.schema import accounts, media_files
 
 MEDIA_SUBDIR = "media"
@@ -41,9 +42,6 @@ PCM_SUFFIX = ".pcm"
 MAX_NAME_LENGTH = 255
 
 DECODE_BLOCK_FRAMES = 65_536
-
-TYPE_USER = "user"
-TYPE_SYSTEM = "system"
 
 
 class MediaError(ValueError):
@@ -349,9 +347,9 @@ def import_media_file(
     )
 
 
-def delete_media_files(data_dir: Path, row: Any) -> None:
-    """Remove a row's files (the caller deletes the row)."""
-    for stored in (row.pcm_path, row.original_path):
+def delete_media_files(data_dir: Path, row: Mapping[str, Any]) -> None:
+    """Remove the audio files of a ``media_files`` row (missing ones are no error)."""
+    for stored in (row["pcm_path"], row["original_path"]):
         if stored:
             with contextlib.suppress(OSError):
                 resolve_media_path(data_dir, stored).unlink()

@@ -1,6 +1,11 @@
 """Account administration: accounts, users, keys, numbers, employees, blacklist.
 
 Used by the admin CLI and by tests; the API reads these tables on its own hot path.
+
+Removal: rows that nothing refers to by key are deleted (a number, an employee, a user, a
+key: sessions keep the number, contact and token id as plain values, and ids are never
+reused). Audio files keep their row (``store.media``). An account is removed only while it
+has no call session.
 """
 
 from __future__ import annotations
@@ -18,9 +23,33 @@ from vestnik.store.schema import (
     access_tokens,
     accounts,
     blacklist,
+    call_sessions,
     employees,
+    limit_counters,
+    media_files,
+    numa_caller_numbers,
     users,
     virtual_numbers,
+    webhooks,
+)
+
+# virtual_numbers.status, from the vendor's list (get.virtual_numbers): only active numbers
+# place calls; manual_lock is a number the operator disabled.
+NUMBER_ACTIVE = "active"
+NUMBER_DISABLED = "manual_lock"
+
+# What an account owns, children before parents (access_tokens refer to users). Call
+# sessions and their events are not here: an account that has any is not removed.
+ACCOUNT_OWNED_TABLES = (
+    access_tokens,
+    users,
+    numa_caller_numbers,
+    virtual_numbers,
+    employees,
+    blacklist,
+    media_files,
+    webhooks,
+    limit_counters,
 )
 
 
@@ -80,6 +109,12 @@ def get_account(conn: Connection, account_id: int) -> dict[str, Any]:
     if row is None:
         raise AdminError(f"account {account_id} not found")
     return dict(row)
+
+
+def name_taken(conn: Connection, name: str, account_id: int) -> bool:
+    """Whether another account than ``account_id`` is called ``name``."""
+    query = sa.select(accounts.c.id).where(accounts.c.name == name, accounts.c.id != account_id)
+    return conn.execute(query).first() is not None
 
 
 def update_account(conn: Connection, account_id: int, **values: Any) -> None:
@@ -180,7 +215,7 @@ def add_number(conn: Connection, account_id: int, number: str, region: str | Non
                 account_id=account_id,
                 number=number,
                 region=region,
-                status="active",
+                status=NUMBER_ACTIVE,
                 created_at=now(),
             )
         ).inserted_primary_key[0]
@@ -309,3 +344,106 @@ def list_employees(conn: Connection, account_id: int) -> list[dict[str, Any]]:
         .order_by(employees.c.id)
     ).mappings()
     return [dict(r) for r in rows]
+
+
+def get_number(conn: Connection, account_id: int, number: str) -> dict[str, Any]:
+    row = (
+        conn.execute(
+            sa.select(virtual_numbers).where(
+                virtual_numbers.c.account_id == account_id, virtual_numbers.c.number == number
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise AdminError(f"number {number} is not a number of account {account_id}")
+    return dict(row)
+
+
+def set_number_status(conn: Connection, account_id: int, number: str, status: str) -> str:
+    """Set a number's status; returns the status it had."""
+    before = str(get_number(conn, account_id, number)["status"])
+    conn.execute(
+        virtual_numbers.update()
+        .where(virtual_numbers.c.account_id == account_id, virtual_numbers.c.number == number)
+        .values(status=status)
+    )
+    return before
+
+
+def remove_number(conn: Connection, account_id: int, number: str) -> dict[str, Any]:
+    """Delete the account's number and the contacts it was remembered for (sticky rules)."""
+    row = get_number(conn, account_id, number)
+    conn.execute(
+        numa_caller_numbers.delete().where(
+            numa_caller_numbers.c.account_id == account_id,
+            numa_caller_numbers.c.number == number,
+        )
+    )
+    conn.execute(virtual_numbers.delete().where(virtual_numbers.c.id == row["id"]))
+    return row
+
+
+def remove_employee(conn: Connection, account_id: int, employee_id: int) -> None:
+    conn.execute(
+        employees.delete().where(
+            employees.c.account_id == account_id, employees.c.id == employee_id
+        )
+    )
+
+
+def remove_user(conn: Connection, login: str) -> dict[str, Any]:
+    """Delete a user and its session tokens (whoever logged in as the user is out at once)."""
+    row = conn.execute(
+        sa.select(users.c.id, users.c.account_id).where(users.c.login == login)
+    ).first()
+    if row is None:
+        raise AdminError(f"user {login!r} not found")
+    tokens = conn.execute(access_tokens.delete().where(access_tokens.c.user_id == row.id))
+    conn.execute(users.delete().where(users.c.id == row.id))
+    return {
+        "id": int(row.id),
+        "account_id": int(row.account_id),
+        "login": login,
+        "tokens_deleted": tokens.rowcount,
+    }
+
+
+def remove_key(conn: Connection, key_id: int) -> dict[str, Any]:
+    key = get_key(conn, key_id)
+    conn.execute(access_tokens.delete().where(access_tokens.c.id == key_id))
+    return key
+
+
+def _session_count(conn: Connection, account_id: int) -> int:
+    query = (
+        sa.select(sa.func.count())
+        .select_from(call_sessions)
+        .where(call_sessions.c.account_id == account_id)
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def remove_account(conn: Connection, account_id: int) -> list[dict[str, Any]]:
+    """Delete an account that never had a call session, with everything it owns.
+
+    Returns its media-file rows: their audio files are the caller's to delete once this
+    transaction has committed.
+    """
+    sessions = _session_count(conn, account_id)
+    if sessions:
+        raise AdminError(
+            f"account {account_id} has {sessions} call sessions, which must keep reporting "
+            "what they used: deactivate it instead (vestnik admin account deactivate)"
+        )
+    media = [
+        dict(r)
+        for r in conn.execute(
+            sa.select(media_files).where(media_files.c.account_id == account_id)
+        ).mappings()
+    ]
+    for table in ACCOUNT_OWNED_TABLES:
+        conn.execute(table.delete().where(table.c.account_id == account_id))
+    conn.execute(accounts.delete().where(accounts.c.id == account_id))
+    return media

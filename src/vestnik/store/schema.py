@@ -152,6 +152,8 @@ media_files = Table(
     Column("original_path", Text, nullable=True),
     Column("pcm_path", Text, nullable=False),  # 8 kHz mono s16le, level-normalised
     Column("created_at", Float, nullable=False),
+    # Set by ``vestnik admin media remove``: the row stays for the sessions that name it.
+    Column("removed_at", Float, nullable=True),
     **_SQLITE_AUTOINCREMENT,
 )
 

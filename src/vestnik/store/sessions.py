@@ -145,7 +145,6 @@ def _finish_statement(guard: ColumnElement[bool]) -> sa.Update:
 
 
 _FINISH_OWNED = _finish_statement(sa.and_(_c.id == _SID, _c.lease_owner == _OWNER))
-_FINISH_UNOWNED = _finish_statement(sa.and_(_c.id == _SID, _c.lease_owner.is_(None)))
 _FINISH_MINE_QUEUED = _finish_statement(_MINE_QUEUED)
 
 
@@ -344,7 +343,7 @@ def mark_answered(
 def finish_session(
     conn: Connection,
     session_id: int,
-    owner: str | None,
+    owner: str,
     at: float,
     reason: FinishReason,
     *,
@@ -355,18 +354,13 @@ def finish_session(
 ) -> Row | None:
     """Any non-final state → finished, once, with its ``call_finished`` event.
 
-    ``owner`` guards the write (only the lease holder may finish); ``None`` finishes a session
-    nobody holds (e.g. ``release.call`` on an unclaimed queued session). Returns the finished
-    row, or None when the session was already final or not ours.
+    ``owner`` guards the write: only the lease holder may finish. Returns the finished row,
+    or None when the session was already final or not ours.
     """
-    if owner is None:
-        statement, params = _FINISH_UNOWNED, {"sid": session_id}
-    else:
-        statement, params = _FINISH_OWNED, {"sid": session_id, "owner": owner}
     return _run_finish(
         conn,
-        statement,
-        params,
+        _FINISH_OWNED,
+        {"sid": session_id, "owner": owner},
         at,
         reason,
         detail=detail,
@@ -374,6 +368,65 @@ def finish_session(
         sip_reason=sip_reason,
         sip_call_id=sip_call_id,
     )
+
+
+class ReleaseOutcome(StrEnum):
+    """What ``release_session`` did."""
+
+    RELEASED = "released"  # it was queued: finished now, reason released
+    REQUESTED = "release_requested"  # a call in progress: flagged, its dialer hangs up
+    FINISHED = "finished"  # already final: nothing changed
+    NOT_FOUND = "not_found"  # no such session (of this account)
+
+
+@dataclass(frozen=True)
+class Release:
+    outcome: ReleaseOutcome
+    session: Row | None = None  # the row after the change (None: not found)
+
+
+def release_session(
+    conn: Connection, session_id: int, at: float, account_id: int | None = None
+) -> Release:
+    """The one release rule (``release.call`` and ``vestnik admin session release``).
+
+    A queued session is finished ``released`` at once, with its ``call_finished`` event,
+    whichever dialer holds its lease: that dialer's ``begin_dialing`` then finds it gone. A
+    session in a call state is flagged ``release_requested``; the dialer holding it cancels
+    or hangs up and finishes it ``released``. ``account_id`` limits the search to one
+    account (the API's caller); None is any account (the operator).
+    """
+    which = _c.id == session_id
+    if account_id is not None:
+        which = sa.and_(which, _c.account_id == account_id)
+    finished = _finish(
+        conn, sa.and_(which, _QUEUED), at, FinishReason.RELEASED, detail="released before dialing"
+    )
+    if finished is not None:
+        return Release(ReleaseOutcome.RELEASED, finished)
+    flagged = _rows(
+        conn.execute(
+            _returning(
+                call_sessions.update()
+                .where(which, _c.state.in_(CALL_STATES))
+                .values(release_requested=True)
+            )
+        )
+    )
+    if flagged:
+        return Release(ReleaseOutcome.REQUESTED, flagged[0])
+    row = conn.execute(sa.select(call_sessions).where(which)).mappings().first()
+    if row is None:
+        return Release(ReleaseOutcome.NOT_FOUND)
+    return Release(ReleaseOutcome.FINISHED, dict(row))
+
+
+def unfinished_session_ids(conn: Connection, account_id: int) -> list[int]:
+    """The account's sessions that are queued or in a call, oldest first."""
+    result = conn.execute(
+        sa.select(_c.id).where(_c.account_id == account_id, _NOT_FINISHED).order_by(_c.id)
+    )
+    return [int(r[0]) for r in result]
 
 
 def _finish(
@@ -384,7 +437,7 @@ def _finish(
     *,
     detail: str | None = None,
 ) -> Row | None:
-    """Finish under an ad-hoc guard (recovery, claim): not the hot path."""
+    """Finish under an ad-hoc guard (recovery, claim, release): not the hot path."""
     return _run_finish(conn, _finish_statement(guard), {}, at, reason, detail=detail)
 
 
@@ -419,7 +472,7 @@ def release_requested(conn: Connection, owner: str) -> list[int]:
     """Ids of ``owner``'s calls in progress that ``release.call`` asked to end.
 
     Only the call states are scanned (the (state, id) index keeps this cheap however long the
-    queue is): ``release.call`` finishes a queued session itself, and a claimed queued one
+    queue is): ``release_session`` finishes a queued session itself, and a claimed queued one
     that was flagged is settled by the claim or by ``begin_dialing``.
     """
     result = conn.execute(
@@ -504,6 +557,16 @@ def _like_escape(text: str) -> str:
 def lease_owner_for(dialer_id: str, incarnation: str) -> str:
     """The lease owner string of one run of a dialer: ``<dialer id>/<run token>`` (≤ 64)."""
     return f"{_owner_prefix(dialer_id)}{incarnation[:23]}"
+
+
+def list_sessions(conn: Connection, filters: dict[str, Any], limit: int) -> list[Row]:
+    """The newest sessions first; ``filters`` maps column names to the value they must have
+    (None: any)."""
+    query = sa.select(call_sessions).order_by(_c.id.desc()).limit(limit)
+    for name, value in filters.items():
+        if value is not None:
+            query = query.where(call_sessions.c[name] == value)
+    return _rows(conn.execute(query))
 
 
 def get_session(conn: Connection, session_id: int) -> Row | None:

@@ -34,6 +34,7 @@ from vestnik.api.params import Kind, Param
 from vestnik.calls import CallState
 from vestnik.calls.numbers import normalize_e164
 from vestnik.store.accounts import blacklist_add, blacklist_remove
+from vestnik.store.media import usable_by
 from vestnik.store.schema import blacklist, call_sessions, media_files, virtual_numbers
 
 # date_till may be at most this many calendar months after date_from (the vendor's rule).
@@ -181,10 +182,8 @@ MEDIA_FILES = Dataset(
 
 
 def get_media_files(call: MethodCall, conn: Connection) -> Page:
-    # System files are everyone's; user files only their account's (the rule informer.py and
-    # the renderer apply: what is listed here is what a call may play).
-    own = sa.or_(_mf.account_id == call.principal.account_id, _mf.type == "system")
-    return run_page(conn, MEDIA_FILES, call.params, [own])
+    # What is listed here is what a new call may play (the rule start.informer_call applies).
+    return run_page(conn, MEDIA_FILES, call.params, [usable_by(call.principal.account_id)])
 
 
 _vn = virtual_numbers.c
