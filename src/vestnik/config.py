@@ -40,6 +40,12 @@ class ServerConfig:
     # waits never stall the event loop), "inline" (on the event loop: less CPU per request),
     # "auto" (inline for SQLite, thread for PostgreSQL).
     db_calls: str = "auto"
+    # A request's headers must be complete this many seconds after its first byte (or after
+    # the connection opens); slower connections are closed.
+    header_timeout: float = 10.0
+    # A request body must keep arriving at this many bytes per second on average, after a
+    # grace of header_timeout; slower connections are closed (0: no bound).
+    min_body_rate: float = 500.0
 
 
 @dataclass
@@ -353,3 +359,5 @@ def check_config(config: Config) -> None:
             ipaddress.ip_network(network.strip(), strict=False)
         except ValueError:
             raise ConfigError(f"limits.ip_allowlist: {network!r} is not an IP network") from None
+    if config.server.header_timeout <= 0:
+        raise ConfigError("server.header_timeout must be above 0")

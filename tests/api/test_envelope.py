@@ -250,7 +250,7 @@ def test_unexpected_exception_is_internal_error_and_rolls_back(api: Api) -> None
                                        handler=crashing)}  # fmt: skip
     endpoint = JsonRpcEndpoint(methods, api.config, api.engine)
     app = Starlette(routes=[Route("/rpc", endpoint, methods=["POST"])])
-    with ThreadServer(app) as server:
+    with ThreadServer(app, api.config) as server:
         body = {"jsonrpc": "2.0", "id": 5, "method": "crash.now",
                 "params": {"access_token": api.token}}  # fmt: skip
         response = httpx.post(server.url + "/rpc", json=body)
