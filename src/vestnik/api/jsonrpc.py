@@ -33,6 +33,7 @@ from vestnik.api.auth import (
     check_account,
     check_component,
 )
+from vestnik.api.client import client_address, trusted_networks
 from vestnik.api.errors import ApiError, error_object
 from vestnik.api.limits import AccountLimits, LimitExceeded, charge, method_weight, peek
 from vestnik.api.params import Param, check_params
@@ -181,6 +182,7 @@ class JsonRpcEndpoint:
             db_in_thread = mode == "thread" or (mode == "auto" and engine.dialect.name != "sqlite")
         self.runner = DbRunner(engine, in_thread=db_in_thread)
         self.max_body = config.server.max_body_bytes
+        self.trusted_proxies = trusted_networks(config.server.trusted_proxies)
         # method → callbacks run after each committed success (e.g. wake the dialer when a
         # session was queued, instead of waiting for its next poll).
         self.on_commit: dict[str, list[Callable[[], None]]] = {}
@@ -269,8 +271,7 @@ class JsonRpcEndpoint:
         spec = self.methods.get(method)
         if spec is None:
             return _error_reply(echo_id, ApiError("method_not_found", field="method", value=method))
-        client = scope.get("client")
-        client_ip = client[0] if client else None
+        client_ip = client_address(scope, self.trusted_proxies)
         try:
             data, limits = await self._call(method, spec, params, echo_id, client_ip)
         except ApiError as exc:

@@ -21,7 +21,8 @@ memory for ever. :class:`GuardedHttpProtocol` (uvicorn's httptools protocol) add
   (a write buffer limit of 0), and the guard covers a closing connection too.
 
 A connection past a bound is dropped at once (no reply; it may not be reading either).
-uvicorn's proxy-header support is off (the TCP peer is the client), and so is its access log.
+uvicorn's proxy-header support is off: :func:`vestnik.api.client.client_address` decides who
+the client is. uvicorn's access log is off.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from vestnik.api.auth import authenticate, check_account
+from vestnik.api.client import client_address, trusted_networks
 from vestnik.api.errors import AUTH, ApiError, error_object
 from vestnik.api.limits import LimitExceeded, charge, method_weight
 from vestnik.api.params import check_text
@@ -167,6 +168,7 @@ class MediaUpload:
         self.engine = engine
         # The server's upload cap and the media import's own file cap, whichever is lower.
         self.max_bytes = min(config.server.max_upload_bytes, config.media.max_file_bytes)
+        self.trusted_proxies = trusted_networks(config.server.trusted_proxies)
 
     async def handle(self, request: Request) -> JSONResponse:
         try:
@@ -205,7 +207,7 @@ class MediaUpload:
                 raise _refuse(400, "required_parameter_missed", field="access_token")
             if not form.file_seen or form.file_bytes == 0:
                 raise _refuse(400, "required_parameter_missed", field=FILE_FIELD)
-            client_ip = request.client.host if request.client else None
+            client_ip = client_address(request.scope, self.trusted_proxies)
             return await anyio.to_thread.run_sync(
                 self._import, token, client_ip, tmp_path, form.fields.get("name"), form.filename
             )
