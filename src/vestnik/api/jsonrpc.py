@@ -10,7 +10,8 @@ envelope, finds the method and runs it:
 3. the reply: ``result.data`` + ``result.metadata.limits``, or the error object of ``errors.py``.
 
 Every reply is HTTP 200 except an oversized body (413), both with the JSON-RPC body. An error
-raised inside the transaction rolls it back: a rejected request changes nothing.
+raised inside the transaction rolls it back: a rejected request changes nothing. Each request
+is one line of the access log (``vestnik.api.access``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import msgspec
 from sqlalchemy import Connection, Engine
 
 from vestnik import metrics
+from vestnik.api.access import Exchange
 from vestnik.api.auth import (
     Component,
     Principal,
@@ -188,9 +190,12 @@ class JsonRpcEndpoint:
         self.on_commit: dict[str, list[Callable[[], None]]] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        status, reply, method = await self._respond(scope, receive)
+        exchange = Exchange(scope.get("path", ""), client_address(scope, self.trusted_proxies))
+        status, reply = await self._respond(scope, receive, exchange)
         error = reply.get("error")
-        metrics.observe_api_request(method, error["data"]["mnemonic"] if error else None)
+        mnemonic = error["data"]["mnemonic"] if error else None
+        metrics.observe_api_request(exchange.method, mnemonic)
+        exchange.log(status, mnemonic)
         body = _encode(reply)
         await send(
             {
@@ -201,8 +206,11 @@ class JsonRpcEndpoint:
         )
         await send({"type": "http.response.body", "body": body})
 
-    async def _respond(self, scope: Any, receive: Any) -> tuple[int, dict[str, Any], str | None]:
-        """HTTP status, reply object, and the method name when it is one of ours."""
+    async def _respond(
+        self, scope: Any, receive: Any, exchange: Exchange
+    ) -> tuple[int, dict[str, Any]]:
+        """HTTP status and reply object; ``exchange`` learns the method when it is one of
+        ours."""
         content_type: str | None = None
         declared_length: int | None = None
         for name, value in scope.get("headers", ()):
@@ -214,37 +222,38 @@ class JsonRpcEndpoint:
                 except ValueError:
                     declared_length = None
         if declared_length is not None and declared_length > self.max_body:
-            return 413, self._too_large(), None
+            return 413, self._too_large()
         chunks: list[bytes] = []
         size = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return 400, _error_reply(None, ApiError("invalid_request")), None
+                return 400, _error_reply(None, ApiError("invalid_request"))
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                return 413, self._too_large(), None
+                return 413, self._too_large()
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
         refusal = _media_type_ok(content_type)
         if refusal is not None:
-            return 200, _error_reply(None, ApiError(refusal, value=content_type)), None
+            return 200, _error_reply(None, ApiError(refusal, value=content_type))
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
-            return 200, _error_reply(None, ApiError("character_encoding_not_allowed")), None
+            return 200, _error_reply(None, ApiError("character_encoding_not_allowed"))
         if body.startswith(b"\xef\xbb\xbf"):
             body = body[3:]
         try:
             request = _decode(body)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-            return 200, _error_reply(None, ApiError("parse_error")), None
+            return 200, _error_reply(None, ApiError("parse_error"))
         method = request.get("method") if isinstance(request, dict) else None
-        known = method if isinstance(method, str) and method in self.methods else None
-        return 200, await self.dispatch(request, scope), known
+        if isinstance(method, str) and method in self.methods:
+            exchange.method = method
+        return 200, await self.dispatch(request, exchange)
 
     def _too_large(self) -> dict[str, Any]:
         error = ApiError("request_too_large", params={"max_body_bytes": self.max_body})
@@ -254,8 +263,8 @@ class JsonRpcEndpoint:
         """Release the runner's connection (at shutdown)."""
         self.runner.close()
 
-    async def dispatch(self, request: Any, scope: Any) -> dict[str, Any]:
-        """The reply object for one decoded JSON value."""
+    async def dispatch(self, request: Any, exchange: Exchange) -> dict[str, Any]:
+        """The reply object for one decoded JSON value (``exchange`` learns the account)."""
         if isinstance(request, list):
             mnemonic = "batch_opreations_not_supported" if request else "invalid_request"
             return _error_reply(None, ApiError(mnemonic))
@@ -271,9 +280,8 @@ class JsonRpcEndpoint:
         spec = self.methods.get(method)
         if spec is None:
             return _error_reply(echo_id, ApiError("method_not_found", field="method", value=method))
-        client_ip = client_address(scope, self.trusted_proxies)
         try:
-            data, limits = await self._call(method, spec, params, echo_id, client_ip)
+            data, limits = await self._call(method, spec, params, echo_id, exchange)
         except ApiError as exc:
             return _error_reply(echo_id, exc, exc.limits)
         except Exception:
@@ -311,7 +319,7 @@ class JsonRpcEndpoint:
         spec: MethodSpec,
         params: dict[str, Any],
         request_id: str | int | float,
-        client_ip: str | None,
+        exchange: Exchange,
     ) -> tuple[Any, dict[str, int]]:
         given: Principal | None = None
         token: str | None = None
@@ -335,6 +343,8 @@ class JsonRpcEndpoint:
             at = now()
             with self.runner.transaction() as conn:
                 principal = given if given is not None else authenticate(conn, token or "", at)
+                exchange.account_id = principal.account_id
+                client_ip = exchange.client
                 call = MethodCall(method, params, request_id, principal, client_ip, at, self.config)
                 try:
                     check_account(principal, client_ip)

@@ -22,7 +22,7 @@ memory for ever. :class:`GuardedHttpProtocol` (uvicorn's httptools protocol) add
 
 A connection past a bound is dropped at once (no reply; it may not be reading either).
 uvicorn's proxy-header support is off: :func:`vestnik.api.client.client_address` decides who
-the client is. uvicorn's access log is off.
+the client is. uvicorn's access log is off: the APIs write their own (``vestnik.access``).
 """
 
 from __future__ import annotations
