@@ -1,8 +1,8 @@
 """A JSON-RPC 2.0 endpoint in the vendor's dialect, reusable by every API of the service.
 
 ``JsonRpcEndpoint(methods, config, engine)`` is a plain ASGI app. It reads the body (refusing
-oversized ones), enforces the Content-Type and UTF-8 rules, parses JSON with msgspec, checks the
-envelope, finds the method and runs it:
+oversized ones), enforces the Content-Type and UTF-8 rules, parses JSON with msgspec (refusing
+nesting deeper than ``MAX_JSON_DEPTH``), checks the envelope, finds the method and runs it:
 
 1. authentication: ``access_token`` from the params (or the method's own ``login`` step),
 2. in ONE database transaction: account gates (active, IP allow-list), the method's component,
@@ -49,6 +49,9 @@ T = TypeVar("T")
 ENVELOPE_KEYS = frozenset({"jsonrpc", "id", "method", "params"})
 # call_sessions.request_id holds the JSON-encoded id.
 MAX_ID_JSON_LENGTH = 255
+# Arrays and objects nested deeper than this (the request object is level 1) are refused: no
+# method needs more than a few levels, and code that walks a value need not fear recursion.
+MAX_JSON_DEPTH = 32
 _JSON_HEADERS = [(b"content-type", b"application/json; charset=utf-8")]
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -145,6 +148,27 @@ def _id_ok(value: Any) -> bool:
     if not isinstance(value, str | int | float) or isinstance(value, bool):
         return False
     return len(_encode(value)) <= MAX_ID_JSON_LENGTH
+
+
+def nesting_exceeds(value: Any, limit: int) -> bool:
+    """Whether arrays/objects nest deeper than ``limit`` in a decoded JSON ``value`` (walked
+    without recursion)."""
+    pending: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while pending:
+        node, depth = pending.pop()
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                if depth >= limit:
+                    return True
+                pending.append((child, depth + 1))
+    return False
+
+
+def _too_deep(body: bytes, request: Any) -> bool:
+    # Nesting N deep needs N opening brackets: most bodies are cleared by a count in C.
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    return nesting_exceeds(request, MAX_JSON_DEPTH)
 
 
 def _media_type_ok(content_type: str | None) -> str | None:
@@ -248,8 +272,14 @@ class JsonRpcEndpoint:
             body = body[3:]
         try:
             request = _decode(body)
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            too_deep = _too_deep(body, request)
+        except (msgspec.DecodeError, msgspec.ValidationError):
             return 200, _error_reply(None, ApiError("parse_error"))
+        except RecursionError:  # msgspec's own limit, far above MAX_JSON_DEPTH
+            too_deep = True
+        if too_deep:
+            error = ApiError("invalid_request", params={"max_depth": MAX_JSON_DEPTH})
+            return 200, _error_reply(None, error)
         method = request.get("method") if isinstance(request, dict) else None
         if isinstance(method, str) and method in self.methods:
             exchange.method = method

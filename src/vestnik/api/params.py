@@ -12,9 +12,10 @@ store them): ``invalid_parameter_value``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import chain
 from typing import Any
 
 from vestnik.api.errors import ApiError
@@ -90,15 +91,20 @@ def check_params(schema: Sequence[Param], params: Mapping[str, Any], prefix: str
             check_text(value, field)
 
 
+_END = object()
+
+
 def check_text(value: Any, field: str) -> None:
-    """Refuse NUL characters in any string inside ``value``."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ApiError("invalid_parameter_value", field=field, value=value)
-    elif isinstance(value, list):
-        for item in value:
-            check_text(item, field)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            check_text(key, field)
-            check_text(item, field)
+    """Refuse NUL characters in any string inside ``value`` (walked without recursion)."""
+    pending: list[Iterator[Any]] = [iter((value,))]
+    while pending:
+        item = next(pending[-1], _END)
+        if item is _END:
+            pending.pop()
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise ApiError("invalid_parameter_value", field=field, value=item)
+        elif isinstance(item, list):
+            pending.append(iter(item))
+        elif isinstance(item, dict):
+            pending.append(chain.from_iterable(item.items()))
