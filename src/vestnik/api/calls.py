@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 
 from vestnik.api.errors import ApiError
 from vestnik.api.jsonrpc import MethodCall, MethodSpec
-from vestnik.api.params import MAX_DB_INTEGER, Kind, Param
+from vestnik.api.params import Kind, Param, id_in_range
 from vestnik.calls import ACTIVE_STATES, CallState, Direction, FinishReason
 from vestnik.calls.numbers import normalize_e164
 from vestnik.events import EventType, iso, record_event
@@ -27,7 +27,7 @@ def release_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
     session_id = int(raw)
     c = call_sessions.c
     mine = sa.and_(c.id == session_id, c.account_id == call.principal.account_id)
-    if not 0 < session_id <= MAX_DB_INTEGER:
+    if not id_in_range(session_id):
         raise ApiError("call_session_not_found", field="call_session_id", value=raw)
     finished = conn.execute(
         call_sessions.update()

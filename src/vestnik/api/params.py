@@ -7,11 +7,13 @@ recursing into nested objects. Value rules (ranges, formats) belong to the metho
 
 An optional parameter sent as ``null`` counts as absent; a required one sent as ``null`` is
 missing. Every string anywhere in the params must be free of NUL characters (PostgreSQL cannot
-store them): ``invalid_parameter_value``.
+store them): ``invalid_parameter_value``. An id of a row is checked by ``db_id``, the one range
+rule for ids in every method.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -22,6 +24,7 @@ from vestnik.api.errors import ApiError
 
 # The largest id an INTEGER column holds (both databases): larger ids cannot exist.
 MAX_DB_INTEGER = 2**31 - 1
+_DIGITS = re.compile(r"[0-9]{1,10}")
 
 
 class Kind(StrEnum):
@@ -108,3 +111,23 @@ def check_text(value: Any, field: str) -> None:
             pending.append(iter(item))
         elif isinstance(item, dict):
             pending.append(chain.from_iterable(item.items()))
+
+
+def id_in_range(number: int) -> bool:
+    """Whether a row with this id can exist (1 … ``MAX_DB_INTEGER``)."""
+    return 0 < number <= MAX_DB_INTEGER
+
+
+def db_id(value: Any, field: str) -> int:
+    """``value`` as the id of a row: an integer (``5.0`` counts as 5) or decimal digits in a
+    string, 1 … ``MAX_DB_INTEGER``; else ``invalid_parameter_value``. Anything larger cannot
+    exist and would overflow the database driver."""
+    number: int | None = None
+    if isinstance(value, str):
+        text = value.strip()
+        number = int(text) if _DIGITS.fullmatch(text) else None
+    elif _type_ok(Kind.INTEGER, value):
+        number = int(value)
+    if number is None or not id_in_range(number):
+        raise ApiError("invalid_parameter_value", field=field, value=value)
+    return number
