@@ -29,6 +29,7 @@ import uvicorn
 
 from vestnik.api import create_app
 from vestnik.api.dataapi import DATA_API_PATH, dataapi_routes
+from vestnik.api.server import uvicorn_config
 from vestnik.auth import TokenKind
 from vestnik.config import Config, LimitsConfig
 from vestnik.store import create_db_engine, migrate
@@ -77,10 +78,9 @@ def fill(engine: sa.Engine, account_id: int, rows: int, days: int) -> tuple[floa
 
 
 class ThreadServer:
-    def __init__(self, app: Any, port: int) -> None:
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-        )
+    def __init__(self, app: Any, config: Config, port: int) -> None:
+        options = {"host": "127.0.0.1", "port": port, "log_level": "warning", "lifespan": "off"}
+        self.server = uvicorn.Server(uvicorn_config(app, config, **options))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> ThreadServer:
@@ -131,7 +131,7 @@ def main() -> None:
             },
         }
         with (
-            ThreadServer(app, args.port),
+            ThreadServer(app, config, args.port),
             httpx.Client(base_url=f"http://127.0.0.1:{args.port}", timeout=60) as http,
         ):
             for label, extra in cases.items():

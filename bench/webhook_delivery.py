@@ -66,7 +66,7 @@ def start_receiver(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "receiver_app:app", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
+         "--log-level", "warning", "--no-access-log", "--no-proxy-headers"],
         cwd=workdir,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

@@ -174,6 +174,11 @@ def test_bad_environment_values_raise_config_error(name: str, value: str) -> Non
         ({"VESTNIK_TTS_ENGINE": "festival"}, "tts.engine must be one of espeak, piper"),
         ({"VESTNIK_LOG_FORMAT": "xml"}, "log.format must be one of text, json"),
         ({"VESTNIK_RTP_PORT_MIN": "30001", "VESTNIK_RTP_PORT_MAX": "30001"}, "no even port"),
+        (
+            {"VESTNIK_SERVER_TRUSTED_PROXIES": "10.0.0.0/8,proxy"},
+            "server.trusted_proxies: 'proxy' is not an IP network",
+        ),
+        ({"VESTNIK_SERVER_HEADER_TIMEOUT": "0"}, "server.header_timeout must be above 0"),
     ],
 )
 def test_unusable_values_raise_config_error(env: dict[str, str], message: str) -> None:
@@ -190,11 +195,15 @@ def test_usable_edge_values_are_accepted() -> None:
         "VESTNIK_TRUNK_CALLS_PER_SECOND": "0",  # unlimited
         "VESTNIK_LOG_LEVEL": "WARNING",
         "VESTNIK_LIMITS_IP_ALLOWLIST": "",
+        "VESTNIK_SERVER_TRUSTED_PROXIES": "127.0.0.1, ::1/128",
+        "VESTNIK_SERVER_MIN_BODY_RATE": "0",  # no body bound
         "VESTNIK_CONFIG": "",
     }
     config = load_config(None, environ=env)
     assert (config.server.port, config.sip.port, config.rtp.port_max) == (0, 0, 30000)
     assert config.limits.ip_allowlist == []
+    assert config.server.trusted_proxies == ["127.0.0.1", "::1/128"]
+    assert config.server.min_body_rate == 0
 
 
 @pytest.mark.parametrize(

@@ -52,6 +52,8 @@ def test_text_log_is_one_format_without_library_noise(tmp_path: Path) -> None:
     migrated = [line for line in lines if "database schema migrated from empty to" in line]
     assert len(migrated) == 1  # the first start only: nothing to say at the second
     assert sum("vestnik serving on http://127.0.0.1" in line for line in lines) == 2
+    access = [line for line in lines if " INFO vestnik.access: " in line]
+    assert len(access) == 2 and all("POST /v4.0" in line for line in access), access
 
 
 def test_json_log_is_one_object_per_line(tmp_path: Path) -> None:
@@ -60,6 +62,9 @@ def test_json_log_is_one_object_per_line(tmp_path: Path) -> None:
     assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
     assert not any(noise in r["message"] for r in records for noise in NOISE)
     assert {r["logger"] for r in records} >= {"vestnik.service", "vestnik.store"}
+    access = [r for r in records if r["logger"] == "vestnik.access"]
+    assert len(access) == 2  # one per request, with its facts as fields
+    assert all(r["result"] == "invalid_request" and r["duration_ms"] >= 0 for r in access)
 
 
 def test_json_formatter_keeps_extras_and_the_traceback() -> None:

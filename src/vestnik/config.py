@@ -54,6 +54,15 @@ class ServerConfig:
     # waits never stall the event loop), "inline" (on the event loop: less CPU per request),
     # "auto" (inline for SQLite, thread for PostgreSQL).
     db_calls: str = "auto"
+    # Peers (CIDRs) whose X-Forwarded-For header names the client; empty: the TCP peer is the
+    # client, always.
+    trusted_proxies: list[str] = field(default_factory=list)
+    # A request's headers must be complete this many seconds after its first byte (or after
+    # the connection opens); slower connections are closed.
+    header_timeout: float = 10.0
+    # A request body must keep arriving at this many bytes per second on average, after a
+    # grace of header_timeout; slower connections are closed (0: no bound).
+    min_body_rate: float = 500.0
 
 
 @dataclass
@@ -445,11 +454,17 @@ def check_config(config: Config) -> None:
     _one_of("server.db_calls", config.server.db_calls, DB_CALLS_MODES)
     for name in ("caller_format", "callee_format"):
         _one_of(f"trunk.{name}", getattr(config.trunk, name), NUMBER_FORMATS)
-    for network in config.limits.ip_allowlist:
-        try:
-            ipaddress.ip_network(network.strip(), strict=False)
-        except ValueError:
-            raise ConfigError(f"limits.ip_allowlist: {network!r} is not an IP network") from None
+    for key, networks in (
+        ("limits.ip_allowlist", config.limits.ip_allowlist),
+        ("server.trusted_proxies", config.server.trusted_proxies),
+    ):
+        for network in networks:
+            try:
+                ipaddress.ip_network(network.strip(), strict=False)
+            except ValueError:
+                raise ConfigError(f"{key}: {network!r} is not an IP network") from None
+    if config.server.header_timeout <= 0:
+        raise ConfigError("server.header_timeout must be above 0")
 
 
 def _is_loopback(host: str) -> bool:

@@ -73,20 +73,22 @@ class _Server:
     def __init__(self, app: Any, config: Config) -> None:
         import uvicorn
 
+        from vestnik.api.server import uvicorn_config
+
         class Server(uvicorn.Server):
             @contextlib.contextmanager
             def capture_signals(self) -> Iterator[None]:
                 yield
 
         self.server = Server(
-            uvicorn.Config(
+            uvicorn_config(
                 app,
+                config,
                 # Our root handler formats uvicorn's records too (vestnik.logs).
                 log_config=None,
                 log_level=None,
                 lifespan="on",  # the API endpoint releases its connection at shutdown
                 timeout_graceful_shutdown=int(HTTP_SHUTDOWN_SECONDS),
-                access_log=False,
             )
         )
 

@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from starlette.routing import BaseRoute
 
 from vestnik.api import create_app
+from vestnik.api.server import uvicorn_config
 from vestnik.auth import TokenKind
 from vestnik.config import Config, LimitsConfig
 from vestnik.store import create_db_engine, migrate
@@ -47,16 +48,17 @@ def free_port() -> int:
 
 
 class ThreadServer:
-    """uvicorn serving ``app`` on 127.0.0.1 in a background thread."""
+    """uvicorn serving ``app`` on 127.0.0.1 in a background thread, configured as the service
+    configures it (``vestnik.api.server.uvicorn_config``)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, config: Config) -> None:
         self.port = free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning",
+        options = uvicorn_config(
+            app, config, host="127.0.0.1", port=self.port, log_level="warning",
             lifespan="on",  # the app's endpoints release their connections at exit
             loop="asyncio",  # uvloop would set a process-wide event loop policy
         )  # fmt: skip
-        self.server = uvicorn.Server(config)
+        self.server = uvicorn.Server(options)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> ThreadServer:
@@ -165,7 +167,7 @@ def serve(
 ) -> Iterator[tuple[str, httpx.Client]]:
     """``create_app`` (plus ``extra_routes``) served on loopback, with a client for it."""
     app = create_app(config, engine, extra_routes=extra_routes)
-    with ThreadServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+    with ThreadServer(app, config) as server, httpx.Client(base_url=server.url, timeout=30) as http:
         yield server.url, http
 
 

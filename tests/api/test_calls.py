@@ -70,7 +70,8 @@ def test_release_unknown_or_foreign_session(api: Api) -> None:
     with api.engine.begin() as conn:
         other = create_account(conn, f"other-{api.account_id}", LimitsConfig())
         foreign_token = issue_token(conn, other, TokenKind.PERMANENT).access_token
-    for token, target in ((foreign_token, session_id), (None, 10**9), (None, 10**20), (None, 0)):
+    impossible = (10**9, 10**20, 2**63, 1e20, 0, -1)  # unknown, or outside 1 … 2**31 - 1
+    for token, target in ((foreign_token, session_id), *((None, i) for i in impossible)):
         reply = _release(api, target, token)
         assert error_of(reply) == (-32602, "call_session_not_found")
         assert reply["error"]["data"]["field"] == "call_session_id"

@@ -17,6 +17,7 @@ from tests.api.conftest import Api, ThreadServer, error_of, make_api, serve
 from vestnik.api import CALL_API_PATH, JsonRpcEndpoint, Kind, MethodCall, MethodSpec, Param
 from vestnik.api.dataapi import DATA_API_PATH, dataapi_routes
 from vestnik.api.errors import ERRORS
+from vestnik.api.jsonrpc import MAX_JSON_DEPTH
 from vestnik.config import Config
 from vestnik.store import create_db_engine
 from vestnik.store.accounts import blacklist_list
@@ -250,7 +251,7 @@ def test_unexpected_exception_is_internal_error_and_rolls_back(api: Api) -> None
                                        handler=crashing)}  # fmt: skip
     endpoint = JsonRpcEndpoint(methods, api.config, api.engine)
     app = Starlette(routes=[Route("/rpc", endpoint, methods=["POST"])])
-    with ThreadServer(app) as server:
+    with ThreadServer(app, api.config) as server:
         body = {"jsonrpc": "2.0", "id": 5, "method": "crash.now",
                 "params": {"access_token": api.token}}  # fmt: skip
         response = httpx.post(server.url + "/rpc", json=body)
@@ -286,3 +287,45 @@ def test_server_exit_releases_every_endpoint(sqlite_url: str) -> None:
         assert len(started) == 2
     engine.dispose()
     assert not [t for t in started if t.is_alive()]
+
+
+def nested_list(levels: int) -> Any:
+    value: Any = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+def deep_arrays(levels: int) -> bytes:
+    """``levels`` nested arrays as JSON text (json.dumps would recurse)."""
+    return b"[" * levels + b"]" * levels
+
+
+def deep_objects(levels: int) -> bytes:
+    return b'{"a":' * levels + b"1" + b"}" * levels
+
+
+def test_nesting_up_to_the_limit_reaches_the_method(api: Api) -> None:
+    # The request object is level 1, params level 2: 30 more levels make 32.
+    params = {"access_token": api.token, "extra": nested_list(30)}
+    reply = api.rpc("list.calls", params)
+    assert error_of(reply) == (-32602, "unexpected_parameters")
+
+
+@pytest.mark.parametrize(
+    "deep",
+    [
+        deep_arrays(31),  # levels 3 to 33
+        deep_objects(31),
+        deep_arrays(100_000),  # deeper than msgspec itself decodes
+    ],
+    ids=["arrays", "objects", "100000"],
+)
+def test_nesting_beyond_the_limit_is_invalid_request(api: Api, deep: bytes) -> None:
+    body = b'{"jsonrpc":"2.0","id":1,"method":"list.calls","params":{"access_token":"%s","x":%s}}'
+    reply = api.post(body % (api.token.encode(), deep)).json()
+    assert_error_shape(reply)
+    assert error_of(reply) == (-32600, "invalid_request")
+    assert reply["id"] is None
+    assert reply["error"]["data"]["params"] == {"max_depth": MAX_JSON_DEPTH}
+    assert api.charged() == 0

@@ -167,6 +167,9 @@ def test_invalid_parameter_value(api: Api, field: str, value: Any) -> None:
         {"type": "media", "value": "abc"},
         {"type": "media", "value": "99999999999"},
         {"type": "media", "value": "²"},
+        # Media file ids follow the ids' range rule: 1 … 2**31 - 1.
+        {"type": "media", "value": "0"},
+        {"type": "media", "value": "2147483648"},
     ],
 )
 def test_invalid_message(api: Api, message: dict[str, str]) -> None:

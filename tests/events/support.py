@@ -119,6 +119,7 @@ class Receiver:
             lifespan="off",
             timeout_graceful_shutdown=1,
             access_log=False,
+            proxy_headers=False,
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))

@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 
 from vestnik.api.errors import ApiError
 from vestnik.api.jsonrpc import MethodCall, MethodSpec
-from vestnik.api.params import MAX_DB_INTEGER, Kind, Param
+from vestnik.api.params import Kind, Param, id_in_range
 from vestnik.calls import ACTIVE_STATES, Direction
 from vestnik.calls.numbers import normalize_e164
 from vestnik.events import iso
@@ -25,7 +25,7 @@ def release_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
     """
     raw = call.params["call_session_id"]
     session_id = int(raw)
-    if not 0 < session_id <= MAX_DB_INTEGER:
+    if not id_in_range(session_id):
         raise ApiError("call_session_not_found", field="call_session_id", value=raw)
     release = release_session(conn, session_id, call.at, call.principal.account_id)
     if release.outcome is ReleaseOutcome.NOT_FOUND:

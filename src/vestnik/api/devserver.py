@@ -13,6 +13,7 @@ import gc
 import uvicorn
 
 from vestnik.api.app import create_app
+from vestnik.api.server import uvicorn_config
 from vestnik.config import load_config
 from vestnik.store import create_db_engine, migrate
 
@@ -32,14 +33,9 @@ def main(argv: list[str] | None = None) -> None:
     # keep it out of the cyclic GC, whose full passes over it cost ~40 ms each.
     gc.collect()
     gc.freeze()
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        access_log=False,
-        lifespan="off",
-    )
+    options = {"host": args.host, "port": args.port, "log_level": args.log_level}
+    server = uvicorn.Server(uvicorn_config(app, config, lifespan="off", **options))
+    server.run()  # exits with status 3 when it cannot start (as uvicorn.run)
 
 
 if __name__ == "__main__":

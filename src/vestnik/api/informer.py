@@ -23,7 +23,7 @@ from vestnik.api.auth import Component, check_component
 from vestnik.api.errors import ApiError
 from vestnik.api.fastsql import Prepared
 from vestnik.api.jsonrpc import MethodCall, MethodSpec
-from vestnik.api.params import MAX_DB_INTEGER, Kind, Param
+from vestnik.api.params import Kind, Param, db_id
 from vestnik.calls import CallState, ContactKind, Direction, MessageType, UsageRule
 from vestnik.calls.numbers import (
     REGIONAL_RULES,
@@ -54,7 +54,6 @@ MIN_DIALING_TIMEOUT = 1.0
 MAX_DIALING_TIMEOUT = 120.0
 MAX_TEXT_COLUMN = 255  # external_id, dtmf_string, contact are VARCHAR(255)
 DTMF_PATTERN = re.compile(r"[0-9*#.]*")
-MEDIA_ID_PATTERN = re.compile(r"[0-9]{1,10}")
 SOURCE = "callapi_informer_call"
 
 PARAMS = (
@@ -161,11 +160,7 @@ def start_informer_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
     text: str = message["value"]
     if not text.strip():
         raise _bad("contact_message.value", text)
-    media_id: int | None = None
-    if message_type is MessageType.MEDIA:
-        if not MEDIA_ID_PATTERN.fullmatch(text.strip()) or int(text) > MAX_DB_INTEGER:
-            raise _bad("contact_message.value", text)
-        media_id = int(text)
+    media_id = db_id(text, "contact_message.value") if message_type is MessageType.MEDIA else None
 
     # Method errors.
     if rule is not UsageRule.FIXED:

@@ -1,8 +1,8 @@
 """A JSON-RPC 2.0 endpoint in the vendor's dialect, reusable by every API of the service.
 
 ``JsonRpcEndpoint(methods, config, engine)`` is a plain ASGI app. It reads the body (refusing
-oversized ones), enforces the Content-Type and UTF-8 rules, parses JSON with msgspec, checks the
-envelope, finds the method and runs it:
+oversized ones), enforces the Content-Type and UTF-8 rules, parses JSON with msgspec (refusing
+nesting deeper than ``MAX_JSON_DEPTH``), checks the envelope, finds the method and runs it:
 
 1. authentication: ``access_token`` from the params (or the method's own ``login`` step),
 2. in ONE database transaction: account gates (active, IP allow-list), the method's component,
@@ -10,7 +10,8 @@ envelope, finds the method and runs it:
 3. the reply: ``result.data`` + ``result.metadata.limits``, or the error object of ``errors.py``.
 
 Every reply is HTTP 200 except an oversized body (413), both with the JSON-RPC body. An error
-raised inside the transaction rolls it back: a rejected request changes nothing.
+raised inside the transaction rolls it back: a rejected request changes nothing. Each request
+is one line of the access log (``vestnik.api.access``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import msgspec
 from sqlalchemy import Connection, Engine
 
 from vestnik import metrics
+from vestnik.api.access import Exchange
 from vestnik.api.auth import (
     Component,
     Principal,
@@ -33,6 +35,7 @@ from vestnik.api.auth import (
     check_account,
     check_component,
 )
+from vestnik.api.client import client_address, trusted_networks
 from vestnik.api.errors import ApiError, error_object
 from vestnik.api.limits import AccountLimits, LimitExceeded, charge, method_weight, peek
 from vestnik.api.params import Param, check_params
@@ -46,6 +49,9 @@ T = TypeVar("T")
 ENVELOPE_KEYS = frozenset({"jsonrpc", "id", "method", "params"})
 # call_sessions.request_id holds the JSON-encoded id.
 MAX_ID_JSON_LENGTH = 255
+# Arrays and objects nested deeper than this (the request object is level 1) are refused: no
+# method needs more than a few levels, and code that walks a value need not fear recursion.
+MAX_JSON_DEPTH = 32
 _JSON_HEADERS = [(b"content-type", b"application/json; charset=utf-8")]
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -144,6 +150,27 @@ def _id_ok(value: Any) -> bool:
     return len(_encode(value)) <= MAX_ID_JSON_LENGTH
 
 
+def nesting_exceeds(value: Any, limit: int) -> bool:
+    """Whether arrays/objects nest deeper than ``limit`` in a decoded JSON ``value`` (walked
+    without recursion)."""
+    pending: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while pending:
+        node, depth = pending.pop()
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                if depth >= limit:
+                    return True
+                pending.append((child, depth + 1))
+    return False
+
+
+def _too_deep(body: bytes, request: Any) -> bool:
+    # Nesting N deep needs N opening brackets: most bodies are cleared by a count in C.
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    return nesting_exceeds(request, MAX_JSON_DEPTH)
+
+
 def _media_type_ok(content_type: str | None) -> str | None:
     """None if acceptable, else the mnemonic of the refusal."""
     if content_type is None:
@@ -181,14 +208,18 @@ class JsonRpcEndpoint:
             db_in_thread = mode == "thread" or (mode == "auto" and engine.dialect.name != "sqlite")
         self.runner = DbRunner(engine, in_thread=db_in_thread)
         self.max_body = config.server.max_body_bytes
+        self.trusted_proxies = trusted_networks(config.server.trusted_proxies)
         # method → callbacks run after each committed success (e.g. wake the dialer when a
         # session was queued, instead of waiting for its next poll).
         self.on_commit: dict[str, list[Callable[[], None]]] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        status, reply, method = await self._respond(scope, receive)
+        exchange = Exchange(scope.get("path", ""), client_address(scope, self.trusted_proxies))
+        status, reply = await self._respond(scope, receive, exchange)
         error = reply.get("error")
-        metrics.observe_api_request(method, error["data"]["mnemonic"] if error else None)
+        mnemonic = error["data"]["mnemonic"] if error else None
+        metrics.observe_api_request(exchange.method, mnemonic)
+        exchange.log(status, mnemonic)
         body = _encode(reply)
         await send(
             {
@@ -199,8 +230,11 @@ class JsonRpcEndpoint:
         )
         await send({"type": "http.response.body", "body": body})
 
-    async def _respond(self, scope: Any, receive: Any) -> tuple[int, dict[str, Any], str | None]:
-        """HTTP status, reply object, and the method name when it is one of ours."""
+    async def _respond(
+        self, scope: Any, receive: Any, exchange: Exchange
+    ) -> tuple[int, dict[str, Any]]:
+        """HTTP status and reply object; ``exchange`` learns the method when it is one of
+        ours."""
         content_type: str | None = None
         declared_length: int | None = None
         for name, value in scope.get("headers", ()):
@@ -212,37 +246,44 @@ class JsonRpcEndpoint:
                 except ValueError:
                     declared_length = None
         if declared_length is not None and declared_length > self.max_body:
-            return 413, self._too_large(), None
+            return 413, self._too_large()
         chunks: list[bytes] = []
         size = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return 400, _error_reply(None, ApiError("invalid_request")), None
+                return 400, _error_reply(None, ApiError("invalid_request"))
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                return 413, self._too_large(), None
+                return 413, self._too_large()
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
         refusal = _media_type_ok(content_type)
         if refusal is not None:
-            return 200, _error_reply(None, ApiError(refusal, value=content_type)), None
+            return 200, _error_reply(None, ApiError(refusal, value=content_type))
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
-            return 200, _error_reply(None, ApiError("character_encoding_not_allowed")), None
+            return 200, _error_reply(None, ApiError("character_encoding_not_allowed"))
         if body.startswith(b"\xef\xbb\xbf"):
             body = body[3:]
         try:
             request = _decode(body)
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-            return 200, _error_reply(None, ApiError("parse_error")), None
+            too_deep = _too_deep(body, request)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return 200, _error_reply(None, ApiError("parse_error"))
+        except RecursionError:  # msgspec's own limit, far above MAX_JSON_DEPTH
+            too_deep = True
+        if too_deep:
+            error = ApiError("invalid_request", params={"max_depth": MAX_JSON_DEPTH})
+            return 200, _error_reply(None, error)
         method = request.get("method") if isinstance(request, dict) else None
-        known = method if isinstance(method, str) and method in self.methods else None
-        return 200, await self.dispatch(request, scope), known
+        if isinstance(method, str) and method in self.methods:
+            exchange.method = method
+        return 200, await self.dispatch(request, exchange)
 
     def _too_large(self) -> dict[str, Any]:
         error = ApiError("request_too_large", params={"max_body_bytes": self.max_body})
@@ -252,8 +293,8 @@ class JsonRpcEndpoint:
         """Release the runner's connection (at shutdown)."""
         self.runner.close()
 
-    async def dispatch(self, request: Any, scope: Any) -> dict[str, Any]:
-        """The reply object for one decoded JSON value."""
+    async def dispatch(self, request: Any, exchange: Exchange) -> dict[str, Any]:
+        """The reply object for one decoded JSON value (``exchange`` learns the account)."""
         if isinstance(request, list):
             mnemonic = "batch_opreations_not_supported" if request else "invalid_request"
             return _error_reply(None, ApiError(mnemonic))
@@ -269,10 +310,8 @@ class JsonRpcEndpoint:
         spec = self.methods.get(method)
         if spec is None:
             return _error_reply(echo_id, ApiError("method_not_found", field="method", value=method))
-        client = scope.get("client")
-        client_ip = client[0] if client else None
         try:
-            data, limits = await self._call(method, spec, params, echo_id, client_ip)
+            data, limits = await self._call(method, spec, params, echo_id, exchange)
         except ApiError as exc:
             return _error_reply(echo_id, exc, exc.limits)
         except Exception:
@@ -310,7 +349,7 @@ class JsonRpcEndpoint:
         spec: MethodSpec,
         params: dict[str, Any],
         request_id: str | int | float,
-        client_ip: str | None,
+        exchange: Exchange,
     ) -> tuple[Any, dict[str, int]]:
         given: Principal | None = None
         token: str | None = None
@@ -334,6 +373,8 @@ class JsonRpcEndpoint:
             at = now()
             with self.runner.transaction() as conn:
                 principal = given if given is not None else authenticate(conn, token or "", at)
+                exchange.account_id = principal.account_id
+                client_ip = exchange.client
                 call = MethodCall(method, params, request_id, principal, client_ip, at, self.config)
                 try:
                     check_account(principal, client_ip)

@@ -7,20 +7,24 @@ recursing into nested objects. Value rules (ranges, formats) belong to the metho
 
 An optional parameter sent as ``null`` counts as absent; a required one sent as ``null`` is
 missing. Every string anywhere in the params must be free of NUL characters (PostgreSQL cannot
-store them): ``invalid_parameter_value``.
+store them): ``invalid_parameter_value``. An id of a row is checked by ``db_id``, the one range
+rule for ids in every method.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import chain
 from typing import Any
 
 from vestnik.api.errors import ApiError
 
 # The largest id an INTEGER column holds (both databases): larger ids cannot exist.
 MAX_DB_INTEGER = 2**31 - 1
+_DIGITS = re.compile(r"[0-9]{1,10}")
 
 
 class Kind(StrEnum):
@@ -90,15 +94,40 @@ def check_params(schema: Sequence[Param], params: Mapping[str, Any], prefix: str
             check_text(value, field)
 
 
+_END = object()
+
+
 def check_text(value: Any, field: str) -> None:
-    """Refuse NUL characters in any string inside ``value``."""
+    """Refuse NUL characters in any string inside ``value`` (walked without recursion)."""
+    pending: list[Iterator[Any]] = [iter((value,))]
+    while pending:
+        item = next(pending[-1], _END)
+        if item is _END:
+            pending.pop()
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise ApiError("invalid_parameter_value", field=field, value=item)
+        elif isinstance(item, list):
+            pending.append(iter(item))
+        elif isinstance(item, dict):
+            pending.append(chain.from_iterable(item.items()))
+
+
+def id_in_range(number: int) -> bool:
+    """Whether a row with this id can exist (1 … ``MAX_DB_INTEGER``)."""
+    return 0 < number <= MAX_DB_INTEGER
+
+
+def db_id(value: Any, field: str) -> int:
+    """``value`` as the id of a row: an integer (``5.0`` counts as 5) or decimal digits in a
+    string, 1 … ``MAX_DB_INTEGER``; else ``invalid_parameter_value``. Anything larger cannot
+    exist and would overflow the database driver."""
+    number: int | None = None
     if isinstance(value, str):
-        if "\x00" in value:
-            raise ApiError("invalid_parameter_value", field=field, value=value)
-    elif isinstance(value, list):
-        for item in value:
-            check_text(item, field)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            check_text(key, field)
-            check_text(item, field)
+        text = value.strip()
+        number = int(text) if _DIGITS.fullmatch(text) else None
+    elif _type_ok(Kind.INTEGER, value):
+        number = int(value)
+    if number is None or not id_in_range(number):
+        raise ApiError("invalid_parameter_value", field=field, value=value)
+    return number

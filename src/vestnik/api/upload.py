@@ -31,7 +31,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from vestnik.api.access import Exchange
 from vestnik.api.auth import authenticate, check_account
+from vestnik.api.client import client_address, trusted_networks
 from vestnik.api.errors import AUTH, ApiError, error_object
 from vestnik.api.limits import LimitExceeded, charge, method_weight
 from vestnik.api.params import check_text
@@ -167,18 +169,26 @@ class MediaUpload:
         self.engine = engine
         # The server's upload cap and the media import's own file cap, whichever is lower.
         self.max_bytes = min(config.server.max_upload_bytes, config.media.max_file_bytes)
+        self.trusted_proxies = trusted_networks(config.server.trusted_proxies)
 
     async def handle(self, request: Request) -> JSONResponse:
+        client = client_address(request.scope, self.trusted_proxies)
+        exchange = Exchange(request.url.path, client, method=UPLOAD_METHOD)
+        error: ApiError | None = None
         try:
-            data = await self._handle(request)
+            data = await self._handle(request, exchange)
+            response = JSONResponse({"data": data})
         except UploadRefused as exc:
-            return JSONResponse({"error": error_object(exc.error)}, status_code=exc.status)
+            error = exc.error
+            response = JSONResponse({"error": error_object(error)}, status_code=exc.status)
         except Exception:
             log.exception("media upload failed")
-            return JSONResponse({"error": error_object(ApiError("internal_error"))}, 500)
-        return JSONResponse({"data": data})
+            error = ApiError("internal_error")
+            response = JSONResponse({"error": error_object(error)}, 500)
+        exchange.log(response.status_code, error.mnemonic if error else None)
+        return response
 
-    async def _handle(self, request: Request) -> dict[str, Any]:
+    async def _handle(self, request: Request, exchange: Exchange) -> dict[str, Any]:
         boundary = _multipart_boundary(request.headers.get("content-type"))
         declared = request.headers.get("content-length")
         # A declared length far beyond the limit is refused before reading anything.
@@ -205,9 +215,8 @@ class MediaUpload:
                 raise _refuse(400, "required_parameter_missed", field="access_token")
             if not form.file_seen or form.file_bytes == 0:
                 raise _refuse(400, "required_parameter_missed", field=FILE_FIELD)
-            client_ip = request.client.host if request.client else None
             return await anyio.to_thread.run_sync(
-                self._import, token, client_ip, tmp_path, form.fields.get("name"), form.filename
+                self._import, token, exchange, tmp_path, form.fields.get("name"), form.filename
             )
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -216,7 +225,7 @@ class MediaUpload:
     def _import(
         self,
         token: str,
-        client_ip: str | None,
+        exchange: Exchange,
         path: Path,
         name: str | None,
         filename: str | None,
@@ -228,7 +237,8 @@ class MediaUpload:
         try:
             with self.engine.begin() as conn:
                 principal = authenticate(conn, token, at)
-                check_account(principal, client_ip)
+                exchange.account_id = principal.account_id
+                check_account(principal, exchange.client)
                 try:
                     media_id = import_media_file(
                         conn,

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine
 from starlette.routing import BaseRoute, Route
 
+from vestnik.api.access import Exchange
 from vestnik.api.dataapi.methods import DATA_API_METHODS
 from vestnik.api.dataapi.query import Page
 from vestnik.api.jsonrpc import JsonRpcEndpoint
@@ -22,8 +23,8 @@ DATA_API_PATH = "/dataapi/v2.0"
 class DataApiEndpoint(JsonRpcEndpoint):
     """The JSON-RPC endpoint, plus ``metadata.total_items`` for handlers that return a Page."""
 
-    async def dispatch(self, request: Any, scope: Any) -> dict[str, Any]:
-        reply = await super().dispatch(request, scope)
+    async def dispatch(self, request: Any, exchange: Exchange) -> dict[str, Any]:
+        reply = await super().dispatch(request, exchange)
         result = reply.get("result")
         if isinstance(result, dict) and isinstance(result.get("data"), Page):
             page: Page = result["data"]

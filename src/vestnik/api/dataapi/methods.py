@@ -30,7 +30,7 @@ from vestnik.api.dataapi.query import (
 )
 from vestnik.api.errors import ApiError
 from vestnik.api.jsonrpc import MethodCall, MethodSpec
-from vestnik.api.params import Kind, Param
+from vestnik.api.params import Kind, Param, db_id
 from vestnik.calls import CallState
 from vestnik.calls.numbers import normalize_e164
 from vestnik.store.accounts import blacklist_add, blacklist_remove
@@ -71,7 +71,7 @@ _dial_start = sa.func.coalesce(_cs.dial_at, _cs.created_at)
 
 CALLS_REPORT = Dataset(
     fields={
-        "id": FieldSpec(_cs.id, ValueKind.NUMBER),
+        "id": FieldSpec(_cs.id, ValueKind.NUMBER, row_id=True),
         "start_time": FieldSpec(_cs.created_at, ValueKind.DATETIME, format_datetime),
         "finish_time": FieldSpec(_cs.end_at, ValueKind.DATETIME, format_datetime),
         "finish_reason": FieldSpec(_cs.finish_reason, ValueKind.STRING),
@@ -167,7 +167,7 @@ GET_CALLS_REPORT = MethodSpec(
 _mf = media_files.c
 MEDIA_FILES = Dataset(
     fields={
-        "id": FieldSpec(_mf.id, ValueKind.NUMBER),
+        "id": FieldSpec(_mf.id, ValueKind.NUMBER, row_id=True),
         "name": FieldSpec(_mf.name, ValueKind.STRING),
         # Whole seconds, rounded up: a 0.4 s clip lasts 1 s, never 0.
         "duration": FieldSpec(
@@ -189,7 +189,7 @@ def get_media_files(call: MethodCall, conn: Connection) -> Page:
 _vn = virtual_numbers.c
 VIRTUAL_NUMBERS = Dataset(
     fields={
-        "id": FieldSpec(_vn.id, ValueKind.NUMBER),
+        "id": FieldSpec(_vn.id, ValueKind.NUMBER, row_id=True),
         "virtual_phone_number": FieldSpec(_vn.number, ValueKind.STRING),
         "status": FieldSpec(_vn.status, ValueKind.STRING),
         "region_name": FieldSpec(_vn.region, ValueKind.STRING),
@@ -202,7 +202,7 @@ VIRTUAL_NUMBERS = Dataset(
 _bl = blacklist.c
 BLACKLIST = Dataset(
     fields={
-        "id": FieldSpec(_bl.id, ValueKind.NUMBER),
+        "id": FieldSpec(_bl.id, ValueKind.NUMBER, row_id=True),
         "phone_number": FieldSpec(_bl.number, ValueKind.STRING),
         "comment": FieldSpec(_bl.comment, ValueKind.STRING),
         "create_date": FieldSpec(_bl.created_at, ValueKind.DATETIME, format_datetime),
@@ -238,7 +238,8 @@ def delete_blacklist_phone_number(call: MethodCall, conn: Connection) -> dict[st
         raise ApiError("invalid_parameters_combination", field="id", value=entry_id)
     account_id = call.principal.account_id
     if entry_id is not None:
-        by_id = blacklist.delete().where(_bl.account_id == account_id, _bl.id == int(entry_id))
+        row_id = db_id(entry_id, "id")
+        by_id = blacklist.delete().where(_bl.account_id == account_id, _bl.id == row_id)
         deleted = conn.execute(by_id).rowcount > 0
     else:
         deleted = blacklist_remove(conn, account_id, _blacklist_number(raw_number))

@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from vestnik.api.errors import ApiError
-from vestnik.api.params import Kind, Param
+from vestnik.api.params import Kind, Param, db_id
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
@@ -88,6 +88,7 @@ class FieldSpec:
     render: Callable[[Any], Any] = _identity
     filterable: bool = True
     sortable: bool = True
+    row_id: bool = False  # an id column: filter values follow the ids' range rule (db_id)
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,8 @@ def _coerce(spec: FieldSpec, value: Any, where: str) -> Any:
         )
     if isinstance(value, str) and "\x00" in value:
         raise ApiError("invalid_parameter_value", field=where, value=value)
+    if spec.row_id:
+        return db_id(value, where)
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_ABS_INTEGER:
         raise ApiError("invalid_parameter_value", field=where, value=value)
     return value
