@@ -47,6 +47,9 @@ class DatabaseConfig:
     # Empty: SQLite file ``vestnik.db`` in ``data_dir``. Otherwise any SQLAlchemy URL,
     # e.g. ``postgresql+psycopg://user@127.0.0.1/vestnik``.
     url: str = ""
+    # Bound on waiting for the database (seconds): connecting, a statement, a pool checkout,
+    # the SQLite lock; an API request whose database does not answer gets internal_error.
+    timeout: float = 10.0
 
 
 @dataclass
@@ -343,6 +346,8 @@ def check_config(config: Config) -> None:
         )
     if config.log_level.lower() not in LOG_LEVELS:
         raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}")
+    if config.database.timeout <= 0:
+        raise ConfigError(f"database.timeout must be positive, got {config.database.timeout}")
     if config.server.db_calls not in DB_CALLS_MODES:
         raise ConfigError(f"server.db_calls must be one of {', '.join(DB_CALLS_MODES)}")
     for name in ("caller_format", "callee_format"):

@@ -291,7 +291,7 @@ def _open_engine(config: Config) -> Engine:
     from vestnik.media.system import ensure_system_media
     from vestnik.store import create_db_engine, migrate
 
-    engine = create_db_engine(config.database_url)
+    engine = create_db_engine(config.database_url, timeout=config.database.timeout)
     try:
         migrate(engine)
         with engine.begin() as conn:
