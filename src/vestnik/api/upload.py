@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -37,6 +38,7 @@ from vestnik.api.limits import LimitExceeded, charge, method_weight
 from vestnik.api.params import check_text
 from vestnik.config import Config
 from vestnik.store.db import now
+from vestnik.store.health import DATABASE
 from vestnik.store.schema import media_files
 
 log = logging.getLogger("vestnik.api.upload")
@@ -169,13 +171,16 @@ class MediaUpload:
         self.max_bytes = min(config.server.max_upload_bytes, config.media.max_file_bytes)
 
     async def handle(self, request: Request) -> JSONResponse:
+        started = time.monotonic()
         try:
             data = await self._handle(request)
         except UploadRefused as exc:
             return JSONResponse({"error": error_object(exc.error)}, status_code=exc.status)
-        except Exception:
-            log.exception("media upload failed")
+        except Exception as exc:
+            if not DATABASE.failed("upload", exc, started):  # an outage is logged once there
+                log.exception("media upload failed")
             return JSONResponse({"error": error_object(ApiError("internal_error"))}, 500)
+        DATABASE.ok("upload", started)
         return JSONResponse({"data": data})
 
     async def _handle(self, request: Request) -> dict[str, Any]:
