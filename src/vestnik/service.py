@@ -167,7 +167,12 @@ class Service:
     async def _start(self) -> None:
         self._started = True
         if self.engine is None:
-            self.engine = await asyncio.to_thread(_open_engine, self.config)
+            from vestnik.store.deadline import DatabaseTimeout
+
+            try:
+                self.engine = await asyncio.to_thread(_open_engine, self.config)
+            except DatabaseTimeout as exc:
+                raise ServiceError(f"database: {exc}") from None
         engine = self.engine
         if self.config.dialer.enabled:
             from vestnik.dialer import Dialer
