@@ -95,6 +95,22 @@ def test_requests_queued_for_a_thread_are_answered_in_time_too(db_url: str) -> N
         assert len(api.sessions()) == 2
 
 
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_postgresql_lock_held_too_long_gives_internal_error_in_time(db_url: str) -> None:
+    timeout = 1.0
+    with _served(db_url, _config(timeout)) as api:
+        assert "result" in api.start()
+        holder = create_db_engine(db_url)
+        with holder.begin() as conn:  # another session keeps the table locked meanwhile
+            conn.exec_driver_sql("LOCK TABLE call_sessions IN ACCESS EXCLUSIVE MODE")
+            reply, took = _timed_start(api)
+        holder.dispose()
+        assert error_of(reply) == INTERNAL_ERROR
+        assert took < timeout + MARGIN
+        assert "result" in api.start()
+        assert len(api.sessions()) == 2
+
+
 @pytest.mark.parametrize("db_calls", ["inline", "thread"])
 def test_locked_sqlite_gives_internal_error_in_time(
     sqlite_url: str, db_calls: str, caplog: pytest.LogCaptureFixture
