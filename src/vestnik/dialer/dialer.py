@@ -69,6 +69,8 @@ ACCOUNT_RECHECK_SECONDS = 0.25
 # After the drain bound, hung-up calls get this long to report their result.
 CUT_GRACE_SECONDS = 5.0
 CLAIM_BATCH = 100
+# How often a sweep held after an outage looks whether the database answers again.
+HOLD_POLL_SECONDS = 0.25
 # A call's writes are retried while the database is unavailable; other failures this often.
 WRITE_RETRIES = 4
 WRITE_RETRY_SECONDS = 0.2
@@ -436,7 +438,7 @@ class Dialer:
         that are really gone.
         """
         while not DATABASE.up:
-            await asyncio.sleep(BACKOFF_CAP_SECONDS)
+            await asyncio.sleep(HOLD_POLL_SECONDS)
         await asyncio.sleep(self.settings.lease_seconds)
 
     # -- one session ---------------------------------------------------------------------
