@@ -92,6 +92,10 @@ async def test_service_rides_out_a_database_outage(
                     caplog.clear()
                     getattr(proxy, fault)()
                     await _until_database_up_is(http, 0)
+                    started = time.monotonic()
+                    scrape = await http.get("/metrics")
+                    assert time.monotonic() - started < 0.5  # no wait for the database
+                    assert "vestnik_call_sessions" not in scrape.text  # left out while down
                     with direct.begin() as conn:
                         queued_id = queue_session(conn, account_id, contact="79260000902")
                     await asyncio.sleep(OUTAGE_SECONDS)  # the call ends meanwhile

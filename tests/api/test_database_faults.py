@@ -96,7 +96,10 @@ def test_requests_queued_for_a_thread_are_answered_in_time_too(db_url: str) -> N
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
-def test_postgresql_lock_held_too_long_gives_internal_error_in_time(db_url: str) -> None:
+def test_postgresql_lock_held_too_long_gives_internal_error_in_time(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="vestnik")
     timeout = 1.0
     with _served(db_url, _config(timeout)) as api:
         assert "result" in api.start()
@@ -106,9 +109,12 @@ def test_postgresql_lock_held_too_long_gives_internal_error_in_time(db_url: str)
             reply, took = _timed_start(api)
         holder.dispose()
         assert error_of(reply) == INTERNAL_ERROR
-        assert took < timeout + MARGIN
+        assert took < timeout + MARGIN  # no second wait to read the limits for the reply
         assert "result" in api.start()
         assert len(api.sessions()) == 2
+    down, back = _outage_log(caplog)
+    assert down.startswith("database unavailable (api): the database did not answer in time")
+    assert back.startswith("database available again (api)")
 
 
 @pytest.mark.parametrize("db_calls", ["inline", "thread"])
