@@ -54,15 +54,18 @@ def _outage_log(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("db_calls", ["thread", "inline"])
 def test_black_holed_postgresql_gives_internal_error_in_time_then_recovers(
-    db_url: str, caplog: pytest.LogCaptureFixture
+    db_url: str, db_calls: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="vestnik")
     with (
         TcpProxy.in_front_of(db_url) as proxy,
-        _served(proxy.route(db_url), _config(PG_TIMEOUT)) as api,
+        _served(proxy.route(db_url), _config(PG_TIMEOUT, db_calls)) as api,
     ):
-        assert "result" in api.start()  # the pool holds a connection through the proxy
+        assert "result" in api.start()  # a connection through the proxy is kept
+        time.sleep(PG_TIMEOUT + 0.5)  # idle longer than the bound: not a fault
+        assert "result" in api.start()
         proxy.black_hole()
         for _ in range(2):  # first on the pooled connection, then on new ones
             reply, took = _timed_start(api)
@@ -70,7 +73,7 @@ def test_black_holed_postgresql_gives_internal_error_in_time_then_recovers(
             assert took < PG_TIMEOUT + MARGIN
         proxy.forward()
         assert "result" in api.start()
-        assert len(api.sessions()) == 2  # the refused requests wrote nothing
+        assert len(api.sessions()) == 3  # the refused requests wrote nothing
     down, back = _outage_log(caplog)
     assert down == (
         "database unavailable (api): the database did not answer in time ([database] timeout 1 s)"

@@ -46,7 +46,7 @@ from vestnik.api.params import Param, check_params
 from vestnik.api.wal import WalCheckpointer
 from vestnik.config import DB_CALLS_MODES, Config
 from vestnik.store.db import now
-from vestnik.store.deadline import deadline
+from vestnik.store.deadline import deadline, unwatch, watch
 from vestnik.store.health import DATABASE, summary
 
 log = logging.getLogger("vestnik.api")
@@ -72,8 +72,8 @@ class DbRunner:
 
     In a thread, the work runs under the request's deadline (``timeout`` after its arrival):
     time spent queueing for a thread counts against it, so every request is answered within
-    about ``timeout`` however many are stuck on a database that stopped answering. Inline
-    (SQLite), the bound is the engine's busy timeout.
+    about ``timeout`` however many are stuck on a database that stopped answering. Inline, each
+    transaction on the kept connection is bounded by ``timeout`` (on SQLite: the busy timeout).
     """
 
     def __init__(self, engine: Engine, *, in_thread: bool, timeout: float) -> None:
@@ -106,11 +106,12 @@ class DbRunner:
         conn = self._conn
         if conn is None or conn.closed or conn.invalidated:
             conn = self._conn = self._connect()
-        with conn.begin():
+        with watch(conn, time.monotonic() + self.timeout), conn.begin():
             yield conn
 
     def _connect(self) -> Connection:
         conn = self.engine.connect()
+        unwatch(conn)  # kept for every request: each transaction is watched instead
         if self.engine.dialect.name == "sqlite":
             conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
             conn.commit()

@@ -11,7 +11,9 @@ connection, and the thread is free again.
 
 The deadline is the one of the enclosing :func:`deadline` block on this thread (an API request
 sets it when the request arrives, so time spent waiting for a thread counts too), else the
-checkout time plus the engine's timeout. The pool's pre-ping runs after the deadline is armed,
+checkout time plus the engine's timeout. A connection kept checked out across pieces of work
+(the API's inline runner) is taken out of the watch with :func:`unwatch` and each piece is
+bounded with :func:`watch`. The pool's pre-ping runs after the deadline is armed,
 so a stale connection on a dead link cannot hang the checkout either. A new connection is
 made in a thread of its own and waited for until the deadline only: psycopg cannot give up on
 an attempt sooner than 2 s (libpq's rule), so an attempt that outlives its caller is closed
@@ -40,6 +42,7 @@ MIN_CONNECT_TIMEOUT = 2
 # Keys in a pooled connection's ``info``.
 _FIRED = "vestnik.deadline_fired"  # the watchdog shut this connection down
 _FRESH = "vestnik.fresh"  # connected just now: no pre-ping needed
+_SOCKET = "vestnik.socket"  # (fd, inode) of the connection, for watch()
 
 
 class DatabaseTimeout(sa.exc.TimeoutError):
@@ -64,6 +67,28 @@ def deadline(at: float) -> Iterator[None]:
         _scope.at = previous
 
 
+def unwatch(conn: sa.Connection) -> None:
+    """``conn`` stays checked out across pieces of work: no deadline until :func:`watch`."""
+    _WATCHDOG.disarm(id(conn.connection.info))
+
+
+@contextmanager
+def watch(conn: sa.Connection, at: float) -> Iterator[None]:
+    """Bound the work on ``conn`` (see :func:`unwatch`) inside the block by ``at``; nothing
+    to do on an engine without bounds (SQLite)."""
+    info = conn.connection.info
+    socket_id: tuple[int, int] | None = info.get(_SOCKET)
+    if socket_id is None:
+        yield
+        return
+    info.pop(_FIRED, None)
+    _WATCHDOG.arm(id(info), _Armed(at, *socket_id, info))
+    try:
+        yield
+    finally:
+        _WATCHDOG.disarm(id(info))
+
+
 def _deadline_for(timeout: float) -> float:
     at: float | None = getattr(_scope, "at", None)
     return time.monotonic() + timeout if at is None else at
@@ -78,15 +103,19 @@ class _Armed:
 
 
 class _Watchdog:
-    """One daemon thread for the process: shuts down sockets of connections past deadline."""
+    """One daemon thread for the process: shuts down sockets of connections past deadline.
+
+    Entries are keyed by the ``id`` of the pooled connection's ``info`` dict (one per pool
+    record, shared by the record and the checked-out proxy; held by the entry while armed).
+    """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._armed: dict[object, _Armed] = {}
+        self._armed: dict[int, _Armed] = {}
         self._next_wake = math.inf
         self._thread: threading.Thread | None = None
 
-    def arm(self, key: object, armed: _Armed) -> None:
+    def arm(self, key: int, armed: _Armed) -> None:
         with self._cond:
             self._armed[key] = armed
             if self._thread is None:
@@ -97,7 +126,7 @@ class _Watchdog:
             if armed.at < self._next_wake:
                 self._cond.notify()
 
-    def disarm(self, key: object) -> None:
+    def disarm(self, key: int) -> None:
         with self._cond:
             self._armed.pop(key, None)
 
@@ -168,7 +197,8 @@ def bound_postgresql(engine: Engine, timeout: float) -> None:
         except Exception as exc:  # the driver closed it (the connection broke): a new one
             raise sa.exc.InvalidatePoolError(str(exc)) from exc
         rec.info.pop(_FIRED, None)
-        _WATCHDOG.arm(rec, _Armed(at, fd, inode, rec.info))
+        rec.info[_SOCKET] = (fd, inode)
+        _WATCHDOG.arm(id(rec.info), _Armed(at, fd, inode, rec.info))
         if rec.info.pop(_FRESH, False):
             return
         try:
@@ -180,7 +210,7 @@ def bound_postgresql(engine: Engine, timeout: float) -> None:
             raise sa.exc.InvalidatePoolError(str(exc)) from exc
 
     def _disarm(_dbapi_conn: Any, rec: Any, *_args: Any) -> None:
-        _WATCHDOG.disarm(rec)
+        _WATCHDOG.disarm(id(rec.info))
 
     for name in ("checkin", "invalidate", "soft_invalidate", "close", "detach"):
         event.listen(engine, name, _disarm)
@@ -227,4 +257,4 @@ def _no_answer(timeout: float) -> str:
     return f"the database did not answer in time ([database] timeout {timeout:g} s)"
 
 
-__all__ = ["DatabaseTimeout", "bound_postgresql", "deadline"]
+__all__ = ["DatabaseTimeout", "bound_postgresql", "deadline", "unwatch", "watch"]
