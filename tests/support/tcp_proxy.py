@@ -62,7 +62,6 @@ class TcpProxy:
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self.mode = Mode.FORWARD
-        self.accepted = 0  # client connections accepted so far
         self._listen = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listen.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listen.bind((LOOPBACK, 0))
@@ -148,7 +147,6 @@ class TcpProxy:
         link.abort()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.accepted += 1
         link = _Link(client=writer, tainted=self.mode is not Mode.FORWARD)
         self._links.add(link)
         if not link.tainted:
