@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 
@@ -61,7 +62,7 @@ async def test_after_an_outage_the_sweep_waits_one_lease_so_live_dialers_renew_f
 
 
 async def test_session_that_cannot_start_dialing_in_an_outage_is_not_finished(
-    tmp_path: Path, db_url: str
+    tmp_path: Path, db_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = dialer_config(tmp_path, db_url, slot_wait_seconds=30.0)
     direct = create_db_engine(db_url)
@@ -91,3 +92,5 @@ async def test_session_that_cannot_start_dialing_in_an_outage_is_not_finished(
     # Never dialled, so not finished: it stays queued for whoever claims it next.
     assert row["state"] == "queued" and row["finish_reason"] is None, row
     assert row["dial_attempts"] == 0
+    loud = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(loud) == 1 and loud[0].startswith("database unavailable"), loud

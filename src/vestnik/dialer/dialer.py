@@ -705,9 +705,10 @@ class Dialer:
         try:
             given_back = await self._tx(store.unclaim, call.id, self.owner)
         except Exception as exc:
-            if not is_unavailable(exc):
-                log.exception("session %d: giving back to the queue failed", call.id)
-            log.warning("session %d: not given back to the queue; its lease will lapse", call.id)
+            if is_unavailable(exc):  # the outage itself is logged once, by store.health
+                log.debug("session %d: not given back (database down), lease lapses", call.id)
+            else:
+                log.exception("session %d: giving back to the queue failed (lease lapses)", call.id)
             call.finished = True
             return
         if given_back:
