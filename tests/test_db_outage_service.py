@@ -78,6 +78,9 @@ async def test_service_rides_out_a_database_outage(
             config = trunk_config(tmp_path, proxy.route(db_url), sipp)
             config.database.timeout = 1.0
             config.webhooks.poll_interval_seconds = 0.02
+            # A claim whose commit the fault cut off leaves its deliveries leased: they go out
+            # when the lease (5 timeouts + 5 s) runs out. Keep that within the wait below.
+            config.webhooks.timeout_seconds = 1.0
             service = Service(config)
             await service.start()
             try:
@@ -109,7 +112,7 @@ async def test_service_rides_out_a_database_outage(
                         "both sessions to finish",
                     )
                     await async_wait_until(
-                        lambda: len(receiver.delivered()) >= 2 * len(EVENTS), 10, "webhooks"
+                        lambda: len(receiver.delivered()) >= 2 * len(EVENTS), 20, "webhooks"
                     )
                     await _until_database_up_is(http, 1)
             finally:
