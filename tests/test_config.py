@@ -166,6 +166,7 @@ def test_bad_environment_values_raise_config_error(name: str, value: str) -> Non
         ({"VESTNIK_LOG_LEVEL": "loud"}, "log.level must be one of"),
         ({"VESTNIK_TRUNK_CALLER_FORMAT": "+"}, "trunk.caller_format must be one of"),
         ({"VESTNIK_SERVER_DB_CALLS": "fork"}, "server.db_calls must be one of"),
+        ({"VESTNIK_DATABASE_TIMEOUT": "0"}, "database.timeout must be positive"),
         ({"VESTNIK_LIMITS_IP_ALLOWLIST": "10.0.0.0/8,nowhere"}, "'nowhere' is not an IP"),
         # What this version does not implement is refused at load, not at the first call.
         ({"VESTNIK_TRUNK_TRANSPORT": "tcp"}, "trunk.transport must be one of udp (got 'tcp')"),

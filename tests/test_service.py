@@ -15,6 +15,7 @@ import pytest
 from tests.dialer.sessions import informer_call, provision, session
 from tests.dialer.support import NeverDialTelephony
 from tests.support.peers import async_wait_until
+from tests.support.tcp_proxy import TcpProxy
 
 from vestnik.config import Config
 from vestnik.service import Service, ServiceError
@@ -150,3 +151,18 @@ async def test_service_serves_data_api_upload_metrics_and_system_media(
     assert "vestnik_api_requests_total" in scrape.text
     assert health.status_code == 200
     engine.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_database_that_does_not_answer_at_start_is_a_clear_error(
+    tmp_path: Path, db_url: str
+) -> None:
+    with TcpProxy.in_front_of(db_url) as proxy:
+        proxy.black_hole()
+        config = _config(tmp_path, proxy.route(db_url))
+        config.database.timeout = 1.0
+        service = Service(config, telephony=NeverDialTelephony())
+        started = time.monotonic()
+        with pytest.raises(ServiceError, match=r"^database: the database did not answer in time"):
+            await service.start()
+        assert time.monotonic() - started < 1.0 + 1.5

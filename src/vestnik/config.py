@@ -70,6 +70,9 @@ class DatabaseConfig:
     # Empty: SQLite file ``vestnik.db`` in ``data_dir``. Otherwise any SQLAlchemy URL,
     # e.g. ``postgresql+psycopg://user@127.0.0.1/vestnik``.
     url: str = ""
+    # Bound on waiting for the database (seconds): connecting, a statement, a pool checkout,
+    # the SQLite lock; an API request whose database does not answer gets internal_error.
+    timeout: float = 10.0
 
 
 @dataclass
@@ -452,6 +455,8 @@ def check_config(config: Config) -> None:
         _one_of("trunk.codecs", codec.upper(), CODECS)
     _one_of("tts.engine", config.tts.engine, TTS_ENGINES)
     _one_of("server.db_calls", config.server.db_calls, DB_CALLS_MODES)
+    if config.database.timeout <= 0:
+        raise ConfigError(f"database.timeout must be positive, got {config.database.timeout}")
     for name in ("caller_format", "callee_format"):
         _one_of(f"trunk.{name}", getattr(config.trunk, name), NUMBER_FORMATS)
     for key, networks in (

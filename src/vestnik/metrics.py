@@ -7,6 +7,8 @@ Two kinds of numbers:
   sees the event, through the ``observe_*`` functions below. Each process exposes its own.
 * **Database gauges** (sessions by state and finish reason, active calls, deliveries waiting or
   parked): counted from the database at scrape time, so every process reports the same truth.
+  Left out while the database is unavailable (``vestnik_database_up`` is 0 then), so a scrape
+  never waits for a database that does not answer.
 
 ``docs/metrics.md`` lists every metric.
 """
@@ -14,6 +16,7 @@ Two kinds of numbers:
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -29,7 +32,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from vestnik.calls import CallState
+from vestnik.store.health import DATABASE
 from vestnik.store.schema import call_sessions, webhook_deliveries
+
+log = logging.getLogger("vestnik.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 SUCCESS = "success"  # the mnemonic label of a request that succeeded
@@ -173,6 +179,19 @@ class _PacerCollector(Collector):
 REGISTRY.register(_PacerCollector())
 
 
+class _DatabaseUpCollector(Collector):
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(
+            "vestnik_database_up",
+            "1 while this process's database work succeeds, 0 from a failure because the "
+            "database was unavailable until it answers again.",
+            value=1.0 if DATABASE.up else 0.0,
+        )
+
+
+REGISTRY.register(_DatabaseUpCollector())
+
+
 # -- database gauges ---------------------------------------------------------------------
 
 _ACTIVE_CALL_STATES = (CallState.DIALING.value, CallState.RINGING.value, CallState.ANSWERED.value)
@@ -239,12 +258,23 @@ class DatabaseCollector(Collector):
 
 
 def render_metrics(engine: Engine | None) -> bytes:
-    """The exposition text: this process's metrics plus the database gauges."""
-    text = generate_latest(REGISTRY)
-    if engine is not None:
-        db_registry = CollectorRegistry(auto_describe=False)
-        db_registry.register(DatabaseCollector(engine))
-        text += generate_latest(db_registry)
+    """The exposition text: this process's metrics plus the database gauges (left out while
+    the database is unavailable; each read is bounded by ``[database] timeout``)."""
+    gauges = _database_gauges(engine) if engine is not None and DATABASE.up else b""
+    return generate_latest(REGISTRY) + gauges
+
+
+def _database_gauges(engine: Engine) -> bytes:
+    db_registry = CollectorRegistry(auto_describe=False)
+    db_registry.register(DatabaseCollector(engine))
+    started = time.monotonic()
+    try:
+        text = generate_latest(db_registry)
+    except Exception as exc:
+        if not DATABASE.failed("metrics", exc, started):
+            log.exception("reading the database gauges failed")
+        return b""
+    DATABASE.ok("metrics", started)
     return text
 
 

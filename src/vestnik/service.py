@@ -184,7 +184,12 @@ class Service:
         for warning in deployment_warnings(self.config):
             log.warning("%s", warning)
         if self.engine is None:
-            self.engine = await asyncio.to_thread(_open_engine, self.config)
+            from vestnik.store.deadline import DatabaseTimeout
+
+            try:
+                self.engine = await asyncio.to_thread(_open_engine, self.config)
+            except DatabaseTimeout as exc:
+                raise ServiceError(f"database: {exc}") from None
         engine = self.engine
         if self.config.dialer.enabled:
             from vestnik.dialer import Dialer
@@ -316,7 +321,7 @@ def _open_engine(config: Config) -> Engine:
     from vestnik.media.system import ensure_system_media
     from vestnik.store import create_db_engine, migrate
 
-    engine = create_db_engine(config.database_url)
+    engine = create_db_engine(config.database_url, timeout=config.database.timeout)
     try:
         migrate(engine)
         with engine.begin() as conn:

@@ -171,10 +171,13 @@ def serve(
         yield server.url, http
 
 
-def make_api(db_url: str, config: Config | None = None) -> Iterator[Api]:
-    """A server of its own (for tests that change the server's config)."""
+def make_api(
+    db_url: str, config: Config | None = None, *, engine: Engine | None = None
+) -> Iterator[Api]:
+    """A server of its own (for tests that change the server's config), on ``engine`` when
+    given (it is disposed of at the end too)."""
     config = config or Config()
-    engine = create_db_engine(db_url)
+    engine = engine or create_db_engine(db_url)
     account_id, token = _seed(engine)
     with serve(engine, config) as (url, http):
         yield Api(url, http, engine, config, account_id, token)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import soundfile
 import sqlalchemy as sa
 from tests.api.conftest import serve
 from tests.dataapi.conftest import DataApi
+from tests.support.tcp_proxy import TcpProxy
 
 from vestnik.api.upload import upload_routes
 from vestnik.auth import TokenKind
@@ -155,3 +157,40 @@ def test_refused_uploads_leave_nothing(
         assert response.json()["error"]["data"]["mnemonic"] == mnemonic
     assert count_media(uploads) == 0
     assert stored_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_upload_to_a_database_that_does_not_answer_is_internal_error_in_time(
+    db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    timeout = 1.0
+    config = Config()
+    config.data_dir = str(tmp_path / "data")
+    config.database.timeout = timeout
+    direct = create_db_engine(db_url)
+    with direct.begin() as conn:
+        token = issue_token(conn, create_account(conn, "acme", LimitsConfig()), TokenKind.PERMANENT)
+    direct.dispose()
+    with TcpProxy.in_front_of(db_url) as proxy:
+        engine = create_db_engine(proxy.route(db_url), timeout=timeout)
+        with serve(engine, config, upload_routes(config, engine)) as (_url, http):
+
+            def upload() -> httpx.Response:
+                return http.post(
+                    "/v4.0/media",
+                    data={"access_token": token.access_token},
+                    files={"file": ("hello.wav", wav_bytes(), "audio/wav")},
+                )
+
+            proxy.black_hole()
+            started = time.monotonic()
+            response = upload()
+            took = time.monotonic() - started
+            assert stored_files(tmp_path) == []
+            proxy.forward()
+            assert upload().status_code == 200  # no restart needed
+        engine.dispose()
+    assert response.status_code == 500
+    assert response.json()["error"]["data"]["mnemonic"] == "internal_error"
+    assert took < timeout + 1.5
+    assert not [r for r in caplog.records if r.exc_info], "an outage is no traceback"

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 from tests.dialer.sessions import events, new_account, queue_session
+from tests.support.tcp_proxy import TcpProxy
 
 from vestnik.dialer.batching import GroupCommit
+from vestnik.store import create_db_engine
 from vestnik.store import sessions as store
 from vestnik.store.db import now
+from vestnik.store.deadline import DatabaseTimeout
 
 
 async def test_waiting_operations_share_transactions_and_keep_order(engine: Engine) -> None:
@@ -69,3 +73,29 @@ async def test_a_cancelled_caller_does_not_break_the_batch(engine: Engine) -> No
         assert await db.run(_one) == 1
     finally:
         await db.close()
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_a_database_that_stops_answering_fails_the_whole_batch_at_once(
+    db_url: str,
+) -> None:
+    timeout = 1.0
+    with TcpProxy.in_front_of(db_url) as proxy:
+        engine = create_db_engine(proxy.route(db_url), timeout=timeout)
+        db = GroupCommit(engine)
+        try:
+            assert await db.run(_one) == 1
+            proxy.black_hole()
+            start = time.monotonic()
+            # One batch: one deadline for all, not one per operation retried alone.
+            results = await asyncio.gather(
+                *(db.run(_one) for _ in range(5)), return_exceptions=True
+            )
+            took = time.monotonic() - start
+            assert all(isinstance(r, DatabaseTimeout) for r in results), results
+            assert took < 2 * timeout
+            proxy.forward()
+            assert await db.run(_one) == 1
+        finally:
+            await db.close()
+            engine.dispose()

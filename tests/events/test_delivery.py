@@ -20,6 +20,7 @@ from tests.events.support import (
     worker_config,
 )
 from tests.support.peers import async_wait_until
+from tests.support.tcp_proxy import TcpProxy
 
 from vestnik.config import Config
 from vestnik.events import EventType, notification_payload, record_event
@@ -31,6 +32,7 @@ from vestnik.events.webhooks import (
     remove_webhook,
     replay_deliveries,
 )
+from vestnik.store import create_db_engine
 from vestnik.store.schema import call_events, webhook_deliveries
 
 ALL_EVENTS = "call_started,call_answered,call_finished"
@@ -250,3 +252,28 @@ def test_unknown_event_or_bad_url_rejected(engine: Engine, n: int) -> None:
 
         assert list_webhooks(conn, account) == []
     assert n == 1
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_outcome_that_arrives_during_an_outage_is_recorded_after_it(db_url: str) -> None:
+    direct = create_db_engine(db_url)
+    receiver = Receiver(delay=1.0)  # answers while the database link is cut
+    async with running(receiver):
+        with direct.begin() as conn:
+            account = make_account(conn)
+            add_webhook(conn, account, receiver.url, "call_finished", SECRET)
+            record_event(conn, make_session(conn, account), EventType.CALL_FINISHED, 1000.0)
+        with TcpProxy.in_front_of(db_url) as proxy:
+            engine = create_db_engine(proxy.route(db_url), timeout=1.0)
+            # The lease (5 timeouts + 5 s) outlasts the test: a second attempt would be a loss.
+            async with worker(worker_config(timeout_seconds=3.0), engine):
+                await async_wait_until(lambda: len(receiver.requests) == 1, 10, "the request")
+                proxy.cut()
+                await asyncio.sleep(2.0)
+                proxy.forward()
+                await async_wait_until(
+                    lambda: delivery_states(direct) == {"delivered": 1}, 5, "the outcome"
+                )
+            engine.dispose()
+    direct.dispose()
+    assert len(receiver.requests) == 1

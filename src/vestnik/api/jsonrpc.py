@@ -12,13 +12,20 @@ nesting deeper than ``MAX_JSON_DEPTH``), checks the envelope, finds the method a
 Every reply is HTTP 200 except an oversized body (413), both with the JSON-RPC body. An error
 raised inside the transaction rolls it back: a rejected request changes nothing. Each request
 is one line of the access log (``vestnik.api.access``).
+
+The request's database work must be done within ``[database] timeout`` of its arrival
+(:mod:`vestnik.store.deadline`); a database that does not answer in time, or cannot be
+reached, gives ``internal_error``, reported to :data:`vestnik.store.health.DATABASE` (which
+logs the outage once) instead of a traceback per request.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -42,6 +49,8 @@ from vestnik.api.params import Param, check_params
 from vestnik.api.wal import WalCheckpointer
 from vestnik.config import DB_CALLS_MODES, Config
 from vestnik.store.db import now
+from vestnik.store.deadline import deadline, unwatch, watch
+from vestnik.store.health import DATABASE, summary
 
 log = logging.getLogger("vestnik.api")
 
@@ -55,6 +64,8 @@ MAX_JSON_DEPTH = 32
 _JSON_HEADERS = [(b"content-type", b"application/json; charset=utf-8")]
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
+# When the current request's database work must be done (time.monotonic()), set on arrival.
+_request_deadline: ContextVar[float | None] = ContextVar("request_deadline", default=None)
 
 
 class DbRunner:
@@ -64,17 +75,31 @@ class DbRunner:
     Inline, the runner keeps one connection for its transactions: work runs to the end without
     yielding to the loop, so transactions never interleave, and a pool checkout per request
     (~100 µs) is saved.
+
+    In a thread, the work runs under the request's deadline (``timeout`` after its arrival):
+    time spent queueing for a thread counts against it, so every request is answered within
+    about ``timeout`` however many are stuck on a database that stopped answering. Inline, each
+    transaction on the kept connection is bounded by ``timeout`` (on SQLite: the busy timeout).
     """
 
-    def __init__(self, engine: Engine, *, in_thread: bool) -> None:
+    def __init__(self, engine: Engine, *, in_thread: bool, timeout: float) -> None:
         self.engine = engine
         self.in_thread = in_thread
+        self.timeout = timeout
         self._conn: Connection | None = None
         self._checkpointer: WalCheckpointer | None = None
 
+    def start_request(self) -> float:
+        """The request being handled in this task arrived now (returned): its deadline
+        starts."""
+        arrived = time.monotonic()
+        _request_deadline.set(arrived + self.timeout)
+        return arrived
+
     async def run(self, fn: Callable[[], T]) -> T:
         if self.in_thread:
-            return await anyio.to_thread.run_sync(fn)
+            at = _request_deadline.get() or time.monotonic() + self.timeout
+            return await anyio.to_thread.run_sync(_run_by, at, fn)
         return fn()
 
     @contextmanager
@@ -87,11 +112,12 @@ class DbRunner:
         conn = self._conn
         if conn is None or conn.closed or conn.invalidated:
             conn = self._conn = self._connect()
-        with conn.begin():
+        with watch(conn, time.monotonic() + self.timeout), conn.begin():
             yield conn
 
     def _connect(self) -> Connection:
         conn = self.engine.connect()
+        unwatch(conn)  # kept for every request: each transaction is watched instead
         if self.engine.dialect.name == "sqlite":
             conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
             conn.commit()
@@ -206,7 +232,7 @@ class JsonRpcEndpoint:
                 modes = ", ".join(DB_CALLS_MODES)
                 raise ValueError(f"server.db_calls must be one of {modes}, not {mode!r}")
             db_in_thread = mode == "thread" or (mode == "auto" and engine.dialect.name != "sqlite")
-        self.runner = DbRunner(engine, in_thread=db_in_thread)
+        self.runner = DbRunner(engine, in_thread=db_in_thread, timeout=config.database.timeout)
         self.max_body = config.server.max_body_bytes
         self.trusted_proxies = trusted_networks(config.server.trusted_proxies)
         # method → callbacks run after each committed success (e.g. wake the dialer when a
@@ -310,13 +336,16 @@ class JsonRpcEndpoint:
         spec = self.methods.get(method)
         if spec is None:
             return _error_reply(echo_id, ApiError("method_not_found", field="method", value=method))
+        arrived = self.runner.start_request()
         try:
-            data, limits = await self._call(method, spec, params, echo_id, exchange)
+            data, limits = await self._call(method, spec, params, echo_id, exchange, arrived)
         except ApiError as exc:
             return _error_reply(echo_id, exc, exc.limits)
-        except Exception:
-            log.exception("internal error in %s", method)
+        except Exception as exc:
+            if not _database_failed(method, exc, arrived):
+                log.exception("internal error in %s", method)
             return _error_reply(echo_id, ApiError("internal_error"))
+        DATABASE.ok("api", arrived)
         return {
             "jsonrpc": "2.0",
             "id": echo_id,
@@ -350,6 +379,7 @@ class JsonRpcEndpoint:
         params: dict[str, Any],
         request_id: str | int | float,
         exchange: Exchange,
+        arrived: float,
     ) -> tuple[Any, dict[str, int]]:
         given: Principal | None = None
         token: str | None = None
@@ -397,9 +427,11 @@ class JsonRpcEndpoint:
         try:
             data, limits, call = await self.runner.run(transaction)
         except _FaultWithAccount as fault:
-            log.error("internal error in %s", method, exc_info=fault.__cause__)
             error = ApiError("internal_error")
-            error.limits = await self._peek_after_fault(fault.limits)
+            # The limits need the database: not worth another wait when it is the fault.
+            if not _database_failed(method, fault.__cause__, arrived):
+                log.error("internal error in %s", method, exc_info=fault.__cause__)
+                error.limits = await self._peek_after_fault(fault.limits)
             raise error from None
         for hook in (*call.after_commit, *self.on_commit.get(method, ())):
             try:
@@ -421,6 +453,20 @@ class JsonRpcEndpoint:
         except Exception:
             log.exception("reading the limits after an internal error failed")
             return None
+
+
+def _run_by(at: float, fn: Callable[[], T]) -> T:
+    with deadline(at):
+        return fn()
+
+
+def _database_failed(method: str, exc: BaseException | None, arrived: float) -> bool:
+    """Report ``exc`` to the database health; True when the database was the fault (the
+    outage is logged once there, not per request)."""
+    if exc is None or not DATABASE.failed("api", exc, arrived):
+        return False
+    log.debug("internal error in %s: %s", method, summary(exc))
+    return True
 
 
 class _FaultWithAccount(Exception):

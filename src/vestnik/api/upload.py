@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -39,6 +40,7 @@ from vestnik.api.limits import LimitExceeded, charge, method_weight
 from vestnik.api.params import check_text
 from vestnik.config import Config
 from vestnik.store.db import now
+from vestnik.store.health import DATABASE
 from vestnik.store.schema import media_files
 
 log = logging.getLogger("vestnik.api.upload")
@@ -175,16 +177,20 @@ class MediaUpload:
         client = client_address(request.scope, self.trusted_proxies)
         exchange = Exchange(request.url.path, client, method=UPLOAD_METHOD)
         error: ApiError | None = None
+        started = time.monotonic()
         try:
             data = await self._handle(request, exchange)
             response = JSONResponse({"data": data})
         except UploadRefused as exc:
             error = exc.error
             response = JSONResponse({"error": error_object(error)}, status_code=exc.status)
-        except Exception:
-            log.exception("media upload failed")
+        except Exception as exc:
+            if not DATABASE.failed("upload", exc, started):  # an outage is logged once there
+                log.exception("media upload failed")
             error = ApiError("internal_error")
             response = JSONResponse({"error": error_object(error)}, 500)
+        else:
+            DATABASE.ok("upload", started)
         exchange.log(response.status_code, error.mnemonic if error else None)
         return response
 

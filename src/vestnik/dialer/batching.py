@@ -11,7 +11,9 @@ An operation is ``fn(conn, *args)``, as the ``store.sessions`` functions are; op
 batch run in submission order, so later ones see earlier ones' changes (e.g. two sessions of one
 account both checking its concurrent-call cap). If a batch fails as a whole (a deadlock, a bad
 operation), its operations are retried each in its own transaction, so one failure reaches only
-its own caller.
+its own caller. When the database is unavailable (``store.health.is_unavailable``) that would
+only multiply the wait (each transaction waits up to ``[database] timeout``): every operation
+of the batch, or of the rest of the retry, gets the error at once.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
+
+from vestnik.store.health import is_unavailable
 
 log = logging.getLogger("vestnik.dialer")
 
@@ -70,10 +74,13 @@ class GroupCommit:
             del self._pending[: self.max_batch]
             try:
                 results = await loop.run_in_executor(self._thread, self._run_batch, batch)
-            except Exception:
-                if len(batch) > 1:
-                    log.warning("a batch of %d operations failed; retrying each", len(batch))
-                results = await loop.run_in_executor(self._thread, self._run_each, batch)
+            except Exception as exc:
+                if is_unavailable(exc):
+                    results = [(False, exc)] * len(batch)
+                else:
+                    if len(batch) > 1:
+                        log.warning("a batch of %d operations failed; retrying each", len(batch))
+                    results = await loop.run_in_executor(self._thread, self._run_each, batch)
             for op, (ok, value) in zip(batch, results, strict=True):
                 if op.future.done():  # the caller went away (cancelled)
                     continue
@@ -98,5 +105,7 @@ class GroupCommit:
                 self.batches += 1
                 self.operations += 1
             except Exception as exc:
+                if is_unavailable(exc):  # the others would wait for it in turn
+                    return results + [(False, exc)] * (len(batch) - len(results))
                 results.append((False, exc))
         return results

@@ -17,6 +17,11 @@ dialer id) or another dialer's sweep settles.
 Database work runs on its own thread, many operations per transaction under load
 (``batching.GroupCommit``), so the event loop (SIP, RTP pacer, HTTP) never blocks on it.
 Deadlines use the loop clock; stored times are wall-clock UNIX seconds.
+
+While the database is unavailable the loops back off (``store.health.Backoff``), progress
+and final writes of calls wait for it (retried until it answers), and a session that fails
+to start dialing because of it goes back to the queue: an outage shorter than the lease
+costs no session its outcome.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import contextlib
 import logging
 import secrets
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -50,6 +56,7 @@ from vestnik.dialer.ports import (
 )
 from vestnik.store import sessions as store
 from vestnik.store.db import now
+from vestnik.store.health import BACKOFF_CAP_SECONDS, DATABASE, Backoff, is_unavailable
 
 log = logging.getLogger("vestnik.dialer")
 
@@ -62,7 +69,11 @@ ACCOUNT_RECHECK_SECONDS = 0.25
 # After the drain bound, hung-up calls get this long to report their result.
 CUT_GRACE_SECONDS = 5.0
 CLAIM_BATCH = 100
-FINISH_RETRIES = 4
+# How often a sweep held after an outage looks whether the database answers again.
+HOLD_POLL_SECONDS = 0.25
+# A call's writes are retried while the database is unavailable; other failures this often.
+WRITE_RETRIES = 4
+WRITE_RETRY_SECONDS = 0.2
 
 
 def default_dialer_id(config: Config) -> str:
@@ -279,6 +290,26 @@ class Dialer:
         """Run ``fn(conn, *args)`` in a transaction on the database thread (group commit)."""
         return await self._db.run(fn, *args)
 
+    async def _tx_written(self, fn: Callable[..., T], *args: Any) -> T:
+        """``_tx``, retried with back-off for as long as the database is unavailable, and up
+        to ``WRITE_RETRIES`` times for other failures (then it raises)."""
+        delay = WRITE_RETRY_SECONDS
+        failures = 0
+        while True:
+            started = time.monotonic()
+            try:
+                result = await self._tx(fn, *args)
+            except Exception as exc:
+                failures += 1
+                outage = DATABASE.failed("dialer call write", exc, started)
+                if not outage and failures >= WRITE_RETRIES:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_CAP_SECONDS)
+                continue
+            DATABASE.ok("dialer call write", started)
+            return result
+
     def _write(self, call: _Call, fn: Callable[..., object], *args: Any) -> None:
         """Queue a progress write for ``call``; writes of one call commit in order."""
         previous = call.writes
@@ -287,7 +318,7 @@ class Dialer:
             if previous is not None:
                 await previous
             try:
-                await self._tx(fn, *args)
+                await self._tx_written(fn, *args)
             except Exception:
                 log.exception("session %d: progress write %s failed", call.id, fn.__name__)
 
@@ -297,6 +328,7 @@ class Dialer:
 
     async def _claim_loop(self) -> None:
         limit = self.max_calls + max(0, self.settings.max_waiting_sessions)
+        backoff = Backoff("dialer claim", self.settings.poll_interval_seconds)
         while not self._stopping:
             # Cleared before the claim, so a wake() (or stop()) during it is not lost.
             self._wake.clear()
@@ -304,13 +336,16 @@ class Dialer:
             asked = min(room, CLAIM_BATCH)
             claim = store.Claim()
             if asked > 0:
+                started = time.monotonic()
                 try:
                     claim = await self._tx(
                         store.claim_for_dialing,
                         self.owner, asked, self.settings.lease_seconds, now(),
                     )  # fmt: skip
-                except Exception:
-                    log.exception("claiming sessions failed")
+                except Exception as exc:
+                    await self._idle(backoff.failed(exc, started))
+                    continue
+                backoff.ok(started)
             for done in claim.settled:
                 log.info("session %d finished at claim: %s", done["id"], done["finish_reason"])
             loop_now = asyncio.get_running_loop().time()
@@ -320,23 +355,32 @@ class Dialer:
                 call.task = asyncio.create_task(self._run(call), name=f"session-{call.id}")
             short = asked == 0 or len(claim.to_dial) + len(claim.settled) < asked
             if short and not self._stopping:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval_seconds)
+                await self._idle(self.settings.poll_interval_seconds)
+
+    async def _idle(self, seconds: float) -> None:
+        """Wait ``seconds``, or less when woken (a new session, a call ended, stop)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
 
     async def _renew_loop(self) -> None:
         period = max(0.05, self.settings.lease_seconds / 3)
+        backoff = Backoff("dialer lease renewal", self.settings.poll_interval_seconds)
+        delay = period
         while True:
-            await asyncio.sleep(period)
+            await asyncio.sleep(delay)
+            delay = period
             ids = [c.id for c in self._calls.values() if not c.finished]
             if not ids:
                 continue
+            started = time.monotonic()
             try:
                 held = await self._tx(
                     store.renew_leases, self.owner, ids, self.settings.lease_seconds, now()
                 )
-            except Exception:
-                log.exception("renewing leases failed")
+            except Exception as exc:
+                delay = min(period, backoff.failed(exc, started))  # the leases are running out
                 continue
+            backoff.ok(started)
             for session_id in set(ids) - held:
                 call = self._calls.get(session_id)
                 if call is None or call.finished:
@@ -347,15 +391,20 @@ class Dialer:
                     call.handle.release()
 
     async def _release_loop(self) -> None:
+        backoff = Backoff("dialer release poll", RELEASE_POLL_SECONDS)
+        delay = RELEASE_POLL_SECONDS
         while True:
-            await asyncio.sleep(RELEASE_POLL_SECONDS)
+            await asyncio.sleep(delay)
+            delay = RELEASE_POLL_SECONDS
             if not self._calls:
                 continue
+            started = time.monotonic()
             try:
                 ids = await self._tx(store.release_requested, self.owner)
-            except Exception:
-                log.exception("polling release requests failed")
+            except Exception as exc:
+                delay = backoff.failed(exc, started)
                 continue
+            backoff.ok(started)
             for session_id in ids:
                 call = self._calls.get(session_id)
                 if call is None or call.finished:
@@ -366,19 +415,34 @@ class Dialer:
 
     async def _sweep_loop(self) -> None:
         period = max(0.1, self.settings.lease_seconds / 2)
+        backoff = Backoff("dialer sweep", self.settings.poll_interval_seconds)
         while True:
             await asyncio.sleep(period)
+            started = time.monotonic()
             try:
                 recovered = await self._tx(store.recover_expired, now())
-            except Exception:
-                log.exception("recovering expired leases failed")
+            except Exception as exc:
+                backoff.failed(exc, started)
+                await self._hold_sweep()
                 continue
+            backoff.ok(started)
             if recovered.requeued or recovered.finished:
                 log.warning(
                     "lapsed leases: %d sessions requeued, %d finished internal_error %s",
                     len(recovered.requeued), len(recovered.finished), recovered.finished[:20],
                 )  # fmt: skip
                 self._wake.set()
+
+    async def _hold_sweep(self) -> None:
+        """After a failed sweep: wait until the database answers again, then one lease more.
+
+        Leases lapse during a long outage; live dialers renew theirs within that lease (their
+        renewal retries every few seconds), so a sweep settles only the sessions of dialers
+        that are really gone.
+        """
+        while not DATABASE.up:
+            await asyncio.sleep(HOLD_POLL_SECONDS)
+        await asyncio.sleep(self.settings.lease_seconds)
 
     # -- one session ---------------------------------------------------------------------
 
@@ -389,8 +453,13 @@ class Dialer:
             await self._settle_failed(call, "dialer stopped before the call ended")
             raise
         except Exception as exc:
-            log.exception("session %d failed", call.id)
-            await self._settle_failed(call, f"dialer error: {type(exc).__name__}: {exc}")
+            if not call.dialing and is_unavailable(exc):
+                # Nothing was dialled: back to the queue (or, when that cannot be written
+                # either, its lease lapses and a sweep requeues it).
+                await self._unclaim(call, "database unavailable while dialing began")
+            else:
+                log.exception("session %d failed", call.id)
+                await self._settle_failed(call, f"dialer error: {type(exc).__name__}: {exc}")
         finally:
             if call.render is not None:
                 if call.render.done():
@@ -630,20 +699,24 @@ class Dialer:
     def _loop_time(self) -> float:
         return asyncio.get_running_loop().time()
 
-    async def _unclaim(self, call: _Call) -> None:
-        """Give an undialled session back to the queue; if it was dialled after all, finish."""
+    async def _unclaim(
+        self, call: _Call, if_dialled: str = "dialer stopped while dialing began"
+    ) -> None:
+        """Give an undialled session back to the queue; if it was dialled after all, finish
+        it ``internal_error`` with ``if_dialled``."""
         try:
             given_back = await self._tx(store.unclaim, call.id, self.owner)
-        except Exception:
-            log.exception("session %d: giving back to the queue failed (lease will lapse)", call.id)
+        except Exception as exc:
+            if is_unavailable(exc):  # the outage itself is logged once, by store.health
+                log.debug("session %d: not given back (database down), lease lapses", call.id)
+            else:
+                log.exception("session %d: giving back to the queue failed (lease lapses)", call.id)
             call.finished = True
             return
         if given_back:
             call.finished = True
         else:
-            await self._finish(
-                call, FinishReason.INTERNAL_ERROR, detail="dialer stopped while dialing began"
-            )
+            await self._finish(call, FinishReason.INTERNAL_ERROR, detail=if_dialled)
 
     async def _finish(
         self,
@@ -655,7 +728,8 @@ class Dialer:
         sip_reason: str | None = None,
         sip_call_id: str | None = None,
     ) -> None:
-        """Write the final state (after the call's pending progress writes), retrying."""
+        """Write the final state (after the call's pending progress writes), retrying; while
+        the database is unavailable, until it answers (or the dialer stops: the lease lapses)."""
         if call.finished:
             return
         call.finished = True
@@ -669,25 +743,18 @@ class Dialer:
             sip_reason=sip_reason,
             sip_call_id=sip_call_id,
         )
-        delay = 0.2
-        for attempt in range(1, FINISH_RETRIES + 1):
-            try:
-                row = await self._tx(finish, call.id, self.owner, at, reason)
-            except Exception:
-                if attempt == FINISH_RETRIES:
-                    log.exception("session %d: final write failed; its lease will lapse", call.id)
-                    return
-                await asyncio.sleep(delay)
-                delay *= 2
-                continue
-            if row is None:
-                log.warning("session %d: not finished by us (already final or lease lost)", call.id)
-            else:
-                log.info(
-                    "session %d finished: %s (sip %s %s)", call.id, reason.value, sip_code,
-                    sip_reason or "",
-                )  # fmt: skip
+        try:
+            row = await self._tx_written(finish, call.id, self.owner, at, reason)
+        except Exception:
+            log.exception("session %d: final write failed; its lease will lapse", call.id)
             return
+        if row is None:
+            log.warning("session %d: not finished by us (already final or lease lost)", call.id)
+        else:
+            log.info(
+                "session %d finished: %s (sip %s %s)", call.id, reason.value, sip_code,
+                sip_reason or "",
+            )  # fmt: skip
 
 
 def _message_spec(row: dict[str, Any]) -> MessageSpec:

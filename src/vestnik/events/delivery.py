@@ -22,6 +22,10 @@ State lives in the database only, so a restart (or ``kill -9``) loses nothing:
 Slow or dead endpoints cannot hold up others: each endpoint has at most
 ``per_endpoint_concurrency`` requests in flight per process, the process at most ``concurrency``,
 and saturated endpoints are left out of the claim query.
+
+A database that is unavailable makes the loops back off (``store.health.Backoff``: from the
+poll interval, doubling, up to 5 s; one log line when it goes, one when it is back); outcomes
+that could not be written are kept and written when it answers again.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import contextlib
 import json
 import logging
 import random
+import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,6 +58,7 @@ from vestnik.events.signing import (
 )
 from vestnik.events.webhooks import DeliveryState
 from vestnik.store.db import now
+from vestnik.store.health import Backoff, is_unavailable
 from vestnik.store.schema import call_events, webhook_deliveries, webhooks
 
 log = logging.getLogger(__name__)
@@ -331,7 +337,7 @@ class WebhookWorker:
                     task.cancel()
                 loops[2].cancel()
                 await asyncio.gather(loops[2], return_exceptions=True)
-                await self._flush()
+                await self._final_flush()
         finally:
             await client.aclose()
             self._running = False
@@ -344,12 +350,15 @@ class WebhookWorker:
     # -- loops ---------------------------------------------------------------------------
 
     async def _dispatch_loop(self) -> None:
+        backoff = Backoff("webhook dispatch", self.cfg.poll_interval_seconds)
         while not self._stopping.is_set():
+            started = time.monotonic()
             try:
                 handled = await asyncio.to_thread(dispatch_pending, self.engine, now())
-            except Exception:
-                log.exception("webhook dispatch failed; retrying")
-                handled = 0
+            except Exception as exc:
+                await self._pause(backoff.failed(exc, started))
+                continue
+            backoff.ok(started)
             if handled:
                 self._wake.set()  # new deliveries for the claim loop
                 continue
@@ -361,6 +370,7 @@ class WebhookWorker:
         # freed slot would cap throughput at the transaction rate. An endpoint is refilled
         # when half its prefetch is free; the process when a quarter of its cap is.
         min_batch = max(1, min(CLAIM_BATCH, self.claim_cap // 4))
+        backoff = Backoff("webhook claim", self.cfg.poll_interval_seconds)
         while not self._stopping.is_set():
             free_total = self.claim_cap - self._claimed_total
             if free_total < min_batch and self._claimed_total:
@@ -375,11 +385,13 @@ class WebhookWorker:
             limit = min(free_total, CLAIM_BATCH)
             self._wake.clear()
             self._slot_freed.clear()
+            started = time.monotonic()
             try:
                 claimed = await asyncio.to_thread(self._claim, limit, free_slots)
-            except Exception:
-                log.exception("webhook claim failed; retrying")
-                claimed = []
+            except Exception as exc:
+                await self._pause(backoff.failed(exc, started))
+                continue
+            backoff.ok(started)
             for delivery in claimed:
                 self._start(client, delivery)
             if len(claimed) < limit:
@@ -462,23 +474,44 @@ class WebhookWorker:
             self._outcomes_ready.set()
 
     async def _record_loop(self) -> None:
+        backoff = Backoff("webhook record", self.cfg.poll_interval_seconds)
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.cfg.poll_interval_seconds):
                     await self._outcomes_ready.wait()
             self._outcomes_ready.clear()
-            await self._flush()
+            started = time.monotonic()
+            try:
+                wrote = await self._flush()
+            except Exception as exc:
+                await asyncio.sleep(backoff.failed(exc, started))
+                continue
+            if wrote:
+                backoff.ok(started)
 
-    async def _flush(self) -> None:
+    async def _final_flush(self) -> None:
+        """At stop: what cannot be written now is left to the leases (retried later)."""
+        try:
+            await self._flush()
+        except Exception as exc:
+            if not is_unavailable(exc):
+                log.exception("recording %d webhook outcomes failed", len(self._outcomes))
+            log.warning(
+                "%d webhook outcomes not recorded; those deliveries are retried after their lease",
+                len(self._outcomes),
+            )
+
+    async def _flush(self) -> bool:
+        """Write the waiting outcomes (True if there were any); on failure they stay waiting
+        and the error is raised."""
         if not self._outcomes:
-            return
+            return False
         batch, self._outcomes = self._outcomes, []
         try:
             results = await asyncio.to_thread(self._record, batch)
-        except Exception:
-            # Leave them to the lease: the deliveries will be retried (at least once).
-            log.exception("recording %d webhook outcomes failed", len(batch))
-            return
+        except BaseException:
+            self._outcomes[:0] = batch
+            raise
         for outcome, state in results:
             if outcome.ok:
                 lag = outcome.at - outcome.delivery.event_created_at
@@ -497,6 +530,7 @@ class WebhookWorker:
                     outcome.error,
                 )
         self._wake.set()  # later events of the same sessions may be due now
+        return True
 
     def _record(self, batch: list[Outcome]) -> list[tuple[Outcome, DeliveryState]]:
         with self.engine.begin() as conn:
@@ -518,6 +552,11 @@ class WebhookWorker:
             for t in (task, stop):
                 if not t.done():
                     t.cancel()
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds`` (back-off), or until stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     @staticmethod
     async def _wait_any(*events: asyncio.Event) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import QueuePool
 
+from vestnik.store.deadline import bound_postgresql, deadline
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# SQLite's busy timeout when no bound is given (admin commands, tests).
+DEFAULT_SQLITE_BUSY_SECONDS = 30.0
 
 log = logging.getLogger("vestnik.store")
 
@@ -23,15 +28,22 @@ def now() -> float:
     return time.time()
 
 
-def create_db_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and its folder created."""
+def create_db_engine(url: str, *, timeout: float | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and its folder created.
+
+    ``timeout`` (``[database] timeout``) bounds every wait on the database: SQLite's busy
+    timeout; on PostgreSQL the connect timeout, the server's ``statement_timeout``, the pool
+    checkout and the deadline of each connection in use (:mod:`vestnik.store.deadline`).
+    None: no bounds on PostgreSQL, 30 s busy timeout on SQLite.
+    """
     if url.startswith("sqlite"):
+        busy = DEFAULT_SQLITE_BUSY_SECONDS if timeout is None else timeout
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": busy},
             poolclass=kwargs.pop("poolclass", None) or QueuePool,
             **kwargs,
         )
@@ -45,7 +57,7 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={max(1, round(busy * 1000))}")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -55,8 +67,12 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    if timeout is None:
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(url, **kwargs)
+    engine = create_engine(url, pool_timeout=timeout, **kwargs)
+    bound_postgresql(engine, timeout)
+    return engine
 
 
 def alembic_config(url: str) -> AlembicConfig:
@@ -67,9 +83,14 @@ def alembic_config(url: str) -> AlembicConfig:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (idempotent); a change is logged."""
+    """Bring the schema to the newest migration (idempotent); a change is logged.
+
+    Not bounded by ``[database] timeout``: a migration may rewrite big tables.
+    """
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
+    with deadline(math.inf), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
         before = MigrationContext.configure(conn).get_current_revision()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
