@@ -11,7 +11,7 @@ nesting deeper than ``MAX_JSON_DEPTH``), checks the envelope, finds the method a
 
 Every reply is HTTP 200 except an oversized body (413), both with the JSON-RPC body. An error
 raised inside the transaction rolls it back: a rejected request changes nothing. Each request
-is one line of the access log (``vestnik.api.access``).
+is one line of the access log (``vestnik.access``).
 
 The request's database work must be done within ``[database] timeout`` of its arrival
 (:mod:`vestnik.store.deadline`); a database that does not answer in time, or cannot be
