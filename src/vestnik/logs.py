@@ -20,6 +20,9 @@ from vestnik.config import LogConfig
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Libraries whose INFO lines repeat at every start and say nothing an operator needs.
 QUIET_LOGGERS = ("uvicorn", "uvicorn.error", "alembic")
+# Libraries that log a WARNING for each malformed client request: a hostile client could fill
+# the log; the API already answers such a request with an error and one access-log line.
+CLIENT_NOISE_LOGGERS = ("python_multipart",)
 # What every LogRecord carries; anything else on a record came from ``extra=``.
 _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message",
@@ -61,6 +64,7 @@ def configure_logging(config: LogConfig) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(config.level.upper())
-    level = max(logging.WARNING, root.level)
     for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(level)
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    for name in CLIENT_NOISE_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.ERROR, root.level))
