@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import httpx
@@ -67,3 +68,37 @@ def test_signal_to_the_process_group_drains_live_calls(
     text = log.read_text()
     assert "Traceback" not in text
     assert "media stream ended unexpectedly" not in text
+
+
+def test_a_second_signal_cuts_the_drain_short(tmp_path: Path, sqlite_url: str) -> None:
+    engine = create_db_engine(sqlite_url)
+    token = provision(engine, max_concurrent_calls=5)
+    http_port, sip_port = free_port(), free_port()
+    with SippUas(tmp_path / "sipp") as sipp:
+        env = serve_env(
+            tmp_path, sqlite_url, sipp, http_port, sip_port, VESTNIK_DIALER_SHUTDOWN_GRACE="60"
+        )
+        log = tmp_path / "serve.log"
+        service = ServeProcess(env, log, http_port)
+        try:
+            service.wait_ready()
+            sids = []
+            for i in range(5):
+                body = informer_call(token, f"792600008{i:02d}", MESSAGE * 5)  # about 30 s
+                reply = httpx.post(service.url + "/v4.0", json=body)
+                sids.append(int(reply.json()["result"]["data"]["call_session_id"]))
+            wait_until(lambda: _states(engine, sids).count("answered") == 5, 20, "calls up")
+            os.killpg(service.proc.pid, signal.SIGINT)
+            wait_until(lambda: "stopping: no new calls" in log.read_text(), 5, "the drain")
+            started = time.monotonic()
+            os.killpg(service.proc.pid, signal.SIGINT)
+            assert service.proc.wait(15) == 0
+            assert time.monotonic() - started < 10  # not the 60 s grace, nor the 30 s message
+        finally:
+            service.cleanup()
+    rows = [session(engine, s) for s in sids]
+    assert [r["finish_reason"] for r in rows] == ["internal_error"] * 5
+    assert all("hung up by dialer shutdown" in r["finish_detail"] for r in rows)
+    text = log.read_text()
+    assert "second stop request: cutting the drain short" in text
+    assert "Traceback" not in text
