@@ -35,8 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from vestnik.calls import ContactKind, FinishReason
+from vestnik.calls.audio import Pcm
+from vestnik.calls.ports import CallResult, DialSpec
 from vestnik.config import Config
-from vestnik.dialer.ports import CallResult, DialSpec, Pcm
 from vestnik.telephony.sip_telephony import SipTelephony
 
 ROOT = Path(__file__).resolve().parent.parent

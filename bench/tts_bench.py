@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 
 from vestnik.calls import MessageType
+from vestnik.calls.ports import MessageSpec
 from vestnik.config import Config
-from vestnik.dialer.ports import MessageSpec
 from vestnik.media.level import conform
 from vestnik.media.render import AudioRenderer
 from vestnik.media.tts.espeak import EspeakEngine

@@ -27,12 +27,13 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
+from vestnik.calls.events import EventType
 from vestnik.config import Config, LimitsConfig
-from vestnik.events import EventType, record_event
 from vestnik.events.delivery import WebhookWorker
 from vestnik.events.webhooks import add_webhook
 from vestnik.store import create_db_engine, migrate
 from vestnik.store.accounts import create_account
+from vestnik.store.outbox import record_event
 from vestnik.store.schema import call_events, call_sessions, webhook_deliveries
 
 RECEIVER = """

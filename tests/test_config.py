@@ -1,4 +1,4 @@
-"""The configuration loader, and docs/configuration.md kept in step with config.py."""
+"""The configuration loader, and docs/configuration.md kept in step with config/settings.py."""
 
 from __future__ import annotations
 
@@ -286,7 +286,7 @@ def documented_keys() -> dict[tuple[str, str], list[str]]:
 
 
 def config_keys() -> dict[tuple[str, str], tuple[Any, Any]]:
-    """(section, key) → (type hint, default) for every setting in config.py."""
+    """(section, key) → (type hint, default) for every setting in config/settings.py."""
     out: dict[tuple[str, str], tuple[Any, Any]] = {}
     hints = typing.get_type_hints(Config)
     defaults = Config()
@@ -321,7 +321,7 @@ def test_every_config_key_is_documented_with_type_default_and_env_name() -> None
     missing = sorted(f"{s or TOP_LEVEL}.{k}" for s, k in set(actual) - set(documented))
     stale = sorted(f"{s or TOP_LEVEL}.{k}" for s, k in set(documented) - set(actual))
     assert not missing, f"docs/configuration.md lacks: {', '.join(missing)}"
-    assert not stale, f"docs/configuration.md documents keys config.py lacks: {stale}"
+    assert not stale, f"docs/configuration.md documents keys config/settings.py lacks: {stale}"
     for (section, key), (hint, default) in actual.items():
         kind, default_cell, env_cell, meaning = documented[(section, key)][:4]
         where = f"{section or TOP_LEVEL}.{key}"

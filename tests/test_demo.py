@@ -24,9 +24,9 @@ import pytest
 from tests.support.audio_match import match_audio, read_wav_8k
 
 from vestnik.calls import MessageType
+from vestnik.calls.ports import MessageSpec
 from vestnik.cli.demo import DEMO_TEXT
 from vestnik.config import Config
-from vestnik.dialer.ports import MessageSpec
 from vestnik.media.render import AudioRenderer
 from vestnik.store import create_db_engine
 

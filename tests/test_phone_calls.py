@@ -19,8 +19,9 @@ from tests.support.audio_match import match_audio, read_wav_8k
 from tests.support.peers import free_port_range
 
 from vestnik.calls import ContactKind, FinishReason, MessageType
+from vestnik.calls.audio import Pcm
+from vestnik.calls.ports import CallResult, DialSpec, MessageSpec
 from vestnik.config import Config
-from vestnik.dialer.ports import CallResult, DialSpec, MessageSpec, Pcm
 from vestnik.media.render import AudioRenderer
 from vestnik.store import create_db_engine
 from vestnik.telephony.phone import PhoneCall, PhoneMode, PhoneSettings, TestPhone

@@ -15,10 +15,9 @@ Two kinds of numbers:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +33,7 @@ from starlette.routing import Route
 from vestnik.calls import CallState
 from vestnik.store.health import DATABASE
 from vestnik.store.schema import call_sessions, webhook_deliveries
+from vestnik.threads import run_in_thread
 
 log = logging.getLogger("vestnik.metrics")
 
@@ -88,17 +88,29 @@ SIP_FINAL_RESPONSES = Counter(
 _KNOWN_API_METHODS: set[str] = set()
 # Unknown method names from clients are folded into one label (bounded cardinality).
 _OTHER_METHOD = "other"
+# A request refused before it named a method of ours (always its own label).
+_NO_METHOD = "none"
+# The methods the endpoints serve: always their own labels, whatever was counted before.
+_API_METHODS: set[str] = {_NO_METHOD}
+
+
+def register_api_methods(names: Iterable[str]) -> None:
+    """Methods an endpoint serves (called when it is built)."""
+    _API_METHODS.update(names)
+
+
 _MAX_METHOD_LABELS = 64
 
 
 def observe_api_request(method: str | None, mnemonic: str | None = None) -> None:
     """Count one answered JSON-RPC request (``mnemonic`` None = success).
 
-    Method names come from clients; after the first few distinct names, unknown ones are
-    counted as ``other`` so a client cannot blow up the number of series.
+    The endpoints' own methods (and ``none``: refused before naming one) have their own
+    labels; any other name is counted as itself for the first few, then as ``other``, so the
+    number of series stays bounded.
     """
-    name = method or "none"
-    if name not in _KNOWN_API_METHODS:
+    name = method or _NO_METHOD
+    if name not in _API_METHODS and name not in _KNOWN_API_METHODS:
         if len(_KNOWN_API_METHODS) >= _MAX_METHOD_LABELS:
             name = _OTHER_METHOD
         else:
@@ -283,7 +295,7 @@ def metrics_routes(engine: Engine | None) -> list[Route]:
 
     async def metrics_endpoint(_request: Request) -> Response:
         # The database count runs in a thread: a scrape never blocks the event loop.
-        body = await asyncio.to_thread(render_metrics, engine)
+        body = await run_in_thread(render_metrics, engine)
         return Response(body, media_type=CONTENT_TYPE)
 
     return [Route("/metrics", metrics_endpoint, methods=["GET"])]

@@ -28,11 +28,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from vestnik.config import Config, ConfigError, check_config, deployment_warnings
 from vestnik.logs import configure_logging
+from vestnik.threads import run_in_thread
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from vestnik.dialer.ports import MessageRenderer, Telephony
+    from vestnik.calls.ports import MessageRenderer, Telephony
 
 log = logging.getLogger("vestnik.service")
 
@@ -187,7 +188,7 @@ class Service:
             from vestnik.store.deadline import DatabaseTimeout
 
             try:
-                self.engine = await asyncio.to_thread(_open_engine, self.config)
+                self.engine = await run_in_thread(_open_engine, self.config)
             except DatabaseTimeout as exc:
                 raise ServiceError(f"database: {exc}") from None
         engine = self.engine

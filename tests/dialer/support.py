@@ -11,15 +11,9 @@ import asyncio
 from collections.abc import Awaitable
 from pathlib import Path
 
+from vestnik.calls.audio import Pcm
+from vestnik.calls.ports import CallHandle, CallObserver, DialSpec, MessageSpec, RenderError
 from vestnik.config import Config
-from vestnik.dialer.ports import (
-    CallHandle,
-    CallObserver,
-    DialSpec,
-    MessageSpec,
-    Pcm,
-    RenderError,
-)
 
 
 def dialer_config(tmp_path: Path, url: str, **dialer: object) -> Config:

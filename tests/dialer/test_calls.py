@@ -22,8 +22,8 @@ from tests.dialer.sipp_uas import SippUas
 from tests.dialer.support import LateFailingRenderer
 from tests.support.peers import async_wait_until, free_port_range
 
+from vestnik.calls.ports import MessageRenderer
 from vestnik.config import Config
-from vestnik.dialer.ports import MessageRenderer
 from vestnik.service import Service
 from vestnik.store import create_db_engine
 from vestnik.store.schema import accounts

@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from tests.events.support import SECRET, make_account, make_session
 
+from vestnik.calls.events import EventType
 from vestnik.cli.main import main
-from vestnik.events import EventType, record_event
 from vestnik.events.dispatch import dispatch_pending
+from vestnik.store.outbox import record_event
 from vestnik.store.schema import webhook_deliveries, webhooks
 
 

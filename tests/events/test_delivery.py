@@ -22,8 +22,8 @@ from tests.events.support import (
 from tests.support.peers import async_wait_until
 from tests.support.tcp_proxy import TcpProxy
 
+from vestnik.calls.events import EventType, notification_payload
 from vestnik.config import Config
-from vestnik.events import EventType, notification_payload, record_event
 from vestnik.events.delivery import WebhookWorker
 from vestnik.events.webhooks import (
     DeliveryState,
@@ -33,6 +33,7 @@ from vestnik.events.webhooks import (
     replay_deliveries,
 )
 from vestnik.store import create_db_engine
+from vestnik.store.outbox import record_event
 from vestnik.store.schema import call_events, webhook_deliveries
 
 ALL_EVENTS = "call_started,call_answered,call_finished"

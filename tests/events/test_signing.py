@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from vestnik.events.model import TemplateError, check_template, render_template
 from vestnik.events.signing import signature, signature_headers, verify
+from vestnik.events.templates import TemplateError, check_template, render_template
 
 SECRET = "0123456789abcdef0123"
 DOC = Path(__file__).resolve().parents[2] / "docs" / "events.md"

@@ -25,8 +25,9 @@ from tests.support.peers import Baresip, Kamailio, free_port_range
 from tests.support.speech import speech
 
 from vestnik.calls import ContactKind, FinishReason, MessageType
+from vestnik.calls.audio import Pcm
+from vestnik.calls.ports import CallResult, DialSpec, MessageSpec
 from vestnik.config import Config, LimitsConfig
-from vestnik.dialer.ports import CallResult, DialSpec, MessageSpec, Pcm
 from vestnik.media.audiofile import import_media_file
 from vestnik.media.render import AudioRenderer
 from vestnik.store import create_db_engine, migrate

@@ -14,8 +14,9 @@ from sqlalchemy import Engine
 from tests.media.speech import assert_speech_like
 
 from vestnik.calls import MessageType
+from vestnik.calls.audio import SAMPLE_RATE
+from vestnik.calls.ports import MessageRenderer, MessageSpec, RenderError
 from vestnik.config import Config, LimitsConfig
-from vestnik.dialer.ports import SAMPLE_RATE, MessageRenderer, MessageSpec, RenderError
 from vestnik.media.audiofile import import_media_file
 from vestnik.media.render import AudioRenderer
 from vestnik.media.system import ensure_system_media

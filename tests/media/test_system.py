@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from tests.media.speech import assert_speech_like
 
-from vestnik.dialer.ports import SAMPLE_RATE
+from vestnik.calls.audio import SAMPLE_RATE
 from vestnik.media.audiofile import load_pcm, resolve_media_path
 from vestnik.media.system import SYSTEM_MEDIA, ensure_system_media
 from vestnik.store.schema import media_files

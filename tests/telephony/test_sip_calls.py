@@ -18,8 +18,9 @@ import pytest
 
 from vestnik import metrics
 from vestnik.calls import ContactKind, FinishReason
+from vestnik.calls.audio import Pcm
+from vestnik.calls.ports import CallResult, DialSpec
 from vestnik.config import Config
-from vestnik.dialer.ports import CallResult, DialSpec, Pcm
 from vestnik.media.codecs import g711
 from vestnik.media.dtmf import detect_dtmf
 from vestnik.media.rtp import PT_PCMA, PT_PCMU

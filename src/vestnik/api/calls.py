@@ -11,8 +11,8 @@ from vestnik.api.errors import ApiError
 from vestnik.api.jsonrpc import MethodCall, MethodSpec
 from vestnik.api.params import Kind, Param, id_in_range
 from vestnik.calls import ACTIVE_STATES, Direction
+from vestnik.calls.events import iso
 from vestnik.calls.numbers import normalize_e164
-from vestnik.events import iso
 from vestnik.store.schema import call_sessions
 from vestnik.store.sessions import ReleaseOutcome, release_session
 

@@ -25,6 +25,7 @@ from vestnik.api.fastsql import Prepared
 from vestnik.api.jsonrpc import MethodCall, MethodSpec
 from vestnik.api.params import Kind, Param, db_id
 from vestnik.calls import CallState, ContactKind, Direction, MessageType, UsageRule
+from vestnik.calls.events import CALL_SOURCE
 from vestnik.calls.numbers import (
     REGIONAL_RULES,
     STICKY_RULES,
@@ -54,7 +55,6 @@ MIN_DIALING_TIMEOUT = 1.0
 MAX_DIALING_TIMEOUT = 120.0
 MAX_TEXT_COLUMN = 255  # external_id, dtmf_string, contact are VARCHAR(255)
 DTMF_PATTERN = re.compile(r"[0-9*#.]*")
-SOURCE = "callapi_informer_call"
 
 PARAMS = (
     Param("access_token", Kind.STRING, required=True),
@@ -223,7 +223,7 @@ def start_informer_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
         dict(
             account_id=account_id,
             access_token_id=call.principal.token_id,
-            source=SOURCE,
+            source=CALL_SOURCE,
             request_id=call.request_id_json,
             external_id=external_id,
             virtual_phone_number=vpn,

@@ -29,7 +29,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import anyio.to_thread
 import msgspec
 from sqlalchemy import Connection, Engine
 
@@ -51,6 +50,7 @@ from vestnik.config import DB_CALLS_MODES, Config
 from vestnik.store.db import now
 from vestnik.store.deadline import deadline, unwatch, watch
 from vestnik.store.health import DATABASE, summary
+from vestnik.threads import run_in_thread
 
 log = logging.getLogger("vestnik.api")
 
@@ -99,7 +99,7 @@ class DbRunner:
     async def run(self, fn: Callable[[], T]) -> T:
         if self.in_thread:
             at = _request_deadline.get() or time.monotonic() + self.timeout
-            return await anyio.to_thread.run_sync(_run_by, at, fn)
+            return await run_in_thread(_run_by, at, fn)
         return fn()
 
     @contextmanager
@@ -224,6 +224,7 @@ class JsonRpcEndpoint:
         db_in_thread: bool | None = None,
     ) -> None:
         self.methods = dict(methods)
+        metrics.register_api_methods(self.methods)
         self.config = config
         self.engine = engine
         if db_in_thread is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import anyio.to_thread
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
@@ -16,6 +15,7 @@ from vestnik.api.params import Kind, Param
 from vestnik.auth import SESSION_TOKEN_TTL_SECONDS, TokenKind, hash_password, verify_password
 from vestnik.store.accounts import issue_token
 from vestnik.store.schema import access_tokens, users
+from vestnik.threads import run_in_thread
 
 _dummy_hash: list[str] = []
 
@@ -43,7 +43,7 @@ async def _login_step(params: Mapping[str, Any], runner: DbRunner) -> Principal:
     user, account = await runner.run(read)
     stored = user.password_hash if user is not None else _dummy()
     # Argon2 costs ~40 ms: never on the event loop.
-    ok = await anyio.to_thread.run_sync(verify_password, stored, password)
+    ok = await run_in_thread(verify_password, stored, password)
     if user is None or account is None or not ok or not user.is_active:
         raise ApiError("auth_error")
     return Principal(None, None, int(user.id), account)

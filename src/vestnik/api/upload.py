@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import anyio.to_thread
 import sqlalchemy as sa
 from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
@@ -42,6 +41,7 @@ from vestnik.config import Config
 from vestnik.store.db import now
 from vestnik.store.health import DATABASE
 from vestnik.store.schema import media_files
+from vestnik.threads import run_in_thread
 
 log = logging.getLogger("vestnik.api.upload")
 
@@ -221,7 +221,7 @@ class MediaUpload:
                 raise _refuse(400, "required_parameter_missed", field="access_token")
             if not form.file_seen or form.file_bytes == 0:
                 raise _refuse(400, "required_parameter_missed", field=FILE_FIELD)
-            return await anyio.to_thread.run_sync(
+            return await run_in_thread(
                 self._import, token, exchange, tmp_path, form.fields.get("name"), form.filename
             )
         finally:

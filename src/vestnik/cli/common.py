@@ -19,8 +19,8 @@ from typing import Any, TextIO, TypeAlias
 
 from sqlalchemy import Engine
 
+from vestnik.calls.events import iso
 from vestnik.config import Config, load_config
-from vestnik.events import iso
 
 Handler = Callable[[argparse.Namespace], int | None]
 # What ``add_subparsers()`` returns; the alias is a string because the class is generic only

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vestnik.cli.common import CliError, SubParsers, command_parser, format_fields, port_number
+from vestnik.threads import run_in_thread
 
 EXIT_CALL_FAILED = 3
 
@@ -266,7 +267,7 @@ async def _wait_final(engine: Any, session_id: int, timeout: float) -> dict[str,
             return dict(found) if found is not None else None
 
     while True:
-        row = await asyncio.to_thread(read)
+        row = await run_in_thread(read)
         if row is not None and row["state"] in FINAL_STATES:
             return row
         if time.monotonic() > deadline:
@@ -279,7 +280,7 @@ async def _phone_call(phone: Any, row: dict[str, Any] | None) -> Any:
     if row is None or not row.get("dial_at"):
         return None  # never dialled: nothing reached the phone
     try:
-        return await asyncio.to_thread(phone.wait_call, 5.0)
+        return await run_in_thread(phone.wait_call, 5.0)
     except TimeoutError:
         return None
 
@@ -387,7 +388,7 @@ async def _watch_sessions(engine: Any, last_reported: int, say: Any) -> None:
         return done
 
     while True:
-        for row in await asyncio.to_thread(poll):
+        for row in await run_in_thread(poll):
             say(
                 f"session {row['id']}: {row['finish_reason']} (SIP {row['sip_code'] or '-'} "
                 f"{row['sip_reason'] or ''}) contact {row['contact']}"

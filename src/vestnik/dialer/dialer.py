@@ -42,18 +42,18 @@ from sqlalchemy import Engine
 
 from vestnik import metrics
 from vestnik.calls import ContactKind, FinishReason, MessageType
-from vestnik.config import Config
-from vestnik.dialer.batching import GroupCommit
-from vestnik.dialer.limits import CallRate
-from vestnik.dialer.ports import (
+from vestnik.calls.audio import Pcm
+from vestnik.calls.ports import (
     CallHandle,
     CallResult,
     DialSpec,
     MessageRenderer,
     MessageSpec,
-    Pcm,
     Telephony,
 )
+from vestnik.config import Config
+from vestnik.dialer.batching import GroupCommit
+from vestnik.dialer.limits import CallRate
 from vestnik.store import sessions as store
 from vestnik.store.db import now
 from vestnik.store.health import BACKOFF_CAP_SECONDS, DATABASE, Backoff, is_unavailable
@@ -615,7 +615,7 @@ class Dialer:
             wait.have_token = True
         try:
             begin = await self._tx(
-                store.begin_dialing, call.id, self.owner, self.settings.lease_seconds, now()
+                store.begin_dialing, call.id, self.owner, self.settings.lease_seconds
             )
         except BaseException:
             self._slots.release()

@@ -1,21 +1,5 @@
-"""Call events: the outbox, notification payloads and webhook delivery."""
+"""Webhooks: endpoints, fan-out of recorded call events, and signed, retried delivery.
 
-from vestnik.events.model import (
-    CALL_SOURCE,
-    TEMPLATE_VARIABLES,
-    EventType,
-    iso,
-    notification_payload,
-    render_template,
-)
-from vestnik.events.outbox import record_event
-
-__all__ = [
-    "CALL_SOURCE",
-    "TEMPLATE_VARIABLES",
-    "EventType",
-    "iso",
-    "notification_payload",
-    "record_event",
-    "render_template",
-]
+Events themselves (types, payload) are in ``vestnik.calls.events``; the outbox that records them
+with each state change is ``vestnik.store.outbox``.
+"""

@@ -48,7 +48,6 @@ from vestnik import metrics
 from vestnik.config import Config, WebhooksConfig
 from vestnik.events.dispatch import dispatch_pending
 from vestnik.events.http import HttpError, PostClient
-from vestnik.events.model import render_template
 from vestnik.events.signing import (
     HEADER_ATTEMPT,
     HEADER_DELIVERY_ID,
@@ -56,10 +55,12 @@ from vestnik.events.signing import (
     HEADER_EVENT_TYPE,
     signature_headers,
 )
+from vestnik.events.templates import render_template
 from vestnik.events.webhooks import DeliveryState
 from vestnik.store.db import now
 from vestnik.store.health import Backoff, is_unavailable
 from vestnik.store.schema import call_events, webhook_deliveries, webhooks
+from vestnik.threads import run_in_thread
 
 log = logging.getLogger(__name__)
 
@@ -354,7 +355,7 @@ class WebhookWorker:
         while not self._stopping.is_set():
             started = time.monotonic()
             try:
-                handled = await asyncio.to_thread(dispatch_pending, self.engine, now())
+                handled = await run_in_thread(dispatch_pending, self.engine, now())
             except Exception as exc:
                 await self._pause(backoff.failed(exc, started))
                 continue
@@ -387,7 +388,7 @@ class WebhookWorker:
             self._slot_freed.clear()
             started = time.monotonic()
             try:
-                claimed = await asyncio.to_thread(self._claim, limit, free_slots)
+                claimed = await run_in_thread(self._claim, limit, free_slots)
             except Exception as exc:
                 await self._pause(backoff.failed(exc, started))
                 continue
@@ -508,7 +509,7 @@ class WebhookWorker:
             return False
         batch, self._outcomes = self._outcomes, []
         try:
-            results = await asyncio.to_thread(self._record, batch)
+            results = await run_in_thread(self._record, batch)
         except BaseException:
             self._outcomes[:0] = batch
             raise

@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from vestnik.events.model import EventType, TemplateError, check_template
+from vestnik.calls.events import EventType
+from vestnik.events.templates import TemplateError, check_template
 from vestnik.store.db import now
 from vestnik.store.schema import accounts, call_events, webhook_deliveries, webhooks
 

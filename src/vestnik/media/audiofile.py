@@ -30,8 +30,8 @@ import soxr
 import sqlalchemy as sa
 from sqlalchemy import Connection, event
 
+from vestnik.calls.audio import SAMPLE_RATE, Pcm
 from vestnik.config import MediaConfig
-from vestnik.dialer.ports import SAMPLE_RATE, Pcm
 from vestnik.media.level import SilentAudioError, normalize_level, to_float, to_int16
 from vestnik.store.db import now
 from vestnik.store.media import TYPE_SYSTEM, TYPE_USER

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vestnik.dialer.ports import SAMPLE_RATE, Pcm
+from vestnik.calls.audio import SAMPLE_RATE, Pcm
 
 # ITU-T Q.23 keypad: (row Hz, column Hz).
 ROW_HZ = (697, 770, 852, 941)

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from vestnik.dialer.ports import SAMPLE_RATE, Pcm
+from vestnik.calls.audio import SAMPLE_RATE, Pcm
 
 TARGET_DBFS = -18.0  # active-speech RMS after normalisation
 PEAK_CEILING_DBFS = -1.0  # no sample louder than this

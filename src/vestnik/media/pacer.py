@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from vestnik.dialer.ports import Pcm
+from vestnik.calls.audio import Pcm
 from vestnik.media.codecs import g711
 from vestnik.media.dtmf import PAUSE_SECONDS, dtmf_tone
 from vestnik.media.rtp import (

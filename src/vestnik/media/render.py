@@ -21,14 +21,16 @@ import numpy as np
 import sqlalchemy as sa
 
 from vestnik.calls import MessageType
+from vestnik.calls.audio import Pcm
+from vestnik.calls.ports import MessageSpec, RenderError
 from vestnik.config import Config
-from vestnik.dialer.ports import MessageSpec, Pcm, RenderError
 from vestnik.media.audiofile import TYPE_SYSTEM, load_pcm, resolve_media_path
 from vestnik.media.level import SilentAudioError, conform
 from vestnik.media.tts import TtsEngine, TtsError, create_tts_engine
 from vestnik.media.tts.cache import TtsCache, cache_key
 from vestnik.media.tts.normalize import normalize_text
 from vestnik.store.schema import media_files
+from vestnik.threads import run_in_thread
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ class _SharedBuffers:
 
 
 class AudioRenderer:
-    """Implements :class:`vestnik.dialer.ports.MessageRenderer`.
+    """Implements :class:`vestnik.calls.ports.MessageRenderer`.
 
     ``tts`` overrides the engine ``config.tts`` names (tests, or a caller sharing one engine);
     otherwise it is loaded in a worker thread at the first TTS message.
@@ -147,11 +149,11 @@ class AudioRenderer:
         return await asyncio.shield(future)
 
     async def _compute(self, key: str, compute: Callable[[], Pcm]) -> Pcm:
-        arr = await asyncio.to_thread(compute)
+        arr = await run_in_thread(compute)
         return self._buffers.put(key, arr)
 
     async def _render_tts(self, text: str) -> Pcm:
-        tts = self._tts if self._tts is not None else await asyncio.to_thread(self.tts_engine)
+        tts = self._tts if self._tts is not None else await run_in_thread(self.tts_engine)
         known = self._tts_keys.get(text)
         if known is None:
             spoken = _normalized(text, tts.language)

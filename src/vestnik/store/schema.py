@@ -22,6 +22,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from vestnik.calls.events import CALL_SOURCE
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -185,7 +187,7 @@ call_sessions = Table(
     Column("id", Integer, **_ID),
     Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
     Column("access_token_id", Integer, nullable=True),
-    Column("source", String(32), nullable=False, default="callapi_informer_call"),
+    Column("source", String(32), nullable=False, default=CALL_SOURCE),
     # The JSON-RPC id, JSON-encoded (it may be a string or a number).
     Column("request_id", String(255), nullable=True),
     Column("external_id", String(255), nullable=True),

@@ -28,7 +28,9 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection
 
 from vestnik.calls import CallState, FinishReason
-from vestnik.events import EventType, record_event
+from vestnik.calls.events import EventType
+from vestnik.store.db import now
+from vestnik.store.outbox import record_event
 from vestnik.store.schema import accounts, blacklist, call_sessions
 
 Row = dict[str, Any]
@@ -283,14 +285,17 @@ def count_active_calls(conn: Connection, account_id: int) -> int:
 
 
 def begin_dialing(
-    conn: Connection, session_id: int, owner: str, lease_seconds: float, at: float
+    conn: Connection, session_id: int, owner: str, lease_seconds: float, at: float | None = None
 ) -> BeginDialing:
     """queued → dialing, if still ours, not released, not blacklisted, and the account has room.
 
     Committed before the INVITE is sent: from here on the session is never dialled again.
     The account row is locked first (PostgreSQL) so the concurrent-call count and the
-    transition are one step across all dialers.
+    transition are one step across all dialers. ``at`` defaults to the moment the transaction
+    runs (not when the dialer queued it), so ``dial_at`` never precedes the end of the call
+    whose slot it took.
     """
+    at = now() if at is None else at
     row = conn.execute(_SESSION_CONTACT, {"sid": session_id}).first()
     if row is None:
         return BeginDialing(DialStart.GONE)

@@ -48,8 +48,9 @@ from sippy.UacStateCancelling import UacStateCancelling
 
 from vestnik import metrics
 from vestnik.calls import FinishReason, finish_reason_for_sip_code
+from vestnik.calls.audio import Pcm
+from vestnik.calls.ports import CallObserver, CallResult, DialSpec
 from vestnik.config import Config, check_config
-from vestnik.dialer.ports import CallObserver, CallResult, DialSpec, Pcm
 from vestnik.media import sdp
 from vestnik.media.pacer import (
     CODECS,
@@ -66,6 +67,7 @@ from vestnik.telephony.addressing import AddressError, Target, caller_user, targ
 from vestnik.telephony.rtp_ports import PortsExhausted, RtpPortPool
 from vestnik.telephony.sip_endpoint import USER_AGENT, SipEndpoint
 from vestnik.telephony.sippy_loop import SippyLoop
+from vestnik.threads import run_in_thread
 
 log = logging.getLogger(__name__)
 
@@ -632,15 +634,15 @@ class SipTelephony:
         if self._started:
             return
         try:
-            await asyncio.to_thread(self.endpoint.open)
+            await run_in_thread(self.endpoint.open)
         except OSError as exc:
             raise TelephonyError(
                 f"cannot bind SIP on {self.config.sip.bind_host}:{self.config.sip.port}: {exc}"
             ) from exc
         try:
-            await asyncio.to_thread(self.pacer.start)
+            await run_in_thread(self.pacer.start)
         except Exception as exc:
-            await asyncio.to_thread(self.endpoint.close)
+            await run_in_thread(self.endpoint.close)
             raise TelephonyError(f"cannot start the RTP pacer: {exc}") from exc
         metrics.register_pacer(self.pacer)
         self._started = True
@@ -657,9 +659,9 @@ class SipTelephony:
         if self._started:
             # Give sippy a moment to put the CANCELs/BYEs on the wire before the socket goes.
             await asyncio.sleep(0.05)
-            await asyncio.to_thread(self.endpoint.close)
+            await run_in_thread(self.endpoint.close)
             metrics.unregister_pacer(self.pacer)
-            await asyncio.to_thread(self.pacer.close)
+            await run_in_thread(self.pacer.close)
             self._started = False
 
     def place_call(self, dial: DialSpec, audio: Awaitable[Pcm], observer: CallObserver) -> SipCall:

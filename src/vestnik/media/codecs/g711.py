@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-Pcm = npt.NDArray[np.int16]
+from vestnik.calls.audio import Pcm
+
 Codes = npt.NDArray[np.uint8]
 
 # Code byte of digital silence (a zero sample).

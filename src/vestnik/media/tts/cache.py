@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vestnik.dialer.ports import Pcm
+from vestnik.calls.audio import Pcm
 
 log = logging.getLogger(__name__)
 

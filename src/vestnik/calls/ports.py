@@ -1,9 +1,10 @@
-"""What the dialer needs from the telephony and media adapters.
+"""The seams where the dialer meets the telephony and media adapters.
 
 The dialer claims a session, asks the renderer for the message audio (started at claim time,
 so it is ready at answer), asks the telephony adapter to place the call, and records what
-happened. These protocols are the seams; ``vestnik.telephony`` and ``vestnik.media`` implement
-them.
+happened. ``vestnik.telephony`` and ``vestnik.media`` implement these protocols; the dialer
+uses them; only ``vestnik.service`` names the concrete classes. They live in the domain so
+that neither side imports the other.
 """
 
 from __future__ import annotations
@@ -12,15 +13,8 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
-import numpy.typing as npt
-
-from vestnik.calls import ContactKind, FinishReason, MessageType
-
-# Message audio: mono signed 16-bit PCM at 8 kHz. Identical messages share one (read-only)
-# array: never write into it.
-SAMPLE_RATE = 8000
-Pcm = npt.NDArray[np.int16]
+from vestnik.calls.audio import Pcm
+from vestnik.calls.model import ContactKind, FinishReason, MessageType
 
 
 @dataclass(frozen=True)

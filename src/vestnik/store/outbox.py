@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from vestnik.events.model import EventType, notification_payload
+from vestnik.calls.events import EventType, notification_payload
 from vestnik.store.schema import call_events
 
 # Built once: a statement rebuilt with ``.values(...)`` on every call costs SQLAlchemy a fresh

@@ -1,14 +1,17 @@
-"""Event types and the notification payload (the vendor's variable names)."""
+"""Call events: their types and the notification payload (the vendor's variable names).
+
+The outbox (``vestnik.store.outbox``) records an event with its payload in the same transaction
+as the session's change; webhook delivery (``vestnik.events``) sends it.
+"""
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+# The vendor's ``call_source`` of a session made by start.informer_call (stored per session).
 CALL_SOURCE = "callapi_informer_call"
 
 
@@ -81,39 +84,3 @@ TEMPLATE_VARIABLES: tuple[str, ...] = (
     "sip_code",
     "sip_reason",
 )
-
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-
-
-class TemplateError(ValueError):
-    """A body template names a variable notifications do not have."""
-
-
-def check_template(template: str) -> None:
-    """Refuse a template with unknown ``{{variable}}`` names (at configuration time)."""
-    unknown = sorted(
-        {m.group(1) for m in _PLACEHOLDER.finditer(template)} - set(TEMPLATE_VARIABLES)
-    )
-    if unknown:
-        raise TemplateError(
-            f"unknown template variable(s): {', '.join(unknown)}; "
-            f"known: {', '.join(TEMPLATE_VARIABLES)}"
-        )
-
-
-def render_template(template: str, variables: Mapping[str, Any]) -> str:
-    """Substitute ``{{name}}`` placeholders, as the vendor's notification service does.
-
-    Values go in as text, JSON-string-escaped (quotes and backslashes escaped, no surrounding
-    quotes), so a JSON template such as ``{"id": "{{call_session_id}}"}`` stays valid JSON
-    whatever the value; ``null`` values become the empty string.
-    """
-
-    def value(match: re.Match[str]) -> str:
-        raw = variables.get(match.group(1))
-        if raw is None:
-            return ""
-        text = raw if isinstance(raw, str) else json.dumps(raw)
-        return json.dumps(text, ensure_ascii=False)[1:-1]
-
-    return _PLACEHOLDER.sub(value, template)

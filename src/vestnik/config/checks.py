@@ -1,0 +1,132 @@
+"""Values of the right type that the service still cannot use are refused here, naming the
+key; settings that are valid alone but do not fit together are warned about at start."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from typing import Any
+
+from vestnik.config.settings import Config, ConfigError, RtpConfig
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+LOG_FORMATS = ("text", "json")
+NUMBER_FORMATS = ("plain", "plus")
+DB_CALLS_MODES = ("auto", "inline", "thread")
+# What this version implements: anything else is refused at load, not at the first call.
+TRANSPORTS = ("udp",)
+CODECS = ("PCMA", "PCMU")
+TTS_ENGINES = ("espeak", "piper")
+
+
+def rtp_port_count(rtp: RtpConfig) -> int:
+    """Calls the RTP range can carry at once: one even port each (RTCP takes the odd one)."""
+    first = rtp.port_min + rtp.port_min % 2
+    return max(0, (rtp.port_max - first) // 2 + 1)
+
+
+def _one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(allowed)} (got {value!r})")
+
+
+def check_config(config: Config) -> None:
+    """Refuse values of the right type that the service cannot use, naming the key."""
+    sections: list[tuple[str, Any]] = [("", config)]
+    sections += [
+        (f"{f.name}.", getattr(config, f.name))
+        for f in dataclasses.fields(config)
+        if dataclasses.is_dataclass(getattr(config, f.name))
+    ]
+    for prefix, section in sections:
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            values = value.values() if isinstance(value, dict) else [value]
+            for item in values:
+                if isinstance(item, bool) or not isinstance(item, int | float):
+                    continue
+                if item != item or item in (float("inf"), float("-inf")):
+                    raise ConfigError(f"{prefix}{f.name} must be a finite number")
+                if item < 0:
+                    raise ConfigError(f"{prefix}{f.name} must not be negative, got {item}")
+    # 0 = any free port (tests, several processes); the trunk and RTP need real ports.
+    for name, port, lowest in (
+        ("server.port", config.server.port, 0),
+        ("sip.port", config.sip.port, 0),
+        ("trunk.port", config.trunk.port, 1),
+        ("rtp.port_min", config.rtp.port_min, 1),
+        ("rtp.port_max", config.rtp.port_max, 1),
+    ):
+        if not lowest <= port <= 65535:
+            raise ConfigError(f"{name} must be a port number {lowest}..65535, got {port}")
+    if config.rtp.port_min > config.rtp.port_max:
+        raise ConfigError(
+            f"rtp.port_min ({config.rtp.port_min}) is above rtp.port_max ({config.rtp.port_max})"
+        )
+    if rtp_port_count(config.rtp) == 0:
+        raise ConfigError(
+            f"rtp.port_min..rtp.port_max ({config.rtp.port_min}..{config.rtp.port_max}) has no "
+            "even port (each call takes one)"
+        )
+    _one_of("log.level", config.log.level.lower(), LOG_LEVELS)
+    _one_of("log.format", config.log.format, LOG_FORMATS)
+    _one_of("trunk.transport", config.trunk.transport.lower(), TRANSPORTS)
+    if not config.trunk.codecs:
+        raise ConfigError(f"trunk.codecs must list at least one of {', '.join(CODECS)}")
+    for codec in config.trunk.codecs:
+        _one_of("trunk.codecs", codec.upper(), CODECS)
+    _one_of("tts.engine", config.tts.engine, TTS_ENGINES)
+    _one_of("server.db_calls", config.server.db_calls, DB_CALLS_MODES)
+    if config.database.timeout <= 0:
+        raise ConfigError(f"database.timeout must be positive, got {config.database.timeout}")
+    for name in ("caller_format", "callee_format"):
+        _one_of(f"trunk.{name}", getattr(config.trunk, name), NUMBER_FORMATS)
+    for key, networks in (
+        ("limits.ip_allowlist", config.limits.ip_allowlist),
+        ("server.trusted_proxies", config.server.trusted_proxies),
+    ):
+        for network in networks:
+            try:
+                ipaddress.ip_network(network.strip(), strict=False)
+            except ValueError:
+                raise ConfigError(f"{key}: {network!r} is not an IP network") from None
+    if config.server.header_timeout <= 0:
+        raise ConfigError("server.header_timeout must be above 0")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: taken to be another machine
+
+
+def deployment_warnings(config: Config) -> list[str]:
+    """Settings that are valid alone but do not fit together (``serve`` logs them at start)."""
+    warnings = []
+    trunk = config.trunk.host
+    if trunk and not _is_loopback(trunk):
+        local = []
+        for section in (config.sip, config.rtp):
+            name = "sip" if section is config.sip else "rtp"
+            if _is_loopback(section.bind_host):
+                local.append(f"{name}.bind_host {section.bind_host}")
+            elif _is_loopback(section.advertised_host):
+                local.append(f"{name}.advertised_host {section.advertised_host}")
+        if local:
+            warnings.append(
+                f"the trunk {trunk} is on another machine but {' and '.join(local)} is a "
+                "loopback address, which it cannot reach: set [sip] and [rtp] bind_host (or "
+                "advertised_host) to an address the trunk can reach"
+            )
+    ports = rtp_port_count(config.rtp)
+    if config.dialer.enabled and ports < config.dialer.max_concurrent_calls:
+        warnings.append(
+            f"rtp.port_min..rtp.port_max ({config.rtp.port_min}..{config.rtp.port_max}) has "
+            f"{ports} even ports, fewer than dialer.max_concurrent_calls "
+            f"({config.dialer.max_concurrent_calls}): at most {ports} calls at once; "
+            "further calls wait for a port"
+        )
+    return warnings

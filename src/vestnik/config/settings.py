@@ -1,0 +1,198 @@
+"""Every setting, as one dataclass per section of the TOML file (``[server]``, ``[trunk]`` …).
+
+``docs/configuration.md`` documents every key (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or of the wrong type."""
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Requests larger than this are refused before parsing (bytes).
+    max_body_bytes: int = 1_048_576
+    # Largest media upload accepted over HTTP (bytes).
+    max_upload_bytes: int = 20_971_520
+    # Where API requests run their database work: "thread" (a worker thread each; database
+    # waits never stall the event loop), "inline" (on the event loop: less CPU per request),
+    # "auto" (inline for SQLite, thread for PostgreSQL).
+    db_calls: str = "auto"
+    # Peers (CIDRs) whose X-Forwarded-For header names the client; empty: the TCP peer is the
+    # client, always.
+    trusted_proxies: list[str] = field(default_factory=list)
+    # A request's headers must be complete this many seconds after its first byte (or after
+    # the connection opens); slower connections are closed.
+    header_timeout: float = 10.0
+    # A request body must keep arriving at this many bytes per second on average, after a
+    # grace of header_timeout; slower connections are closed (0: no bound).
+    min_body_rate: float = 500.0
+
+
+@dataclass
+class DatabaseConfig:
+    # Empty: SQLite file ``vestnik.db`` in ``data_dir``. Otherwise any SQLAlchemy URL,
+    # e.g. ``postgresql+psycopg://user@127.0.0.1/vestnik``.
+    url: str = ""
+    # Bound on waiting for the database (seconds): connecting, a statement, a pool checkout,
+    # the SQLite lock; an API request whose database does not answer gets internal_error.
+    timeout: float = 10.0
+
+
+@dataclass
+class TrunkConfig:
+    # The SIP peer (carrier, PBX or SBC) that receives our INVITEs. Empty: none configured, and
+    # ``serve`` refuses to start the dialer (an API-only process needs none).
+    host: str = ""
+    port: int = 5060
+    # Optional outbound proxy "host:port"; INVITEs go there, Request-URI stays on the trunk.
+    outbound_proxy: str = ""
+    # Known: udp (see TRANSPORTS).
+    transport: str = "udp"
+    username: str = ""
+    password: str = ""
+    # Domain for From (and the Request-URI host when empty: the trunk host).
+    domain: str = ""
+    # "plus": +74993720692, "plain": 74993720692.
+    caller_format: str = "plain"
+    callee_format: str = "plain"
+    # Preferred audio codecs, in order. Known: PCMA, PCMU.
+    codecs: list[str] = field(default_factory=lambda: ["PCMA", "PCMU"])
+    # Offer RFC 4733 telephone-event (DTMF as RTP events); off, or when the answer lacks it,
+    # DTMF is sent in-band as dual tones.
+    telephone_event: bool = True
+    # New calls per second towards this trunk (0 = unlimited).
+    calls_per_second: float = 50.0
+
+
+@dataclass
+class SipConfig:
+    bind_host: str = "127.0.0.1"
+    port: int = 5060
+    # Address put in Contact/Via; empty = bind_host.
+    advertised_host: str = ""
+
+
+@dataclass
+class RtpConfig:
+    port_min: int = 20000
+    port_max: int = 39999
+    bind_host: str = "127.0.0.1"
+    # Address put in SDP c=; empty = bind_host.
+    advertised_host: str = ""
+    # Run the RTP pacer in a child process of its own, so garbage collection and SIP work in
+    # the main process cannot delay packets (false: a thread of the main process).
+    pacer_process: bool = True
+    # Ask for SCHED_RR real-time scheduling for the pacer thread (needs CAP_SYS_NICE or root;
+    # without it a warning is logged and the pacer runs at normal priority).
+    realtime_priority: bool = False
+
+
+@dataclass
+class DialerConfig:
+    enabled: bool = True
+    max_concurrent_calls: int = 2000
+    # How long a session may wait for a free slot before max_out_call_reached.
+    slot_wait_seconds: float = 60.0
+    lease_seconds: float = 30.0
+    poll_interval_seconds: float = 0.05
+    shutdown_grace: float = 30.0
+    # Stable identity of this dialer (lease owner prefix); empty = "<hostname>:<sip port>".
+    # A restarted dialer with the same id finishes its previous run's calls at once.
+    id: str = ""
+    # Claimed sessions that may wait for a call slot at once (beyond max_concurrent_calls).
+    max_waiting_sessions: int = 200
+    # Safety net: a call still up this long after its INVITE is hung up (internal_error).
+    max_call_seconds: float = 1800.0
+    dtmf_tone_ms: int = 100
+    dtmf_gap_ms: int = 100
+
+
+@dataclass
+class TtsConfig:
+    # Known: espeak, piper (see TTS_ENGINES).
+    engine: str = "espeak"
+    voice: str = "ru"
+    # piper: path to the .onnx voice model (its .onnx.json beside it).
+    piper_model: str = ""
+    cache_max_mb: int = 512
+    # Rendered messages kept in memory (shared by identical calls), in addition to those in use.
+    memory_cache_items: int = 256
+
+
+@dataclass
+class MediaConfig:
+    # Audio files (admin ``media add`` and uploads): refused when longer or larger than this.
+    max_duration_seconds: float = 600.0
+    max_file_bytes: int = 20_971_520
+
+
+@dataclass
+class LimitsConfig:
+    """Defaults copied onto a new account; each account can be changed afterwards."""
+
+    minute_limit: int = 3000
+    day_limit: int = 300_000
+    tts_max_length: int = 4000
+    max_concurrent_calls: int = 200
+    ip_allowlist: list[str] = field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    # Points per method; methods not listed weigh ``default_weight``.
+    default_weight: int = 1
+    method_weights: dict[str, int] = field(
+        default_factory=lambda: {"start.informer_call": 1, "login.user": 1}
+    )
+
+
+@dataclass
+class WebhooksConfig:
+    timeout_seconds: float = 5.0
+    # Retries back off exponentially up to this horizon, then the delivery is parked.
+    retry_horizon_seconds: float = 86_400.0
+    backoff_base_seconds: float = 1.0
+    backoff_max_seconds: float = 600.0
+    concurrency: int = 64
+    # In-flight requests per endpoint in one process: a slow endpoint cannot take every slot.
+    per_endpoint_concurrency: int = 8
+    # How often the dispatcher and the delivery worker look for new work.
+    poll_interval_seconds: float = 0.05
+
+
+@dataclass
+class LogConfig:
+    # critical, error, warning, info or debug.
+    level: str = "info"
+    # "text": one readable line per record; "json": one JSON object per line (log shippers).
+    format: str = "text"
+
+
+@dataclass
+class Config:
+    data_dir: str = "./var"
+    log: LogConfig = field(default_factory=LogConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    trunk: TrunkConfig = field(default_factory=TrunkConfig)
+    sip: SipConfig = field(default_factory=SipConfig)
+    rtp: RtpConfig = field(default_factory=RtpConfig)
+    dialer: DialerConfig = field(default_factory=DialerConfig)
+    tts: TtsConfig = field(default_factory=TtsConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{(self.data_path / 'vestnik.db').resolve()}"
