@@ -43,7 +43,8 @@ def test_client_method_names_cannot_blow_up_label_count() -> None:
         for s in family.samples
         if s.name == "vestnik_api_requests_total"
     }
-    assert len(methods) <= 65
+    # The endpoints' own methods always have their labels; names from clients are capped.
+    assert len({m for m in methods if m.startswith("junk.")}) <= 64
     assert "other" in methods
 
 
