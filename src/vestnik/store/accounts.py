@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from vestnik.auth import TokenKind, hash_password, hash_token, new_token
 from vestnik.config import LimitsConfig
 from vestnik.store.db import now
+from vestnik.store.errors import AdminError
 from vestnik.store.schema import (
     access_tokens,
     accounts,
@@ -51,10 +52,6 @@ ACCOUNT_OWNED_TABLES = (
     webhooks,
     limit_counters,
 )
-
-
-class AdminError(ValueError):
-    """An administrative request that cannot be carried out (message is user-facing)."""
 
 
 @dataclass(frozen=True)
