@@ -18,11 +18,12 @@ from vestnik.cli.common import (
     CliError,
     SubParsers,
     command_parser,
-    database,
     emit,
     format_fields,
     format_table,
     positive_int,
+    reading,
+    transaction,
     with_iso_times,
 )
 from vestnik.events.webhooks import (
@@ -120,7 +121,7 @@ def _public(row: dict[str, Any], show_secret: bool) -> dict[str, Any]:
 
 def _add(args: argparse.Namespace) -> None:
     template = _read_template(args.template)
-    with database(args) as (_config, engine), engine.begin() as conn:
+    with transaction(args) as conn:
         account_id = resolve_account(conn, args.account)
         try:
             hook_id = add_webhook(conn, account_id, args.url, args.events, args.secret, template)
@@ -132,7 +133,7 @@ def _add(args: argparse.Namespace) -> None:
 
 
 def _list(args: argparse.Namespace) -> None:
-    with database(args) as (_config, engine), engine.connect() as conn:
+    with reading(args) as conn:
         account_id = resolve_account(conn, args.account)
         rows = [_public(h, args.show_secrets) for h in list_webhooks(conn, account_id)]
     columns = ["id", "url", "events", "is_active", "created_at_iso"]
@@ -142,7 +143,7 @@ def _list(args: argparse.Namespace) -> None:
 
 
 def _remove(args: argparse.Namespace) -> None:
-    with database(args) as (_config, engine), engine.begin() as conn:
+    with transaction(args) as conn:
         try:
             remove_webhook(conn, args.id)
         except WebhookError as exc:
@@ -151,7 +152,7 @@ def _remove(args: argparse.Namespace) -> None:
 
 
 def _deliveries(args: argparse.Namespace) -> None:
-    with database(args) as (_config, engine), engine.connect() as conn:
+    with reading(args) as conn:
         account_id = resolve_account(conn, args.account) if args.account else None
         rows = [
             with_iso_times(r, ("next_attempt_at", "delivered_at", "created_at"))
@@ -173,7 +174,7 @@ def _deliveries(args: argparse.Namespace) -> None:
 def _replay(args: argparse.Namespace) -> None:
     if bool(args.ids) == bool(args.all_parked):
         raise CliError("give DELIVERY_ID(s) or --all-parked (not both)")
-    with database(args) as (_config, engine), engine.begin() as conn:
+    with transaction(args) as conn:
         try:
             count = replay_deliveries(conn, args.ids or None, all_parked=args.all_parked)
         except WebhookError as exc:
@@ -188,7 +189,7 @@ def _replay(args: argparse.Namespace) -> None:
 
 def _prune(args: argparse.Namespace) -> None:
     cutoff = now() - args.older_than_days * 86_400
-    with database(args) as (_config, engine), engine.begin() as conn:
+    with transaction(args) as conn:
         deliveries, events = prune(conn, cutoff)
     emit(
         args,
