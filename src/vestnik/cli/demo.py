@@ -302,7 +302,7 @@ def _report(
     call: Any,
     base: str,
 ) -> None:
-    from vestnik.cli.admin import SESSION_TIME_COLUMNS, session_json
+    from vestnik.cli.admin.sessions import SESSION_TIME_COLUMNS, session_json
 
     session = session_json(row) if row is not None else None
     if args.json:
