@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from vestnik.cli.admin.shared import account_argument, object_actions
 from vestnik.cli.common import (
     CliError,
     SubParsers,
@@ -44,15 +45,15 @@ MAX_TEMPLATE_BYTES = 65_536
 
 
 def register_admin(objects: SubParsers) -> None:
-    parser = objects.add_parser(
+    actions = object_actions(
+        objects,
         "webhook",
-        help="webhook endpoints and deliveries",
-        description="Webhook endpoints (signed event notifications) and their deliveries.",
+        "webhook endpoints and deliveries",
+        "Webhook endpoints (signed event notifications) and their deliveries.",
     )
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     add = command_parser(actions, "add", help="register an endpoint", handler=_add)
-    add.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    account_argument(add)
     add.add_argument("url", metavar="URL", help="http(s) URL that receives POSTs")
     add.add_argument(
         "--events",
@@ -65,7 +66,7 @@ def register_admin(objects: SubParsers) -> None:
     )
 
     lst = command_parser(actions, "list", help="an account's endpoints", handler=_list)
-    lst.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    account_argument(lst)
     lst.add_argument("--show-secrets", action="store_true", help="print the secrets too")
 
     rm = command_parser(

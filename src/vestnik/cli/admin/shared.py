@@ -26,9 +26,11 @@ _SIP_URI = re.compile(
 )
 
 
-def object_actions(objects: SubParsers, name: str, help: str) -> SubParsers:
+def object_actions(
+    objects: SubParsers, name: str, help: str, description: str | None = None
+) -> SubParsers:
     """The ``vestnik admin NAME`` parser; returns where its actions are added."""
-    parser = objects.add_parser(name, help=help, description=help)
+    parser = objects.add_parser(name, help=help, description=description or help)
     return parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
 
