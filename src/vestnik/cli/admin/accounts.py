@@ -44,7 +44,7 @@ from vestnik.store.sessions import ReleaseOutcome
 ACCOUNT_TIME_COLUMNS = ("created_at",)
 _METHOD_NAME = re.compile(r"^[a-z][a-z_]*\.[a-z][a-z_]*$")
 
-# ``account set`` options that put their value into the column of the same name as it is:
+# ``account set`` options whose value goes into one column unchanged:
 # (option, column, type, metavar, help), in --help order.
 _Setting = tuple[str, str, Callable[[str], Any], str, str]
 _LIMIT_SETTINGS: tuple[_Setting, ...] = (
