@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 
 from vestnik.auth import TokenKind
+from vestnik.calls.events import iso
 from vestnik.cli.admin.shared import (
     account_argument,
     already,
@@ -22,7 +23,6 @@ from vestnik.cli.common import (
     command_parser,
     emit,
     format_fields,
-    iso,
     record_id,
     transaction,
 )
