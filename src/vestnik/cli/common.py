@@ -3,8 +3,8 @@
 A subcommand module registers its parsers with :func:`command_parser` (which adds ``--config``
 and ``--json`` after the command name too) and sets ``handler=`` on them; a handler takes the
 parsed arguments and returns an exit status (``None`` means 0). It raises :class:`CliError`
-(or ``AdminError`` / ``ConfigError``) for anything the user got wrong: ``main`` prints the
-message and exits 1 without a traceback.
+(or the store's ``AdminError`` / ``DatabaseUrlError``, or ``ConfigError``) for anything the
+user got wrong: ``main`` prints the message and exits 1 without a traceback.
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO, TypeAlias
 
-from sqlalchemy import Engine
-
 from vestnik.calls.events import iso
 from vestnik.config import Config, load_config
+from vestnik.store import db
+from vestnik.store.db import Connection, Engine
 
 Handler = Callable[[argparse.Namespace], int | None]
 # What ``add_subparsers()`` returns; the alias is a string because the class is generic only
@@ -90,53 +90,26 @@ def _is_file(path: str) -> bool:
     return Path(path).is_file()
 
 
-def check_database_url(url: str) -> None:
-    """Refuse a URL SQLAlchemy cannot parse or whose driver is not installed, plainly."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise CliError(
-            f"database URL {url!r} is not a SQLAlchemy URL "
-            "(e.g. postgresql+psycopg://user@127.0.0.1/vestnik)"
-        ) from None
-    shown = parsed.render_as_string(hide_password=True)
-    try:
-        parsed.get_dialect().import_dbapi()
-    except ArgumentError as exc:
-        raise CliError(f"database URL {shown}: {exc}") from None
-    except ImportError as exc:
-        raise CliError(
-            f"database URL {shown}: its driver is not installed ({exc.name or exc})"
-        ) from None
-
-
-def open_engine(config: Config, *, migrate_schema: bool = True) -> Engine:
-    """An engine on the configured database, schema brought up to date unless told not to."""
-    from vestnik.store import create_db_engine, migrate
-
-    check_database_url(config.database_url)
-    engine = create_db_engine(config.database_url)
-    if migrate_schema:
-        try:
-            migrate(engine)
-        except BaseException:
-            engine.dispose()
-            raise
-    return engine
+@contextmanager
+def database(args: argparse.Namespace) -> Iterator[tuple[Config, Engine]]:
+    """``with database(args) as (config, engine):`` the configured database, schema up to date."""
+    config = load_cli_config(args)
+    with db.open_database(config.database_url) as engine:
+        yield config, engine
 
 
 @contextmanager
-def database(args: argparse.Namespace) -> Any:
-    """``with database(args) as (config, engine):`` for admin commands."""
-    config = load_cli_config(args)
-    engine = open_engine(config)
-    try:
-        yield config, engine
-    finally:
-        engine.dispose()
+def transaction(args: argparse.Namespace) -> Iterator[Connection]:
+    """The command's one transaction: committed when the block ends, rolled back on an error."""
+    with database(args) as (_config, engine), db.transaction(engine) as conn:
+        yield conn
+
+
+@contextmanager
+def reading(args: argparse.Namespace) -> Iterator[Connection]:
+    """A connection for a command that only reads."""
+    with database(args) as (_config, engine), db.connection(engine) as conn:
+        yield conn
 
 
 def with_iso_times(row: Mapping[str, Any], columns: Iterable[str]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from vestnik.cli.common import SubParsers, command_parser, emit, load_cli_config
 from vestnik.config import Config
+from vestnik.store.db import masked_url
 
 # Keys whose names contain one of these are never printed; passwords in URLs are masked.
 SECRET_WORDS = ("password", "secret", "token")
@@ -38,18 +39,9 @@ def effective_config(config: Config) -> dict[str, Any]:
                 if any(word in key for word in SECRET_WORDS) and value:
                     section[key] = HIDDEN
                 elif key.endswith("url") and isinstance(value, str) and value:
-                    section[key] = _hide_password(value)
-    data["database_url"] = _hide_password(config.database_url)
+                    section[key] = masked_url(value)
+    data["database_url"] = masked_url(config.database_url)
     return data
-
-
-def _hide_password(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is shown as is: it holds no parsable password
-        return url
 
 
 def config_show(args: argparse.Namespace) -> None:

@@ -20,12 +20,18 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vestnik.cli.common import CliError, SubParsers, command_parser, format_fields, port_number
+from vestnik.cli.common import CliError, SubParsers, command_parser, port_number
+from vestnik.config import Config
+from vestnik.store.db import Engine, connection, open_database, transaction
 from vestnik.threads import run_in_thread
+
+if TYPE_CHECKING:
+    from vestnik.telephony.phone import PhoneCall, TestPhone
 
 EXIT_CALL_FAILED = 3
 
@@ -123,9 +129,7 @@ def run_demo(args: argparse.Namespace) -> int:
     return asyncio.run(_demo(args, data_dir))
 
 
-def _config(data_dir: Path, http_port: int, phone_port: int) -> Any:
-    from vestnik.config import Config
-
+def _config(data_dir: Path, http_port: int, phone_port: int) -> Config:
     # Built from defaults, not from ./vestnik.toml or VESTNIK_* variables: the demo must not
     # dial a real trunk that happens to be configured here.
     config = Config(data_dir=str(data_dir))
@@ -141,12 +145,14 @@ def _config(data_dir: Path, http_port: int, phone_port: int) -> Any:
     return config
 
 
-def _provision(engine: Any, config: Any) -> DemoSetup:
+def _provision(engine: Engine, config: Config) -> DemoSetup:
     from vestnik.auth import TokenKind
-    from vestnik.store.accounts import add_number, create_account, create_user, issue_token
+    from vestnik.store.accounts import create_account
+    from vestnik.store.admin_numbers import add_number
+    from vestnik.store.admin_users import create_user, issue_token
 
     password = secrets.token_urlsafe(12)
-    with engine.begin() as conn:
+    with transaction(engine) as conn:
         account_id = create_account(conn, DEMO_ACCOUNT, config.limits)
         create_user(conn, account_id, DEMO_LOGIN, password)
         add_number(conn, account_id, DEMO_NUMBER, None)
@@ -167,22 +173,37 @@ def _informer_call(token: str, text: str, dtmf: str) -> dict[str, Any]:
 
 
 async def _demo(args: argparse.Namespace, data_dir: Path) -> int:
-    import httpx
+    say = _printer(quiet=bool(args.json))
+    # Set once the demo call is reported: later calls (--keep-running) are printed as they end.
+    announce = threading.Event()
+    phone, phone_port = _start_phone(args, data_dir, say, announce)
+    try:
+        config = _config(data_dir, args.port or 0, phone_port)
+        with open_database(config.database_url) as engine:
+            setup = _provision(engine, config)
+            say(f"data directory: {data_dir} (SQLite database, TTS cache, phone recordings)")
+            say(f"test phone:     {phone.uri} (answers, records, logs DTMF)")
+            return await _serve_demo(args, config, engine, setup, phone, say, announce)
+    finally:
+        phone.stop()
 
-    from vestnik.service import Service, ServiceError
-    from vestnik.store import create_db_engine, migrate
-    from vestnik.telephony.phone import PhoneCall, PhoneMode, PhoneSettings, TestPhone
 
-    out = sys.stdout
-    quiet = bool(args.json)
+def _printer(*, quiet: bool) -> Callable[[str], None]:
+    """What the demo says as it goes (nothing under --json: the document is the output)."""
 
     def say(text: str) -> None:
         if not quiet:
-            out.write(text + "\n")
-            out.flush()
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
 
-    # Set once the demo call is reported: later calls (--keep-running) are printed as they end.
-    announce = threading.Event()
+    return say
+
+
+def _start_phone(
+    args: argparse.Namespace, data_dir: Path, say: Callable[[str], None], announce: threading.Event
+) -> tuple[TestPhone, int]:
+    """The test phone, listening (and its SIP port); it reports calls once ``announce`` is set."""
+    from vestnik.telephony.phone import PhoneMode, PhoneSettings, TestPhone
 
     def on_call(call: PhoneCall) -> None:
         if announce.is_set():
@@ -199,41 +220,35 @@ async def _demo(args: argparse.Namespace, data_dir: Path) -> int:
         on_call=on_call,
     )
     try:
-        _host, phone_port = phone.start()
+        _host, port = phone.start()
     except OSError as exc:
         raise CliError(f"the test phone cannot listen: {exc}") from exc
-    config = _config(data_dir, args.port or 0, phone_port)
-    engine = create_db_engine(config.database_url)
-    service: Service | None = None
+    return phone, port
+
+
+async def _serve_demo(
+    args: argparse.Namespace,
+    config: Config,
+    engine: Engine,
+    setup: DemoSetup,
+    phone: TestPhone,
+    say: Callable[[str], None],
+    announce: threading.Event,
+) -> int:
+    """Run the service, place the demo call, report it; then keep serving if asked."""
+    from vestnik.service import Service, ServiceError
+
+    service = Service(config, engine=engine)
     try:
-        migrate(engine)
-        setup = _provision(engine, config)
-        say(f"data directory: {data_dir} (SQLite database, TTS cache, phone recordings)")
-        say(f"test phone:     {phone.uri} (answers, records, logs DTMF)")
-        service = Service(config, engine=engine)
         try:
             await service.start()
         except ServiceError as exc:
             raise CliError(str(exc)) from exc
         base = f"http://127.0.0.1:{service.http_port}"
         say(f"vestnik:        {base}/v4.0 (trunk = the test phone)")
-        request = _informer_call(setup.access_token, args.text, args.dtmf)
-        say(f"\ncalling {DEMO_CONTACT} from {DEMO_NUMBER}: dtmf {args.dtmf!r}, then TTS:")
-        say(f"  «{args.text}»")
-        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
-            reply = (await http.post("/v4.0", json=request)).json()
-        if "result" not in reply:
-            raise CliError(
-                f"start.informer_call was refused: {json.dumps(reply, ensure_ascii=False)}"
-            )
-        session_id = int(reply["result"]["data"]["call_session_id"])
-        say(f"call_session_id {session_id} accepted; waiting for the call to end…")
-
+        session_id = await _place_call(base, setup.access_token, args, say)
         row = await _wait_final(engine, session_id, args.timeout)
         call = await _phone_call(phone, row)
-        status = (
-            0 if row is not None and row["finish_reason"] == "success_finish" else EXIT_CALL_FAILED
-        )
         _report(args, setup, session_id, row, call, base)
         if args.keep_running:
             announce.set()
@@ -243,28 +258,40 @@ async def _demo(args: argparse.Namespace, data_dir: Path) -> int:
                 await _wait_for_signal()
             finally:
                 watcher.cancel()
-        return status
+        succeeded = row is not None and row["finish_reason"] == "success_finish"
+        return 0 if succeeded else EXIT_CALL_FAILED
     finally:
-        if service is not None:
-            await service.stop()
-        phone.stop()
-        engine.dispose()
+        await service.stop()
 
 
-async def _wait_final(engine: Any, session_id: int, timeout: float) -> dict[str, Any] | None:
+async def _place_call(
+    base: str, token: str, args: argparse.Namespace, say: Callable[[str], None]
+) -> int:
+    """``start.informer_call`` over HTTP, as a client places it; returns call_session_id."""
+    import httpx
+
+    request = _informer_call(token, args.text, args.dtmf)
+    say(f"\ncalling {DEMO_CONTACT} from {DEMO_NUMBER}: dtmf {args.dtmf!r}, then TTS:")
+    say(f"  «{args.text}»")
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        reply = (await http.post("/v4.0", json=request)).json()
+    if "result" not in reply:
+        raise CliError(f"start.informer_call was refused: {json.dumps(reply, ensure_ascii=False)}")
+    session_id = int(reply["result"]["data"]["call_session_id"])
+    say(f"call_session_id {session_id} accepted; waiting for the call to end…")
+    return session_id
+
+
+async def _wait_final(engine: Engine, session_id: int, timeout: float) -> dict[str, Any] | None:
     """The session row once it is final (or as it is when ``timeout`` runs out)."""
-    import sqlalchemy as sa
-
     from vestnik.calls import FINAL_STATES
-    from vestnik.store.schema import call_sessions
+    from vestnik.store.sessions import get_session
 
-    query = sa.select(call_sessions).where(call_sessions.c.id == session_id)
     deadline = time.monotonic() + timeout
 
     def read() -> dict[str, Any] | None:
-        with engine.connect() as conn:
-            found = conn.execute(query).mappings().first()
-            return dict(found) if found is not None else None
+        with connection(engine) as conn:
+            return get_session(conn, session_id)
 
     while True:
         row = await run_in_thread(read)
@@ -275,7 +302,7 @@ async def _wait_final(engine: Any, session_id: int, timeout: float) -> dict[str,
         await asyncio.sleep(0.1)
 
 
-async def _phone_call(phone: Any, row: dict[str, Any] | None) -> Any:
+async def _phone_call(phone: TestPhone, row: dict[str, Any] | None) -> PhoneCall | None:
     """The phone's record of the session's call (it finishes a moment after the call ends)."""
     if row is None or not row.get("dial_at"):
         return None  # never dialled: nothing reached the phone
@@ -285,7 +312,7 @@ async def _phone_call(phone: Any, row: dict[str, Any] | None) -> Any:
         return None
 
 
-def _describe_call(call: Any) -> str:
+def _describe_call(call: PhoneCall) -> str:
     digits = ", ".join(f"{d.digit} at {d.at:.2f} s" for d in call.digits) or "none"
     return (
         f"call from {call.from_user} to {call.to_user}: SIP {call.final_code}, "
@@ -299,10 +326,10 @@ def _report(
     setup: DemoSetup,
     session_id: int,
     row: dict[str, Any] | None,
-    call: Any,
+    call: PhoneCall | None,
     base: str,
 ) -> None:
-    from vestnik.cli.admin import SESSION_TIME_COLUMNS, session_json
+    from vestnik.cli.admin.sessions import session_fields, session_json
 
     session = session_json(row) if row is not None else None
     if args.json:
@@ -322,8 +349,7 @@ def _report(
     if session is None:
         out.write("(not found)\n")
     else:
-        shown = {k: v for k, v in session.items() if k not in SESSION_TIME_COLUMNS and k != "id"}
-        out.write(format_fields(shown) + "\n")
+        out.write(session_fields(session) + "\n")
         if session["state"] != "finished":
             out.write(f"!! the session did not finish within {args.timeout:.0f} s\n")
     out.write("\n== what the test phone got ==\n")
@@ -351,7 +377,7 @@ def _report(
     out.flush()
 
 
-def _print_ready(say: Any, base: str, setup: DemoSetup) -> None:
+def _print_ready(say: Callable[[str], None], base: str, setup: DemoSetup) -> None:
     body = json.dumps(
         _informer_call(setup.access_token, "Проверка связи.", "1"), ensure_ascii=False
     )
@@ -360,30 +386,21 @@ def _print_ready(say: Any, base: str, setup: DemoSetup) -> None:
     say(f"(user {DEMO_LOGIN} / password {setup.password} for login.user; Ctrl-C stops)")
 
 
-async def _watch_sessions(engine: Any, last_reported: int, say: Any) -> None:
+async def _watch_sessions(engine: Engine, last_reported: int, say: Callable[[str], None]) -> None:
     """Print each later session once it is final (--keep-running)."""
-    import sqlalchemy as sa
-
     from vestnik.calls import FINAL_STATES
-    from vestnik.store.schema import call_sessions
+    from vestnik.store.admin_sessions import sessions_after_or_in
 
     pending: set[int] = set()
 
     def poll() -> list[dict[str, Any]]:
         nonlocal last_reported
-        with engine.connect() as conn:
-            new = conn.execute(
-                sa.select(call_sessions.c.id).where(call_sessions.c.id > last_reported)
-            ).scalars()
-            for session_id in new:
-                pending.add(int(session_id))
-                last_reported = max(last_reported, int(session_id))
-            if not pending:
-                return []
-            rows = conn.execute(
-                sa.select(call_sessions).where(call_sessions.c.id.in_(sorted(pending)))
-            ).mappings()
-            done = [dict(r) for r in rows if r["state"] in FINAL_STATES]
+        with connection(engine) as conn:
+            rows = sessions_after_or_in(conn, last_reported, pending)
+        for row in rows:
+            pending.add(int(row["id"]))
+            last_reported = max(last_reported, int(row["id"]))
+        done = [r for r in rows if r["state"] in FINAL_STATES]
         pending.difference_update(r["id"] for r in done)
         return done
 

@@ -74,11 +74,13 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (also used as the console script)."""
-    from alembic.util.exc import CommandError as MigrationError
-    from sqlalchemy.exc import DBAPIError
-
     from vestnik.config import ConfigError
-    from vestnik.store.accounts import AdminError
+    from vestnik.store.errors import (
+        DATABASE_ERRORS,
+        AdminError,
+        DatabaseUrlError,
+        describe_database_error,
+    )
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -88,12 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         status = handler(args)
-    except (CliError, AdminError, ConfigError) as exc:
+    except (CliError, AdminError, ConfigError, DatabaseUrlError) as exc:
         return _fail(str(exc))
-    except DBAPIError as exc:
-        return _fail(f"database error: {_first_line(exc.orig) if exc.orig else exc}")
-    except MigrationError as exc:
-        return _fail(f"database schema: {exc}")
+    except DATABASE_ERRORS as exc:
+        return _fail(describe_database_error(exc))
     except BrokenPipeError:  # "vestnik admin session list | head": the reader left
         _silence_stdout()
         return EXIT_USER_ERROR
@@ -103,11 +103,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0 if status is None else int(status)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _silence_stdout() -> None:

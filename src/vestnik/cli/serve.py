@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from vestnik.cli.common import (
-    CliError,
-    SubParsers,
-    check_database_url,
-    command_parser,
-    load_cli_config,
-    port_number,
-)
+from vestnik.cli.common import CliError, SubParsers, command_parser, load_cli_config, port_number
+from vestnik.store.db import check_database_url
 
 
 def register(commands: SubParsers) -> None:

@@ -14,15 +14,17 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from vestnik.cli.admin.shared import account_argument, object_actions
 from vestnik.cli.common import (
     CliError,
     SubParsers,
     command_parser,
-    database,
     emit,
     format_fields,
     format_table,
     positive_int,
+    reading,
+    transaction,
     with_iso_times,
 )
 from vestnik.events.webhooks import (
@@ -43,15 +45,15 @@ MAX_TEMPLATE_BYTES = 65_536
 
 
 def register_admin(objects: SubParsers) -> None:
-    parser = objects.add_parser(
+    actions = object_actions(
+        objects,
         "webhook",
-        help="webhook endpoints and deliveries",
-        description="Webhook endpoints (signed event notifications) and their deliveries.",
+        "webhook endpoints and deliveries",
+        "Webhook endpoints (signed event notifications) and their deliveries.",
     )
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     add = command_parser(actions, "add", help="register an endpoint", handler=_add)
-    add.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    account_argument(add)
     add.add_argument("url", metavar="URL", help="http(s) URL that receives POSTs")
     add.add_argument(
         "--events",
@@ -64,7 +66,7 @@ def register_admin(objects: SubParsers) -> None:
     )
 
     lst = command_parser(actions, "list", help="an account's endpoints", handler=_list)
-    lst.add_argument("account", metavar="ACCOUNT", help="account id or name")
+    account_argument(lst)
     lst.add_argument("--show-secrets", action="store_true", help="print the secrets too")
 
     rm = command_parser(
@@ -120,7 +122,7 @@ def _public(row: dict[str, Any], show_secret: bool) -> dict[str, Any]:
 
 def _add(args: argparse.Namespace) -> None:
     template = _read_template(args.template)
-    with database(args) as (_config, engine), engine.begin() as conn:
+    with transaction(args) as conn:
         account_id = resolve_account(conn, args.account)
         try:
             hook_id = add_webhook(conn, account_id, args.url, args.events, args.secret, template)
@@ -132,7 +134,7 @@ def _add(args: argparse.Namespace) -> None:
 
 
 def _list(args: argparse.Namespace) -> None:
-    with database(args) as (_config, engine), engine.connect() as conn:
+    with reading(args) as conn:
         account_id = resolve_account(conn, args.account)
         rows = [_public(h, args.show_secrets) for h in list_webhooks(conn, account_id)]
     columns = ["id", "url", "events", "is_active", "created_at_iso"]
@@ -142,7 +144,7 @@ def _list(args: argparse.Namespace) -> None:
 
 
 def _remove(args: argparse.Namespace) -> None:
-    with database(args) as (_config, engine), engine.begin() as conn:
+    with transaction(args) as conn:
         try:
             remove_webhook(conn, args.id)
         except WebhookError as exc:
@@ -151,7 +153,7 @@ def _remove(args: argparse.Namespace) -> None:
 
 
 def _deliveries(args: argparse.Namespace) -> None:
-    with database(args) as (_config, engine), engine.connect() as conn:
+    with reading(args) as conn:
         account_id = resolve_account(conn, args.account) if args.account else None
         rows = [
             with_iso_times(r, ("next_attempt_at", "delivered_at", "created_at"))
@@ -173,7 +175,7 @@ def _deliveries(args: argparse.Namespace) -> None:
 def _replay(args: argparse.Namespace) -> None:
     if bool(args.ids) == bool(args.all_parked):
         raise CliError("give DELIVERY_ID(s) or --all-parked (not both)")
-    with database(args) as (_config, engine), engine.begin() as conn:
+    with transaction(args) as conn:
         try:
             count = replay_deliveries(conn, args.ids or None, all_parked=args.all_parked)
         except WebhookError as exc:
@@ -188,7 +190,7 @@ def _replay(args: argparse.Namespace) -> None:
 
 def _prune(args: argparse.Namespace) -> None:
     cutoff = now() - args.older_than_days * 86_400
-    with database(args) as (_config, engine), engine.begin() as conn:
+    with transaction(args) as conn:
         deliveries, events = prune(conn, cutoff)
     emit(
         args,

@@ -5,16 +5,21 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import QueuePool
 
 from vestnik.store.deadline import bound_postgresql, deadline
+from vestnik.store.errors import DatabaseUrlError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # SQLite's busy timeout when no bound is given (admin commands, tests).
@@ -99,4 +104,77 @@ def migrate(engine: Engine) -> None:
         log.info("database schema migrated from %s to %s", before or "empty", after)
 
 
-__all__ = ["create_db_engine", "migrate", "now"]
+def schema_revision(engine: Engine) -> str | None:
+    """The migration the database is at (None: an empty database)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def check_database_url(url: str) -> None:
+    """Refuse a URL SQLAlchemy cannot parse or whose driver is not installed, plainly."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseUrlError(
+            f"database URL {url!r} is not a SQLAlchemy URL "
+            "(e.g. postgresql+psycopg://user@127.0.0.1/vestnik)"
+        ) from None
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        parsed.get_dialect().import_dbapi()
+    except ArgumentError as exc:
+        raise DatabaseUrlError(f"database URL {shown}: {exc}") from None
+    except ImportError as exc:
+        raise DatabaseUrlError(
+            f"database URL {shown}: its driver is not installed ({exc.name or exc})"
+        ) from None
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password shown as ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown as is: it holds no parsable password
+        return url
+
+
+@contextmanager
+def open_database(url: str) -> Iterator[Engine]:
+    """An engine for one command: URL checked, schema brought up to date, disposed after."""
+    check_database_url(url)
+    engine = create_db_engine(url)
+    try:
+        migrate(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection in one transaction: committed when the block ends, rolled back on error."""
+    with engine.begin() as conn:
+        yield conn
+
+
+@contextmanager
+def connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for reading: whatever it did is rolled back when the block ends."""
+    with engine.connect() as conn:
+        yield conn
+
+
+# Connection and Engine: the opaque handle types other packages name in type hints.
+__all__ = [
+    "Connection",
+    "Engine",
+    "check_database_url",
+    "connection",
+    "create_db_engine",
+    "masked_url",
+    "migrate",
+    "now",
+    "open_database",
+    "schema_revision",
+    "transaction",
+]

@@ -6,6 +6,8 @@ PostgreSQL alike; the API renders them as ISO 8601.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -277,3 +279,8 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_hook_session", "webhook_id", "call_session_id", "event_id"),
     **_SQLITE_AUTOINCREMENT,
 )
+
+
+def text_length(column: Column[Any]) -> int | None:
+    """The most characters a text column holds (None: no limit)."""
+    return getattr(column.type, "length", None)

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 from tests.api.conftest import error_of, serve
+from tests.cli.admin.support import add_media, make_account, write_tone
 from tests.cli.conftest import CliRunner
-from tests.cli.test_admin import add_media, make_account, write_tone
 
 from vestnik.api.dataapi import DATA_API_PATH, dataapi_routes
 from vestnik.config import Config

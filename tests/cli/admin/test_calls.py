@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine
+from tests.cli.admin.support import add_media, write_tone
 from tests.cli.conftest import CliRunner
-from tests.cli.test_admin import add_media, write_tone
 from tests.dialer.serve_process import ServeProcess, serve_env
 from tests.dialer.sessions import informer_call, provision, session
 from tests.dialer.sipp_uas import SippUas
