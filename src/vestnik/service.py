@@ -334,7 +334,7 @@ def _open_engine(config: Config) -> Engine:
 
 
 def _sip_telephony(config: Config) -> Telephony:
-    from vestnik.telephony.sip_telephony import SipTelephony
+    from vestnik.telephony.sip.adapter import SipTelephony
 
     return SipTelephony(config)
 

@@ -12,7 +12,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from vestnik.media.rtp import CLOCK_RATE, PT_PCMA, PT_PCMU, PT_TELEPHONE_EVENT_DEFAULT, PTIME_MS
+from vestnik.telephony.rtp.packets import (
+    CLOCK_RATE,
+    PT_PCMA,
+    PT_PCMU,
+    PT_TELEPHONE_EVENT_DEFAULT,
+    PTIME_MS,
+)
 
 # Static payload types of the codecs we speak (RFC 3551).
 STATIC_CODECS: dict[str, int] = {"PCMU": PT_PCMU, "PCMA": PT_PCMA}

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vestnik.media.codecs import g711
+from vestnik.telephony.rtp import g711
 
 ALL_SAMPLES = np.arange(-32768, 32768, dtype=np.int16)
 
