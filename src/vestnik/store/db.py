@@ -11,7 +11,8 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError as DatabaseError
 from sqlalchemy.pool import QueuePool
 
 from vestnik.store.deadline import bound_postgresql, deadline
@@ -99,4 +100,6 @@ def migrate(engine: Engine) -> None:
         log.info("database schema migrated from %s to %s", before or "empty", after)
 
 
-__all__ = ["create_db_engine", "migrate", "now"]
+# The opaque handles and the error type other packages may name (type hints, ``except``)
+# without importing SQLAlchemy: all SQL stays in vestnik.store.
+__all__ = ["Connection", "DatabaseError", "Engine", "create_db_engine", "migrate", "now"]
