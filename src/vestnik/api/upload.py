@@ -22,7 +22,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
@@ -43,6 +43,9 @@ from vestnik.store.db import Engine, now
 from vestnik.store.health import DATABASE
 from vestnik.store.media import get_media_file
 from vestnik.threads import run_in_thread
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 log = logging.getLogger("vestnik.api.upload")
 
@@ -90,7 +93,7 @@ class _FormReader:
         self._is_file = False
         self._text = bytearray()
 
-    def callbacks(self) -> dict[str, Any]:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._part_begin,
             "on_header_field": self._header_field,

@@ -23,13 +23,13 @@ from vestnik.calls import MessageType
 from vestnik.calls.audio import Pcm
 from vestnik.calls.ports import MessageSpec, RenderError
 from vestnik.config import Config
-from vestnik.media.audiofile import TYPE_SYSTEM, load_pcm, resolve_media_path
+from vestnik.media.audiofile import load_pcm, resolve_media_path
 from vestnik.media.level import SilentAudioError, conform
 from vestnik.media.tts import TtsEngine, TtsError, create_tts_engine
 from vestnik.media.tts.cache import TtsCache, cache_key
 from vestnik.media.tts.normalize import normalize_text
 from vestnik.store.db import DatabaseError, Engine
-from vestnik.store.media import media_audio
+from vestnik.store.media import TYPE_SYSTEM, media_audio
 from vestnik.threads import run_in_thread
 
 log = logging.getLogger(__name__)

@@ -24,17 +24,12 @@ import numpy as np
 import numpy.typing as npt
 import soundfile
 
-from vestnik.media.audiofile import (
-    TYPE_SYSTEM,
-    media_dir,
-    resolve_media_path,
-    store_media,
-)
+from vestnik.media.audiofile import media_dir, resolve_media_path, store_media
 from vestnik.media.level import conform
 from vestnik.media.tts.base import TtsEngine
 from vestnik.media.tts.normalize import normalize_russian
 from vestnik.store.db import Connection
-from vestnik.store.media import find_system_media_file
+from vestnik.store.media import TYPE_SYSTEM, find_system_media_file
 
 GENERATOR_RATE = 16_000
 TEST_MESSAGE_TEXT = (

@@ -123,7 +123,7 @@ class SipLeg:
             ua.recvEvent(CCEventDisconnect(origin="caller"))
 
     def _on_event(self, event: Any, ua: Any) -> None:
-        data = event.getData() or ()
+        data: Any = event.getData() or ()
         if isinstance(event, CCEventRing):
             self.post(("provisional", data[0], data[1]))
         elif isinstance(event, CCEventConnect):

@@ -20,6 +20,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from vestnik.calls.audio import Pcm
@@ -68,14 +69,15 @@ class EncodedAudioCache:
                 return entry[1]
         encoded = codec.encode(pcm)
         try:
-            ref = weakref.ref(pcm, lambda _ref, key=key: self._drop(key))
+            ref = weakref.ref(pcm, partial(self._drop, key))
         except TypeError:  # not weak-referenceable (a view of a temporary): do not cache
             return encoded
         with self._lock:
             self._entries[key] = (ref, encoded)
         return encoded
 
-    def _drop(self, key: tuple[int, str]) -> None:
+    def _drop(self, key: tuple[int, str], _ref: object) -> None:
+        """The PCM array is gone: so is its entry (unless a new array took the key)."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and entry[0]() is None:
