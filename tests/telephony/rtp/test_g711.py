@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vestnik.config.checks import CODECS as CONFIG_CODECS
 from vestnik.telephony.rtp import g711
 
 ALL_SAMPLES = np.arange(-32768, 32768, dtype=np.int16)
@@ -164,3 +165,7 @@ def test_codecs_by_sdp_name() -> None:
     assert np.array_equal(pcmu.decode(codes), g711.ULAW_DECODE)
     with pytest.raises(KeyError):
         g711.get_codec("G729")
+
+
+def test_configuration_accepts_the_codecs_we_speak() -> None:
+    assert set(CONFIG_CODECS) == set(g711.CODECS)
