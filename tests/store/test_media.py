@@ -10,19 +10,19 @@ from vestnik.store.accounts import create_account
 from vestnik.store.media import (
     TYPE_SYSTEM,
     TYPE_USER,
-    MediaAudio,
-    MediaFileAudio,
+    MediaPcm,
+    StoredAudio,
     account_exists,
     find_system_media_file,
     get_media_file,
     insert_media_file,
-    media_audio,
+    media_pcm,
     on_rollback,
     remove_media_file,
-    replace_media_file_audio,
+    replace_stored_audio,
 )
 
-AUDIO = MediaFileAudio(
+AUDIO = StoredAudio(
     pcm_path="media/a.pcm", original_path="media/a.orig.wav", size=10, duration_ms=20
 )
 
@@ -51,8 +51,8 @@ def test_inserted_row_is_read_back(engine: Engine, account: int) -> None:
     media_id = _insert(engine, account, TYPE_USER, "greeting")
     with engine.connect() as conn:
         row = get_media_file(conn, media_id)
-        assert media_audio(conn, media_id) == MediaAudio(account, TYPE_USER, "media/a.pcm")
-        assert media_audio(conn, media_id + 1) is None
+        assert media_pcm(conn, media_id) == MediaPcm(account, TYPE_USER, "media/a.pcm")
+        assert media_pcm(conn, media_id + 1) is None
         assert account_exists(conn, account)
         assert not account_exists(conn, account + 1)
     assert (row["name"], row["original_filename"], row["format"]) == (
@@ -68,17 +68,17 @@ def test_a_removed_file_still_has_its_audio(engine: Engine, account: int) -> Non
     with engine.begin() as conn:
         remove_media_file(conn, account, media_id)
     with engine.connect() as conn:
-        assert media_audio(conn, media_id) == MediaAudio(account, TYPE_USER, "media/a.pcm")
+        assert media_pcm(conn, media_id) == MediaPcm(account, TYPE_USER, "media/a.pcm")
 
 
 def test_system_file_found_by_name_and_its_audio_replaced_in_place(engine: Engine) -> None:
     first = _insert(engine, None, TYPE_SYSTEM, "beep")
     _insert(engine, None, TYPE_SYSTEM, "beep")  # a later duplicate: the oldest wins
-    fresh = MediaFileAudio(pcm_path="media/b.pcm", original_path=None, size=7, duration_ms=30)
+    fresh = StoredAudio(pcm_path="media/b.pcm", original_path=None, size=7, duration_ms=30)
     with engine.begin() as conn:
         assert find_system_media_file(conn, "beep") == (first, "media/a.pcm")
         assert find_system_media_file(conn, "chime") is None
-        replace_media_file_audio(conn, first, fresh)
+        replace_stored_audio(conn, first, fresh)
     with engine.connect() as conn:
         row = get_media_file(conn, first)
     assert (row["pcm_path"], row["original_path"], row["size"], row["duration_ms"]) == (

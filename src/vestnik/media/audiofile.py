@@ -38,11 +38,11 @@ from vestnik.store.db import Connection, now
 from vestnik.store.media import (
     TYPE_SYSTEM,
     TYPE_USER,
-    MediaFileAudio,
+    StoredAudio,
     account_exists,
     insert_media_file,
     on_rollback,
-    replace_media_file_audio,
+    replace_stored_audio,
 )
 
 MEDIA_SUBDIR = "media"
@@ -266,14 +266,14 @@ def store_media(
         if original_file is not None and original is not None:
             written.append(original_file)
             _write_atomic(original_file, original)
-        audio = MediaFileAudio(
+        audio = StoredAudio(
             pcm_path=str(pcm_file.relative_to(data_dir)),
             original_path=str(original_file.relative_to(data_dir)) if original_file else None,
             size=size,
             duration_ms=round(pcm.size * 1000 / SAMPLE_RATE),
         )
         if replacing is not None:
-            replace_media_file_audio(conn, replacing, audio)
+            replace_stored_audio(conn, replacing, audio)
             return replacing
         return insert_media_file(
             conn,

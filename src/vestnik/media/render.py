@@ -29,7 +29,7 @@ from vestnik.media.tts import TtsEngine, TtsError, create_tts_engine
 from vestnik.media.tts.cache import TtsCache, cache_key
 from vestnik.media.tts.normalize import normalize_text
 from vestnik.store.db import DatabaseError, Engine
-from vestnik.store.media import TYPE_SYSTEM, media_audio
+from vestnik.store.media import TYPE_SYSTEM, media_pcm
 from vestnik.threads import run_in_thread
 
 log = logging.getLogger(__name__)
@@ -197,7 +197,7 @@ class AudioRenderer:
 
     def _load_media(self, media_id: int, account_id: int) -> Pcm:
         with self._db.connect() as conn:
-            row = media_audio(conn, media_id)
+            row = media_pcm(conn, media_id)
         if row is None or (row.type != TYPE_SYSTEM and row.account_id != account_id):
             # Someone else's file is "not found" too: never reveal other accounts' ids.
             raise RenderError(f"media file {media_id} not found")

@@ -95,7 +95,7 @@ def _unfinished_sessions(conn: Connection, media_id: int) -> int:
 
 
 @dataclass(frozen=True)
-class MediaAudio:
+class MediaPcm:
     """Where a media file's message PCM is, and whose file it is (the renderer's lookup)."""
 
     account_id: int | None
@@ -104,7 +104,7 @@ class MediaAudio:
 
 
 @dataclass(frozen=True)
-class MediaFileAudio:
+class StoredAudio:
     """The stored audio of a media file: what an import or a regeneration writes."""
 
     pcm_path: str
@@ -120,7 +120,7 @@ def account_exists(conn: Connection, account_id: int) -> bool:
 
 def insert_media_file(
     conn: Connection,
-    audio: MediaFileAudio,
+    audio: StoredAudio,
     *,
     account_id: int | None,
     media_type: str,
@@ -146,12 +146,12 @@ def insert_media_file(
     return int(conn.execute(query).scalar_one())
 
 
-def replace_media_file_audio(conn: Connection, media_id: int, audio: MediaFileAudio) -> None:
+def replace_stored_audio(conn: Connection, media_id: int, audio: StoredAudio) -> None:
     """Point an existing row at freshly stored audio (its id, name and times stay)."""
     conn.execute(media_files.update().where(_mf.id == media_id).values(**_audio_values(audio)))
 
 
-def _audio_values(audio: MediaFileAudio) -> dict[str, Any]:
+def _audio_values(audio: StoredAudio) -> dict[str, Any]:
     return {
         "pcm_path": audio.pcm_path,
         "original_path": audio.original_path,
@@ -171,12 +171,12 @@ def find_system_media_file(conn: Connection, name: str) -> tuple[int, str] | Non
     return None if row is None else (int(row.id), str(row.pcm_path))
 
 
-def media_audio(conn: Connection, media_id: int) -> MediaAudio | None:
+def media_pcm(conn: Connection, media_id: int) -> MediaPcm | None:
     """The audio of a media file by id, removed or not (sessions accepted before a removal
     still play it); None when there is no such row."""
     query = sa.select(_mf.account_id, _mf.type, _mf.pcm_path).where(_mf.id == media_id)
     row = conn.execute(query).first()
-    return None if row is None else MediaAudio(row.account_id, row.type, row.pcm_path)
+    return None if row is None else MediaPcm(row.account_id, row.type, row.pcm_path)
 
 
 def on_rollback(conn: Connection, callback: Callable[[], None]) -> None:
