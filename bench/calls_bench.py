@@ -38,7 +38,7 @@ from vestnik.calls import ContactKind, FinishReason
 from vestnik.calls.audio import Pcm
 from vestnik.calls.ports import CallResult, DialSpec
 from vestnik.config import Config
-from vestnik.telephony.sip_telephony import SipTelephony
+from vestnik.telephony.sip.adapter import SipTelephony
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "tests" / "sipp" / "uas_bench.xml"

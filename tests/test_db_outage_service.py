@@ -35,7 +35,7 @@ FIRST_ERROR = {
     "cut": "(psycopg.OperationalError)",  # the reset connection, or the refused new one
     "black_hole": "the database did not answer in time ([database] timeout 1 s)",
 }
-pytest.importorskip("vestnik.telephony.sip_telephony", reason="SIP telephony adapter not built")
+pytest.importorskip("vestnik.telephony.sip.adapter", reason="SIP telephony adapter not built")
 
 from tests.dialer.sipp_uas import SippUas  # noqa: E402
 from tests.dialer.test_calls import MEDIUM, trunk_config  # noqa: E402

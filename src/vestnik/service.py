@@ -214,11 +214,12 @@ class Service:
         from vestnik.api import create_app
         from vestnik.api.dataapi import dataapi_routes
         from vestnik.api.upload import upload_routes
+        from vestnik.media.audiofile import MediaImporter
 
         routes = [
             *metrics.metrics_routes(engine),
             *dataapi_routes(self.config, engine),
-            *upload_routes(self.config, engine),
+            *upload_routes(self.config, engine, MediaImporter(self.config)),
             *self._extra_routes,
         ]
         self.app = create_app(self.config, engine, extra_routes=routes)
@@ -334,7 +335,7 @@ def _open_engine(config: Config) -> Engine:
 
 
 def _sip_telephony(config: Config) -> Telephony:
-    from vestnik.telephony.sip_telephony import SipTelephony
+    from vestnik.telephony.sip.adapter import SipTelephony
 
     return SipTelephony(config)
 

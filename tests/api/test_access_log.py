@@ -16,6 +16,7 @@ from tests.dataapi.test_upload import wav_bytes
 from vestnik.api.dataapi import DATA_API_PATH, dataapi_routes
 from vestnik.api.upload import UPLOAD_METHOD, UPLOAD_PATH, upload_routes
 from vestnik.config import Config
+from vestnik.media.audiofile import MediaImporter
 from vestnik.store import create_db_engine
 
 
@@ -33,7 +34,10 @@ def site(tmp_path: Path, sqlite_url: str, caplog: pytest.LogCaptureFixture) -> I
     config = Config(data_dir=str(tmp_path / "data"))
     engine = create_db_engine(sqlite_url)
     account_id, token = _seed(engine)
-    routes = [*dataapi_routes(config, engine), *upload_routes(config, engine)]
+    routes = [
+        *dataapi_routes(config, engine),
+        *upload_routes(config, engine, MediaImporter(config)),
+    ]
     with serve(engine, config, routes) as (_url, http):
         yield Site(http, account_id, token)
     engine.dispose()

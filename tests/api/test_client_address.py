@@ -21,6 +21,7 @@ from vestnik.api.client import client_address, trusted_networks
 from vestnik.api.dataapi import DATA_API_PATH, dataapi_routes
 from vestnik.api.upload import UPLOAD_PATH, upload_routes
 from vestnik.config import Config
+from vestnik.media.audiofile import MediaImporter
 from vestnik.store import create_db_engine
 from vestnik.store.accounts import update_account
 
@@ -102,7 +103,10 @@ def surfaces(tmp_path: Path, url: str, trusted: list[str]) -> Iterator[tuple[htt
     account_id, token = _seed(engine)
     with engine.begin() as conn:
         update_account(conn, account_id, ip_allowlist=[OFFICE])
-    routes = [*dataapi_routes(config, engine), *upload_routes(config, engine)]
+    routes = [
+        *dataapi_routes(config, engine),
+        *upload_routes(config, engine, MediaImporter(config)),
+    ]
     with serve(engine, config, routes) as (_url, http):
         yield http, token
     engine.dispose()

@@ -15,11 +15,13 @@ import soundfile
 import sqlalchemy as sa
 from tests.api.conftest import serve
 from tests.dataapi.conftest import DataApi
+from tests.support.imports import forbidden_imports
 from tests.support.tcp_proxy import TcpProxy
 
 from vestnik.api.upload import upload_routes
 from vestnik.auth import TokenKind
 from vestnik.config import Config, LimitsConfig
+from vestnik.media.audiofile import MediaImporter
 from vestnik.store import create_db_engine
 from vestnik.store.accounts import create_account, issue_token, update_account
 from vestnik.store.schema import media_files
@@ -44,7 +46,8 @@ def uploads(db_url: str, tmp_path: Path) -> Iterator[DataApi]:
     with engine.begin() as conn:
         account_id = create_account(conn, "acme", LimitsConfig())
         token = issue_token(conn, account_id, TokenKind.PERMANENT).access_token
-    with serve(engine, config, upload_routes(config, engine)) as (_url, http):
+    routes = upload_routes(config, engine, MediaImporter(config))
+    with serve(engine, config, routes) as (_url, http):
         yield DataApi(http, engine, account_id, token)
     engine.dispose()
 
@@ -173,7 +176,8 @@ def test_upload_to_a_database_that_does_not_answer_is_internal_error_in_time(
     direct.dispose()
     with TcpProxy.in_front_of(db_url) as proxy:
         engine = create_db_engine(proxy.route(db_url), timeout=timeout)
-        with serve(engine, config, upload_routes(config, engine)) as (_url, http):
+        routes = upload_routes(config, engine, MediaImporter(config))
+        with serve(engine, config, routes) as (_url, http):
 
             def upload() -> httpx.Response:
                 return http.post(
@@ -194,3 +198,10 @@ def test_upload_to_a_database_that_does_not_answer_is_internal_error_in_time(
     assert response.json()["error"]["data"]["mnemonic"] == "internal_error"
     assert took < timeout + 1.5
     assert not [r for r in caplog.records if r.exc_info], "an outage is no traceback"
+
+
+def test_the_upload_reaches_media_only_through_its_port() -> None:
+    """``vestnik.service`` passes the importer in: the upload imports no other middle
+    package, and no SQLAlchemy (its SQL is in vestnik.store)."""
+    forbidden = ("vestnik.media", "vestnik.dialer", "vestnik.telephony", "sqlalchemy")
+    assert forbidden_imports("vestnik/api/upload.py", forbidden) == {}

@@ -8,7 +8,8 @@ import time
 from prometheus_client.parser import text_string_to_metric_families
 
 from vestnik import metrics
-from vestnik.media.pacer import PCMA, RtpPacer
+from vestnik.telephony.rtp.g711 import PCMA
+from vestnik.telephony.rtp.pacer.scheduler import RtpPacer
 
 
 def sample(name: str, labels: dict[str, str] | None = None) -> float:

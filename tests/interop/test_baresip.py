@@ -32,7 +32,7 @@ from vestnik.media.audiofile import import_media_file
 from vestnik.media.render import AudioRenderer
 from vestnik.store import create_db_engine, migrate
 from vestnik.store.accounts import create_account
-from vestnik.telephony.sip_telephony import SipTelephony
+from vestnik.telephony.sip.adapter import SipTelephony
 
 pytestmark = pytest.mark.sip
 

@@ -76,7 +76,7 @@ def _udp_payload(frame: bytes, linktype: int) -> bytes | None:
 
 def rtp_audio(packets: list[RtpPacket]) -> npt.NDArray[np.int16]:
     """The G.711 audio of one RTP stream, decoded and placed by timestamp (gaps are silence)."""
-    from vestnik.media.codecs.g711 import alaw_decode, ulaw_decode
+    from vestnik.telephony.rtp.g711 import alaw_decode, ulaw_decode
 
     audio = [p for p in packets if p.payload_type in (0, 8)]
     if not audio:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vestnik.media.codecs import g711
-from vestnik.media.rtp import RtpPacket, TelephoneEvent
+from vestnik.telephony.rtp import g711
+from vestnik.telephony.rtp.packets import RtpPacket, TelephoneEvent
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,11 @@ A ``multipart/form-data`` request with the fields ``access_token`` (or ``?access
 the URL), ``file`` (the audio) and optionally ``name``. The body is parsed as it streams in
 (python-multipart): the file goes straight to a temporary file under ``<data_dir>/tmp`` and
 the upload is refused as soon as it passes ``server.max_upload_bytes``. Then the same import
-as ``vestnik admin media add`` runs (:func:`vestnik.media.audiofile.import_media_file`: decode,
-check, convert, store) in a worker thread, in one transaction with the points charge. The
-temporary file is always deleted; a refused upload leaves no file and no row.
+as ``vestnik admin media add`` runs (decode, check, convert, store: the
+:class:`vestnik.calls.ports.AudioImporter` that ``vestnik.service`` passes in, i.e.
+``vestnik.media.audiofile.MediaImporter``) in a worker thread, in one transaction with the
+points charge. The temporary file is always deleted; a refused upload leaves no file and no
+row.
 
 Replies are JSON: ``{"data": {"media_file_id": N, "name", "duration", "size", "type"}}`` with
 HTTP 200, or ``{"error": {...}}`` (the JSON-RPC error object, same mnemonics) with 4xx/5xx.
@@ -20,13 +22,11 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import sqlalchemy as sa
 from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
-from sqlalchemy import Engine
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -37,11 +37,15 @@ from vestnik.api.client import client_address, trusted_networks
 from vestnik.api.errors import AUTH, ApiError, error_object
 from vestnik.api.limits import LimitExceeded, charge, method_weight
 from vestnik.api.params import check_text
+from vestnik.calls.ports import AudioImporter, AudioImportError
 from vestnik.config import Config
-from vestnik.store.db import now
+from vestnik.store.db import Engine, now
 from vestnik.store.health import DATABASE
-from vestnik.store.schema import media_files
+from vestnik.store.media import get_media_file
 from vestnik.threads import run_in_thread
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 log = logging.getLogger("vestnik.api.upload")
 
@@ -89,7 +93,7 @@ class _FormReader:
         self._is_file = False
         self._text = bytearray()
 
-    def callbacks(self) -> dict[str, Any]:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._part_begin,
             "on_header_field": self._header_field,
@@ -166,9 +170,10 @@ def _multipart_boundary(content_type: str | None) -> bytes:
 class MediaUpload:
     """The Starlette endpoint (one per app)."""
 
-    def __init__(self, config: Config, engine: Engine) -> None:
+    def __init__(self, config: Config, engine: Engine, importer: AudioImporter) -> None:
         self.config = config
         self.engine = engine
+        self.importer = importer
         # The server's upload cap and the media import's own file cap, whichever is lower.
         self.max_bytes = min(config.server.max_upload_bytes, config.media.max_file_bytes)
         self.trusted_proxies = trusted_networks(config.server.trusted_proxies)
@@ -236,26 +241,17 @@ class MediaUpload:
         name: str | None,
         filename: str | None,
     ) -> dict[str, Any]:
-        from vestnik.media.audiofile import MediaError, MediaLimits, import_media_file
-
         at = now()
-        limits = MediaLimits(self.config.media.max_duration_seconds, self.max_bytes)
         try:
             with self.engine.begin() as conn:
                 principal = authenticate(conn, token, at)
                 exchange.account_id = principal.account_id
                 check_account(principal, exchange.client)
                 try:
-                    media_id = import_media_file(
-                        conn,
-                        principal.account_id,
-                        path,
-                        name or None,
-                        self.config.data_path,
-                        limits=limits,
-                        original_filename=filename or "upload",
+                    media_id = self.importer.import_audio(
+                        conn, principal.account_id, path, name or None, filename or "upload"
                     )
-                except MediaError as exc:
+                except AudioImportError as exc:
                     raise UploadRefused(
                         422,
                         ApiError(
@@ -269,10 +265,7 @@ class MediaUpload:
                     principal.account, UPLOAD_METHOD, self.config.limits.default_weight
                 )
                 charge(conn, principal.limits, weight, at)
-                row = conn.execute(
-                    sa.select(media_files).where(media_files.c.id == media_id)
-                ).mappings()
-                stored = row.one()
+                stored = get_media_file(conn, media_id)
         except LimitExceeded as exc:
             raise UploadRefused(429, exc) from None
         except ApiError as exc:
@@ -287,5 +280,5 @@ class MediaUpload:
         }
 
 
-def upload_routes(config: Config, engine: Engine) -> list[BaseRoute]:
-    return [Route(UPLOAD_PATH, MediaUpload(config, engine).handle, methods=["POST"])]
+def upload_routes(config: Config, engine: Engine, importer: AudioImporter) -> list[BaseRoute]:
+    return [Route(UPLOAD_PATH, MediaUpload(config, engine, importer).handle, methods=["POST"])]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 from vestnik.calls.audio import Pcm
 from vestnik.calls.model import ContactKind, FinishReason, MessageType
@@ -87,3 +88,21 @@ class Telephony(Protocol):
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
+
+
+class AudioImportError(Exception):
+    """An audio file cannot become a message (not audio, silent, too long …): the text says
+    why, in words fit for the person who sent the file."""
+
+
+class AudioImporter(Protocol):
+    """Turns an uploaded audio file into a stored message: ``vestnik.media`` implements it,
+    the HTTP upload (``vestnik.api.upload``) uses it; ``vestnik.service`` wires the two."""
+
+    def import_audio(
+        self, conn: Any, account_id: int, path: Path, name: str | None, original_filename: str
+    ) -> int:
+        """The new media file's id. Stored within the caller's transaction on ``conn`` (a
+        ``vestnik.store`` connection): if it rolls back, no row and no file is left. Raises
+        ``AudioImportError``."""
+        ...

@@ -10,6 +10,8 @@ directory can move.
 Bad input (not audio, empty, silent, too long, too large) raises :class:`MediaError` with a
 message fit for the operator and stores nothing: files are written only after every check
 passed, and are deleted again if the row cannot be inserted or its transaction rolls back.
+The rows are written through :mod:`vestnik.store.media`. ``MediaImporter`` is this import as
+the :class:`vestnik.calls.ports.AudioImporter` the HTTP upload uses.
 """
 
 from __future__ import annotations
@@ -27,15 +29,21 @@ import numpy as np
 import numpy.typing as npt
 import soundfile
 import soxr
-import sqlalchemy as sa
-from sqlalchemy import Connection, event
 
 from vestnik.calls.audio import SAMPLE_RATE, Pcm
-from vestnik.config import MediaConfig
+from vestnik.calls.ports import AudioImportError
+from vestnik.config import Config, MediaConfig
 from vestnik.media.level import SilentAudioError, normalize_level, to_float, to_int16
-from vestnik.store.db import now
-from vestnik.store.media import TYPE_SYSTEM, TYPE_USER
-from vestnik.store.schema import accounts, media_files
+from vestnik.store.db import Connection, now
+from vestnik.store.media import (
+    TYPE_SYSTEM,
+    TYPE_USER,
+    StoredAudio,
+    account_exists,
+    insert_media_file,
+    on_rollback,
+    replace_stored_audio,
+)
 
 MEDIA_SUBDIR = "media"
 PCM_SUFFIX = ".pcm"
@@ -44,7 +52,7 @@ MAX_NAME_LENGTH = 255
 DECODE_BLOCK_FRAMES = 65_536
 
 
-class MediaError(ValueError):
+class MediaError(AudioImportError, ValueError):
     """The file cannot become a message: the text says why, for the operator."""
 
 
@@ -226,24 +234,7 @@ def _files_owned_by_transaction(conn: Connection, paths: list[Path]) -> Iterator
     except BaseException:
         remove()
         raise
-    if not conn.in_transaction():
-        return  # autocommitted already
-
-    # Listeners cannot be removed while SQLAlchemy dispatches them: they go quiet instead.
-    settled = False
-
-    def on_rollback(_conn: Any) -> None:
-        nonlocal settled
-        if not settled:
-            settled = True
-            remove()
-
-    def on_commit(_conn: Any) -> None:
-        nonlocal settled
-        settled = True
-
-    event.listen(conn, "rollback", on_rollback)
-    event.listen(conn, "commit", on_commit)
+    on_rollback(conn, remove)
 
 
 def store_media(
@@ -259,8 +250,10 @@ def store_media(
     original_filename: str | None,
     format: str,
     size: int,
+    replacing: int | None = None,
 ) -> int:
-    """Write the PCM (and original) files and insert the row; returns its id."""
+    """Write the PCM (and original) files and insert the row; returns its id. ``replacing``:
+    the id of a row to point at the new files instead (its name and times stay)."""
     folder = media_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
     stem = uuid.uuid4().hex
@@ -273,23 +266,25 @@ def store_media(
         if original_file is not None and original is not None:
             written.append(original_file)
             _write_atomic(original_file, original)
-        row_id = conn.execute(
-            media_files.insert()
-            .values(
-                account_id=account_id,
-                type=media_type,
-                name=name,
-                original_filename=original_filename,
-                format=format,
-                size=size,
-                duration_ms=round(pcm.size * 1000 / SAMPLE_RATE),
-                original_path=(str(original_file.relative_to(data_dir)) if original_file else None),
-                pcm_path=str(pcm_file.relative_to(data_dir)),
-                created_at=now(),
-            )
-            .returning(media_files.c.id)
-        ).scalar_one()
-    return int(row_id)
+        audio = StoredAudio(
+            pcm_path=str(pcm_file.relative_to(data_dir)),
+            original_path=str(original_file.relative_to(data_dir)) if original_file else None,
+            size=size,
+            duration_ms=round(pcm.size * 1000 / SAMPLE_RATE),
+        )
+        if replacing is not None:
+            replace_stored_audio(conn, replacing, audio)
+            return replacing
+        return insert_media_file(
+            conn,
+            audio,
+            account_id=account_id,
+            media_type=media_type,
+            name=name,
+            original_filename=original_filename,
+            format=format,
+            created_at=now(),
+        )
 
 
 def _clean_name(name: str | None, fallback: str) -> str:
@@ -323,10 +318,8 @@ def import_media_file(
     clean_name = _clean_name(name, Path(original_filename).stem or original_filename)
     if media_type not in (TYPE_USER, TYPE_SYSTEM):
         raise MediaError(f"unknown media type {media_type!r}")
-    if account_id is not None:
-        exists = conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account_id)).first()
-        if exists is None:
-            raise MediaError(f"no account with id {account_id}")
+    if account_id is not None and not account_exists(conn, account_id):
+        raise MediaError(f"no account with id {account_id}")
     decoded = decode_audio_file(path, limits)
     pcm = convert(decoded)
     original = path.read_bytes()
@@ -345,6 +338,33 @@ def import_media_file(
         format=decoded.format,
         size=len(original),
     )
+
+
+class MediaImporter:
+    """:class:`vestnik.calls.ports.AudioImporter`: ``import_media_file`` into the configured
+    data folder, within ``[media]`` limits."""
+
+    def __init__(self, config: Config) -> None:
+        self._data_dir = config.data_path
+        self._limits = MediaLimits.from_config(config.media)
+
+    def import_audio(
+        self,
+        conn: Connection,
+        account_id: int,
+        path: Path,
+        name: str | None,
+        original_filename: str,
+    ) -> int:
+        return import_media_file(
+            conn,
+            account_id,
+            path,
+            name,
+            self._data_dir,
+            limits=self._limits,
+            original_filename=original_filename,
+        )
 
 
 def delete_media_files(data_dir: Path, row: Mapping[str, Any]) -> None:

@@ -18,18 +18,18 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
-import sqlalchemy as sa
 
 from vestnik.calls import MessageType
 from vestnik.calls.audio import Pcm
 from vestnik.calls.ports import MessageSpec, RenderError
 from vestnik.config import Config
-from vestnik.media.audiofile import TYPE_SYSTEM, load_pcm, resolve_media_path
+from vestnik.media.audiofile import load_pcm, resolve_media_path
 from vestnik.media.level import SilentAudioError, conform
 from vestnik.media.tts import TtsEngine, TtsError, create_tts_engine
 from vestnik.media.tts.cache import TtsCache, cache_key
 from vestnik.media.tts.normalize import normalize_text
-from vestnik.store.schema import media_files
+from vestnik.store.db import DatabaseError, Engine
+from vestnik.store.media import TYPE_SYSTEM, media_pcm
 from vestnik.threads import run_in_thread
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class AudioRenderer:
     otherwise it is loaded in a worker thread at the first TTS message.
     """
 
-    def __init__(self, config: Config, engine: sa.Engine, *, tts: TtsEngine | None = None) -> None:
+    def __init__(self, config: Config, engine: Engine, *, tts: TtsEngine | None = None) -> None:
         self._config = config
         self._db = engine
         self._data_dir = config.data_path
@@ -121,7 +121,7 @@ class AudioRenderer:
                 return await self._render_media(message.value, message.account_id)
         except RenderError:
             raise
-        except (TtsError, OSError, sa.exc.SQLAlchemyError) as exc:
+        except (TtsError, OSError, DatabaseError) as exc:
             raise RenderError(f"{message.type} message: {exc}") from exc
         except Exception as exc:  # the port promises RenderError: a bug here is one too
             log.exception("rendering a %s message failed", message.type)
@@ -197,11 +197,7 @@ class AudioRenderer:
 
     def _load_media(self, media_id: int, account_id: int) -> Pcm:
         with self._db.connect() as conn:
-            row = conn.execute(
-                sa.select(
-                    media_files.c.account_id, media_files.c.type, media_files.c.pcm_path
-                ).where(media_files.c.id == media_id)
-            ).first()
+            row = media_pcm(conn, media_id)
         if row is None or (row.type != TYPE_SYSTEM and row.account_id != account_id):
             # Someone else's file is "not found" too: never reveal other accounts' ids.
             raise RenderError(f"media file {media_id} not found")

@@ -23,19 +23,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import soundfile
-import sqlalchemy as sa
-from sqlalchemy import Connection
 
-from vestnik.media.audiofile import (
-    TYPE_SYSTEM,
-    media_dir,
-    resolve_media_path,
-    store_media,
-)
+from vestnik.media.audiofile import media_dir, resolve_media_path, store_media
 from vestnik.media.level import conform
 from vestnik.media.tts.base import TtsEngine
 from vestnik.media.tts.normalize import normalize_russian
-from vestnik.store.schema import media_files
+from vestnik.store.db import Connection
+from vestnik.store.media import TYPE_SYSTEM, find_system_media_file
 
 GENERATOR_RATE = 16_000
 TEST_MESSAGE_TEXT = (
@@ -107,46 +101,30 @@ def ensure_system_media(
     media_dir(data_dir).mkdir(parents=True, exist_ok=True)
     ids: list[int] = []
     for item in SYSTEM_MEDIA:
-        row = conn.execute(
-            sa.select(media_files.c.id, media_files.c.pcm_path)
-            .where(media_files.c.type == TYPE_SYSTEM, media_files.c.name == item.name)
-            .order_by(media_files.c.id)
-        ).first()
-        if row is not None and resolve_media_path(data_dir, row.pcm_path).is_file():
-            ids.append(int(row.id))
+        found = find_system_media_file(conn, item.name)
+        if found is not None and resolve_media_path(data_dir, found[1]).is_file():
+            ids.append(found[0])
             continue
         samples, rate = item.make(tts)
         pcm = conform(samples, rate)
         original = _wav_bytes(samples, rate)
-        new_id = store_media(
-            conn,
-            account_id=None,
-            media_type=TYPE_SYSTEM,
-            name=item.name,
-            data_dir=data_dir,
-            pcm=pcm,
-            original=original,
-            original_suffix=".wav",
-            original_filename=f"{item.name}.wav",
-            format="wav",
-            size=len(original),
-        )
-        if row is not None:
-            # Keep the id callers already know: move the fresh files onto the old row.
-            fresh = conn.execute(sa.select(media_files).where(media_files.c.id == new_id)).one()
-            conn.execute(
-                media_files.update()
-                .where(media_files.c.id == row.id)
-                .values(
-                    pcm_path=fresh.pcm_path,
-                    original_path=fresh.original_path,
-                    size=fresh.size,
-                    duration_ms=fresh.duration_ms,
-                )
+        ids.append(
+            store_media(
+                conn,
+                account_id=None,
+                media_type=TYPE_SYSTEM,
+                name=item.name,
+                data_dir=data_dir,
+                pcm=pcm,
+                original=original,
+                original_suffix=".wav",
+                original_filename=f"{item.name}.wav",
+                format="wav",
+                size=len(original),
+                # A row whose file went missing keeps the id callers already know.
+                replacing=None if found is None else found[0],
             )
-            conn.execute(media_files.delete().where(media_files.c.id == new_id))
-            new_id = int(row.id)
-        ids.append(new_id)
+        )
     return ids
 
 

@@ -16,6 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import SQLAlchemyError as DatabaseError
 from sqlalchemy.pool import QueuePool
 
 from vestnik.store.deadline import bound_postgresql, deadline
@@ -164,9 +165,11 @@ def connection(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-# Connection and Engine: the opaque handle types other packages name in type hints.
+# The opaque handles and the error type other packages may name (type hints, ``except``)
+# without importing SQLAlchemy: all SQL stays in vestnik.store.
 __all__ = [
     "Connection",
+    "DatabaseError",
     "Engine",
     "check_database_url",
     "connection",

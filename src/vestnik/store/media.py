@@ -1,4 +1,5 @@
-"""Audio-file rows: which files an account may use, listing, removal.
+"""Audio-file rows: which files an account may use, listing, removal, and the rows that
+``vestnik.media`` writes (imports, system files) and reads (the renderer).
 
 A removed file keeps its row (``removed_at`` set): sessions name it by ``media_file_id`` and
 keep reporting it, and sessions accepted before the removal still play it. New calls, the
@@ -7,16 +8,17 @@ Data API and ``media list`` no longer see it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import ColumnElement, Connection
+from sqlalchemy import ColumnElement, Connection, event
 
 from vestnik.calls import CallState, MessageType
 from vestnik.store.accounts import AdminError
 from vestnik.store.db import now
-from vestnik.store.schema import call_sessions, media_files
+from vestnik.store.schema import accounts, call_sessions, media_files
 
 TYPE_SYSTEM = "system"  # shipped with vestnik, usable by every account, never removed
 TYPE_USER = "user"  # an account's own upload
@@ -87,3 +89,113 @@ def _unfinished_sessions(conn: Connection, media_id: int) -> int:
         )
     )
     return int(conn.execute(query).scalar_one())
+
+
+# -- the rows vestnik.media writes and reads -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MediaPcm:
+    """Where a media file's message PCM is, and whose file it is (the renderer's lookup)."""
+
+    account_id: int | None
+    type: str
+    pcm_path: str  # relative to data_dir unless absolute
+
+
+@dataclass(frozen=True)
+class StoredAudio:
+    """The stored audio of a media file: what an import or a regeneration writes."""
+
+    pcm_path: str
+    original_path: str | None
+    size: int  # bytes of the original
+    duration_ms: int
+
+
+def account_exists(conn: Connection, account_id: int) -> bool:
+    query = sa.select(accounts.c.id).where(accounts.c.id == account_id)
+    return conn.execute(query).first() is not None
+
+
+def insert_media_file(
+    conn: Connection,
+    audio: StoredAudio,
+    *,
+    account_id: int | None,
+    media_type: str,
+    name: str,
+    original_filename: str | None,
+    format: str,
+    created_at: float,
+) -> int:
+    """A new ``media_files`` row for audio already stored; its id."""
+    query = (
+        media_files.insert()
+        .values(
+            account_id=account_id,
+            type=media_type,
+            name=name,
+            original_filename=original_filename,
+            format=format,
+            created_at=created_at,
+            **_audio_values(audio),
+        )
+        .returning(_mf.id)
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def replace_stored_audio(conn: Connection, media_id: int, audio: StoredAudio) -> None:
+    """Point an existing row at freshly stored audio (its id, name and times stay)."""
+    conn.execute(media_files.update().where(_mf.id == media_id).values(**_audio_values(audio)))
+
+
+def _audio_values(audio: StoredAudio) -> dict[str, Any]:
+    return {
+        "pcm_path": audio.pcm_path,
+        "original_path": audio.original_path,
+        "size": audio.size,
+        "duration_ms": audio.duration_ms,
+    }
+
+
+def find_system_media_file(conn: Connection, name: str) -> tuple[int, str] | None:
+    """(id, pcm_path) of the oldest system file called ``name``, if any."""
+    query = (
+        sa.select(_mf.id, _mf.pcm_path)
+        .where(_mf.type == TYPE_SYSTEM, _mf.name == name)
+        .order_by(_mf.id)
+    )
+    row = conn.execute(query).first()
+    return None if row is None else (int(row.id), str(row.pcm_path))
+
+
+def media_pcm(conn: Connection, media_id: int) -> MediaPcm | None:
+    """The audio of a media file by id, removed or not (sessions accepted before a removal
+    still play it); None when there is no such row."""
+    query = sa.select(_mf.account_id, _mf.type, _mf.pcm_path).where(_mf.id == media_id)
+    row = conn.execute(query).first()
+    return None if row is None else MediaPcm(row.account_id, row.type, row.pcm_path)
+
+
+def on_rollback(conn: Connection, callback: Callable[[], None]) -> None:
+    """Call ``callback`` once if the transaction open on ``conn`` rolls back (never after it
+    committed). No transaction open: nothing can roll back, nothing is done."""
+    if not conn.in_transaction():
+        return
+    # Listeners cannot be removed while SQLAlchemy dispatches them: they go quiet instead.
+    settled = False
+
+    def rolled_back(_conn: Any) -> None:
+        nonlocal settled
+        if not settled:
+            settled = True
+            callback()
+
+    def committed(_conn: Any) -> None:
+        nonlocal settled
+        settled = True
+
+    event.listen(conn, "rollback", rolled_back)
+    event.listen(conn, "commit", committed)

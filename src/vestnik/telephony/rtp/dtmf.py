@@ -50,7 +50,8 @@ def tone_powers(
     t = np.arange(n) / sample_rate
     basis = np.exp(-2j * np.pi * np.outer(frequencies, t))  # (freqs, n)
     spectrum = blocks @ basis.T  # (blocks, freqs)
-    return 2.0 * np.abs(spectrum) ** 2 / n
+    powers: np.ndarray = 2.0 * np.abs(spectrum) ** 2 / n
+    return powers
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vestnik.media.codecs import g711
+from vestnik.config.checks import CODECS as CONFIG_CODECS
+from vestnik.telephony.rtp import g711
 
 ALL_SAMPLES = np.arange(-32768, 32768, dtype=np.int16)
 
@@ -150,3 +151,21 @@ def test_agrees_with_sox(tmp_path: Path, encoding: str, name: str) -> None:
     rank_sox = np.searchsorted(levels, decode(sox_codes).astype(np.int32))
     assert np.abs(rank_ours - rank_sox).max() <= 1
     assert (ours == sox_codes).mean() > 0.97
+
+
+def test_codecs_by_sdp_name() -> None:
+    """The one G.711 the pacer, the test phone and the adapter pick by the negotiated name."""
+    pcma, pcmu = g711.get_codec("PCMA"), g711.get_codec("pcmu")
+    assert (pcma.payload_type, pcma.silence) == (8, g711.ALAW_SILENCE)
+    assert (pcmu.payload_type, pcmu.silence) == (0, g711.ULAW_SILENCE)
+    assert pcma.encode(ALL_SAMPLES) == g711.alaw_encode(ALL_SAMPLES).tobytes()
+    assert pcmu.encode(ALL_SAMPLES) == g711.ulaw_encode(ALL_SAMPLES).tobytes()
+    codes = bytes(range(256))
+    assert np.array_equal(pcma.decode(codes), g711.ALAW_DECODE)
+    assert np.array_equal(pcmu.decode(codes), g711.ULAW_DECODE)
+    with pytest.raises(KeyError):
+        g711.get_codec("G729")
+
+
+def test_configuration_accepts_the_codecs_we_speak() -> None:
+    assert set(CONFIG_CODECS) == set(g711.CODECS)

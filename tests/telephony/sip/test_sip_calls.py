@@ -15,19 +15,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.telephony.rtp_receiver import RtpReceiver
+from tests.telephony.sipp import SippUas, free_udp_port, requires_sipp
 
 from vestnik import metrics
 from vestnik.calls import ContactKind, FinishReason
 from vestnik.calls.audio import Pcm
 from vestnik.calls.ports import CallResult, DialSpec
 from vestnik.config import Config
-from vestnik.media.codecs import g711
-from vestnik.media.dtmf import detect_dtmf
-from vestnik.media.rtp import PT_PCMA, PT_PCMU
-from vestnik.telephony.sip_telephony import SipTelephony
-
-from .rtp_receiver import RtpReceiver
-from .sipp import SippUas, free_udp_port, requires_sipp
+from vestnik.telephony.rtp import g711
+from vestnik.telephony.rtp.dtmf import detect_dtmf
+from vestnik.telephony.rtp.packets import PT_PCMA, PT_PCMU
+from vestnik.telephony.sip.adapter import SipTelephony
 
 pytestmark = [requires_sipp, pytest.mark.sip]
 

@@ -10,21 +10,15 @@ from itertools import pairwise
 
 import numpy as np
 import pytest
+from tests.telephony.rtp_receiver import RtpReceiver
 
-from vestnik.media.codecs import g711
-from vestnik.media.dtmf import detect_dtmf
-from vestnik.media.pacer import (
-    PCMA,
-    PCMU,
-    EncodedAudioCache,
-    ProcessPacer,
-    RemoteStream,
-    RtpPacer,
-    RtpStream,
-    dtmf_items,
-)
-
-from .rtp_receiver import RtpReceiver
+from vestnik.telephony.rtp import g711
+from vestnik.telephony.rtp.dtmf import detect_dtmf
+from vestnik.telephony.rtp.g711 import PCMA, PCMU
+from vestnik.telephony.rtp.pacer.ipc import RemoteStream
+from vestnik.telephony.rtp.pacer.process import ProcessPacer
+from vestnik.telephony.rtp.pacer.scheduler import RtpPacer
+from vestnik.telephony.rtp.pacer.stream import EncodedAudioCache, RtpStream, dtmf_items
 
 
 @pytest.fixture

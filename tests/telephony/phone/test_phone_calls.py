@@ -25,7 +25,7 @@ from vestnik.config import Config
 from vestnik.media.render import AudioRenderer
 from vestnik.store import create_db_engine
 from vestnik.telephony.phone import PhoneCall, PhoneMode, PhoneSettings, TestPhone
-from vestnik.telephony.sip_telephony import SipTelephony
+from vestnik.telephony.sip.adapter import SipTelephony
 
 pytestmark = pytest.mark.sip
 

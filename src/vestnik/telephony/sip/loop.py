@@ -49,10 +49,6 @@ class SippyLoop:
                 cls._instance = cls()
             return cls._instance
 
-    @property
-    def thread_id(self) -> int | None:
-        return self._thread.ident
-
     def _run(self) -> None:
         # ED2 remembers the thread that created it and complains when timers are armed from
         # another one: this thread is the one that runs it from now on.

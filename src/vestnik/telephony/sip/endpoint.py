@@ -10,12 +10,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sippy.SipTransactionManager import SipTransaction, SipTransactionManager
-from sippy.Udp_server import Udp_server, Udp_server_opts
+from vestnik.telephony.sip.fixes import TransactionManager
+from vestnik.telephony.sip.loop import SippyLoop
 
-from vestnik.telephony.sippy_loop import SippyLoop
-
-log = logging.getLogger(__name__)
 siplog = logging.getLogger("vestnik.sip.messages")
 
 USER_AGENT = "vestnik"
@@ -28,70 +25,6 @@ class SipLogger:
     def write(self, *args: Any, **kwargs: Any) -> None:
         if siplog.isEnabledFor(logging.DEBUG):
             siplog.debug("%s", "".join(str(a) for a in args))
-
-
-def normalise_transport(msg: Any) -> None:
-    """Lower-case ``transport=`` in Contact and Record-Route URIs, in place.
-
-    SIPp (and some SBCs) write ``transport=UDP``; sippy's in-dialog request builder only knows
-    ``udp`` and raises on anything else, which would leave the call without its ACK/BYE.
-    """
-    for name in ("contact", "record-route"):
-        if msg.countHFs(name) == 0:
-            continue
-        for body in msg.getHFBodys(name):
-            if getattr(body, "asterisk", False):
-                continue
-            url = body.getUrl()
-            if isinstance(url.transport, str) and url.transport != url.transport.lower():
-                url.transport = url.transport.lower()
-
-
-class _OneWorkerOpts(Udp_server_opts):  # type: ignore[misc]
-    # sippy defaults to three sender and three receiver threads per socket, all on one queue:
-    # two messages queued in order (an ACK, then the next request) can leave out of order.
-    nworkers = 1
-
-
-class _TransactionManager(SipTransactionManager):  # type: ignore[misc]
-    model_udp_server = (Udp_server, _OneWorkerOpts)
-    closed = False
-
-    def shutdown(self) -> None:
-        """Close the socket and stop every retransmission timer, but keep the tables: UAs
-        may still have timers of their own (Cancelling, Disconnected) that look them up."""
-        for t in [*self.tclient.values(), *self.tserver.values()]:
-            for name in ("teA", "teB", "teC", "teD", "teE", "teF", "teG"):
-                timer = getattr(t, name, None)
-                if timer is not None:
-                    timer.cancel()
-                    setattr(t, name, None)
-        self.cp_timer.cancel()
-        self.l4r.shutdown()
-        self.closed = True
-
-    def newTransaction(self, msg: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.closed:  # a late BYE from a UA timer: the endpoint is gone, drop it
-            return SipTransaction()
-        return super().newTransaction(msg, *args, **kwargs)
-
-    def transmitData(self, *args: Any, **kwargs: Any) -> None:
-        if not self.closed:
-            super().transmitData(*args, **kwargs)
-
-    def incomingResponse(self, msg: Any, t: Any, checksum: Any) -> None:
-        try:
-            normalise_transport(msg)
-        except Exception:  # a header we cannot parse: let sippy decide what to do
-            log.debug("could not normalise transport in a response", exc_info=True)
-        super().incomingResponse(msg, t, checksum)
-
-    def incomingRequest(self, msg: Any, checksum: Any, tids: Any, server: Any) -> None:
-        try:
-            normalise_transport(msg)
-        except Exception:
-            log.debug("could not normalise transport in a request", exc_info=True)
-        super().incomingRequest(msg, checksum, tids, server)
 
 
 # sippy's new-request callback: (request, transaction) -> (response, ...) for out-of-dialog
@@ -131,7 +64,7 @@ class SipEndpoint:
         self.requested_port = port
         self.port = 0
         self.global_config: dict[str, Any] = {}
-        self._tm: _TransactionManager | None = None
+        self._tm: TransactionManager | None = None
 
     def open(self) -> int:
         """Bind and start the transaction layer; returns the bound port."""
@@ -149,7 +82,7 @@ class SipEndpoint:
             "_sip_port": port,
             "_sip_logger": SipLogger(),
         }
-        tm = _TransactionManager(config, self.on_request)
+        tm = TransactionManager(config, self.on_request)
         config["_sip_tm"] = tm
         self.global_config = config
         self._tm = tm
@@ -161,7 +94,7 @@ class SipEndpoint:
             self.loop.call_sync(self._close)
 
     def _close(self) -> None:
-        # shutdown() keeps the consumer tables (see _TransactionManager): a UA that ended
+        # shutdown() keeps the consumer tables (see ``fixes.TransactionManager``): a UA that ended
         # unregisters from them 32 s later (sippy's godead timer), possibly after this.
         if self._tm is not None:
             self._tm.shutdown()

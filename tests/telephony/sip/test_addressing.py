@@ -6,7 +6,7 @@ import pytest
 
 from vestnik.calls import ContactKind
 from vestnik.config import TrunkConfig
-from vestnik.telephony.addressing import (
+from vestnik.telephony.sip.addressing import (
     AddressError,
     Target,
     format_number,

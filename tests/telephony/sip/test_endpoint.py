@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from vestnik.telephony.sip_endpoint import SipEndpoint
+from vestnik.telephony.sip.endpoint import SipEndpoint
 
 
 def _options(port: int, reply_port: int) -> bytes:

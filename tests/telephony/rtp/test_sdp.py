@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vestnik.media import sdp
+from vestnik.telephony.rtp import sdp
 
 SIPP_ANSWER = (
     "v=0\r\n"

@@ -12,10 +12,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from vestnik.media.rtp import CLOCK_RATE, PT_PCMA, PT_PCMU, PT_TELEPHONE_EVENT_DEFAULT, PTIME_MS
+from vestnik.telephony.rtp.g711 import CODECS
+from vestnik.telephony.rtp.packets import CLOCK_RATE, PT_TELEPHONE_EVENT_DEFAULT, PTIME_MS
 
 # Static payload types of the codecs we speak (RFC 3551).
-STATIC_CODECS: dict[str, int] = {"PCMU": PT_PCMU, "PCMA": PT_PCMA}
+STATIC_CODECS: dict[str, int] = {name: codec.payload_type for name, codec in CODECS.items()}
 _STATIC_NAMES: dict[int, str] = {pt: name for name, pt in STATIC_CODECS.items()}
 TELEPHONE_EVENT = "telephone-event"
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")

@@ -1,17 +1,24 @@
-"""G.711 A-law (PCMA) and µ-law (PCMU) by lookup tables.
+"""G.711 A-law (PCMA) and µ-law (PCMU) by lookup tables: the one G.711 of vestnik.
 
 The tables are built once at import from the ITU-T G.711 segment rules (the same rules as the
 classic Sun ``g711.c`` that sox and most softphones use). Encoding indexes a 65,536-entry table
 by the sample's 16-bit pattern, decoding a 256-entry table by the code byte, so a whole message
 converts in one numpy operation. ``audioop`` is not used: it is gone in Python 3.13.
+
+``get_codec(name)`` gives the codec an SDP negotiation picked (``PCMA``/``PCMU``): its RTP
+payload type, its silence byte, ``encode`` (PCM → code bytes, what the pacer sends) and
+``decode``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from vestnik.calls.audio import Pcm
+from vestnik.telephony.rtp.packets import PT_PCMA, PT_PCMU
 
 Codes = npt.NDArray[np.uint8]
 
@@ -79,22 +86,30 @@ for _table in (ALAW_ENCODE, ULAW_ENCODE, ALAW_DECODE, ULAW_DECODE):
     _table.setflags(write=False)
 
 
+def _encode(table: Codes, pcm: Pcm) -> Codes:
+    return table[np.asarray(pcm, dtype=np.int16).view(np.uint16)]
+
+
+def _decode(table: Pcm, data: bytes | Codes) -> Pcm:
+    return table[np.frombuffer(data, dtype=np.uint8)]
+
+
 def alaw_encode(pcm: Pcm) -> Codes:
     """A-law code bytes for 16-bit samples (one byte per sample)."""
-    return ALAW_ENCODE[np.asarray(pcm, dtype=np.int16).view(np.uint16)]
+    return _encode(ALAW_ENCODE, pcm)
 
 
 def ulaw_encode(pcm: Pcm) -> Codes:
     """µ-law code bytes for 16-bit samples (one byte per sample)."""
-    return ULAW_ENCODE[np.asarray(pcm, dtype=np.int16).view(np.uint16)]
+    return _encode(ULAW_ENCODE, pcm)
 
 
 def alaw_decode(data: bytes | Codes) -> Pcm:
-    return ALAW_DECODE[np.frombuffer(data, dtype=np.uint8)]
+    return _decode(ALAW_DECODE, data)
 
 
 def ulaw_decode(data: bytes | Codes) -> Pcm:
-    return ULAW_DECODE[np.frombuffer(data, dtype=np.uint8)]
+    return _decode(ULAW_DECODE, data)
 
 
 def pcm_to_bytes(pcm: Pcm) -> bytes:
@@ -106,3 +121,31 @@ def pcm_from_bytes(data: bytes) -> Pcm:
     """16-bit little-endian bytes to samples (a trailing odd byte is dropped)."""
     usable = len(data) - len(data) % 2
     return np.frombuffer(data[:usable], dtype="<i2").astype(np.int16)
+
+
+@dataclass(frozen=True, eq=False)
+class G711Codec:
+    """One G.711 law as an RTP codec."""
+
+    name: str  # the SDP encoding name
+    payload_type: int  # static RTP payload type (RFC 3551)
+    silence: int  # code byte of a zero sample
+    encode_table: Codes
+    decode_table: Pcm
+
+    def encode(self, pcm: Pcm) -> bytes:
+        """16-bit samples → code bytes, one per sample."""
+        return _encode(self.encode_table, pcm).tobytes()
+
+    def decode(self, data: bytes | Codes) -> Pcm:
+        return _decode(self.decode_table, data)
+
+
+PCMA = G711Codec("PCMA", PT_PCMA, ALAW_SILENCE, ALAW_ENCODE, ALAW_DECODE)
+PCMU = G711Codec("PCMU", PT_PCMU, ULAW_SILENCE, ULAW_ENCODE, ULAW_DECODE)
+CODECS: dict[str, G711Codec] = {codec.name: codec for codec in (PCMA, PCMU)}
+
+
+def get_codec(name: str) -> G711Codec:
+    """The codec of an SDP encoding name (case-insensitive); ``KeyError`` for others."""
+    return CODECS[name.upper()]

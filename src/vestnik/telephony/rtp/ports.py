@@ -5,7 +5,9 @@ from __future__ import annotations
 import socket
 import threading
 
-from vestnik.media.pacer import RECEIVE_BUFFER_BYTES
+# We never read the callee's audio: a small receive buffer keeps what the kernel holds for an
+# unread socket small (Linux doubles this value and enforces its own minimum).
+RECEIVE_BUFFER_BYTES = 4096
 
 
 class PortsExhausted(RuntimeError):

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from vestnik.media.rtp import (
+from vestnik.telephony.rtp.packets import (
     DTMF_EVENTS,
     PT_PCMA,
     RtpError,

@@ -1,0 +1,141 @@
+"""``SipTelephony``: the dialer's ``Telephony`` port over a SIP trunk.
+
+Signalling is sippy's UAC (retransmissions, CANCEL, 401/407 digest, in-dialog BYE) on its own
+thread (``loop.SippyLoop``); media is our RTP pacer (``rtp.pacer``: a child process by default).
+The adapter owns what its calls share: the SIP endpoint, the RTP port range, the pacer and the
+encoded-audio cache; each call is a ``call.SipCall``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Awaitable
+
+from vestnik import metrics
+from vestnik.calls.audio import Pcm
+from vestnik.calls.ports import CallObserver, DialSpec
+from vestnik.config import Config, check_config
+from vestnik.telephony.rtp.pacer.process import ProcessPacer
+from vestnik.telephony.rtp.pacer.scheduler import PacerStats, RtpPacer
+from vestnik.telephony.rtp.pacer.stream import EncodedAudioCache
+from vestnik.telephony.rtp.ports import PortsExhausted, RtpPortPool
+from vestnik.telephony.sip.call import SipCall
+from vestnik.telephony.sip.endpoint import SipEndpoint
+from vestnik.telephony.sip.loop import SippyLoop
+from vestnik.threads import run_in_thread
+
+log = logging.getLogger(__name__)
+
+# While every RTP port is taken, look again this often (ports are also freed by others).
+PORT_RETRY_SECONDS = 0.1
+
+
+class TelephonyError(RuntimeError):
+    """The adapter cannot start (bad configuration, SIP port taken)."""
+
+
+class SipTelephony:
+    """The ``Telephony`` port over the configured SIP trunk. One per process (sippy's event
+    loop is process-wide); ``start`` binds SIP on ``sip.bind_host:sip.port`` (port 0: any free
+    port, see ``sip_port``) and starts the pacer thread."""
+
+    def __init__(self, config: Config) -> None:
+        check_config(config)  # transport and codecs this version implements, among others
+        self.config = config
+        self.media_host = config.rtp.advertised_host or config.rtp.bind_host
+        self.rtp_ports = RtpPortPool(config.rtp.bind_host, config.rtp.port_min, config.rtp.port_max)
+        self.encoded = EncodedAudioCache()
+        realtime = config.rtp.realtime_priority
+        self.pacer: RtpPacer | ProcessPacer = (
+            ProcessPacer(realtime=realtime)
+            if config.rtp.pacer_process
+            else RtpPacer(realtime=realtime)
+        )
+        self.sippy: SippyLoop = SippyLoop.instance()
+        self.endpoint = SipEndpoint(config.sip.bind_host, config.sip.port, self.sippy)
+        self._calls: set[SipCall] = set()
+        self._port_freed = asyncio.Event()
+        self._started = False
+
+    @property
+    def sip_port(self) -> int:
+        """The bound SIP port (after ``start``)."""
+        return self.endpoint.port
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._calls)
+
+    @property
+    def max_calls(self) -> int:
+        """One call per even port of the RTP range."""
+        return self.rtp_ports.size
+
+    async def open_rtp_socket(self, timeout: float) -> socket.socket:
+        """A socket of the RTP range, waiting up to ``timeout`` for a port to be freed (the
+        pacer closes a finished call's socket a moment after the call ends)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                return self.rtp_ports.open()
+            except PortsExhausted:
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise
+            self._port_freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._port_freed.wait(), min(left, PORT_RETRY_SECONDS))
+
+    @property
+    def pacer_stats(self) -> PacerStats:
+        return self.pacer.stats
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        try:
+            await run_in_thread(self.endpoint.open)
+        except OSError as exc:
+            raise TelephonyError(
+                f"cannot bind SIP on {self.config.sip.bind_host}:{self.config.sip.port}: {exc}"
+            ) from exc
+        try:
+            await run_in_thread(self.pacer.start)
+        except Exception as exc:
+            await run_in_thread(self.endpoint.close)
+            raise TelephonyError(f"cannot start the RTP pacer: {exc}") from exc
+        metrics.register_pacer(self.pacer)
+        self._started = True
+        log.info("SIP on %s:%d, trunk %s:%d", self.config.sip.bind_host, self.sip_port,
+                 self.config.trunk.host, self.config.trunk.port)  # fmt: skip
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """End every call still up (CANCEL/BYE), then close SIP and the pacer."""
+        calls = list(self._calls)
+        for call in calls:
+            call.release()
+        if calls:
+            await asyncio.wait([asyncio.ensure_future(c.result()) for c in calls], timeout=timeout)
+        if self._started:
+            # Give sippy a moment to put the CANCELs/BYEs on the wire before the socket goes.
+            await asyncio.sleep(0.05)
+            await run_in_thread(self.endpoint.close)
+            metrics.unregister_pacer(self.pacer)
+            await run_in_thread(self.pacer.close)
+            self._started = False
+
+    def place_call(self, dial: DialSpec, audio: Awaitable[Pcm], observer: CallObserver) -> SipCall:
+        if not self._started:
+            raise TelephonyError("SipTelephony.start() was not called")
+        call = SipCall(self, dial, audio, observer)
+        self._calls.add(call)
+        return call
+
+    def call_ended(self, call: SipCall) -> None:
+        """A call is over: forget it, and wake whoever waits for its RTP port."""
+        self._calls.discard(call)
+        self._port_freed.set()
