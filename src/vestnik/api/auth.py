@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from vestnik.api.errors import ApiError
-from vestnik.api.fastsql import Prepared, json_value
 from vestnik.api.limits import AccountLimits
 from vestnik.auth import TokenKind, hash_token
+from vestnik.store.prepared import Prepared, json_value
 from vestnik.store.schema import access_tokens, accounts, users
 
 

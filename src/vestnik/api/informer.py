@@ -21,7 +21,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from vestnik.api.auth import Component, check_component
 from vestnik.api.errors import ApiError
-from vestnik.api.fastsql import Prepared
 from vestnik.api.jsonrpc import MethodCall, MethodSpec
 from vestnik.api.params import Kind, Param, db_id
 from vestnik.calls import CallState, ContactKind, Direction, MessageType, UsageRule
@@ -42,6 +41,7 @@ from vestnik.calls.numbers import (
 from vestnik.store import media as media_store
 from vestnik.store import numbering
 from vestnik.store.accounts import NUMBER_ACTIVE
+from vestnik.store.prepared import Prepared
 from vestnik.store.schema import (
     blacklist,
     call_sessions,

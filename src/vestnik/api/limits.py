@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vestnik.api.errors import ApiError
-from vestnik.api.fastsql import Prepared
+from vestnik.store.prepared import Prepared
 from vestnik.store.schema import limit_counters
 
 MINUTE = "minute"

@@ -10,10 +10,11 @@ from sqlalchemy import Connection
 
 from vestnik.api.auth import Principal, load_account
 from vestnik.api.errors import ApiError
-from vestnik.api.jsonrpc import DbRunner, MethodCall, MethodSpec
+from vestnik.api.jsonrpc import MethodCall, MethodSpec
 from vestnik.api.params import Kind, Param
 from vestnik.auth import SESSION_TOKEN_TTL_SECONDS, TokenKind, hash_password, verify_password
 from vestnik.store.accounts import issue_token
+from vestnik.store.runner import DbRunner
 from vestnik.store.schema import access_tokens, users
 from vestnik.threads import run_in_thread
 

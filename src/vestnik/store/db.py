@@ -1,4 +1,8 @@
-"""Engine creation (SQLite in WAL mode, or PostgreSQL) and schema migration."""
+"""Engine creation (SQLite in WAL mode, or PostgreSQL) and schema migration.
+
+``Connection`` and ``Engine`` are re-exported as opaque handles for type hints: code outside
+``store`` names them from here and never imports SQLAlchemy itself.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import QueuePool
 
 from vestnik.store.deadline import bound_postgresql, deadline
@@ -99,4 +103,4 @@ def migrate(engine: Engine) -> None:
         log.info("database schema migrated from %s to %s", before or "empty", after)
 
 
-__all__ = ["create_db_engine", "migrate", "now"]
+__all__ = ["Connection", "Engine", "create_db_engine", "migrate", "now"]
