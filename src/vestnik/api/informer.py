@@ -41,9 +41,9 @@ from vestnik.calls.numbers import (
 from vestnik.store import media as media_store
 from vestnik.store import numbering
 from vestnik.store.accounts import NUMBER_ACTIVE
+from vestnik.store.blacklist import is_blacklisted
 from vestnik.store.prepared import Prepared
 from vestnik.store.schema import (
-    blacklist,
     call_sessions,
     employees,
     numa_caller_numbers,
@@ -85,14 +85,6 @@ _OWNED = Prepared(
         virtual_numbers.c.status == NUMBER_ACTIVE,
         virtual_numbers.c.number.in_([sa.bindparam("a"), sa.bindparam("b")]),
     )
-)
-_BLACKLISTED = Prepared(
-    sa.select(blacklist.c.id)
-    .where(
-        blacklist.c.account_id == sa.bindparam("account_id"),
-        blacklist.c.number.in_([sa.bindparam("a"), sa.bindparam("b"), sa.bindparam("c")]),
-    )
-    .limit(1)
 )
 _SESSION_FIELDS = [
     "account_id", "access_token_id", "source", "request_id", "external_id",
@@ -189,13 +181,8 @@ def start_informer_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
             params={"tts_message_max_length": int(account["tts_max_length"]),
                     "sent_tts_message_length": len(text)},
         )  # fmt: skip
-    if contact.form is ContactForm.PHONE:
-        listed = (stored_contact, "+" + stored_contact, stored_contact)
-    else:
-        listed = (stored_contact, contact_raw, stored_contact.removeprefix("sip:"))
-    if _BLACKLISTED.first(
-        conn, {"account_id": account_id, "a": listed[0], "b": listed[1], "c": listed[2]}
-    ):
+    kind = ContactKind.SIP if contact.form is ContactForm.SIP else ContactKind.PHONE
+    if is_blacklisted(conn, account_id, stored_contact, kind):
         raise ApiError(
             "contact_in_blacklist", field="contact", value=contact_raw,
             params={"contact": contact_raw},
@@ -216,7 +203,6 @@ def start_informer_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
                     params={"call_direction": cls.value},
                 )  # fmt: skip
 
-    kind = ContactKind.SIP if contact.form is ContactForm.SIP else ContactKind.PHONE
     caller = _caller_number(conn, account_id, rule, vpn, stored_contact, contact_region, call.at)
     inserted = _INSERT_SESSION.first(
         conn,

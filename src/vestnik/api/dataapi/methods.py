@@ -34,6 +34,7 @@ from vestnik.api.params import Kind, Param, db_id
 from vestnik.calls import CallState
 from vestnik.calls.numbers import normalize_e164
 from vestnik.store.accounts import blacklist_add, blacklist_remove
+from vestnik.store.blacklist import remove_entry
 from vestnik.store.media import usable_by
 from vestnik.store.schema import blacklist, call_sessions, media_files, virtual_numbers
 
@@ -238,9 +239,7 @@ def delete_blacklist_phone_number(call: MethodCall, conn: Connection) -> dict[st
         raise ApiError("invalid_parameters_combination", field="id", value=entry_id)
     account_id = call.principal.account_id
     if entry_id is not None:
-        row_id = db_id(entry_id, "id")
-        by_id = blacklist.delete().where(_bl.account_id == account_id, _bl.id == row_id)
-        deleted = conn.execute(by_id).rowcount > 0
+        deleted = remove_entry(conn, account_id, db_id(entry_id, "id"))
     else:
         deleted = blacklist_remove(conn, account_id, _blacklist_number(raw_number))
     if not deleted:
