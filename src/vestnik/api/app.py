@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from vestnik.api.calls import LIST_CALLS, RELEASE_CALL
-from vestnik.api.informer import START_INFORMER_CALL
 from vestnik.api.jsonrpc import JsonRpcEndpoint, MethodSpec
-from vestnik.api.sessions import LOGIN_USER, LOGOUT_USER
+from vestnik.api.methods.calls import LIST_CALLS, RELEASE_CALL
+from vestnik.api.methods.informer import START_INFORMER_CALL
+from vestnik.api.methods.sessions import LOGIN_USER, LOGOUT_USER
 from vestnik.calls.numbers import number_facts
 from vestnik.config import Config
 
