@@ -210,13 +210,13 @@ class Service:
                 self.config, engine, self.telephony, self.renderer, dialer_id=self._dialer_id()
             )
             await self.dialer.start()
-        from vestnik import metrics
         from vestnik.api import create_app
         from vestnik.api.dataapi import dataapi_routes
+        from vestnik.api.metrics import metrics_routes
         from vestnik.api.upload import upload_routes
 
         routes = [
-            *metrics.metrics_routes(engine),
+            *metrics_routes(engine),
             *dataapi_routes(self.config, engine),
             *upload_routes(self.config, engine),
             *self._extra_routes,
