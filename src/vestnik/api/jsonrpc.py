@@ -146,7 +146,10 @@ class JsonRpcEndpoint:
         engine: Engine,
         *,
         db_in_thread: bool | None = None,
+        on_commit: Mapping[str, Callable[[], None]] | None = None,
     ) -> None:
+        """``on_commit``: method → callback run after each committed success of it (e.g. wake
+        the dialer when a session was queued, instead of waiting for its next poll)."""
         self.methods = dict(methods)
         metrics.register_api_methods(self.methods)
         self.config = config
@@ -160,9 +163,7 @@ class JsonRpcEndpoint:
         self.runner = DbRunner(engine, in_thread=db_in_thread, timeout=config.database.timeout)
         self.max_body = config.server.max_body_bytes
         self.trusted_proxies = trusted_networks(config.server.trusted_proxies)
-        # method → callbacks run after each committed success (e.g. wake the dialer when a
-        # session was queued, instead of waiting for its next poll).
-        self.on_commit: dict[str, list[Callable[[], None]]] = {}
+        self.on_commit = dict(on_commit or {})
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         exchange = Exchange(scope.get("path", ""), client_address(scope, self.trusted_proxies))
@@ -358,7 +359,10 @@ class JsonRpcEndpoint:
                 log.error("internal error in %s", method, exc_info=fault.__cause__)
                 error.limits = await self._peek_after_fault(fault.limits)
             raise error from None
-        for hook in (*call.after_commit, *self.on_commit.get(method, ())):
+        hooks = list(call.after_commit)
+        if method in self.on_commit:
+            hooks.append(self.on_commit[method])
+        for hook in hooks:
             try:
                 hook()
             except Exception:
