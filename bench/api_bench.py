@@ -4,7 +4,8 @@
 
 Starts the service without the dialer (``vestnik serve`` with ``VESTNIK_DIALER_ENABLED=false``:
 the Call API, the Data API, the upload and /metrics on uvicorn, and the webhook worker, which
-finds nothing to do) on a fresh SQLite database, pinned to one core with ``taskset``. Its log
+finds nothing to do but looks every ``[webhooks] poll_interval_seconds``, ~3 % of a core when
+idle) on a fresh SQLite database, pinned to one core with ``taskset``. Its log
 level is set to ``warning`` (``VESTNIK_LOG_LEVEL``): the INFO access log, one line per request,
 is left out of the measurement, as in the earlier runs of docs/benchmarks.md. Then on loopback:
 
