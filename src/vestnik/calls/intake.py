@@ -50,6 +50,10 @@ class InformerRequest:
         return ContactKind.SIP if self.contact.form is ContactForm.SIP else ContactKind.PHONE
 
 
+# The account flag that allows each class of call.
+_ALLOW_COLUMNS = tuple((c, f"allow_{c.value}") for c in CallClass)
+
+
 @dataclass(frozen=True)
 class AccountRules:
     """What an account allows a new call."""
@@ -68,7 +72,7 @@ class AccountRules:
             tts_max_length=int(account["tts_max_length"]),
             home_country=str(account["home_country"] or "RU"),
             home_region=account["home_region"],
-            allowed=frozenset(c for c in CallClass if account[f"allow_{c.value}"]),
+            allowed=frozenset(c for c, column in _ALLOW_COLUMNS if account[column]),
         )
 
 
@@ -149,21 +153,21 @@ def _first_refusal(
 ) -> Refused | None:
     contact = request.contact
     is_phone = contact.form is ContactForm.PHONE
-    checks = (
-        (request.rule is not UsageRule.FIXED and not account.number_management,
-         Refusal.NUMBER_MANAGEMENT_DISABLED),
-        (request.virtual_number not in facts.owned, Refusal.VIRTUAL_NUMBER_NOT_OWNED),
-        (is_phone and contact.value in facts.owned, Refusal.OWN_VIRTUAL_NUMBER),
-        (not is_phone and facts.employee_uri is None, Refusal.EMPLOYEE_NOT_FOUND),
-        (request.media_file_id is not None and not facts.media_usable,
-         Refusal.MEDIA_FILE_NOT_FOUND),
-        (request.media_file_id is None and len(request.message_value) > account.tts_max_length,
-         Refusal.TTS_TOO_LONG),
-        (facts.blacklisted, Refusal.BLACKLISTED),
-    )  # fmt: skip
-    for failed, reason in checks:
-        if failed:
-            return Refused(reason)
+    if request.rule is not UsageRule.FIXED and not account.number_management:
+        return Refused(Refusal.NUMBER_MANAGEMENT_DISABLED)
+    if request.virtual_number not in facts.owned:
+        return Refused(Refusal.VIRTUAL_NUMBER_NOT_OWNED)
+    if is_phone and contact.value in facts.owned:
+        return Refused(Refusal.OWN_VIRTUAL_NUMBER)
+    if not is_phone and facts.employee_uri is None:
+        return Refused(Refusal.EMPLOYEE_NOT_FOUND)
+    if request.media_file_id is not None:
+        if not facts.media_usable:
+            return Refused(Refusal.MEDIA_FILE_NOT_FOUND)
+    elif len(request.message_value) > account.tts_max_length:
+        return Refused(Refusal.TTS_TOO_LONG)
+    if facts.blacklisted:
+        return Refused(Refusal.BLACKLISTED)
     if is_phone:
         classes = classify_call(
             number_facts(contact.value), facts.contact_region, account.home_country,

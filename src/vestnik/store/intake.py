@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
-from vestnik.calls import CallState, UsageRule
+from vestnik.calls import CallState, ContactKind, UsageRule
 from vestnik.calls.events import CALL_SOURCE
 from vestnik.calls.intake import (
     Accepted,
@@ -25,7 +25,6 @@ from vestnik.calls.intake import (
 from vestnik.calls.numbers import (
     REGIONAL_RULES,
     STICKY_RULES,
-    ContactForm,
     PoolNumber,
     number_facts,
 )
@@ -67,8 +66,8 @@ def region_of(conn: Connection, digits: str) -> str | None:
 
 def gather_facts(conn: Connection, account_id: int, request: InformerRequest) -> IntakeFacts:
     """Everything :func:`vestnik.calls.intake.decide` needs about this request."""
-    contact = request.contact
-    is_phone = contact.form is ContactForm.PHONE
+    contact, kind = request.contact, request.contact_kind
+    is_phone = kind is ContactKind.PHONE
     other = contact.value if is_phone else request.virtual_number
     numbers = {"account_id": account_id, "a": request.virtual_number, "b": other}
     employee = None if is_phone else employee_uri(_employee_uris(conn, account_id), contact.value)
@@ -85,8 +84,7 @@ def gather_facts(conn: Connection, account_id: int, request: InformerRequest) ->
         owned=frozenset(row[0] for row in _OWNED.all(conn, numbers)),
         employee_uri=employee,
         media_usable=media_id is not None and media_store.is_usable(conn, account_id, media_id),
-        blacklisted=stored is not None
-        and is_blacklisted(conn, account_id, stored, request.contact_kind),
+        blacklisted=stored is not None and is_blacklisted(conn, account_id, stored, kind),
         contact_region=region,
         pool=pool,
         remembered=remembered,
