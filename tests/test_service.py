@@ -166,3 +166,23 @@ async def test_database_that_does_not_answer_at_start_is_a_clear_error(
         with pytest.raises(ServiceError, match=r"^database: the database did not answer in time"):
             await service.start()
         assert time.monotonic() - started < 1.0 + 1.5
+
+
+async def test_http_connections_send_replies_without_delay(tmp_path: Path, sqlite_url: str) -> None:
+    """Accepted HTTP connections have TCP_NODELAY: a reply written in pieces leaves at once
+    instead of waiting ~40 ms for the client's delayed ACK (Nagle)."""
+    config = _config(tmp_path, sqlite_url)
+    config.dialer.enabled = False
+    service = Service(config)
+    await service.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.http_port}") as http:
+            assert (await http.get("/health")).status_code == 200
+            assert service._server is not None
+            # uvicorn's open connections (its protocols), looked at from inside the process.
+            connections = service._server.server.server_state.connections
+            sockets = [c.transport.get_extra_info("socket") for c in connections]
+            assert sockets
+            assert all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in sockets)
+    finally:
+        await service.stop()

@@ -1,43 +1,24 @@
-"""Prometheus metrics: ``GET /metrics``.
+"""Prometheus metrics of this process: counters and histograms, and the RTP pacer's totals.
 
-Two kinds of numbers:
-
-* **Process counters and histograms** (API requests, webhook outcomes and lag, time to answer,
-  answer to first audio, RTP pacer totals): kept in this process and updated by the code that
-  sees the event, through the ``observe_*`` functions below. Each process exposes its own.
-* **Database gauges** (sessions by state and finish reason, active calls, deliveries waiting or
-  parked): counted from the database at scrape time, so every process reports the same truth.
-  Left out while the database is unavailable (``vestnik_database_up`` is 0 then), so a scrape
-  never waits for a database that does not answer.
+API requests, webhook outcomes and lag, time to answer, answer to first audio, SIP final
+responses: kept in this process and updated by the code that sees the event, through the
+``observe_*`` functions below; the pacer's totals are read at scrape time from the pacers
+registered with :func:`register_pacer`. Each process exposes its own at ``GET /metrics``
+(:mod:`vestnik.api.metrics`, which adds the gauges counted from the database).
 
 ``docs/metrics.md`` lists every metric.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import INF
-from sqlalchemy import Engine
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from vestnik.calls import CallState
-from vestnik.store.health import DATABASE
-from vestnik.store.schema import call_sessions, webhook_deliveries
-from vestnik.threads import run_in_thread
-
-log = logging.getLogger("vestnik.metrics")
-
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 SUCCESS = "success"  # the mnemonic label of a request that succeeded
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -191,111 +172,6 @@ class _PacerCollector(Collector):
 REGISTRY.register(_PacerCollector())
 
 
-class _DatabaseUpCollector(Collector):
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        yield GaugeMetricFamily(
-            "vestnik_database_up",
-            "1 while this process's database work succeeds, 0 from a failure because the "
-            "database was unavailable until it answers again.",
-            value=1.0 if DATABASE.up else 0.0,
-        )
-
-
-REGISTRY.register(_DatabaseUpCollector())
-
-
-# -- database gauges ---------------------------------------------------------------------
-
-_ACTIVE_CALL_STATES = (CallState.DIALING.value, CallState.RINGING.value, CallState.ANSWERED.value)
-
-
-class DatabaseCollector(Collector):
-    """Gauges counted from the database at scrape time."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        sessions = GaugeMetricFamily(
-            "vestnik_call_sessions",
-            "Call sessions by state and finish_reason ('' while not finished).",
-            labels=["state", "finish_reason"],
-        )
-        active = GaugeMetricFamily(
-            "vestnik_active_calls", "Sessions being dialled, ringing or answered now."
-        )
-        waiting = GaugeMetricFamily(
-            "vestnik_webhook_deliveries_waiting",
-            "Webhook deliveries not delivered: pending (to send or retry) and parked.",
-            labels=["state"],
-        )
-        oldest = GaugeMetricFamily(
-            "vestnik_webhook_oldest_pending_seconds",
-            "Age of the oldest pending webhook delivery (0 when none).",
-        )
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(
-                    call_sessions.c.state, call_sessions.c.finish_reason, sa.func.count()
-                ).group_by(call_sessions.c.state, call_sessions.c.finish_reason)
-            ).all()
-            hooks = conn.execute(
-                sa.select(
-                    webhook_deliveries.c.state,
-                    sa.func.count(),
-                    sa.func.min(webhook_deliveries.c.created_at),
-                )
-                .where(webhook_deliveries.c.state.in_(("pending", "parked")))
-                .group_by(webhook_deliveries.c.state)
-            ).all()
-        active_count = 0
-        for state, reason, count in rows:
-            sessions.add_metric([state, reason or ""], count)
-            if state in _ACTIVE_CALL_STATES:
-                active_count += count
-        active.add_metric([], active_count)
-        counts = {"pending": 0, "parked": 0}
-        oldest_age = 0.0
-        for state, count, first in hooks:
-            counts[state] = count
-            if state == "pending" and first is not None:
-                oldest_age = max(0.0, time.time() - first)
-        for state, count in counts.items():
-            waiting.add_metric([state], count)
-        oldest.add_metric([], oldest_age)
-        yield sessions
-        yield active
-        yield waiting
-        yield oldest
-
-
-def render_metrics(engine: Engine | None) -> bytes:
-    """The exposition text: this process's metrics plus the database gauges (left out while
-    the database is unavailable; each read is bounded by ``[database] timeout``)."""
-    gauges = _database_gauges(engine) if engine is not None and DATABASE.up else b""
-    return generate_latest(REGISTRY) + gauges
-
-
-def _database_gauges(engine: Engine) -> bytes:
-    db_registry = CollectorRegistry(auto_describe=False)
-    db_registry.register(DatabaseCollector(engine))
-    started = time.monotonic()
-    try:
-        text = generate_latest(db_registry)
-    except Exception as exc:
-        if not DATABASE.failed("metrics", exc, started):
-            log.exception("reading the database gauges failed")
-        return b""
-    DATABASE.ok("metrics", started)
-    return text
-
-
-def metrics_routes(engine: Engine | None) -> list[Route]:
-    """``GET /metrics`` for the service's Starlette app (``extra_routes``)."""
-
-    async def metrics_endpoint(_request: Request) -> Response:
-        # The database count runs in a thread: a scrape never blocks the event loop.
-        body = await run_in_thread(render_metrics, engine)
-        return Response(body, media_type=CONTENT_TYPE)
-
-    return [Route("/metrics", metrics_endpoint, methods=["GET"])]
+def process_metrics() -> bytes:
+    """This process's metrics in the Prometheus text format."""
+    return generate_latest(REGISTRY)

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.api.conftest import _seed, serve
-from tests.dataapi.test_upload import wav_bytes
+from tests.api.test_upload import wav_bytes
 
 from vestnik.api.dataapi import DATA_API_PATH, dataapi_routes
 from vestnik.api.upload import UPLOAD_METHOD, UPLOAD_PATH, upload_routes

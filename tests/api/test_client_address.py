@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.api.conftest import _seed, serve
-from tests.dataapi.test_upload import wav_bytes
+from tests.api.test_upload import wav_bytes
 
 from vestnik.api.client import client_address, trusted_networks
 from vestnik.api.dataapi import DATA_API_PATH, dataapi_routes

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -104,20 +105,30 @@ def test_old_windows_are_dropped(api: Api) -> None:
 
 
 @pytest.fixture
-def two_servers(db_url: str) -> Iterator[tuple[list[str], Any, int, str]]:
-    """Two API processes on one database: requests really race in the database. One runs its
-    database work in threads, the other inline on its event loop."""
+def two_servers(db_url: str, tmp_path: Path) -> Iterator[tuple[list[str], Any, int, str]]:
+    """Two API processes (``vestnik serve`` without the dialer) on one database: requests
+    really race in the database. One runs its database work in threads, the other inline on
+    its event loop."""
     engine = create_db_engine(db_url)
     account_id, token = _seed(engine)
     procs, urls = [], []
-    env = {**os.environ, "VESTNIK_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "VESTNIK_LOG_LEVEL": "warning",
+        "VESTNIK_DATABASE_URL": db_url,
+        "VESTNIK_DIALER_ENABLED": "false",
+    }
     try:
         for mode in ("thread", "inline"):
             port = free_port()
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "vestnik.api.devserver", db_url, "--port", str(port)],
-                    env={**env, "VESTNIK_SERVER_DB_CALLS": mode},
+                    [sys.executable, "-m", "vestnik", "serve", "--port", str(port)],
+                    env={
+                        **env,
+                        "VESTNIK_SERVER_DB_CALLS": mode,
+                        "VESTNIK_DATA_DIR": str(tmp_path / mode),
+                    },
                 )
             )
             urls.append(f"http://127.0.0.1:{port}")

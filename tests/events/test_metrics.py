@@ -13,7 +13,7 @@ from vestnik.telephony.rtp.pacer.scheduler import RtpPacer
 
 
 def sample(name: str, labels: dict[str, str] | None = None) -> float:
-    text = metrics.render_metrics(None).decode()
+    text = metrics.process_metrics().decode()
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             if s.name == name and (labels is None or s.labels == labels):
@@ -37,7 +37,7 @@ def test_api_requests_by_method_and_mnemonic() -> None:
 def test_client_method_names_cannot_blow_up_label_count() -> None:
     for i in range(200):
         metrics.observe_api_request(f"junk.method_{i}", "method_not_found")
-    text = metrics.render_metrics(None).decode()
+    text = metrics.process_metrics().decode()
     methods = {
         s.labels["method"]
         for family in text_string_to_metric_families(text)

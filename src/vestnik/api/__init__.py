@@ -3,7 +3,7 @@
 from vestnik.api.app import CALL_API_METHODS, CALL_API_PATH, create_app
 from vestnik.api.auth import Component, Principal
 from vestnik.api.errors import ERRORS, ApiError, ErrorSpec, error_object
-from vestnik.api.jsonrpc import DbRunner, JsonRpcEndpoint, MethodCall, MethodSpec
+from vestnik.api.jsonrpc import JsonRpcEndpoint, MethodCall, MethodSpec
 from vestnik.api.params import Kind, Param, check_params
 
 __all__ = [
@@ -12,7 +12,6 @@ __all__ = [
     "ERRORS",
     "ApiError",
     "Component",
-    "DbRunner",
     "ErrorSpec",
     "JsonRpcEndpoint",
     "Kind",

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 
-from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from vestnik.api.calls import LIST_CALLS, RELEASE_CALL
-from vestnik.api.informer import START_INFORMER_CALL
 from vestnik.api.jsonrpc import JsonRpcEndpoint, MethodSpec
-from vestnik.api.sessions import LOGIN_USER, LOGOUT_USER
+from vestnik.api.methods.calls import LIST_CALLS, RELEASE_CALL
+from vestnik.api.methods.informer import START_INFORMER_CALL
+from vestnik.api.methods.sessions import LOGIN_USER, LOGOUT_USER
 from vestnik.calls.numbers import number_facts
 from vestnik.config import Config
+from vestnik.store.db import Engine
 
 CALL_API_PATH = "/v4.0"
 CALL_API_METHODS: Mapping[str, MethodSpec] = {
@@ -34,9 +34,18 @@ async def health(_request: Request) -> Response:
     return Response(_HEALTH_BODY, media_type="application/json")
 
 
-def create_app(config: Config, engine: Engine, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
-    """The HTTP app on ``engine`` (already migrated). The dialer is not started here."""
-    call_api = JsonRpcEndpoint(CALL_API_METHODS, config, engine)
+def create_app(
+    config: Config,
+    engine: Engine,
+    extra_routes: Sequence[BaseRoute] = (),
+    *,
+    on_session_queued: Callable[[], None] | None = None,
+) -> Starlette:
+    """The HTTP app on ``engine`` (already migrated). The dialer is not started here:
+    ``on_session_queued`` is called after each ``start.informer_call`` that queued a session
+    (the service passes the dialer's ``wake``, so the session is claimed at once)."""
+    on_commit = {} if on_session_queued is None else {"start.informer_call": on_session_queued}
+    call_api = JsonRpcEndpoint(CALL_API_METHODS, config, engine, on_commit=on_commit)
     number_facts("74993720692")  # load the geocoder's data now, not in the first request
     routes: list[BaseRoute] = [
         Route(CALL_API_PATH, call_api, methods=["POST"]),
@@ -45,7 +54,7 @@ def create_app(config: Config, engine: Engine, extra_routes: Sequence[BaseRoute]
     ]
 
     # Every JSON-RPC endpoint (the Call API and any among extra_routes, e.g. the Data API)
-    # holds a connection and, on SQLite, a WAL checkpoint thread: released at shutdown.
+    # holds a connection and, on SQLite, its engine's WAL checkpointer: released at shutdown.
     endpoints: list[JsonRpcEndpoint] = [
         r.endpoint
         for r in routes
@@ -58,6 +67,4 @@ def create_app(config: Config, engine: Engine, extra_routes: Sequence[BaseRoute]
         for endpoint in endpoints:
             endpoint.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.call_api = call_api
-    return app
+    return Starlette(routes=routes, lifespan=lifespan)

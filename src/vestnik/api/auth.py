@@ -9,14 +9,11 @@ from enum import Enum
 from functools import lru_cache
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import Connection
-
 from vestnik.api.errors import ApiError
-from vestnik.api.fastsql import Prepared, json_value
 from vestnik.api.limits import AccountLimits
 from vestnik.auth import TokenKind, hash_token
-from vestnik.store.schema import access_tokens, accounts, users
+from vestnik.store.db import Connection
+from vestnik.store.tokens import find_token
 
 
 class Component(Enum):
@@ -53,44 +50,6 @@ class Principal:
         return AccountLimits(self.account_id, int(a["minute_limit"]), int(a["day_limit"]))
 
 
-_ACCOUNT_COLUMNS = [c for c in accounts.c if c.name != "created_at"]
-_ACCOUNT_NAMES = tuple(c.name for c in _ACCOUNT_COLUMNS)
-_BOOLEANS = frozenset(c.name for c in _ACCOUNT_COLUMNS if isinstance(c.type, sa.Boolean))
-_JSONS = frozenset(c.name for c in _ACCOUNT_COLUMNS if isinstance(c.type, sa.JSON))
-
-_TOKEN_QUERY = Prepared(
-    sa.select(
-        access_tokens.c.id.label("token_id"),
-        access_tokens.c.kind,
-        access_tokens.c.expires_at,
-        access_tokens.c.is_blocked,
-        access_tokens.c.user_id,
-        users.c.is_active.label("user_active"),
-        *_ACCOUNT_COLUMNS,
-    )
-    .select_from(
-        access_tokens.join(accounts, accounts.c.id == access_tokens.c.account_id).outerjoin(
-            users, users.c.id == access_tokens.c.user_id
-        )
-    )
-    .where(access_tokens.c.token_hash == sa.bindparam("token_hash"))
-)
-
-
-def _account_dict(values: Sequence[Any]) -> dict[str, Any]:
-    account = dict(zip(_ACCOUNT_NAMES, values, strict=True))
-    for name in _BOOLEANS:
-        account[name] = bool(account[name])
-    for name in _JSONS:
-        account[name] = json_value(account[name])
-    return account
-
-
-def load_account(conn: Connection, account_id: int) -> dict[str, Any] | None:
-    row = conn.execute(sa.select(*_ACCOUNT_COLUMNS).where(accounts.c.id == account_id)).first()
-    return None if row is None else _account_dict(tuple(row))
-
-
 def authenticate(conn: Connection, token: str, at: float) -> Principal:
     """The principal for ``token`` or an auth error.
 
@@ -99,21 +58,18 @@ def authenticate(conn: Connection, token: str, at: float) -> Principal:
     """
     if not token:
         raise ApiError("access_token_invalid", field="access_token", value=token)
-    row = _TOKEN_QUERY.first(conn, {"token_hash": hash_token(token)})
-    if row is None:
+    record = find_token(conn, hash_token(token))
+    if record is None or record.user_active is False:
         raise ApiError("access_token_invalid", field="access_token", value=token)
-    token_id, kind_text, expires_at, is_blocked, user_id, user_active = row[:6]
-    if user_active is not None and not user_active:
-        raise ApiError("access_token_invalid", field="access_token", value=token)
-    kind = TokenKind(kind_text)
-    expired = expires_at is not None and expires_at <= at
+    kind = TokenKind(record.kind)
+    expired = record.expires_at is not None and record.expires_at <= at
     if kind is TokenKind.SESSION and expired:
         raise ApiError("access_token_invalid", field="access_token", value=token)
-    if is_blocked:
+    if record.is_blocked:
         raise ApiError("access_token_blocked", field="access_token", value=token)
     if expired:
         raise ApiError("access_token_expired", field="access_token", value=token)
-    return Principal(int(token_id), kind, user_id, _account_dict(row[6:]))
+    return Principal(record.token_id, kind, record.user_id, record.account)
 
 
 @lru_cache(maxsize=1024)
@@ -156,4 +112,8 @@ def check_account(principal: Principal, client_ip: str | None) -> None:
 
 def check_component(principal: Principal, component: Component) -> None:
     if not principal.account[component.column]:
-        raise ApiError("component_disabled", params={"component_name": component.display_name})
+        raise component_disabled(component)
+
+
+def component_disabled(component: Component) -> ApiError:
+    return ApiError("component_disabled", params={"component_name": component.display_name})

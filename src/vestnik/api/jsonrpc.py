@@ -22,15 +22,11 @@ logs the outage once) instead of a traceback per request.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine
 
 from vestnik import metrics
 from vestnik.api.access import Exchange
@@ -45,16 +41,13 @@ from vestnik.api.client import client_address, trusted_networks
 from vestnik.api.errors import ApiError, error_object
 from vestnik.api.limits import AccountLimits, LimitExceeded, charge, method_weight, peek
 from vestnik.api.params import Param, check_params
-from vestnik.api.wal import WalCheckpointer
 from vestnik.config import DB_CALLS_MODES, Config
-from vestnik.store.db import now
-from vestnik.store.deadline import deadline, unwatch, watch
+from vestnik.store.db import Connection, Engine, now
 from vestnik.store.health import DATABASE, summary
-from vestnik.threads import run_in_thread
+from vestnik.store.runner import DbRunner
 
 log = logging.getLogger("vestnik.api")
 
-T = TypeVar("T")
 ENVELOPE_KEYS = frozenset({"jsonrpc", "id", "method", "params"})
 # call_sessions.request_id holds the JSON-encoded id.
 MAX_ID_JSON_LENGTH = 255
@@ -64,75 +57,6 @@ MAX_JSON_DEPTH = 32
 _JSON_HEADERS = [(b"content-type", b"application/json; charset=utf-8")]
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
-# When the current request's database work must be done (time.monotonic()), set on arrival.
-_request_deadline: ContextVar[float | None] = ContextVar("request_deadline", default=None)
-
-
-class DbRunner:
-    """Runs blocking database work: inline on the event loop (SQLite: a few hundred µs, one
-    writer anyway) or in a worker thread (PostgreSQL: real concurrency, network round trips).
-
-    Inline, the runner keeps one connection for its transactions: work runs to the end without
-    yielding to the loop, so transactions never interleave, and a pool checkout per request
-    (~100 µs) is saved.
-
-    In a thread, the work runs under the request's deadline (``timeout`` after its arrival):
-    time spent queueing for a thread counts against it, so every request is answered within
-    about ``timeout`` however many are stuck on a database that stopped answering. Inline, each
-    transaction on the kept connection is bounded by ``timeout`` (on SQLite: the busy timeout).
-    """
-
-    def __init__(self, engine: Engine, *, in_thread: bool, timeout: float) -> None:
-        self.engine = engine
-        self.in_thread = in_thread
-        self.timeout = timeout
-        self._conn: Connection | None = None
-        self._checkpointer: WalCheckpointer | None = None
-
-    def start_request(self) -> float:
-        """The request being handled in this task arrived now (returned): its deadline
-        starts."""
-        arrived = time.monotonic()
-        _request_deadline.set(arrived + self.timeout)
-        return arrived
-
-    async def run(self, fn: Callable[[], T]) -> T:
-        if self.in_thread:
-            at = _request_deadline.get() or time.monotonic() + self.timeout
-            return await run_in_thread(_run_by, at, fn)
-        return fn()
-
-    @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """A connection inside a transaction: committed on exit, rolled back on an exception."""
-        if self.in_thread:
-            with self.engine.begin() as conn:
-                yield conn
-            return
-        conn = self._conn
-        if conn is None or conn.closed or conn.invalidated:
-            conn = self._conn = self._connect()
-        with watch(conn, time.monotonic() + self.timeout), conn.begin():
-            yield conn
-
-    def _connect(self) -> Connection:
-        conn = self.engine.connect()
-        unwatch(conn)  # kept for every request: each transaction is watched instead
-        if self.engine.dialect.name == "sqlite":
-            conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
-            conn.commit()
-            if self._checkpointer is None:
-                self._checkpointer = WalCheckpointer(self.engine)
-                self._checkpointer.start()
-        return conn
-
-    def close(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.stop()
-            self._checkpointer = None
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
 
 @dataclass
@@ -222,7 +146,10 @@ class JsonRpcEndpoint:
         engine: Engine,
         *,
         db_in_thread: bool | None = None,
+        on_commit: Mapping[str, Callable[[], None]] | None = None,
     ) -> None:
+        """``on_commit``: method → callback run after each committed success of it (e.g. wake
+        the dialer when a session was queued, instead of waiting for its next poll)."""
         self.methods = dict(methods)
         metrics.register_api_methods(self.methods)
         self.config = config
@@ -236,9 +163,7 @@ class JsonRpcEndpoint:
         self.runner = DbRunner(engine, in_thread=db_in_thread, timeout=config.database.timeout)
         self.max_body = config.server.max_body_bytes
         self.trusted_proxies = trusted_networks(config.server.trusted_proxies)
-        # method → callbacks run after each committed success (e.g. wake the dialer when a
-        # session was queued, instead of waiting for its next poll).
-        self.on_commit: dict[str, list[Callable[[], None]]] = {}
+        self.on_commit = dict(on_commit or {})
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         exchange = Exchange(scope.get("path", ""), client_address(scope, self.trusted_proxies))
@@ -434,7 +359,10 @@ class JsonRpcEndpoint:
                 log.error("internal error in %s", method, exc_info=fault.__cause__)
                 error.limits = await self._peek_after_fault(fault.limits)
             raise error from None
-        for hook in (*call.after_commit, *self.on_commit.get(method, ())):
+        hooks = list(call.after_commit)
+        if method in self.on_commit:
+            hooks.append(self.on_commit[method])
+        for hook in hooks:
             try:
                 hook()
             except Exception:
@@ -454,11 +382,6 @@ class JsonRpcEndpoint:
         except Exception:
             log.exception("reading the limits after an internal error failed")
             return None
-
-
-def _run_by(at: float, fn: Callable[[], T]) -> T:
-    with deadline(at):
-        return fn()
 
 
 def _database_failed(method: str, exc: BaseException | None, arrived: float) -> bool:

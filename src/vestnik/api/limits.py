@@ -6,6 +6,7 @@ transaction as the request's own writes, so N parallel requests against a remain
 admit exactly K on SQLite (one writer at a time) and on PostgreSQL (the UPDATE locks the row and
 re-checks the condition on the newest version; a fixed lock order rules out deadlocks). A
 refusal raises, and the caller's transaction rolls back everything, the other window included.
+The counters' SQL is :mod:`vestnik.store.points`; the rules are here.
 """
 
 from __future__ import annotations
@@ -15,13 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
-
 from vestnik.api.errors import ApiError
-from vestnik.api.fastsql import Prepared
-from vestnik.store.schema import limit_counters
+from vestnik.store import points
+from vestnik.store.db import Connection
 
 MINUTE = "minute"
 DAY = "day"
@@ -63,58 +60,13 @@ def render_limits(limits: AccountLimits, used: Mapping[str, int], at: float) -> 
 
 
 def current_usage(conn: Connection, account_id: int, at: float) -> dict[str, int]:
-    rows = conn.execute(
-        sa.select(limit_counters.c.period, limit_counters.c.used).where(
-            limit_counters.c.account_id == account_id,
-            sa.or_(
-                sa.and_(limit_counters.c.period == MINUTE,
-                        limit_counters.c.window_start == window_start(MINUTE, at)),
-                sa.and_(limit_counters.c.period == DAY,
-                        limit_counters.c.window_start == window_start(DAY, at)),
-            ),
-        )
-    ).all()  # fmt: skip
-    return {str(period): int(used) for period, used in rows}
+    windows = {period: window_start(period, at) for period in (MINUTE, DAY)}
+    return points.used(conn, account_id, windows)
 
 
 def peek(conn: Connection, limits: AccountLimits, at: float) -> dict[str, int]:
     """``metadata.limits`` without charging (for error replies)."""
     return render_limits(limits, current_usage(conn, limits.account_id, at), at)
-
-
-def _build_charge() -> Any:
-    c = limit_counters.c
-    weight = sa.bindparam("weight", type_=sa.Integer)
-    return (
-        limit_counters.update()
-        .where(
-            c.account_id == sa.bindparam("b_account_id"),
-            c.period == sa.bindparam("b_period"),
-            c.window_start == sa.bindparam("b_window_start"),
-            c.used + weight <= sa.bindparam("cap", type_=sa.Integer),
-        )
-        .values(used=c.used + weight)
-        .returning(c.used)
-    )
-
-
-# Built once: statement construction costs more than executing it on SQLite.
-_CHARGE = Prepared(_build_charge())
-
-
-def _ensure_window(conn: Connection, account_id: int, period: str, start: int) -> None:
-    """Create the window's counter row if missing; a new window drops the account's older ones."""
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    c = limit_counters.c
-    stmt = insert(limit_counters).values(
-        account_id=account_id, period=period, window_start=start, used=0
-    )
-    if conn.execute(stmt.on_conflict_do_nothing()).rowcount:
-        conn.execute(
-            limit_counters.delete().where(
-                c.account_id == account_id, c.period == period, c.window_start < start
-            )
-        )
 
 
 def charge(conn: Connection, limits: AccountLimits, weight: int, at: float) -> dict[str, int]:
@@ -126,24 +78,15 @@ def charge(conn: Connection, limits: AccountLimits, weight: int, at: float) -> d
     """
     used: dict[str, int] = {}
     for period in (DAY, MINUTE):
-        params = {
-            "b_account_id": limits.account_id,
-            "b_period": period,
-            "b_window_start": window_start(period, at),
-            "weight": weight,
-            "cap": limits.limit(period),
-        }
-        row = _CHARGE.first(conn, params)
-        if row is None:
-            _ensure_window(conn, limits.account_id, period, params["b_window_start"])
-            row = _CHARGE.first(conn, params)
-        if row is None:
+        cap = limits.limit(period)
+        total = points.spend(conn, limits.account_id, period, window_start(period, at), weight, cap)
+        if total is None:
             usage = current_usage(conn, limits.account_id, at)
             if period == MINUTE:
                 # The day window was charged above; report the state before this request.
                 usage[DAY] = usage.get(DAY, 0) - weight
-            raise LimitExceeded(period, limits.limit(period), render_limits(limits, usage, at))
-        used[period] = int(row[0])
+            raise LimitExceeded(period, cap, render_limits(limits, usage, at))
+        used[period] = total
     return render_limits(limits, used, at)
 
 

@@ -1,4 +1,8 @@
-"""Engine creation (SQLite in WAL mode, or PostgreSQL) and schema migration."""
+"""Engine creation (SQLite in WAL mode, or PostgreSQL) and schema migration.
+
+``Connection`` and ``Engine`` are re-exported as opaque handles for type hints: code outside
+``store`` names them from here and never imports SQLAlchemy itself.
+"""
 
 from __future__ import annotations
 

@@ -29,9 +29,10 @@ from sqlalchemy import ColumnElement, Connection
 
 from vestnik.calls import CallState, FinishReason
 from vestnik.calls.events import EventType
+from vestnik.store.blacklist import blacklisted_sessions, is_blacklisted
 from vestnik.store.db import now
 from vestnik.store.outbox import record_event
-from vestnik.store.schema import accounts, blacklist, call_sessions
+from vestnik.store.schema import accounts, call_sessions
 
 Row = dict[str, Any]
 
@@ -81,10 +82,6 @@ _ACCOUNT_CAP = (
     sa.select(accounts.c.max_concurrent_calls)
     .where(accounts.c.id == sa.bindparam("account_id"))
     .with_for_update()
-)
-_BLACKLISTED = sa.select(blacklist.c.id).where(
-    blacklist.c.account_id == sa.bindparam("account_id"),
-    blacklist.c.number.in_(sa.bindparam("forms", expanding=True)),
 )
 _ACTIVE_CALLS = (
     sa.select(sa.func.count())
@@ -205,17 +202,9 @@ def claim_for_dialing(
     rows = claim_sessions(conn, owner, limit, lease_seconds, at)
     if not rows:
         return claim
-    forms = {r["id"]: blacklist_forms(str(r["contact"]), str(r["contact_kind"])) for r in rows}
-    listed = {
-        (int(account_id), str(number))
-        for account_id, number in conn.execute(
-            sa.select(blacklist.c.account_id, blacklist.c.number).where(
-                blacklist.c.number.in_(set().union(*forms.values()))
-            )
-        )
-    }
+    listed = blacklisted_sessions(conn, rows)
     for row in rows:
-        if any((int(row["account_id"]), form) in listed for form in forms[row["id"]]):
+        if int(row["id"]) in listed:
             reason, detail = (
                 FinishReason.NUMA_IN_BLACK_LIST,
                 "contact blacklisted while the session was queued",
@@ -260,23 +249,6 @@ def unclaim(conn: Connection, session_id: int, owner: str) -> bool:
         .values(lease_owner=None, lease_expires_at=None)
     )
     return result.rowcount > 0
-
-
-def blacklist_forms(contact: str, contact_kind: str = "phone") -> set[str]:
-    """The spellings a blacklist entry may have for a stored contact (as the API checks them):
-    E.164 digits with and without ``+``; a SIP URI with and without ``sip:``."""
-    if contact_kind == "sip":
-        bare = contact.removeprefix("sip:")
-        return {contact, bare, "sip:" + bare}
-    return {contact, "+" + contact}
-
-
-def is_blacklisted(
-    conn: Connection, account_id: int, contact: str, contact_kind: str = "phone"
-) -> bool:
-    forms = sorted(blacklist_forms(contact, contact_kind))
-    params = {"account_id": account_id, "forms": forms}
-    return conn.execute(_BLACKLISTED, params).first() is not None
 
 
 def count_active_calls(conn: Connection, account_id: int) -> int:

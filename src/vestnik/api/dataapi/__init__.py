@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine
 from starlette.routing import BaseRoute, Route
 
 from vestnik.api.access import Exchange
 from vestnik.api.dataapi.methods import DATA_API_METHODS
-from vestnik.api.dataapi.query import Page
 from vestnik.api.jsonrpc import JsonRpcEndpoint
 from vestnik.config import Config
+from vestnik.store.db import Engine
+from vestnik.store.reports import Page
 
 DATA_API_PATH = "/dataapi/v2.0"
 

@@ -10,101 +10,25 @@ answer ``result.data`` = list of rows, ``result.metadata.total_items`` = rows ma
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import Connection
-from sqlalchemy.sql.elements import ColumnElement
-
-from vestnik.api.dataapi.query import (
-    LIST_PARAMS,
-    Dataset,
-    FieldSpec,
-    Page,
-    ValueKind,
-    format_datetime,
-    parse_datetime,
-    run_page,
-)
+from vestnik.api.dataapi.query import LIST_PARAMS, in_reply_format, page_query, parse_datetime
 from vestnik.api.errors import ApiError
 from vestnik.api.jsonrpc import MethodCall, MethodSpec
 from vestnik.api.params import Kind, Param, db_id
-from vestnik.calls import CallState
 from vestnik.calls.numbers import normalize_e164
+from vestnik.store import reports
 from vestnik.store.accounts import blacklist_add, blacklist_remove
-from vestnik.store.media import usable_by
-from vestnik.store.schema import blacklist, call_sessions, media_files, virtual_numbers
+from vestnik.store.blacklist import remove_entry
+from vestnik.store.db import Connection
+from vestnik.store.reports import Dataset, Page, PageQuery
 
 # date_till may be at most this many calendar months after date_from (the vendor's rule).
 MAX_INTERVAL_MONTHS = 3
 MAX_BLACKLIST_NUMBER_LENGTH = 255
 MAX_COMMENT_LENGTH = 1000
-
-
-def _int_or_zero(value: Any) -> int:
-    return 0 if value is None else max(0, int(value))
-
-
-def _request_id(value: Any) -> Any:
-    """call_sessions.request_id holds the JSON-RPC id JSON-encoded: give it back as sent."""
-    if value is None:
-        return None
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
-
-
-def _duration(end: Any, start: Any) -> Any:
-    """Whole seconds from ``start`` to ``end``, 0 while either is unknown."""
-    return sa.case(
-        (sa.or_(end.is_(None), start.is_(None)), 0),
-        else_=sa.func.round(end - start),
-    )
-
-
-_cs = call_sessions.c
-# Durations are measured from the start of dialling, like the notification variables.
-_dial_start = sa.func.coalesce(_cs.dial_at, _cs.created_at)
-
-CALLS_REPORT = Dataset(
-    fields={
-        "id": FieldSpec(_cs.id, ValueKind.NUMBER, row_id=True),
-        "start_time": FieldSpec(_cs.created_at, ValueKind.DATETIME, format_datetime),
-        "finish_time": FieldSpec(_cs.end_at, ValueKind.DATETIME, format_datetime),
-        "finish_reason": FieldSpec(_cs.finish_reason, ValueKind.STRING),
-        "direction": FieldSpec(_cs.direction, ValueKind.STRING),
-        "source": FieldSpec(_cs.source, ValueKind.STRING),
-        "is_lost": FieldSpec(
-            sa.case((_cs.answer_at.is_(None), sa.true()), else_=sa.false()),
-            ValueKind.BOOLEAN,
-            lambda v: bool(v),
-        ),
-        "contact_phone_number": FieldSpec(_cs.contact, ValueKind.STRING),
-        "virtual_phone_number": FieldSpec(_cs.caller_number, ValueKind.STRING),
-        "cpn_region_name": FieldSpec(_cs.contact_region, ValueKind.STRING),
-        "wait_duration": FieldSpec(
-            _duration(sa.func.coalesce(_cs.answer_at, _cs.end_at), _dial_start),
-            ValueKind.NUMBER,
-            _int_or_zero,
-        ),
-        "talk_duration": FieldSpec(
-            _duration(_cs.end_at, _cs.answer_at), ValueKind.NUMBER, _int_or_zero
-        ),
-        "total_duration": FieldSpec(
-            _duration(_cs.end_at, _dial_start), ValueKind.NUMBER, _int_or_zero
-        ),
-        "call_api_request_id": FieldSpec(
-            _cs.request_id, ValueKind.STRING, _request_id, filterable=False, sortable=False
-        ),
-        "call_api_external_id": FieldSpec(_cs.external_id, ValueKind.STRING),
-    },
-    source=call_sessions,
-    default_sort=(("start_time", "asc"),),
-    tiebreaker=_cs.id,
-)
 
 
 def _add_months(moment: datetime, months: int) -> datetime:
@@ -141,14 +65,10 @@ def date_range(params: dict[str, Any]) -> tuple[float, float]:
 
 def get_calls_report(call: MethodCall, conn: Connection) -> Page:
     start, end = date_range(call.params)
-    where = [
-        _cs.account_id == call.principal.account_id,
-        _cs.created_at >= start,
-        _cs.created_at <= end,
-    ]
-    if not call.params.get("include_ongoing_calls"):
-        where.append(_cs.state == CallState.FINISHED.value)
-    return run_page(conn, CALLS_REPORT, call.params, where)
+    query = page_query(reports.CALLS_REPORT, call.params)
+    ongoing = bool(call.params.get("include_ongoing_calls"))
+    page = reports.calls_report(conn, call.principal.account_id, start, end, query, ongoing=ongoing)
+    return in_reply_format(reports.CALLS_REPORT, page)
 
 
 GET_CALLS_REPORT = MethodSpec(
@@ -162,54 +82,22 @@ GET_CALLS_REPORT = MethodSpec(
     handler=get_calls_report,
 )
 
+
 # -- lookups ---------------------------------------------------------------------------
 
-_mf = media_files.c
-MEDIA_FILES = Dataset(
-    fields={
-        "id": FieldSpec(_mf.id, ValueKind.NUMBER, row_id=True),
-        "name": FieldSpec(_mf.name, ValueKind.STRING),
-        # Whole seconds, rounded up: a 0.4 s clip lasts 1 s, never 0.
-        "duration": FieldSpec(
-            sa.cast((_mf.duration_ms + 999) / 1000, sa.Integer), ValueKind.NUMBER, _int_or_zero
-        ),
-        "size": FieldSpec(_mf.size, ValueKind.NUMBER),
-        "type": FieldSpec(_mf.type, ValueKind.STRING),
-    },
-    source=media_files,
-    tiebreaker=_mf.id,
-)
+_TOKEN = Param("access_token", Kind.STRING, True)
+# A lookup's rows: (account id, checked query) → page.
+Lookup = Callable[[Connection, int, PageQuery], Page]
 
 
-def get_media_files(call: MethodCall, conn: Connection) -> Page:
-    # What is listed here is what a new call may play (the rule start.informer_call applies).
-    return run_page(conn, MEDIA_FILES, call.params, [usable_by(call.principal.account_id)])
+def _account_list(dataset: Dataset, lookup: Lookup) -> MethodSpec:
+    """A list method over ``dataset`` rows of the caller's account."""
 
+    def handler(call: MethodCall, conn: Connection) -> Page:
+        page = lookup(conn, call.principal.account_id, page_query(dataset, call.params))
+        return in_reply_format(dataset, page)
 
-_vn = virtual_numbers.c
-VIRTUAL_NUMBERS = Dataset(
-    fields={
-        "id": FieldSpec(_vn.id, ValueKind.NUMBER, row_id=True),
-        "virtual_phone_number": FieldSpec(_vn.number, ValueKind.STRING),
-        "status": FieldSpec(_vn.status, ValueKind.STRING),
-        "region_name": FieldSpec(_vn.region, ValueKind.STRING),
-    },
-    source=virtual_numbers,
-    tiebreaker=_vn.id,
-)
-
-
-_bl = blacklist.c
-BLACKLIST = Dataset(
-    fields={
-        "id": FieldSpec(_bl.id, ValueKind.NUMBER, row_id=True),
-        "phone_number": FieldSpec(_bl.number, ValueKind.STRING),
-        "comment": FieldSpec(_bl.comment, ValueKind.STRING),
-        "create_date": FieldSpec(_bl.created_at, ValueKind.DATETIME, format_datetime),
-    },
-    source=blacklist,
-    tiebreaker=_bl.id,
-)
+    return MethodSpec(params=(_TOKEN, *LIST_PARAMS), handler=handler)
 
 
 def _blacklist_number(raw: str) -> str:
@@ -238,9 +126,7 @@ def delete_blacklist_phone_number(call: MethodCall, conn: Connection) -> dict[st
         raise ApiError("invalid_parameters_combination", field="id", value=entry_id)
     account_id = call.principal.account_id
     if entry_id is not None:
-        row_id = db_id(entry_id, "id")
-        by_id = blacklist.delete().where(_bl.account_id == account_id, _bl.id == row_id)
-        deleted = conn.execute(by_id).rowcount > 0
+        deleted = remove_entry(conn, account_id, db_id(entry_id, "id"))
     else:
         deleted = blacklist_remove(conn, account_id, _blacklist_number(raw_number))
     if not deleted:
@@ -249,23 +135,11 @@ def delete_blacklist_phone_number(call: MethodCall, conn: Connection) -> dict[st
     return {"success": True}
 
 
-_TOKEN = Param("access_token", Kind.STRING, True)
-
-
-def _account_list(dataset: Dataset, account_id: ColumnElement[Any]) -> MethodSpec:
-    """A list method over ``dataset`` rows whose ``account_id`` is the caller's account."""
-
-    def handler(call: MethodCall, conn: Connection) -> Page:
-        return run_page(conn, dataset, call.params, [account_id == call.principal.account_id])
-
-    return MethodSpec(params=(_TOKEN, *LIST_PARAMS), handler=handler)
-
-
 DATA_API_METHODS: dict[str, MethodSpec] = {
     "get.calls_report": GET_CALLS_REPORT,
-    "get.media_files": MethodSpec(params=(_TOKEN, *LIST_PARAMS), handler=get_media_files),
-    "get.virtual_numbers": _account_list(VIRTUAL_NUMBERS, _vn.account_id),
-    "get.blacklist_phone_numbers": _account_list(BLACKLIST, _bl.account_id),
+    "get.media_files": _account_list(reports.MEDIA_FILES, reports.media_files_page),
+    "get.virtual_numbers": _account_list(reports.VIRTUAL_NUMBERS, reports.virtual_numbers_page),
+    "get.blacklist_phone_numbers": _account_list(reports.BLACKLIST, reports.blacklist_page),
     "create.blacklist_phone_numbers": MethodSpec(
         params=(
             _TOKEN,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.dataapi.conftest import DataApi
+from tests.api.dataapi.conftest import DataApi
 
 from vestnik.api.dataapi import DATA_API_PATH
 from vestnik.api.jsonrpc import MAX_JSON_DEPTH

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from vestnik import metrics
 from vestnik.api import create_app
+from vestnik.api.metrics import metrics_routes
 from vestnik.config import Config
 from vestnik.store import create_db_engine
 
@@ -25,7 +25,7 @@ async def _count(client: httpx.AsyncClient, method: str, mnemonic: str) -> float
 async def test_replies_are_counted_by_method_and_mnemonic(sqlite_url: str) -> None:
     engine = create_db_engine(sqlite_url)
     config = Config()
-    app = create_app(config, engine, extra_routes=metrics.metrics_routes(engine))
+    app = create_app(config, engine, extra_routes=metrics_routes(engine))
     body = {"jsonrpc": "2.0", "id": 1, "method": "list.calls", "params": {"access_token": "x"}}
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

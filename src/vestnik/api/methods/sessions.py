@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import Connection
-
-from vestnik.api.auth import Principal, load_account
+from vestnik.api.auth import Principal
 from vestnik.api.errors import ApiError
-from vestnik.api.jsonrpc import DbRunner, MethodCall, MethodSpec
+from vestnik.api.jsonrpc import MethodCall, MethodSpec
 from vestnik.api.params import Kind, Param
 from vestnik.auth import SESSION_TOKEN_TTL_SECONDS, TokenKind, hash_password, verify_password
 from vestnik.store.accounts import issue_token
-from vestnik.store.schema import access_tokens, users
+from vestnik.store.db import Connection
+from vestnik.store.runner import DbRunner
+from vestnik.store.tokens import UserLogin, delete_token, find_login, load_account
 from vestnik.threads import run_in_thread
 
 _dummy_hash: list[str] = []
@@ -31,13 +30,10 @@ async def _login_step(params: Mapping[str, Any], runner: DbRunner) -> Principal:
     login: str = params["login"]
     password: str = params["password"]
 
-    def read() -> tuple[Any, dict[str, Any] | None]:
-        with runner.engine.connect() as conn:
-            user = conn.execute(
-                sa.select(users.c.id, users.c.account_id, users.c.password_hash, users.c.is_active)
-                .where(users.c.login == login)
-            ).first()  # fmt: skip
-            account = load_account(conn, int(user.account_id)) if user is not None else None
+    def read() -> tuple[UserLogin | None, dict[str, Any] | None]:
+        with runner.transaction() as conn:
+            user = find_login(conn, login)
+            account = load_account(conn, user.account_id) if user is not None else None
         return user, account
 
     user, account = await runner.run(read)
@@ -46,7 +42,7 @@ async def _login_step(params: Mapping[str, Any], runner: DbRunner) -> Principal:
     ok = await run_in_thread(verify_password, stored, password)
     if user is None or account is None or not ok or not user.is_active:
         raise ApiError("auth_error")
-    return Principal(None, None, int(user.id), account)
+    return Principal(None, None, user.user_id, account)
 
 
 def login_user(call: MethodCall, conn: Connection) -> dict[str, Any]:
@@ -62,7 +58,8 @@ def logout_user(call: MethodCall, conn: Connection) -> dict[str, Any]:
     """Ends a session token. A permanent key cannot be logged out (block it instead)."""
     if call.principal.token_kind is not TokenKind.SESSION:
         raise ApiError("forbidden", field="access_token", value=call.params["access_token"])
-    conn.execute(access_tokens.delete().where(access_tokens.c.id == call.principal.token_id))
+    assert call.principal.token_id is not None  # a session token was used
+    delete_token(conn, call.principal.token_id)
     return {"success": True}
 
 

@@ -14,7 +14,7 @@ import pytest
 import soundfile
 import sqlalchemy as sa
 from tests.api.conftest import serve
-from tests.dataapi.conftest import DataApi
+from tests.api.dataapi.conftest import DataApi
 from tests.support.imports import forbidden_imports
 from tests.support.tcp_proxy import TcpProxy
 

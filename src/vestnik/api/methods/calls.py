@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import Connection
-
 from vestnik.api.errors import ApiError
 from vestnik.api.jsonrpc import MethodCall, MethodSpec
 from vestnik.api.params import Kind, Param, id_in_range
-from vestnik.calls import ACTIVE_STATES, Direction
+from vestnik.calls import Direction
 from vestnik.calls.events import iso
 from vestnik.calls.numbers import normalize_e164
-from vestnik.store.schema import call_sessions
+from vestnik.store.db import Connection
+from vestnik.store.reports import active_sessions
 from vestnik.store.sessions import ReleaseOutcome, release_session
-
-_ACTIVE = sorted(s.value for s in ACTIVE_STATES)
 
 
 def release_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
@@ -38,45 +34,35 @@ def release_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
 def list_calls(call: MethodCall, conn: Connection) -> list[dict[str, Any]]:
     """The account's active sessions, oldest first, in the vendor's shape (one leg each)."""
     p = call.params
-    c = call_sessions.c
-    query = sa.select(
-        c.id, c.direction, c.created_at, c.dial_at, c.answer_at, c.caller_number, c.contact,
-        c.external_id, c.state,
-    ).where(c.account_id == call.principal.account_id, c.state.in_(_ACTIVE))  # fmt: skip
     direction = p.get("direction")
-    if direction is not None:
-        if direction not in Direction.__members__.values():
-            raise ApiError("invalid_parameter_value", field="direction", value=direction)
-        query = query.where(c.direction == direction)
+    if direction is not None and direction not in Direction.__members__.values():
+        raise ApiError("invalid_parameter_value", field="direction", value=direction)
     number_raw = p.get("virtual_phone_number")
-    if number_raw is not None:
-        number = normalize_e164(number_raw)
-        if number is None:
-            raise ApiError(
-                "invalid_parameter_value", field="virtual_phone_number", value=number_raw
-            )
-        query = query.where(c.caller_number == number)
+    number = None if number_raw is None else normalize_e164(number_raw)
+    if number_raw is not None and number is None:
+        raise ApiError("invalid_parameter_value", field="virtual_phone_number", value=number_raw)
+    rows = active_sessions(conn, call.principal.account_id, direction, number)
     return [
         {
-            "call_session_id": row.id,
-            "direction": row.direction,
-            "start_time": iso(row.created_at),
-            "virtual_phone_number": row.caller_number,
-            "contact_phone_number": row.contact,
-            "external_id": row.external_id,
+            "call_session_id": row["id"],
+            "direction": row["direction"],
+            "start_time": iso(row["created_at"]),
+            "virtual_phone_number": row["caller_number"],
+            "contact_phone_number": row["contact"],
+            "external_id": row["external_id"],
             "legs": [
                 {
-                    "leg_id": row.id,
+                    "leg_id": row["id"],
                     "direction": "out",
-                    "calling_phone_number": row.caller_number,
-                    "called_phone_number": row.contact,
-                    "state": row.state,
-                    "start_time": iso(row.dial_at),
-                    "answer_time": iso(row.answer_at),
+                    "calling_phone_number": row["caller_number"],
+                    "called_phone_number": row["contact"],
+                    "state": row["state"],
+                    "start_time": iso(row["dial_at"]),
+                    "answer_time": iso(row["answer_at"]),
                 }
             ],
         }
-        for row in conn.execute(query.order_by(c.id))
+        for row in rows
     ]
 
 

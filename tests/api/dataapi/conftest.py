@@ -12,9 +12,9 @@ from sqlalchemy import Engine
 from tests.api.conftest import VPN, serve
 
 from vestnik.api.dataapi import DATA_API_PATH, dataapi_routes
+from vestnik.api.metrics import metrics_routes
 from vestnik.auth import TokenKind
 from vestnik.config import Config, LimitsConfig
-from vestnik.metrics import metrics_routes
 from vestnik.store import create_db_engine
 from vestnik.store.accounts import add_number, create_account, issue_token
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import sqlalchemy as sa
-from tests.dataapi.conftest import VPN, DataApi
+from tests.api.dataapi.conftest import VPN, DataApi
 from tests.events.support import make_account, make_session
 
 from vestnik.store.accounts import add_number

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from tests.dataapi.conftest import VPN, DataApi
+from tests.api.dataapi.conftest import VPN, DataApi
 from tests.events.support import make_account, make_session
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC).timestamp()

@@ -9,14 +9,14 @@ from typing import Any
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.dataapi.conftest import DataApi
-from tests.dataapi.test_calls_report import DAY, T0, seed_many
+from tests.api.dataapi.conftest import DataApi
+from tests.api.dataapi.test_calls_report import DAY, T0, seed_many
 from tests.events.support import make_session
 
 from vestnik.api.dataapi import DATA_API_METHODS, DATA_API_PATH
-from vestnik.api.dataapi.methods import CALLS_REPORT
 from vestnik.config import LimitsConfig
 from vestnik.store.accounts import add_number, blacklist_add, create_account
+from vestnik.store.reports import CALLS_REPORT
 from vestnik.store.schema import blacklist, call_sessions, media_files, virtual_numbers
 
 FIELDS = [*CALLS_REPORT.fields, "nope", ""]
