@@ -15,7 +15,7 @@ fails finishes it ``internal_error``; a dialer that dies leaves leases that a re
 dialer id) or another dialer's sweep settles.
 
 Database work runs on its own thread, many operations per transaction under load
-(``batching.GroupCommit``), so the event loop (SIP, RTP pacer, HTTP) never blocks on it.
+(``store.batching.GroupCommit``), so the event loop (SIP, RTP pacer, HTTP) never blocks on it.
 Deadlines use the loop clock; stored times are wall-clock UNIX seconds.
 
 While the database is unavailable the loops back off (``store.health.Backoff``), progress
@@ -52,9 +52,9 @@ from vestnik.calls.ports import (
     Telephony,
 )
 from vestnik.config import Config
-from vestnik.dialer.batching import GroupCommit
 from vestnik.dialer.limits import CallRate
 from vestnik.store import sessions as store
+from vestnik.store.batching import GroupCommit
 from vestnik.store.db import now
 from vestnik.store.health import BACKOFF_CAP_SECONDS, DATABASE, Backoff, is_unavailable
 
