@@ -5,7 +5,7 @@ One ``Dialer`` per process. Its loops:
 - claim: take queued sessions from the table (the work queue) while there is room;
 - renew: extend the leases of every session in hand (``lease_seconds / 3``);
 - release: poll ``release_requested`` for sessions in hand (~200 ms) and hang those up;
-- sweep: settle sessions of dialers that stopped renewing (``store.sessions.recover_expired``).
+- sweep: settle sessions of dialers that stopped renewing (``store.leases.recover_expired``).
 
 Per session: claim → render (a task, so audio is ready at answer) → blacklist check → slot
 (per-account FIFO, process cap, trunk rate, then the account cap checked atomically with the
@@ -53,6 +53,7 @@ from vestnik.calls.ports import (
 )
 from vestnik.config import Config
 from vestnik.dialer.limits import CallRate
+from vestnik.store import leases
 from vestnik.store import sessions as store
 from vestnik.store.batching import GroupCommit
 from vestnik.store.db import now
@@ -179,7 +180,7 @@ class Dialer:
         self.telephony = telephony
         self.renderer = renderer
         self.dialer_id = dialer_id or default_dialer_id(config)
-        self.owner = store.lease_owner_for(self.dialer_id, secrets.token_hex(8))
+        self.owner = leases.lease_owner_for(self.dialer_id, secrets.token_hex(8))
         self._calls: dict[int, _Call] = {}
         self._gates: dict[int, _AccountGate] = {}
         # Never more calls than the telephony can carry (its RTP ports): beyond that a call
@@ -221,7 +222,7 @@ class Dialer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        recovered = await self._tx(store.recover_previous_run, self.dialer_id, self.owner, now())
+        recovered = await self._tx(leases.recover_previous_run, self.dialer_id, self.owner, now())
         if recovered.requeued or recovered.finished:
             log.warning(
                 "dialer %s: previous run left %d undialled sessions (requeued) and %d calls "
@@ -375,7 +376,7 @@ class Dialer:
             started = time.monotonic()
             try:
                 held = await self._tx(
-                    store.renew_leases, self.owner, ids, self.settings.lease_seconds, now()
+                    leases.renew_leases, self.owner, ids, self.settings.lease_seconds, now()
                 )
             except Exception as exc:
                 delay = min(period, backoff.failed(exc, started))  # the leases are running out
@@ -400,7 +401,7 @@ class Dialer:
                 continue
             started = time.monotonic()
             try:
-                ids = await self._tx(store.release_requested, self.owner)
+                ids = await self._tx(leases.release_requested, self.owner)
             except Exception as exc:
                 delay = backoff.failed(exc, started)
                 continue
@@ -420,7 +421,7 @@ class Dialer:
             await asyncio.sleep(period)
             started = time.monotonic()
             try:
-                recovered = await self._tx(store.recover_expired, now())
+                recovered = await self._tx(leases.recover_expired, now())
             except Exception as exc:
                 backoff.failed(exc, started)
                 await self._hold_sweep()
@@ -705,7 +706,7 @@ class Dialer:
         """Give an undialled session back to the queue; if it was dialled after all, finish
         it ``internal_error`` with ``if_dialled``."""
         try:
-            given_back = await self._tx(store.unclaim, call.id, self.owner)
+            given_back = await self._tx(leases.unclaim, call.id, self.owner)
         except Exception as exc:
             if is_unavailable(exc):  # the outage itself is logged once, by store.health
                 log.debug("session %d: not given back (database down), lease lapses", call.id)
