@@ -12,7 +12,8 @@ from sqlalchemy import Engine
 from tests.dialer.sessions import events, new_account, queue_session, session
 from tests.store.queue import LEASE, begin, claim_ids, queue_sessions
 
-from vestnik.calls import FinishReason
+from vestnik.calls import CallState, ContactKind, FinishReason
+from vestnik.calls.session import CallSession
 from vestnik.store import sessions as store
 from vestnik.store.accounts import blacklist_add
 from vestnik.store.db import now
@@ -83,7 +84,7 @@ def test_transitions_are_guarded_by_the_lease_owner(engine: Engine) -> None:
     assert begin(engine, sid, "thief/1").outcome is store.DialStart.GONE
     started = begin(engine, sid, "me/1")
     assert started.outcome is store.DialStart.STARTED
-    assert started.session is not None and started.session["state"] == "dialing"
+    assert started.session is not None and started.session.state == "dialing"
     with engine.begin() as conn:
         assert not store.mark_ringing(conn, sid, "thief/1", now())
         assert store.mark_ringing(conn, sid, "me/1", now(), "abc@host")
@@ -176,11 +177,35 @@ def test_blacklist_matches_every_spelling_of_the_contact(engine: Engine) -> None
         blacklist_add(conn, account_id, "anna@pbx.example")
     with engine.begin() as conn:
         claim = store.claim_for_dialing(conn, "me/1", 10, LEASE, now())
-    assert [r["id"] for r in claim.to_dial] == [clean]
-    assert sorted(r["id"] for r in claim.settled) == [plus, sip]
+    assert [s.id for s in claim.to_dial] == [clean]
+    assert sorted(s.id for s in claim.settled) == [plus, sip]
     for sid in (plus, sip):
         assert session(engine, sid)["finish_reason"] == "numa_in_black_list"
         assert events(engine, sid) == ["call_finished"]
     with engine.begin() as conn:
         assert store.is_blacklisted(conn, account_id, "sip:anna@pbx.example", "sip")
         assert not store.is_blacklisted(conn, account_id, "79260000882")
+
+
+def test_the_dialer_gets_typed_sessions_from_each_transition(engine: Engine) -> None:
+    with engine.begin() as conn:
+        account_id = new_account(conn)
+        sid = queue_session(conn, account_id, contact="sip:anna@pbx.example", contact_kind="sip")
+    with engine.begin() as conn:
+        claim = store.claim_for_dialing(conn, "me/1", 10, LEASE, now())
+    [claimed] = claim.to_dial
+    assert isinstance(claimed, CallSession)
+    assert (claimed.id, claimed.account_id, claimed.lease_owner) == (sid, account_id, "me/1")
+    assert claimed.state is CallState.QUEUED and claimed.contact_kind is ContactKind.SIP
+    started = begin(engine, sid, "me/1").session
+    assert started is not None and started.state is CallState.DIALING
+    assert started.dial_at is not None and started.dial_attempts == 1
+    with engine.begin() as conn:
+        answered = store.mark_answered(conn, sid, "me/1", now(), "abc@host")
+    assert answered is not None and answered.state is CallState.ANSWERED
+    assert answered.sip_call_id == "abc@host"
+    with engine.begin() as conn:
+        done = store.finish_session(conn, sid, "me/1", now(), FinishReason.SUCCESS_FINISH)
+    assert done is not None and done.state is CallState.FINISHED
+    assert done.finish_reason is FinishReason.SUCCESS_FINISH
+    assert done.end_at is not None and done.lease_expires_at is None

@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from vestnik import metrics
-from vestnik.calls import ContactKind, FinishReason, MessageType
+from vestnik.calls import FinishReason, MessageType
 from vestnik.calls.audio import Pcm
 from vestnik.calls.ports import (
     CallHandle,
@@ -51,6 +51,7 @@ from vestnik.calls.ports import (
     MessageSpec,
     Telephony,
 )
+from vestnik.calls.session import CallSession
 from vestnik.config import Config
 from vestnik.dialer.limits import CallRate
 from vestnik.store import leases
@@ -94,7 +95,7 @@ class Interrupt(StrEnum):
 class _Call:
     """A session in hand."""
 
-    row: dict[str, Any]
+    session: CallSession
     deadline: float  # loop time by which the call must have a slot
     interrupted: asyncio.Event = field(default_factory=asyncio.Event)
     interrupt: Interrupt | None = None
@@ -110,11 +111,11 @@ class _Call:
 
     @property
     def id(self) -> int:
-        return int(self.row["id"])
+        return self.session.id
 
     @property
     def account_id(self) -> int:
-        return int(self.row["account_id"])
+        return self.session.account_id
 
     def stop_waiting(self, why: Interrupt) -> None:
         if self.interrupt is None:
@@ -155,9 +156,9 @@ class _Observer:
 
     def on_answered(self) -> None:
         at = now()
-        dial_at = self._call.row.get("dial_at")
+        dial_at = self._call.session.dial_at
         if dial_at is not None:
-            metrics.observe_time_to_answer(at - float(dial_at))
+            metrics.observe_time_to_answer(at - dial_at)
         self._dialer._write(
             self._call, store.mark_answered, self._call.id, self._dialer.owner, at,
             self._call.sip_call_id,
@@ -348,10 +349,10 @@ class Dialer:
                     continue
                 backoff.ok(started)
             for done in claim.settled:
-                log.info("session %d finished at claim: %s", done["id"], done["finish_reason"])
+                log.info("session %d finished at claim: %s", done.id, done.finish_reason)
             loop_now = asyncio.get_running_loop().time()
-            for row in claim.to_dial:
-                call = _Call(row=row, deadline=loop_now + self.settings.slot_wait_seconds)
+            for session in claim.to_dial:
+                call = _Call(session=session, deadline=loop_now + self.settings.slot_wait_seconds)
                 self._calls[call.id] = call
                 call.task = asyncio.create_task(self._run(call), name=f"session-{call.id}")
             short = asked == 0 or len(claim.to_dial) + len(claim.settled) < asked
@@ -487,7 +488,7 @@ class Dialer:
     async def _dial(self, call: _Call) -> None:
         # Blacklisted and released sessions were settled by the claim itself; a blacklisting
         # that lands while this one waits is caught by begin_dialing.
-        call.render = asyncio.create_task(self.renderer.render(_message_spec(call.row)))
+        call.render = asyncio.create_task(self.renderer.render(_message_spec(call.session)))
         if not await self._take_slot(call):
             return
         try:
@@ -509,7 +510,9 @@ class Dialer:
             )
             return
         render.add_done_callback(lambda task: self._on_render_done(call, task))
-        call.handle = self.telephony.place_call(_dial_spec(call.row), render, _Observer(self, call))
+        call.handle = self.telephony.place_call(
+            _dial_spec(call.session), render, _Observer(self, call)
+        )
         if call.interrupt in (Interrupt.RELEASED, Interrupt.LEASE_LOST):
             call.handle.release()
         outcome = asyncio.ensure_future(call.handle.result())
@@ -624,7 +627,7 @@ class Dialer:
         if begin.outcome is store.DialStart.STARTED:
             call.dialing = True
             if begin.session is not None:
-                call.row = begin.session
+                call.session = begin.session
             return True
         self._slots.release()
         if begin.outcome is store.DialStart.BLACKLISTED:
@@ -745,11 +748,11 @@ class Dialer:
             sip_call_id=sip_call_id,
         )
         try:
-            row = await self._tx_written(finish, call.id, self.owner, at, reason)
+            finished = await self._tx_written(finish, call.id, self.owner, at, reason)
         except Exception:
             log.exception("session %d: final write failed; its lease will lapse", call.id)
             return
-        if row is None:
+        if finished is None:
             log.warning("session %d: not finished by us (already final or lease lost)", call.id)
         else:
             log.info(
@@ -758,20 +761,19 @@ class Dialer:
             )  # fmt: skip
 
 
-def _message_spec(row: dict[str, Any]) -> MessageSpec:
-    kind = MessageType(row["message_type"])
-    value = str(row["message_value"])
-    if kind is MessageType.MEDIA and row.get("media_file_id") is not None:
-        value = str(row["media_file_id"])
-    return MessageSpec(type=kind, value=value, account_id=int(row["account_id"]))
+def _message_spec(session: CallSession) -> MessageSpec:
+    value = session.message_value
+    if session.message_type is MessageType.MEDIA and session.media_file_id is not None:
+        value = str(session.media_file_id)
+    return MessageSpec(type=session.message_type, value=value, account_id=session.account_id)
 
 
-def _dial_spec(row: dict[str, Any]) -> DialSpec:
+def _dial_spec(session: CallSession) -> DialSpec:
     return DialSpec(
-        session_id=int(row["id"]),
-        caller=str(row["caller_number"]),
-        contact=str(row["contact"]),
-        contact_kind=ContactKind(row["contact_kind"]),
-        dialing_timeout=float(row["dialing_timeout"]),
-        dtmf=str(row.get("dtmf_string") or ""),
+        session_id=session.id,
+        caller=session.caller_number,
+        contact=session.contact,
+        contact_kind=session.contact_kind,
+        dialing_timeout=session.dialing_timeout,
+        dtmf=session.dtmf_string or "",
     )

@@ -16,11 +16,13 @@ On PostgreSQL the claim locks candidate rows with ``FOR UPDATE SKIP LOCKED`` so 
 dialers never take the same row; SQLite transactions start with ``BEGIN IMMEDIATE`` (one
 writer at a time), which makes the same statements exclusive there. Functions take a
 ``Connection`` inside a transaction (``engine.begin()``) and commit nothing themselves.
+The dialer gets sessions as ``CallSession``; the API and the admin CLI read them as rows
+(``Row``: column name → value).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -29,6 +31,7 @@ from sqlalchemy import ColumnElement, Connection
 
 from vestnik.calls import CallState, FinishReason
 from vestnik.calls.events import EventType
+from vestnik.calls.session import CallSession
 from vestnik.store.db import now
 from vestnik.store.outbox import record_event
 from vestnik.store.schema import accounts, blacklist, call_sessions
@@ -53,7 +56,7 @@ class DialStart(StrEnum):
 @dataclass(frozen=True)
 class BeginDialing:
     outcome: DialStart
-    session: Row | None = None  # the row after the change (STARTED, BLACKLISTED)
+    session: CallSession | None = None  # the session after the change (STARTED, BLACKLISTED)
 
 
 def _returning(stmt: sa.Update) -> sa.Update:
@@ -62,6 +65,10 @@ def _returning(stmt: sa.Update) -> sa.Update:
 
 def _rows(result: sa.CursorResult[Any]) -> list[Row]:
     return [dict(r) for r in result.mappings()]
+
+
+def _sessions(result: sa.CursorResult[Any]) -> list[CallSession]:
+    return [CallSession.from_row(r) for r in result.mappings()]
 
 
 # The per-call statements, built once: building a Core statement and its cache key costs more
@@ -181,8 +188,8 @@ def claim_sessions(
 class Claim:
     """What one claim pass took: sessions to dial, and sessions it settled at once."""
 
-    to_dial: list[Row] = field(default_factory=list)
-    settled: list[Row] = field(default_factory=list)  # finished rows (blacklisted, released)
+    to_dial: list[CallSession] = field(default_factory=list)
+    settled: list[CallSession] = field(default_factory=list)  # finished (blacklisted, released)
 
 
 def claim_for_dialing(
@@ -215,7 +222,7 @@ def claim_for_dialing(
         elif row["release_requested"]:
             reason, detail = FinishReason.RELEASED, "released before dialing"
         else:
-            claim.to_dial.append(row)
+            claim.to_dial.append(CallSession.from_row(row))
             continue
         guard = sa.and_(call_sessions.c.id == row["id"], call_sessions.c.lease_owner == owner)
         finished = finish_where(conn, guard, at, reason, detail=detail)
@@ -278,7 +285,7 @@ def begin_dialing(
         return BeginDialing(DialStart.BLACKLISTED, finished)
     if count_active_calls(conn, account_id) >= int(cap):
         return BeginDialing(DialStart.ACCOUNT_FULL)
-    started = _rows(
+    started = _sessions(
         conn.execute(_START_DIALING, {**mine, "at": at, "lease_until": at + lease_seconds})
     )
     if not started:
@@ -297,10 +304,10 @@ def mark_ringing(
 
 def mark_answered(
     conn: Connection, session_id: int, owner: str, at: float, sip_call_id: str | None = None
-) -> Row | None:
+) -> CallSession | None:
     """dialing/ringing → answered (200 OK), with its ``call_answered`` event."""
     params = {"sid": session_id, "owner": owner, "at": at, "sip_call_id": sip_call_id or None}
-    answered = _rows(conn.execute(_ANSWERED, params))
+    answered = _sessions(conn.execute(_ANSWERED, params))
     if not answered:
         return None
     record_event(conn, answered[0], EventType.CALL_ANSWERED, at)
@@ -318,11 +325,11 @@ def finish_session(
     sip_code: int | None = None,
     sip_reason: str | None = None,
     sip_call_id: str | None = None,
-) -> Row | None:
+) -> CallSession | None:
     """Any non-final state → finished, once, with its ``call_finished`` event.
 
-    ``owner`` guards the write: only the lease holder may finish. Returns the finished row,
-    or None when the session was already final or not ours.
+    ``owner`` guards the write: only the lease holder may finish. Returns the finished
+    session, or None when it was already final or not ours.
     """
     return _run_finish(
         conn,
@@ -370,7 +377,7 @@ def release_session(
         conn, sa.and_(which, IS_QUEUED), at, FinishReason.RELEASED, detail="released before dialing"
     )
     if finished is not None:
-        return Release(ReleaseOutcome.RELEASED, finished)
+        return Release(ReleaseOutcome.RELEASED, asdict(finished))
     flagged = _rows(
         conn.execute(
             _returning(
@@ -403,7 +410,7 @@ def finish_where(
     reason: FinishReason,
     *,
     detail: str | None = None,
-) -> Row | None:
+) -> CallSession | None:
     """The finish rule under an ad-hoc guard (recovery, claim, release): not the hot path."""
     return _run_finish(conn, _finish_statement(guard), {}, at, reason, detail=detail)
 
@@ -419,7 +426,7 @@ def _run_finish(
     sip_code: int | None = None,
     sip_reason: str | None = None,
     sip_call_id: str | None = None,
-) -> Row | None:
+) -> CallSession | None:
     values = {
         **params,
         "at": at,
@@ -429,7 +436,7 @@ def _run_finish(
         "sip_reason": sip_reason[:255] if sip_reason is not None else None,
         "sip_call_id": sip_call_id[:255] if sip_call_id is not None else None,
     }
-    finished = _rows(conn.execute(statement, values))
+    finished = _sessions(conn.execute(statement, values))
     for session in finished:
         record_event(conn, session, EventType.CALL_FINISHED, at)
     return finished[0] if finished else None
