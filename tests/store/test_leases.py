@@ -99,3 +99,16 @@ def test_release_requests_and_lease_renewal(engine: Engine) -> None:
         assert leases.renew_leases(conn, "me/1", ids, LEASE, later) == {ids[0], ids[1]}
         assert leases.unclaim(conn, ids[0], "me/1")
     assert session(engine, ids[0])["lease_owner"] is None
+
+
+def test_held_by_means_leased_to_that_owner_and_not_finished(engine: Engine) -> None:
+    _, ids = queue_sessions(engine, 2)
+    claim_ids(engine, "me/1", 2)
+    begin(engine, ids[1], "me/1")
+    with engine.begin() as conn:
+        assert leases.held_by(conn, ids[0], "me/1")  # queued, ours
+        assert leases.held_by(conn, ids[1], "me/1")  # dialing, ours
+        assert not leases.held_by(conn, ids[0], "other/1")
+        assert not leases.held_by(conn, ids[0] + 1000, "me/1")  # no such session
+        sessions.finish_session(conn, ids[1], "me/1", now(), FinishReason.SUBSCRIBER_BUSY)
+        assert not leases.held_by(conn, ids[1], "me/1")  # finished

@@ -62,6 +62,12 @@ def unclaim(conn: Connection, session_id: int, owner: str) -> bool:
     return result.rowcount > 0
 
 
+def held_by(conn: Connection, session_id: int, owner: str) -> bool:
+    """Whether ``owner`` still holds the session and it is not finished."""
+    held = sa.select(_c.id).where(_c.id == session_id, _c.lease_owner == owner, NOT_FINISHED)
+    return conn.execute(held).first() is not None
+
+
 def release_requested(conn: Connection, owner: str) -> list[int]:
     """Ids of ``owner``'s calls in progress that ``release.call`` asked to end.
 
