@@ -14,7 +14,7 @@ from tests.events.support import SECRET, make_account, make_call_session
 
 from vestnik.calls.events import EventType
 from vestnik.cli.main import main
-from vestnik.events.dispatch import dispatch_pending
+from vestnik.store.deliveries import dispatch_pending
 from vestnik.store.outbox import record_event
 from vestnik.store.schema import webhook_deliveries, webhooks
 

@@ -25,14 +25,9 @@ from tests.support.tcp_proxy import TcpProxy
 from vestnik.calls.events import EventType, notification_payload
 from vestnik.config import Config
 from vestnik.events.delivery import WebhookWorker
-from vestnik.events.webhooks import (
-    DeliveryState,
-    add_webhook,
-    list_deliveries,
-    remove_webhook,
-    replay_deliveries,
-)
+from vestnik.events.webhooks import add_webhook, remove_webhook, replay_deliveries
 from vestnik.store import create_db_engine
+from vestnik.store.deliveries import DeliveryState, list_deliveries
 from vestnik.store.outbox import record_event
 from vestnik.store.schema import call_events, webhook_deliveries
 
@@ -249,7 +244,7 @@ def test_unknown_event_or_bad_url_rejected(engine: Engine, n: int) -> None:
         with pytest.raises(WebhookError), engine.begin() as conn:
             add_webhook(conn, account, url, events, secret, template)
     with engine.connect() as conn:
-        from vestnik.events.webhooks import list_webhooks
+        from vestnik.store.webhooks import list_webhooks
 
         assert list_webhooks(conn, account) == []
     assert n == 1
