@@ -58,8 +58,9 @@ class CallSession:
     dial_attempts: int
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> CallSession:
-        """From a ``call_sessions`` row (every column, by name)."""
+    def from_row(cls, row: Mapping[Any, Any]) -> CallSession:
+        """From a ``call_sessions`` row: every column, by name (a database row mapping's keys
+        are typed wider than ``str``)."""
         finish_reason = row["finish_reason"]
         return cls(
             id=row["id"],
