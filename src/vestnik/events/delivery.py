@@ -50,7 +50,7 @@ from vestnik.events.signing import (
     signature_headers,
 )
 from vestnik.events.templates import render_template
-from vestnik.store.db import Engine, now
+from vestnik.store.db import Engine, now, transaction
 from vestnik.store.deliveries import (
     Attempt,
     Delivery,
@@ -278,7 +278,7 @@ class WebhookWorker:
                 await self._sleep(self._wait_any(self._wake, self._slot_freed))
 
     def _claim(self, limit: int, free_slots: dict[int, int]) -> list[Delivery]:
-        with self.engine.begin() as conn:
+        with transaction(self.engine) as conn:
             return claim_due(
                 conn, now(), limit, self.lease_seconds, free_slots, self.endpoint_claim_cap
             )
@@ -397,7 +397,7 @@ class WebhookWorker:
         return True
 
     def _record(self, attempts: list[Attempt]) -> None:
-        with self.engine.begin() as conn:
+        with transaction(self.engine) as conn:
             record_attempts(conn, attempts)
 
     # -- helpers -------------------------------------------------------------------------
