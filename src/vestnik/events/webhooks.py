@@ -16,25 +16,8 @@ from vestnik.store import deliveries
 from vestnik.store import webhooks as store
 from vestnik.store.db import Connection
 
-# Re-exported for ``vestnik.cli.webhooks`` until its imports move to the store (issue 8 merge).
-from vestnik.store.deliveries import DeliveryState, list_deliveries, prune
-from vestnik.store.webhooks import list_webhooks
-
 # A secret shorter than this is refused: the signature is only as strong as the secret.
 MIN_SECRET_LENGTH = 16
-
-__all__ = [
-    "MIN_SECRET_LENGTH",
-    "DeliveryState",
-    "WebhookError",
-    "add_webhook",
-    "list_deliveries",
-    "list_webhooks",
-    "parse_events",
-    "prune",
-    "remove_webhook",
-    "replay_deliveries",
-]
 
 
 class WebhookError(ValueError):
