@@ -28,6 +28,7 @@ import httpx
 import sqlalchemy as sa
 
 from vestnik.calls.events import EventType
+from vestnik.calls.session import CallSession
 from vestnik.config import Config, LimitsConfig
 from vestnik.events.delivery import WebhookWorker
 from vestnik.events.webhooks import add_webhook
@@ -82,7 +83,7 @@ def start_receiver(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("receiver did not start")
 
 
-def make_sessions(engine: sa.Engine, account_id: int, n: int) -> list[dict[str, object]]:
+def make_sessions(engine: sa.Engine, account_id: int, n: int) -> list[CallSession]:
     t = time.time()
     rows = [
         {
@@ -101,10 +102,10 @@ def make_sessions(engine: sa.Engine, account_id: int, n: int) -> list[dict[str, 
         got = conn.execute(
             sa.select(call_sessions).where(call_sessions.c.account_id == account_id)
         ).mappings()
-        return [dict(r) for r in got]
+        return [CallSession.from_row(r) for r in got]
 
 
-def record_one(engine: sa.Engine, session: dict[str, object]) -> None:
+def record_one(engine: sa.Engine, session: CallSession) -> None:
     with engine.begin() as conn:
         record_event(conn, session, EventType.CALL_FINISHED, time.time())
 
@@ -171,7 +172,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
                     .join(call_events, call_events.c.id == webhook_deliveries.c.event_id)
                     .where(
                         webhook_deliveries.c.state == "delivered",
-                        call_events.c.call_session_id.in_([s["id"] for s in steady]),
+                        call_events.c.call_session_id.in_([s.id for s in steady]),
                     )
                 )
             ]

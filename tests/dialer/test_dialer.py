@@ -22,7 +22,7 @@ from tests.support.peers import async_wait_until
 
 from vestnik.dialer import Dialer
 from vestnik.media.render import AudioRenderer
-from vestnik.store import create_db_engine
+from vestnik.store import create_db_engine, leases
 from vestnik.store import sessions as store
 from vestnik.store.accounts import blacklist_add
 from vestnik.store.db import now
@@ -117,7 +117,7 @@ async def test_restart_settles_previous_run_without_redialling(
     tmp_path: Path, db_url: str, db: Engine
 ) -> None:
     config = dialer_config(tmp_path, db_url, id="box:5070")
-    previous = store.lease_owner_for("box:5070", "deadbeef")
+    previous = leases.lease_owner_for("box:5070", "deadbeef")
     with db.begin() as conn:
         account_id = new_account(conn)
         in_call = queue_session(conn, account_id)

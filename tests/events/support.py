@@ -18,10 +18,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from vestnik.calls.session import CallSession
 from vestnik.config import Config, LimitsConfig
 from vestnik.events.signing import HEADER_EVENT_ID, verify
 from vestnik.store.accounts import create_account
 from vestnik.store.schema import call_sessions
+from vestnik.store.sessions import get_session
 
 SECRET = "test-secret-0123456789abcdef"
 
@@ -181,3 +183,10 @@ def make_session(conn: Connection, account_id: int, **values: Any) -> dict[str, 
     row.update(values)
     session_id = conn.execute(call_sessions.insert().values(**row)).inserted_primary_key[0]
     return {**row, "id": int(session_id)}
+
+
+def make_call_session(conn: Connection, account_id: int, **values: Any) -> CallSession:
+    """``make_session``, read back as the store hands sessions to the dialer and the outbox."""
+    stored = get_session(conn, make_session(conn, account_id, **values)["id"])
+    assert stored is not None
+    return CallSession.from_row(stored)

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from tests.events.support import SECRET, make_account, make_session
+from tests.events.support import SECRET, make_account, make_call_session
 
 from vestnik.calls.events import EventType
 from vestnik.cli.main import main
-from vestnik.events.dispatch import dispatch_pending
+from vestnik.store.deliveries import dispatch_pending
 from vestnik.store.outbox import record_event
 from vestnik.store.schema import webhook_deliveries, webhooks
 
@@ -45,7 +45,7 @@ def vestnik(
 def test_webhook_admin_commands(vestnik: Any, engine: Engine, tmp_path: Path) -> None:
     with engine.begin() as conn:
         account = make_account(conn, "acme")
-        session = make_session(conn, account)
+        session = make_call_session(conn, account)
     template = tmp_path / "body.json"
     template.write_text('{"session": {{call_session_id}}, "reason": "{{finish_reason}}"}')
     status, out, err = vestnik(
@@ -138,10 +138,10 @@ def test_prune_keeps_what_is_not_delivered(vestnik: Any, engine: Engine) -> None
                 secret=SECRET, is_active=True, created_at=1.0,
             )
         )  # fmt: skip
-        old = [make_session(conn, account) for _ in range(3)]
+        old = [make_call_session(conn, account) for _ in range(3)]
         for s in old:
             record_event(conn, s, EventType.CALL_FINISHED, 1000.0)
-        fresh = make_session(conn, account)
+        fresh = make_call_session(conn, account)
         record_event(conn, fresh, EventType.CALL_FINISHED, time.time())
     dispatch_pending(engine, 1000.0)
     with engine.begin() as conn:

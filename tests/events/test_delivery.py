@@ -15,7 +15,7 @@ from tests.events.support import (
     Receiver,
     down_url,
     make_account,
-    make_session,
+    make_call_session,
     running,
     worker_config,
 )
@@ -25,14 +25,9 @@ from tests.support.tcp_proxy import TcpProxy
 from vestnik.calls.events import EventType, notification_payload
 from vestnik.config import Config
 from vestnik.events.delivery import WebhookWorker
-from vestnik.events.webhooks import (
-    DeliveryState,
-    add_webhook,
-    list_deliveries,
-    remove_webhook,
-    replay_deliveries,
-)
+from vestnik.events.webhooks import add_webhook, remove_webhook, replay_deliveries
 from vestnik.store import create_db_engine
+from vestnik.store.deliveries import DeliveryState, list_deliveries
 from vestnik.store.outbox import record_event
 from vestnik.store.schema import call_events, webhook_deliveries
 
@@ -54,11 +49,11 @@ def record_call(engine: Engine, account_id: int, n_sessions: int, **session: Any
     """Sessions with the three events each, each event in its own transaction."""
     ids: list[int] = []
     with engine.begin() as conn:
-        rows = [make_session(conn, account_id, **session) for _ in range(n_sessions)]
+        rows = [make_call_session(conn, account_id, **session) for _ in range(n_sessions)]
     for event_type in EventType:
         for row in rows:
             with engine.begin() as conn:
-                ids.append(record_event(conn, row, event_type, row["created_at"] + 1))
+                ids.append(record_event(conn, row, event_type, row.created_at + 1))
     return ids
 
 
@@ -78,7 +73,7 @@ async def test_signed_payload_with_event_id_delivered_once(engine: Engine) -> No
         with engine.begin() as conn:
             account = make_account(conn)
             add_webhook(conn, account, receiver.url, ALL_EVENTS, SECRET)
-            session = make_session(conn, account, external_id="order-42")
+            session = make_call_session(conn, account, external_id="order-42")
             event_id = record_event(conn, session, EventType.CALL_FINISHED, 1000.0)
         async with worker(worker_config(), engine):
             await async_wait_until(lambda: len(receiver.requests) >= 1, 10, "the delivery")
@@ -201,13 +196,13 @@ async def test_body_template(engine: Engine) -> None:
         with engine.begin() as conn:
             account = make_account(conn)
             add_webhook(conn, account, receiver.url, "call_finished", SECRET, template)
-            session = make_session(conn, account, finish_reason="subscriber_busy")
+            session = make_call_session(conn, account, finish_reason="subscriber_busy")
             event_id = record_event(conn, session, EventType.CALL_FINISHED, 1.0)
         async with worker(worker_config(), engine):
             await async_wait_until(lambda: len(receiver.requests) == 1, 10, "the delivery")
     got = receiver.requests[0]
     assert got.signature_ok
-    assert got.body == {"id": str(session["id"]), "ev": event_id, "why": "subscriber_busy"}
+    assert got.body == {"id": str(session.id), "ev": event_id, "why": "subscriber_busy"}
 
 
 async def test_one_finished_event_per_session(engine: Engine) -> None:
@@ -216,7 +211,7 @@ async def test_one_finished_event_per_session(engine: Engine) -> None:
         with engine.begin() as conn:
             account = make_account(conn)
             add_webhook(conn, account, receiver.url, "call_finished", SECRET)
-            sessions = [make_session(conn, account) for _ in range(3)]
+            sessions = [make_call_session(conn, account) for _ in range(3)]
         for s in sessions:
             # A final transition retried (e.g. after a crash) records the finish once.
             first = second = 0
@@ -230,7 +225,7 @@ async def test_one_finished_event_per_session(engine: Engine) -> None:
             await asyncio.sleep(0.3)
     per_session = {r.body["call_session_id"]: r.event_id for r in receiver.requests}
     assert len(receiver.requests) == 3
-    assert set(per_session) == {s["id"] for s in sessions}
+    assert set(per_session) == {s.id for s in sessions}
 
 
 @pytest.mark.parametrize("n", [1])
@@ -249,7 +244,7 @@ def test_unknown_event_or_bad_url_rejected(engine: Engine, n: int) -> None:
         with pytest.raises(WebhookError), engine.begin() as conn:
             add_webhook(conn, account, url, events, secret, template)
     with engine.connect() as conn:
-        from vestnik.events.webhooks import list_webhooks
+        from vestnik.store.webhooks import list_webhooks
 
         assert list_webhooks(conn, account) == []
     assert n == 1
@@ -263,7 +258,7 @@ async def test_outcome_that_arrives_during_an_outage_is_recorded_after_it(db_url
         with direct.begin() as conn:
             account = make_account(conn)
             add_webhook(conn, account, receiver.url, "call_finished", SECRET)
-            record_event(conn, make_session(conn, account), EventType.CALL_FINISHED, 1000.0)
+            record_event(conn, make_call_session(conn, account), EventType.CALL_FINISHED, 1000.0)
         with TcpProxy.in_front_of(db_url) as proxy:
             engine = create_db_engine(proxy.route(db_url), timeout=1.0)
             # The lease (5 timeouts + 5 s) outlasts the test: a second attempt would be a loss.

@@ -6,10 +6,11 @@ as the session's change; webhook delivery (``vestnik.events``) sends it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+
+from vestnik.calls.session import CallSession
 
 # The vendor's ``call_source`` of a session made by start.informer_call (stored per session).
 CALL_SOURCE = "callapi_informer_call"
@@ -34,34 +35,33 @@ def _span(start: float | None, end: float | None) -> int:
     return max(0, round(end - start))
 
 
-def notification_payload(
-    session: Mapping[str, Any], event_type: EventType, at: float
-) -> dict[str, Any]:
-    """The body variables of one notification, from a ``call_sessions`` row.
+def notification_payload(session: CallSession, event_type: EventType, at: float) -> dict[str, Any]:
+    """The body variables of one notification, from the session as it is after the change.
 
     Durations are whole seconds: wait = dial start to answer (or end), talk = answer to end,
     total = dial start to end. The request's JSON-RPC id is deliberately not included (the
     vendor does not pass it either). ``event_id`` is added at delivery from the outbox row.
     """
-    start = session.get("dial_at") or session.get("created_at")
-    answer = session.get("answer_at")
-    end = session.get("end_at")
+    start = session.dial_at or session.created_at
+    answer = session.answer_at
+    end = session.end_at
+    finish_reason = session.finish_reason
     return {
         "notification_mnemonic": event_type.value,
         "notification_time": iso(at),
-        "call_session_id": session["id"],
-        "external_id": session.get("external_id"),
+        "call_session_id": session.id,
+        "external_id": session.external_id,
         "call_source": CALL_SOURCE,
-        "direction": session.get("direction"),
-        "virtual_phone_number": session.get("caller_number"),
-        "contact_phone_number": session.get("contact"),
+        "direction": session.direction.value,
+        "virtual_phone_number": session.caller_number,
+        "contact_phone_number": session.contact,
         "start_time": iso(start),
         "wait_time_duration": _span(start, answer if answer is not None else end),
         "talk_time_duration": _span(answer, end),
         "total_time_duration": _span(start, end),
-        "finish_reason": session.get("finish_reason"),
-        "sip_code": session.get("sip_code"),
-        "sip_reason": session.get("sip_reason"),
+        "finish_reason": None if finish_reason is None else finish_reason.value,
+        "sip_code": session.sip_code,
+        "sip_reason": session.sip_reason,
     }
 
 

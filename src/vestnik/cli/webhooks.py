@@ -27,18 +27,11 @@ from vestnik.cli.common import (
     transaction,
     with_iso_times,
 )
-from vestnik.events.webhooks import (
-    DeliveryState,
-    WebhookError,
-    add_webhook,
-    list_deliveries,
-    list_webhooks,
-    prune,
-    remove_webhook,
-    replay_deliveries,
-)
+from vestnik.events.webhooks import WebhookError, add_webhook, remove_webhook, replay_deliveries
 from vestnik.store.accounts import resolve_account
 from vestnik.store.db import now
+from vestnik.store.deliveries import DeliveryState, list_deliveries, prune
+from vestnik.store.webhooks import list_webhooks
 
 # A template larger than this is surely a mistake (it is sent with every event).
 MAX_TEMPLATE_BYTES = 65_536

@@ -2,19 +2,18 @@
 
 State lives in the database only, so a restart (or ``kill -9``) loses nothing:
 
-* **Claim.** A delivery is due when it is ``pending``, its ``next_attempt_at`` has come, and no
-  earlier event of the same session is still ``pending`` for the same endpoint (so event N+1 of
-  a session never overtakes event N; a parked event no longer blocks). Claiming bumps
+* **Fan-out and claim** (:mod:`vestnik.store.deliveries`). A delivery is due when it is
+  ``pending``, its time has come, and no earlier event of the same session is still pending for
+  the same endpoint (event N+1 of a session never overtakes event N). Claiming bumps
   ``attempts`` and pushes ``next_attempt_at`` past the time the delivery may wait for a slot
   plus its request timeout: that is the lease. A process that dies mid-request leaves the
-  delivery to be claimed again when the lease runs out. PostgreSQL claims with
-  ``FOR UPDATE SKIP LOCKED``; SQLite has one writer at a time anyway. Claims are batched (a
-  few times the concurrency is claimed ahead), because each claim is a transaction.
+  delivery to be claimed again when the lease runs out. Claims are batched (a few times the
+  concurrency is claimed ahead), because each claim is a transaction.
 * **Send.** HTTP POST (:mod:`vestnik.events.http`), the whole exchange bounded by
   ``timeout_seconds``, signed (see :mod:`vestnik.events.signing`), carrying the event id for
   de-duplication.
-* **Record.** Outcomes are written in small batches; the update is fenced on ``attempts`` so a
-  stale worker cannot overwrite a newer attempt. 2xx = delivered; anything else is retried with
+* **Record.** Outcomes are written in small batches, fenced on ``attempts`` so a stale
+  worker cannot overwrite a newer attempt. 2xx = delivered; anything else is retried with
   exponential backoff and jitter until the retry horizon (counted from the first attempt, or
   the replay) would be passed, then the delivery is parked. ``created_at`` of a delivery row is
   reset to its first attempt for this reason.
@@ -37,16 +36,11 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import Connection, Engine
-
 from vestnik import metrics
 from vestnik.config import Config, WebhooksConfig
-from vestnik.events.dispatch import dispatch_pending
 from vestnik.events.http import HttpError, PostClient
 from vestnik.events.signing import (
     HEADER_ATTEMPT,
@@ -56,10 +50,16 @@ from vestnik.events.signing import (
     signature_headers,
 )
 from vestnik.events.templates import render_template
-from vestnik.events.webhooks import DeliveryState
-from vestnik.store.db import now
+from vestnik.store.db import Engine, now, transaction
+from vestnik.store.deliveries import (
+    Attempt,
+    Delivery,
+    DeliveryState,
+    claim_due,
+    dispatch_pending,
+    record_attempts,
+)
 from vestnik.store.health import Backoff, is_unavailable
-from vestnik.store.schema import call_events, webhook_deliveries, webhooks
 from vestnik.threads import run_in_thread
 
 log = logging.getLogger(__name__)
@@ -75,23 +75,6 @@ PREFETCH_FACTOR = 4
 # Only this much of a response body is read (then the connection is dropped).
 MAX_RESPONSE_BYTES = 65_536
 MAX_ERROR_TEXT = 500
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One claimed delivery with everything needed to send it."""
-
-    id: int
-    event_id: int
-    webhook_id: int
-    attempt: int  # the value of ``attempts`` after this claim (the fence)
-    created_at: float  # start of the retry horizon
-    event_created_at: float
-    event_type: str
-    payload: Mapping[str, Any]
-    url: str
-    secret: str
-    body_template: str | None
 
 
 @dataclass(frozen=True)
@@ -123,149 +106,43 @@ def backoff_delay(attempt: int, cfg: WebhooksConfig, rng: random.Random | None =
     return base / 2 + (rng or random).uniform(0, base / 2)
 
 
-def claim_due(
-    conn: Connection,
-    at: float,
-    limit: int,
-    lease_seconds: float,
-    free_slots: Mapping[int, int],
-    per_endpoint: int,
-) -> list[Delivery]:
-    """Claim up to ``limit`` due deliveries, at most ``free_slots[hook]`` (default
-    ``per_endpoint``) per endpoint; endpoints with no free slot are not even read."""
-    d = webhook_deliveries
-    earlier = d.alias("earlier")
-    earlier_pending = (
-        sa.select(earlier.c.id)
-        .where(
-            earlier.c.webhook_id == d.c.webhook_id,
-            earlier.c.call_session_id == d.c.call_session_id,
-            earlier.c.state == DeliveryState.PENDING.value,
-            earlier.c.event_id < d.c.event_id,
-        )
-        .exists()
+def attempt_of(outcome: Outcome, cfg: WebhooksConfig, rng: random.Random | None = None) -> Attempt:
+    """What an attempt leads to: delivered on 2xx; otherwise retried after a back-off, or
+    parked once the retry would pass the horizon (counted from the first attempt)."""
+    if outcome.ok:
+        state, next_at, delivered_at = DeliveryState.DELIVERED, outcome.at, outcome.at
+    else:
+        next_at = outcome.at + backoff_delay(outcome.delivery.attempt, cfg, rng)
+        delivered_at = None
+        past_horizon = next_at > outcome.delivery.created_at + cfg.retry_horizon_seconds
+        state = DeliveryState.PARKED if past_horizon else DeliveryState.PENDING
+    return Attempt(
+        delivery_id=outcome.delivery.id,
+        attempt=outcome.delivery.attempt,
+        state=state,
+        next_attempt_at=next_at,
+        status=outcome.status,
+        error=outcome.error,
+        delivered_at=delivered_at,
     )
-    query = (
-        sa.select(d.c.id, d.c.webhook_id, d.c.attempts)
-        .where(
-            d.c.state == DeliveryState.PENDING.value,
-            d.c.next_attempt_at <= at,
-            ~earlier_pending,
-        )
-        .order_by(d.c.next_attempt_at, d.c.id)
-        .limit(limit)
-    )
-    saturated = [hook for hook, free in free_slots.items() if free <= 0]
-    if saturated:
-        query = query.where(d.c.webhook_id.not_in(saturated))
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=d)
-    taken: dict[int, int] = defaultdict(int)
-    chosen: list[tuple[int, int]] = []
-    for row in conn.execute(query):
-        if taken[row.webhook_id] >= free_slots.get(row.webhook_id, per_endpoint):
-            continue
-        taken[row.webhook_id] += 1
-        chosen.append((row.id, row.attempts + 1))
-    if not chosen:
-        return []
-    ids = [delivery_id for delivery_id, _ in chosen]
-    conn.execute(
-        d.update()
-        .where(d.c.id.in_(ids))
-        .values(
-            attempts=d.c.attempts + 1,
-            next_attempt_at=at + lease_seconds,
-            # The retry horizon starts at the first attempt: time spent waiting behind an
-            # earlier event of the same session does not count against it.
-            created_at=sa.case((d.c.attempts == 0, at), else_=d.c.created_at),
-        )
-    )
-    attempt_of = dict(chosen)
-    rows = conn.execute(
-        sa.select(
-            d.c.id,
-            d.c.event_id,
-            d.c.webhook_id,
-            d.c.created_at,
-            call_events.c.created_at.label("event_created_at"),
-            call_events.c.event_type,
-            call_events.c.payload,
-            webhooks.c.url,
-            webhooks.c.secret,
-            webhooks.c.body_template,
-        )
-        .join(call_events, call_events.c.id == d.c.event_id)
-        .join(webhooks, webhooks.c.id == d.c.webhook_id)
-        .where(d.c.id.in_(ids))
-        .order_by(d.c.id)
-    )
-    return [
-        Delivery(
-            id=r.id,
-            event_id=r.event_id,
-            webhook_id=r.webhook_id,
-            attempt=attempt_of[r.id],
-            created_at=at if attempt_of[r.id] == 1 else r.created_at,
-            event_created_at=r.event_created_at,
-            event_type=r.event_type,
-            payload=r.payload,
-            url=r.url,
-            secret=r.secret,
-            body_template=r.body_template,
-        )
-        for r in rows
-    ]
 
 
-def record_outcomes(
-    conn: Connection,
-    outcomes: list[Outcome],
-    cfg: WebhooksConfig,
-    rng: random.Random | None = None,
-) -> list[tuple[Outcome, DeliveryState]]:
-    """Write outcomes; returns each with the state it led to (for metrics and logs)."""
-    d = webhook_deliveries
-    stmt = (
-        d.update()
-        .where(
-            d.c.id == sa.bindparam("b_id"),
-            d.c.attempts == sa.bindparam("b_attempt"),
-            d.c.state == DeliveryState.PENDING.value,
+def _report(outcome: Outcome, state: DeliveryState) -> None:
+    """Metrics and, for a parked delivery, a warning: once its attempt is recorded."""
+    if outcome.ok:
+        lag = outcome.at - outcome.delivery.event_created_at
+        metrics.observe_webhook_outcome("delivered", lag_seconds=lag)
+    else:
+        metrics.observe_webhook_outcome("parked" if state is DeliveryState.PARKED else "failed")
+    if state is DeliveryState.PARKED:
+        log.warning(
+            "webhook delivery %s (event %s → %s) parked after %s attempts: %s",
+            outcome.delivery.id,
+            outcome.delivery.event_id,
+            outcome.delivery.url,
+            outcome.delivery.attempt,
+            outcome.error,
         )
-        .values(
-            state=sa.bindparam("b_state"),
-            next_attempt_at=sa.bindparam("b_next"),
-            last_status=sa.bindparam("b_status"),
-            last_error=sa.bindparam("b_error"),
-            delivered_at=sa.bindparam("b_delivered_at"),
-        )
-    )
-    params: list[dict[str, Any]] = []
-    results: list[tuple[Outcome, DeliveryState]] = []
-    for o in outcomes:
-        if o.ok:
-            state, next_at, delivered_at = DeliveryState.DELIVERED, o.at, o.at
-        else:
-            delay = backoff_delay(o.delivery.attempt, cfg, rng)
-            next_at, delivered_at = o.at + delay, None
-            past_horizon = next_at > o.delivery.created_at + cfg.retry_horizon_seconds
-            state = DeliveryState.PARKED if past_horizon else DeliveryState.PENDING
-        params.append(
-            {
-                "b_id": o.delivery.id,
-                "b_attempt": o.delivery.attempt,
-                "b_state": state.value,
-                "b_next": next_at,
-                "b_status": o.status,
-                "b_error": o.error,
-                "b_delivered_at": delivered_at,
-            }
-        )
-        results.append((o, state))
-    if params:
-        conn.execute(stmt, params)
-    return results
 
 
 class WebhookWorker:
@@ -401,7 +278,7 @@ class WebhookWorker:
                 await self._sleep(self._wait_any(self._wake, self._slot_freed))
 
     def _claim(self, limit: int, free_slots: dict[int, int]) -> list[Delivery]:
-        with self.engine.begin() as conn:
+        with transaction(self.engine) as conn:
             return claim_due(
                 conn, now(), limit, self.lease_seconds, free_slots, self.endpoint_claim_cap
             )
@@ -508,34 +385,20 @@ class WebhookWorker:
         if not self._outcomes:
             return False
         batch, self._outcomes = self._outcomes, []
+        attempts = [attempt_of(outcome, self.cfg, self._rng) for outcome in batch]
         try:
-            results = await run_in_thread(self._record, batch)
+            await run_in_thread(self._record, attempts)
         except BaseException:
             self._outcomes[:0] = batch
             raise
-        for outcome, state in results:
-            if outcome.ok:
-                lag = outcome.at - outcome.delivery.event_created_at
-                metrics.observe_webhook_outcome("delivered", lag_seconds=lag)
-            else:
-                metrics.observe_webhook_outcome(
-                    "parked" if state is DeliveryState.PARKED else "failed"
-                )
-            if state is DeliveryState.PARKED:
-                log.warning(
-                    "webhook delivery %s (event %s → %s) parked after %s attempts: %s",
-                    outcome.delivery.id,
-                    outcome.delivery.event_id,
-                    outcome.delivery.url,
-                    outcome.delivery.attempt,
-                    outcome.error,
-                )
+        for outcome, attempt in zip(batch, attempts, strict=True):
+            _report(outcome, attempt.state)
         self._wake.set()  # later events of the same sessions may be due now
         return True
 
-    def _record(self, batch: list[Outcome]) -> list[tuple[Outcome, DeliveryState]]:
-        with self.engine.begin() as conn:
-            return record_outcomes(conn, batch, self.cfg, self._rng)
+    def _record(self, attempts: list[Attempt]) -> None:
+        with transaction(self.engine) as conn:
+            record_attempts(conn, attempts)
 
     # -- helpers -------------------------------------------------------------------------
 

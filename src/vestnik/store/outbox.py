@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from vestnik.calls.events import EventType, notification_payload
+from vestnik.calls.session import CallSession
 from vestnik.store.schema import call_events
 
 # Built once: a statement rebuilt with ``.values(...)`` on every call costs SQLAlchemy a fresh
@@ -24,24 +22,22 @@ _FINISHED_EVENT_ID = (
 )
 
 
-def record_event(
-    conn: Connection, session: Mapping[str, Any], event_type: EventType, at: float
-) -> int:
-    """Append one event for ``session`` (a call_sessions row as it is after the change).
+def record_event(conn: Connection, session: CallSession, event_type: EventType, at: float) -> int:
+    """Append one event for ``session`` (as it is after the change).
 
     ``call_finished`` is recorded at most once per session: a second call (a retried final
     transition) returns the id of the first, so a client sees exactly one finish per session.
     """
     if event_type is EventType.CALL_FINISHED:
-        existing = conn.execute(_FINISHED_EVENT_ID, {"session_id": session["id"]}).scalar()
+        existing = conn.execute(_FINISHED_EVENT_ID, {"session_id": session.id}).scalar()
         if existing is not None:
             return int(existing)
     return int(
         conn.execute(
             _INSERT_EVENT,
             {
-                "account_id": session["account_id"],
-                "call_session_id": session["id"],
+                "account_id": session.account_id,
+                "call_session_id": session.id,
                 "event_type": event_type.value,
                 "payload": notification_payload(session, event_type, at),
                 "created_at": at,

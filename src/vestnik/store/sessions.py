@@ -1,26 +1,28 @@
-"""The call-session table as the dialer's work queue: claims, leases, state transitions.
+"""The call-session table as the dialer's work queue: claims and state transitions.
 
 A dialer *claims* queued sessions by writing its lease (``lease_owner``, ``lease_expires_at``)
-and renews the lease while it works on them. Every state change is one conditional UPDATE
-guarded by the lease owner, so a dialer that lost its lease can no longer write; the events
-of a change (``call_started``, ``call_answered``, ``call_finished``) are written in the same
-transaction (transactional outbox), and ``call_finished`` only by the UPDATE that moved the
-session out of a non-final state, so there is exactly one per session.
+and renews the lease while it works on them (``store.leases``). Every state change is one
+conditional UPDATE guarded by the lease owner, so a dialer that lost its lease can no longer
+write; the events of a change (``call_started``, ``call_answered``, ``call_finished``) are
+written in the same transaction (transactional outbox), and ``call_finished`` only by the
+UPDATE that moved the session out of a non-final state (the one finish rule, here), so there
+is exactly one per session.
 
 Crash rule: a session that never reached ``dialing`` was never dialled and may be claimed
 again once its lease lapses; a session that reached ``dialing`` may have sent an INVITE and
-is never dialled again: a lost one is finished with ``internal_error``.
+is never dialled again: a lost one is finished with ``internal_error`` (``store.leases``).
 
 On PostgreSQL the claim locks candidate rows with ``FOR UPDATE SKIP LOCKED`` so concurrent
 dialers never take the same row; SQLite transactions start with ``BEGIN IMMEDIATE`` (one
 writer at a time), which makes the same statements exclusive there. Functions take a
 ``Connection`` inside a transaction (``engine.begin()``) and commit nothing themselves.
+The dialer gets sessions as ``CallSession``; the API and the admin CLI read them as rows
+(``Row``: column name → value).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -29,6 +31,7 @@ from sqlalchemy import ColumnElement, Connection
 
 from vestnik.calls import CallState, FinishReason
 from vestnik.calls.events import EventType
+from vestnik.calls.session import CallSession
 from vestnik.store.blacklist import blacklisted_sessions, is_blacklisted
 from vestnik.store.db import now
 from vestnik.store.outbox import record_event
@@ -38,8 +41,8 @@ Row = dict[str, Any]
 
 # States in which a call may be up on the wire (an INVITE may have left).
 CALL_STATES = (CallState.DIALING.value, CallState.RINGING.value, CallState.ANSWERED.value)
-_NOT_FINISHED = call_sessions.c.state != CallState.FINISHED.value
-_QUEUED = call_sessions.c.state == CallState.QUEUED.value
+NOT_FINISHED = call_sessions.c.state != CallState.FINISHED.value
+IS_QUEUED = call_sessions.c.state == CallState.QUEUED.value
 
 
 class DialStart(StrEnum):
@@ -54,15 +57,7 @@ class DialStart(StrEnum):
 @dataclass(frozen=True)
 class BeginDialing:
     outcome: DialStart
-    session: Row | None = None  # the row after the change (STARTED, BLACKLISTED)
-
-
-@dataclass
-class Recovery:
-    """Sessions put back in the queue and sessions finished by a recovery pass."""
-
-    requeued: list[int] = field(default_factory=list)
-    finished: list[int] = field(default_factory=list)
+    session: CallSession | None = None  # the session after the change (STARTED, BLACKLISTED)
 
 
 def _returning(stmt: sa.Update) -> sa.Update:
@@ -71,6 +66,10 @@ def _returning(stmt: sa.Update) -> sa.Update:
 
 def _rows(result: sa.CursorResult[Any]) -> list[Row]:
     return [dict(r) for r in result.mappings()]
+
+
+def _sessions(result: sa.CursorResult[Any]) -> list[CallSession]:
+    return [CallSession.from_row(r) for r in result.mappings()]
 
 
 # The per-call statements, built once: building a Core statement and its cache key costs more
@@ -92,7 +91,7 @@ _ACTIVE_CALLS = (
     )
 )
 _MINE_QUEUED = sa.and_(
-    _c.id == _SID, _c.lease_owner == _OWNER, _c.release_requested.is_(False), _QUEUED
+    _c.id == _SID, _c.lease_owner == _OWNER, _c.release_requested.is_(False), IS_QUEUED
 )
 _START_DIALING = (
     call_sessions.update()
@@ -128,7 +127,7 @@ def _finish_statement(guard: ColumnElement[bool]) -> sa.Update:
     """Any non-final state → finished; optional SIP fields keep stored values when None."""
     return (
         call_sessions.update()
-        .where(guard, _NOT_FINISHED)
+        .where(guard, NOT_FINISHED)
         .values(
             state=CallState.FINISHED.value,
             finish_reason=sa.bindparam("reason"),
@@ -161,7 +160,7 @@ def claim_sessions(
     candidates = (
         sa.select(call_sessions.c.id)
         .where(
-            _QUEUED,
+            IS_QUEUED,
             sa.or_(
                 call_sessions.c.lease_owner.is_(None),
                 call_sessions.c.lease_expires_at < at,
@@ -186,8 +185,8 @@ def claim_sessions(
 class Claim:
     """What one claim pass took: sessions to dial, and sessions it settled at once."""
 
-    to_dial: list[Row] = field(default_factory=list)
-    settled: list[Row] = field(default_factory=list)  # finished rows (blacklisted, released)
+    to_dial: list[CallSession] = field(default_factory=list)
+    settled: list[CallSession] = field(default_factory=list)  # finished (blacklisted, released)
 
 
 def claim_for_dialing(
@@ -212,43 +211,13 @@ def claim_for_dialing(
         elif row["release_requested"]:
             reason, detail = FinishReason.RELEASED, "released before dialing"
         else:
-            claim.to_dial.append(row)
+            claim.to_dial.append(CallSession.from_row(row))
             continue
         guard = sa.and_(call_sessions.c.id == row["id"], call_sessions.c.lease_owner == owner)
-        finished = _finish(conn, guard, at, reason, detail=detail)
+        finished = finish_where(conn, guard, at, reason, detail=detail)
         if finished is not None:
             claim.settled.append(finished)
     return claim
-
-
-def renew_leases(
-    conn: Connection, owner: str, ids: Iterable[int], lease_seconds: float, at: float
-) -> set[int]:
-    """Extend ``owner``'s lease on ``ids``; returns the ids still held (the rest were lost)."""
-    wanted = list(ids)
-    if not wanted:
-        return set()
-    result = conn.execute(
-        call_sessions.update()
-        .where(
-            call_sessions.c.id.in_(wanted),
-            call_sessions.c.lease_owner == owner,
-            _NOT_FINISHED,
-        )
-        .values(lease_expires_at=at + lease_seconds)
-        .returning(call_sessions.c.id)
-    )
-    return {int(r[0]) for r in result}
-
-
-def unclaim(conn: Connection, session_id: int, owner: str) -> bool:
-    """Give a still-queued session back to the queue (graceful stop before dialing)."""
-    result = conn.execute(
-        call_sessions.update()
-        .where(call_sessions.c.id == session_id, call_sessions.c.lease_owner == owner, _QUEUED)
-        .values(lease_owner=None, lease_expires_at=None)
-    )
-    return result.rowcount > 0
 
 
 def count_active_calls(conn: Connection, account_id: int) -> int:
@@ -288,7 +257,7 @@ def begin_dialing(
         return BeginDialing(DialStart.BLACKLISTED, finished)
     if count_active_calls(conn, account_id) >= int(cap):
         return BeginDialing(DialStart.ACCOUNT_FULL)
-    started = _rows(
+    started = _sessions(
         conn.execute(_START_DIALING, {**mine, "at": at, "lease_until": at + lease_seconds})
     )
     if not started:
@@ -307,14 +276,14 @@ def mark_ringing(
 
 def mark_answered(
     conn: Connection, session_id: int, owner: str, at: float, sip_call_id: str | None = None
-) -> Row | None:
+) -> CallSession | None:
     """dialing/ringing → answered (200 OK), with its ``call_answered`` event."""
     params = {"sid": session_id, "owner": owner, "at": at, "sip_call_id": sip_call_id or None}
-    rows = _rows(conn.execute(_ANSWERED, params))
-    if not rows:
+    answered = _sessions(conn.execute(_ANSWERED, params))
+    if not answered:
         return None
-    record_event(conn, rows[0], EventType.CALL_ANSWERED, at)
-    return rows[0]
+    record_event(conn, answered[0], EventType.CALL_ANSWERED, at)
+    return answered[0]
 
 
 def finish_session(
@@ -328,11 +297,11 @@ def finish_session(
     sip_code: int | None = None,
     sip_reason: str | None = None,
     sip_call_id: str | None = None,
-) -> Row | None:
+) -> CallSession | None:
     """Any non-final state → finished, once, with its ``call_finished`` event.
 
-    ``owner`` guards the write: only the lease holder may finish. Returns the finished row,
-    or None when the session was already final or not ours.
+    ``owner`` guards the write: only the lease holder may finish. Returns the finished
+    session, or None when it was already final or not ours.
     """
     return _run_finish(
         conn,
@@ -376,11 +345,11 @@ def release_session(
     which = _c.id == session_id
     if account_id is not None:
         which = sa.and_(which, _c.account_id == account_id)
-    finished = _finish(
-        conn, sa.and_(which, _QUEUED), at, FinishReason.RELEASED, detail="released before dialing"
+    finished = finish_where(
+        conn, sa.and_(which, IS_QUEUED), at, FinishReason.RELEASED, detail="released before dialing"
     )
     if finished is not None:
-        return Release(ReleaseOutcome.RELEASED, finished)
+        return Release(ReleaseOutcome.RELEASED, asdict(finished))
     flagged = _rows(
         conn.execute(
             _returning(
@@ -401,20 +370,20 @@ def release_session(
 def unfinished_session_ids(conn: Connection, account_id: int) -> list[int]:
     """The account's sessions that are queued or in a call, oldest first."""
     result = conn.execute(
-        sa.select(_c.id).where(_c.account_id == account_id, _NOT_FINISHED).order_by(_c.id)
+        sa.select(_c.id).where(_c.account_id == account_id, NOT_FINISHED).order_by(_c.id)
     )
     return [int(r[0]) for r in result]
 
 
-def _finish(
+def finish_where(
     conn: Connection,
     guard: ColumnElement[bool],
     at: float,
     reason: FinishReason,
     *,
     detail: str | None = None,
-) -> Row | None:
-    """Finish under an ad-hoc guard (recovery, claim, release): not the hot path."""
+) -> CallSession | None:
+    """The finish rule under an ad-hoc guard (recovery, claim, release): not the hot path."""
     return _run_finish(conn, _finish_statement(guard), {}, at, reason, detail=detail)
 
 
@@ -429,7 +398,7 @@ def _run_finish(
     sip_code: int | None = None,
     sip_reason: str | None = None,
     sip_call_id: str | None = None,
-) -> Row | None:
+) -> CallSession | None:
     values = {
         **params,
         "at": at,
@@ -439,101 +408,10 @@ def _run_finish(
         "sip_reason": sip_reason[:255] if sip_reason is not None else None,
         "sip_call_id": sip_call_id[:255] if sip_call_id is not None else None,
     }
-    rows = _rows(conn.execute(statement, values))
-    for row in rows:
-        record_event(conn, row, EventType.CALL_FINISHED, at)
-    return rows[0] if rows else None
-
-
-def release_requested(conn: Connection, owner: str) -> list[int]:
-    """Ids of ``owner``'s calls in progress that ``release.call`` asked to end.
-
-    Only the call states are scanned (the (state, id) index keeps this cheap however long the
-    queue is): ``release_session`` finishes a queued session itself, and a claimed queued one
-    that was flagged is settled by the claim or by ``begin_dialing``.
-    """
-    result = conn.execute(
-        sa.select(call_sessions.c.id).where(
-            call_sessions.c.state.in_(CALL_STATES),
-            call_sessions.c.release_requested.is_(True),
-            call_sessions.c.lease_owner == owner,
-        )
-    )
-    return [int(r[0]) for r in result]
-
-
-def recover_previous_run(conn: Connection, dialer_id: str, owner: str, at: float) -> Recovery:
-    """At start-up: settle what an earlier run of this same dialer left unfinished.
-
-    The earlier run is dead (same identity, new incarnation), so there is no need to wait
-    for its leases to lapse: undialled sessions go back to the queue, the rest are finished.
-    """
-    prefix = _owner_prefix(dialer_id)
-    stale = sa.and_(
-        call_sessions.c.lease_owner.like(_like_escape(prefix) + "%", escape="\\"),
-        call_sessions.c.lease_owner != owner,
-    )
-    return _recover(conn, stale, at, "a previous run of this dialer stopped mid-call (restart)")
-
-
-def recover_expired(conn: Connection, at: float, limit: int = 500) -> Recovery:
-    """Periodic sweep: settle sessions whose dialer stopped renewing its lease."""
-    expired = sa.and_(
-        call_sessions.c.lease_owner.is_not(None),
-        call_sessions.c.lease_expires_at < at,
-    )
-    return _recover(conn, expired, at, "dialer lost mid-call (lease expired)", limit=limit)
-
-
-def _recover(
-    conn: Connection, stale: ColumnElement[bool], at: float, why: str, limit: int = 10_000
-) -> Recovery:
-    recovery = Recovery()
-    # Undialled: nothing left the building, so the session can be dialled by anyone.
-    requeued = conn.execute(
-        call_sessions.update()
-        .where(stale, _QUEUED)
-        .values(lease_owner=None, lease_expires_at=None)
-        .returning(call_sessions.c.id)
-    )
-    recovery.requeued = sorted(int(r[0]) for r in requeued)
-    # Possibly dialled: finish, never redial. Lock the rows (skipping ones a live dialer is
-    # writing right now) and finish each with its own guarded UPDATE and event.
-    candidates = conn.execute(
-        sa.select(call_sessions.c.id, call_sessions.c.lease_owner, call_sessions.c.state)
-        .where(stale, call_sessions.c.state.in_(CALL_STATES))
-        .order_by(call_sessions.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    for session_id, old_owner, state in candidates:
-        finished = _finish(
-            conn,
-            sa.and_(
-                call_sessions.c.id == session_id,
-                call_sessions.c.lease_owner == old_owner,
-                stale,
-            ),
-            at,
-            FinishReason.INTERNAL_ERROR,
-            detail=f"{why}; dialer {old_owner} was in state {state}",
-        )
-        if finished is not None:
-            recovery.finished.append(int(session_id))
-    return recovery
-
-
-def _owner_prefix(dialer_id: str) -> str:
-    return f"{dialer_id[:40]}/"
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def lease_owner_for(dialer_id: str, incarnation: str) -> str:
-    """The lease owner string of one run of a dialer: ``<dialer id>/<run token>`` (≤ 64)."""
-    return f"{_owner_prefix(dialer_id)}{incarnation[:23]}"
+    finished = _sessions(conn.execute(statement, values))
+    for session in finished:
+        record_event(conn, session, EventType.CALL_FINISHED, at)
+    return finished[0] if finished else None
 
 
 def list_sessions(conn: Connection, filters: dict[str, Any], limit: int) -> list[Row]:

@@ -1,4 +1,4 @@
-"""Group commit: the dialer's database work, many operations per transaction.
+"""Group commit: the dialer's database thread, many operations per transaction.
 
 Every dialer write is small (one guarded UPDATE, maybe an event row), and at 100 calls per
 second there are several hundred of them a second. Run one transaction each and the cost is

@@ -1,4 +1,4 @@
-"""Group commit of the dialer's database work, on SQLite and PostgreSQL."""
+"""Group commit (the dialer's database thread), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from sqlalchemy import Connection, Engine
 from tests.dialer.sessions import events, new_account, queue_session
 from tests.support.tcp_proxy import TcpProxy
 
-from vestnik.dialer.batching import GroupCommit
 from vestnik.store import create_db_engine
 from vestnik.store import sessions as store
+from vestnik.store.batching import GroupCommit
 from vestnik.store.db import now
 from vestnik.store.deadline import DatabaseTimeout
 

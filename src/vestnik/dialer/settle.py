@@ -1,0 +1,102 @@
+"""How a session in hand ends: finished with a reason, or given back to the queue.
+
+Every session the dialer claims ends one of these ways, whatever happens; the final write is
+retried through database outages (``DialerDatabase.write``), and one that cannot be written
+leaves the session to its lease (a sweep or a restart settles it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import partial
+
+from vestnik.calls import FinishReason
+from vestnik.dialer.call import Call, Interrupt
+from vestnik.dialer.database import DialerDatabase
+from vestnik.store import leases, sessions
+from vestnik.store.db import now
+from vestnik.store.health import is_unavailable
+
+log = logging.getLogger("vestnik.dialer")
+
+
+class Settler:
+    def __init__(self, db: DialerDatabase, owner: str) -> None:
+        self._db = db
+        self._owner = owner
+
+    async def finish(
+        self,
+        call: Call,
+        reason: FinishReason,
+        *,
+        detail: str | None = None,
+        sip_code: int | None = None,
+        sip_reason: str | None = None,
+        sip_call_id: str | None = None,
+    ) -> None:
+        """Write the final state (after the call's pending progress writes), retrying; while
+        the database is unavailable, until it answers (or the dialer stops: the lease lapses)."""
+        if call.finished:
+            return
+        call.finished = True
+        if call.writes is not None:
+            await asyncio.gather(call.writes, return_exceptions=True)
+        finish = partial(
+            sessions.finish_session,
+            detail=detail,
+            sip_code=sip_code,
+            sip_reason=sip_reason,
+            sip_call_id=sip_call_id,
+        )
+        try:
+            finished = await self._db.write(finish, call.id, self._owner, now(), reason)
+        except Exception:
+            log.exception("session %d: final write failed; its lease will lapse", call.id)
+            return
+        if finished is None:
+            log.warning("session %d: not finished by us (already final or lease lost)", call.id)
+        else:
+            log.info(
+                "session %d finished: %s (sip %s %s)", call.id, reason.value, sip_code,
+                sip_reason or "",
+            )  # fmt: skip
+
+    async def unclaim(
+        self, call: Call, if_dialled: str = "dialer stopped while dialing began"
+    ) -> None:
+        """Give an undialled session back to the queue; if it was dialled after all, finish
+        it ``internal_error`` with ``if_dialled``."""
+        try:
+            given_back = await self._db.run(leases.unclaim, call.id, self._owner)
+        except Exception as exc:
+            if is_unavailable(exc):  # the outage itself is logged once, by store.health
+                log.debug("session %d: not given back (database down), lease lapses", call.id)
+            else:
+                log.exception("session %d: giving back to the queue failed (lease lapses)", call.id)
+            call.finished = True
+            return
+        if given_back:
+            call.finished = True
+        else:
+            await self.finish(call, FinishReason.INTERNAL_ERROR, detail=if_dialled)
+
+    async def gone(self, call: Call) -> None:
+        """``begin_dialing`` found the session no longer ours to dial: settle what is ours."""
+        if not await self._db.run(leases.held_by, call.id, self._owner):
+            call.finished = True
+            return
+        # Still ours and queued, so release.call asked for it.
+        await self.finish(call, FinishReason.RELEASED, detail="released before dialing")
+
+    async def failed(self, call: Call, detail: str) -> None:
+        """Last resort: the session task failed or was cancelled; leave nothing unfinished."""
+        if call.finished:
+            return
+        if call.handle is not None:
+            call.handle.release()
+        if not call.dialing and call.interrupt is Interrupt.STOPPING:
+            await self.unclaim(call)
+            return
+        await self.finish(call, FinishReason.INTERNAL_ERROR, detail=detail)
