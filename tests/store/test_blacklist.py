@@ -85,9 +85,9 @@ def test_the_claim_and_the_check_before_dialling_apply_the_same_rule(engine: Eng
         rows = conn.execute(sa.select(call_sessions)).mappings().all()
         assert blacklisted_sessions(conn, rows) == {listed, sips}
         claim = sessions.claim_for_dialing(conn, "me/1", 10, 30.0, now())
-    assert sorted(int(r["id"]) for r in claim.settled) == [listed, sips]
-    assert {r["finish_reason"] for r in claim.settled} == {"numa_in_black_list"}
-    assert sorted(int(r["id"]) for r in claim.to_dial) == [elsewhere, later]
+    assert sorted(r.id for r in claim.settled) == [listed, sips]
+    assert {r.finish_reason for r in claim.settled} == {"numa_in_black_list"}
+    assert sorted(r.id for r in claim.to_dial) == [elsewhere, later]
     with engine.begin() as conn:
         blacklist_add(conn, acme, "+79260000003")  # listed after the claim
         begin = sessions.begin_dialing(conn, later, "me/1", 30.0)
