@@ -31,9 +31,8 @@ from vestnik.logs import configure_logging
 from vestnik.threads import run_in_thread
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
     from vestnik.calls.ports import MessageRenderer, Telephony
+    from vestnik.store.db import Engine
 
 log = logging.getLogger("vestnik.service")
 
