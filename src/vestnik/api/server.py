@@ -1,4 +1,4 @@
-"""How vestnik runs uvicorn: one ``uvicorn.Config`` for the service, the dev server and tests.
+"""How vestnik runs uvicorn: one ``uvicorn.Config`` for the service and the tests.
 
 uvicorn bounds an idle keep-alive connection (``timeout_keep_alive``) but nothing else a slow
 client does, so a few hundred sockets that trickle bytes hold the server's connections and

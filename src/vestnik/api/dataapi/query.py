@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vestnik.api.errors import ApiError
-from vestnik.api.params import Kind, Param, db_id
+from vestnik.api.params import MAX_DB_INTEGER, Kind, Param, db_id
 from vestnik.store.reports import (
     Condition,
     Dataset,
@@ -41,7 +41,8 @@ MAX_IN_VALUES = 1000
 MAX_SORT_KEYS = 5
 # Integers beyond what both databases store (BIGINT) are refused, not passed to SQL.
 MAX_ABS_INTEGER = 2**63 - 1
-MAX_OFFSET = 2**31 - 1
+# No list holds more rows than there are ids.
+MAX_OFFSET = MAX_DB_INTEGER
 # Data API date-time format (the vendor's), always UTC here.
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 

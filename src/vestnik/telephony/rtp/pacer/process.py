@@ -229,7 +229,7 @@ class _Child:
 
     def run(self) -> None:
         self.pacer.start()
-        threading.Thread(target=self._report, daemon=True).start()
+        threading.Thread(target=self._report, name="rtp-pacer-report", daemon=True).start()
         self.send(("ready",))
         try:
             while not self.closing.is_set():
