@@ -18,15 +18,6 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from vestnik.config import LimitsConfig
-
-# Until the re-layout merge, code outside the command line imports these from here.
-from vestnik.store.admin_blacklist import (  # noqa: F401
-    blacklist_add,
-    blacklist_list,
-    blacklist_remove,
-)
-from vestnik.store.admin_numbers import NUMBER_ACTIVE, add_employee, add_number  # noqa: F401
-from vestnik.store.admin_users import block_key, create_user, issue_token  # noqa: F401
 from vestnik.store.db import now
 from vestnik.store.errors import AdminError
 from vestnik.store.schema import (

@@ -5,7 +5,7 @@ An entry of the contact's account matches when it is one of the contact's two sp
 ``+``; a SIP URI as stored (with its ``sip:``/``sips:`` scheme) or without the scheme. The
 same rule refuses ``start.informer_call`` (``contact_in_blacklist``) and finishes a queued
 session with ``numa_in_black_list`` when the dialer claims it and again just before it dials.
-Entries are added and removed by :mod:`vestnik.store.accounts` (admin, Data API).
+Entries are added and removed by :mod:`vestnik.store.admin_blacklist` (admin, Data API).
 """
 
 from __future__ import annotations

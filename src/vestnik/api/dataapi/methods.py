@@ -20,7 +20,7 @@ from vestnik.api.jsonrpc import MethodCall, MethodSpec
 from vestnik.api.params import Kind, Param, db_id
 from vestnik.calls.numbers import normalize_e164
 from vestnik.store import reports
-from vestnik.store.accounts import blacklist_add, blacklist_remove
+from vestnik.store.admin_blacklist import blacklist_add, blacklist_remove
 from vestnik.store.blacklist import remove_entry
 from vestnik.store.db import Connection
 from vestnik.store.reports import Dataset, Page, PageQuery
