@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from vestnik.config import LimitsConfig
-from vestnik.store.db import now
+from vestnik.store.db import inserted_id, now
 from vestnik.store.errors import AdminError
 from vestnik.store.schema import (
     access_tokens,
@@ -57,7 +57,7 @@ def create_account(conn: Connection, name: str, limits: LimitsConfig) -> int:
     """A new account with the documented defaults: it works out of the box from loopback."""
     if conn.execute(sa.select(accounts.c.id).where(accounts.c.name == name)).first():
         raise AdminError(f"account {name!r} already exists")
-    return int(
+    return inserted_id(
         conn.execute(
             accounts.insert().values(
                 name=name,
@@ -76,7 +76,7 @@ def create_account(conn: Connection, name: str, limits: LimitsConfig) -> int:
                 method_weights=dict(limits.method_weights),
                 created_at=now(),
             )
-        ).inserted_primary_key[0]
+        )
     )
 
 
