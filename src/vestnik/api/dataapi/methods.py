@@ -125,7 +125,7 @@ def delete_blacklist_phone_number(call: MethodCall, conn: Connection) -> dict[st
     if (entry_id is None) == (raw_number is None):
         raise ApiError("invalid_parameters_combination", field="id", value=entry_id)
     account_id = call.principal.account_id
-    if entry_id is not None:
+    if raw_number is None:
         deleted = remove_entry(conn, account_id, db_id(entry_id, "id"))
     else:
         deleted = blacklist_remove(conn, account_id, _blacklist_number(raw_number))
