@@ -17,10 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from vestnik.calls import ContactKind
+from vestnik.calls.numbers import without_sip_scheme
 from vestnik.store.prepared import Prepared
 from vestnik.store.schema import blacklist
-
-_SIP_SCHEMES = ("sip", "sips")
 
 # On the request path and before every INVITE: built once.
 _LISTED = Prepared(
@@ -36,8 +35,7 @@ _LISTED = Prepared(
 def blacklist_spellings(contact: str, contact_kind: str = ContactKind.PHONE) -> tuple[str, str]:
     """The spellings an entry may have for a contact as stored with its session."""
     if contact_kind == ContactKind.SIP:
-        scheme, colon, rest = contact.partition(":")
-        return contact, rest if colon and scheme.lower() in _SIP_SCHEMES else contact
+        return contact, without_sip_scheme(contact)
     return contact, "+" + contact
 
 
