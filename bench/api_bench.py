@@ -42,7 +42,9 @@ import sqlalchemy as sa
 from vestnik.auth import TokenKind
 from vestnik.config import LimitsConfig
 from vestnik.store import create_db_engine, migrate
-from vestnik.store.accounts import add_number, create_account, issue_token
+from vestnik.store.accounts import create_account
+from vestnik.store.admin_numbers import add_number
+from vestnik.store.admin_users import issue_token
 from vestnik.store.schema import call_sessions
 
 HERE = Path(__file__).resolve().parent

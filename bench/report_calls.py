@@ -33,7 +33,8 @@ from vestnik.api.server import uvicorn_config
 from vestnik.auth import TokenKind
 from vestnik.config import Config, LimitsConfig
 from vestnik.store import create_db_engine, migrate
-from vestnik.store.accounts import create_account, issue_token, update_account
+from vestnik.store.accounts import create_account, update_account
+from vestnik.store.admin_users import issue_token
 from vestnik.store.schema import call_sessions
 
 CHUNK = 20_000

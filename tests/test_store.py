@@ -13,13 +13,9 @@ from sqlalchemy import Engine
 
 from vestnik.config import LimitsConfig
 from vestnik.store import metadata, migrate
-from vestnik.store.accounts import (
-    ACCOUNT_OWNED_TABLES,
-    AdminError,
-    create_account,
-    resolve_account,
-)
+from vestnik.store.accounts import ACCOUNT_OWNED_TABLES, create_account, resolve_account
 from vestnik.store.db import alembic_config
+from vestnik.store.errors import AdminError
 from vestnik.store.schema import accounts, media_files
 
 

@@ -24,13 +24,9 @@ from vestnik.api.server import uvicorn_config
 from vestnik.auth import TokenKind
 from vestnik.config import Config, LimitsConfig
 from vestnik.store import create_db_engine, migrate
-from vestnik.store.accounts import (
-    add_number,
-    create_account,
-    create_user,
-    issue_token,
-    update_account,
-)
+from vestnik.store.accounts import create_account, update_account
+from vestnik.store.admin_numbers import add_number
+from vestnik.store.admin_users import create_user, issue_token
 from vestnik.store.schema import call_sessions, limit_counters, virtual_numbers
 
 VPN = "74993720692"  # Moscow, the account's main virtual number

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from tests.api.conftest import CONTACT, CONTACT_MOSCOW, PASSWORD, Api, error_of
 
 from vestnik.auth import TokenKind
-from vestnik.store.accounts import block_key, issue_token
+from vestnik.store.admin_users import block_key, issue_token
 from vestnik.store.db import now
 from vestnik.store.schema import access_tokens
 

@@ -10,7 +10,8 @@ from tests.api.conftest import CONTACT, VPN, Api, error_of
 
 from vestnik.auth import TokenKind
 from vestnik.config import LimitsConfig
-from vestnik.store.accounts import create_account, issue_token
+from vestnik.store.accounts import create_account
+from vestnik.store.admin_users import issue_token
 from vestnik.store.db import now
 from vestnik.store.schema import call_events, call_sessions
 

@@ -20,7 +20,7 @@ from vestnik.api.errors import ERRORS
 from vestnik.api.jsonrpc import MAX_JSON_DEPTH
 from vestnik.config import Config
 from vestnik.store import create_db_engine
-from vestnik.store.accounts import blacklist_list
+from vestnik.store.admin_blacklist import blacklist_list
 from vestnik.store.schema import blacklist
 
 ERROR_DATA_KEYS = {"mnemonic", "field", "value", "params", "extended_helper", "metadata"}

@@ -9,7 +9,9 @@ import pytest
 from tests.api.conftest import CONTACT, DROP, VPN, Api, error_of
 
 from vestnik.config import LimitsConfig
-from vestnik.store.accounts import add_employee, add_number, blacklist_add, create_account
+from vestnik.store.accounts import create_account
+from vestnik.store.admin_blacklist import blacklist_add
+from vestnik.store.admin_numbers import add_employee, add_number
 from vestnik.store.db import now
 from vestnik.store.schema import media_files
 

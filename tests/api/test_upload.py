@@ -23,7 +23,8 @@ from vestnik.auth import TokenKind
 from vestnik.config import Config, LimitsConfig
 from vestnik.media.audiofile import MediaImporter
 from vestnik.store import create_db_engine
-from vestnik.store.accounts import create_account, issue_token, update_account
+from vestnik.store.accounts import create_account, update_account
+from vestnik.store.admin_users import issue_token
 from vestnik.store.schema import media_files
 
 MAX_UPLOAD = 200_000

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from tests.api.conftest import VPN, VPN_KAZAN, VPN_SPB, Api
 
-from vestnik.store.accounts import add_number
+from vestnik.store.admin_numbers import add_number
 from vestnik.store.numbering import import_csv
 from vestnik.store.schema import numa_caller_numbers, numbering_plan, virtual_numbers
 

@@ -70,7 +70,8 @@ VPN = "74993720692"
 def provision(engine: Engine, name: str = "acme", max_concurrent_calls: int = 200) -> str:
     """An account with a virtual number and a permanent API key; returns the key."""
     from vestnik.auth import TokenKind
-    from vestnik.store.accounts import add_number, issue_token
+    from vestnik.store.admin_numbers import add_number
+    from vestnik.store.admin_users import issue_token
 
     with engine.begin() as conn:
         account_id = new_account(conn, name, max_concurrent_calls)

@@ -24,7 +24,7 @@ from vestnik.dialer import Dialer
 from vestnik.media.render import AudioRenderer
 from vestnik.store import create_db_engine, leases
 from vestnik.store import sessions as store
-from vestnik.store.accounts import blacklist_add
+from vestnik.store.admin_blacklist import blacklist_add
 from vestnik.store.db import now
 
 

@@ -197,7 +197,8 @@ async def test_the_whole_service_calls_baresip_through_kamailio(rig: Rig) -> Non
 
     from vestnik.auth import TokenKind
     from vestnik.service import Service
-    from vestnik.store.accounts import add_number, issue_token
+    from vestnik.store.admin_numbers import add_number
+    from vestnik.store.admin_users import issue_token
     from vestnik.store.schema import call_sessions
 
     with rig.engine.begin() as conn:

@@ -9,7 +9,8 @@ from sqlalchemy import Engine
 from vestnik.calls import ContactKind
 from vestnik.config import LimitsConfig
 from vestnik.store import sessions
-from vestnik.store.accounts import blacklist_add, create_account
+from vestnik.store.accounts import create_account
+from vestnik.store.admin_blacklist import blacklist_add
 from vestnik.store.blacklist import (
     blacklist_spellings,
     blacklisted_sessions,

@@ -15,7 +15,7 @@ from tests.store.queue import LEASE, begin, claim_ids, queue_sessions
 from vestnik.calls import CallState, ContactKind, FinishReason
 from vestnik.calls.session import CallSession
 from vestnik.store import sessions as store
-from vestnik.store.accounts import blacklist_add
+from vestnik.store.admin_blacklist import blacklist_add
 from vestnik.store.blacklist import is_blacklisted
 from vestnik.store.db import now
 from vestnik.store.schema import call_sessions

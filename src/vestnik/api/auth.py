@@ -9,6 +9,7 @@ from enum import Enum
 from functools import lru_cache
 from typing import Any
 
+from vestnik.api.client import ip_address
 from vestnik.api.errors import ApiError
 from vestnik.api.limits import AccountLimits
 from vestnik.auth import TokenKind, hash_token
@@ -92,12 +93,9 @@ def ip_allowed(allowlist: Sequence[str], client_ip: str | None) -> bool:
 
 @lru_cache(maxsize=4096)
 def _ip_allowed(allowlist: tuple[str, ...], client_ip: str) -> bool:
-    try:
-        address = ipaddress.ip_address(client_ip)
-    except ValueError:
+    address = ip_address(client_ip)
+    if address is None:
         return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
     return any(address in net for net in _networks(allowlist))
 
 

@@ -75,8 +75,15 @@ def _parse(entry: str) -> Address | None:
         port = ":" + port
     if port and not (port[1:].isascii() and port[1:].isdigit()):
         return None
+    return ip_address(host)
+
+
+def ip_address(text: str) -> Address | None:
+    """A bare IP address, None for anything else. An IPv4-mapped IPv6 address
+    (``::ffff:192.0.2.1``, what a dual-stack socket reports for an IPv4 peer) is its IPv4
+    address, so that IPv4 networks (trusted proxies, account allow-lists) match it."""
     try:
-        address = ipaddress.ip_address(host)
+        address = ipaddress.ip_address(text)
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:

@@ -75,6 +75,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._send_guard: asyncio.TimerHandle | None = None
         self._unsent = 0  # bytes waiting for the client at the send guard's last look
 
+    # The server is a TCP server (loop.create_server): its transport is always a Transport,
+    # narrower than the BaseTransport of the protocol's signature.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         transport.set_write_buffer_limits(high=0)  # pause_writing whenever data must wait

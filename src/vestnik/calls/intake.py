@@ -27,6 +27,7 @@ from vestnik.calls.numbers import (
     classify_call,
     number_facts,
     sip_key,
+    with_sip_scheme,
 )
 
 
@@ -122,7 +123,7 @@ def employee_uri(stored_uris: Iterable[str], contact_uri: str) -> str | None:
     key = sip_key(contact_uri)
     for stored in stored_uris:
         if sip_key(stored) == key:
-            return stored if stored.lower().startswith(("sip:", "sips:")) else "sip:" + stored
+            return with_sip_scheme(stored)
     return None
 
 

@@ -39,9 +39,8 @@ class Contact:
 
 def parse_contact(text: str) -> Contact:
     text = text.strip()
-    low = text.lower()
-    if low.startswith(_SIP_SCHEMES) or "@" in text:
-        uri = text if low.startswith(_SIP_SCHEMES) else "sip:" + text
+    if has_sip_scheme(text) or "@" in text:
+        uri = with_sip_scheme(text)
         user_host = sip_key(uri)
         if "@" not in user_host or user_host.startswith("@") or user_host.endswith("@"):
             return Contact(ContactForm.INVALID, text)
@@ -55,13 +54,24 @@ def parse_contact(text: str) -> Contact:
     return Contact(ContactForm.INVALID, text)
 
 
+def has_sip_scheme(text: str) -> bool:
+    """Whether ``text`` begins with a SIP URI scheme, ``sip:`` or ``sips:`` (in any case)."""
+    return text.lower().startswith(_SIP_SCHEMES)
+
+
+def with_sip_scheme(uri: str) -> str:
+    """``uri`` with its scheme: ``sip:`` is put in front of a URI written without one."""
+    return uri if has_sip_scheme(uri) else "sip:" + uri
+
+
+def without_sip_scheme(uri: str) -> str:
+    """``uri`` without its ``sip:``/``sips:`` scheme (unchanged when it has none)."""
+    return uri.partition(":")[2] if has_sip_scheme(uri) else uri
+
+
 def sip_key(uri: str) -> str:
     """Comparable form of a SIP URI: no scheme, parameters or headers; host in lower case."""
-    text = uri.strip()
-    for scheme in _SIP_SCHEMES:
-        if text.lower().startswith(scheme):
-            text = text[len(scheme) :]
-            break
+    text = without_sip_scheme(uri.strip())
     text = re.split(r"[;?]", text, maxsplit=1)[0]
     user, at, host = text.rpartition("@")
     return f"{user}{at}{host.lower()}" if at else text.lower()

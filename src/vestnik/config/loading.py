@@ -16,10 +16,15 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from vestnik.config.checks import check_config
 from vestnik.config.settings import Config, ConfigError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_Settings = TypeVar("_Settings", bound="DataclassInstance")
 
 ENV_PREFIX = "VESTNIK_"
 # VESTNIK_* variables that are not settings: the config file's path, and what the scripts and
@@ -66,7 +71,7 @@ def load_config(
     return config
 
 
-def _build(cls: type[Any], raw: Mapping[str, Any], where: str) -> Any:
+def _build(cls: type[_Settings], raw: Mapping[str, Any], where: str) -> _Settings:
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     names = {f.name for f in dataclasses.fields(cls)}

@@ -37,6 +37,7 @@ import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from vestnik import metrics
@@ -102,7 +103,8 @@ def request_body(delivery: Delivery) -> tuple[bytes, str]:
 
 def backoff_delay(attempt: int, cfg: WebhooksConfig, rng: random.Random | None = None) -> float:
     """Delay before attempt ``attempt + 1``: exponential, capped, with "equal jitter"."""
-    base = min(cfg.backoff_max_seconds, cfg.backoff_base_seconds * 2 ** max(0, attempt - 1))
+    doubling: int = 2 ** max(0, attempt - 1)  # a non-negative exponent: a whole number
+    base = min(cfg.backoff_max_seconds, cfg.backoff_base_seconds * doubling)
     return base / 2 + (rng or random).uniform(0, base / 2)
 
 
@@ -288,7 +290,7 @@ class WebhookWorker:
         self._claimed_total += 1
         task = asyncio.create_task(self._deliver_in_slot(client, delivery))
         self._tasks.add(task)
-        task.add_done_callback(lambda t, d=delivery: self._finished(t, d))
+        task.add_done_callback(partial(self._finished, delivery=delivery))
 
     def _finished(self, task: asyncio.Task[None], delivery: Delivery) -> None:
         self._tasks.discard(task)

@@ -18,16 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from vestnik.config import LimitsConfig
-
-# Until the re-layout merge, code outside the command line imports these from here.
-from vestnik.store.admin_blacklist import (  # noqa: F401
-    blacklist_add,
-    blacklist_list,
-    blacklist_remove,
-)
-from vestnik.store.admin_numbers import NUMBER_ACTIVE, add_employee, add_number  # noqa: F401
-from vestnik.store.admin_users import block_key, create_user, issue_token  # noqa: F401
-from vestnik.store.db import now
+from vestnik.store.db import inserted_id, now
 from vestnik.store.errors import AdminError
 from vestnik.store.schema import (
     access_tokens,
@@ -66,7 +57,7 @@ def create_account(conn: Connection, name: str, limits: LimitsConfig) -> int:
     """A new account with the documented defaults: it works out of the box from loopback."""
     if conn.execute(sa.select(accounts.c.id).where(accounts.c.name == name)).first():
         raise AdminError(f"account {name!r} already exists")
-    return int(
+    return inserted_id(
         conn.execute(
             accounts.insert().values(
                 name=name,
@@ -85,7 +76,7 @@ def create_account(conn: Connection, name: str, limits: LimitsConfig) -> int:
                 method_weights=dict(limits.method_weights),
                 created_at=now(),
             )
-        ).inserted_primary_key[0]
+        )
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from vestnik.store.db import now
+from vestnik.store.db import inserted_id, now
 from vestnik.store.schema import blacklist
 
 
@@ -21,12 +21,12 @@ def blacklist_add(
     ).first()
     if existing:
         return int(existing[0])
-    return int(
+    return inserted_id(
         conn.execute(
             blacklist.insert().values(
                 account_id=account_id, number=number, comment=comment, created_at=now()
             )
-        ).inserted_primary_key[0]
+        )
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from vestnik.store.db import now
+from vestnik.store.db import inserted_id, now
 from vestnik.store.errors import AdminError
 from vestnik.store.schema import employees, numa_caller_numbers, text_length, virtual_numbers
 
@@ -27,7 +27,7 @@ def add_number(conn: Connection, account_id: int, number: str, region: str | Non
         sa.select(virtual_numbers.c.id).where(virtual_numbers.c.number == number)
     ).first():
         raise AdminError(f"number {number} is already registered")
-    return int(
+    return inserted_id(
         conn.execute(
             virtual_numbers.insert().values(
                 account_id=account_id,
@@ -36,7 +36,7 @@ def add_number(conn: Connection, account_id: int, number: str, region: str | Non
                 status=NUMBER_ACTIVE,
                 created_at=now(),
             )
-        ).inserted_primary_key[0]
+        )
     )
 
 
@@ -101,10 +101,10 @@ def add_employee(conn: Connection, account_id: int, sip_uri: str) -> int:
         )
     ).first():
         raise AdminError(f"employee {sip_uri} is already registered for this account")
-    return int(
+    return inserted_id(
         conn.execute(
             employees.insert().values(account_id=account_id, sip_uri=sip_uri, created_at=now())
-        ).inserted_primary_key[0]
+        )
     )
 
 

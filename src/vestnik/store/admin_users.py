@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from vestnik.auth import TokenKind, hash_password, hash_token, new_token
-from vestnik.store.db import now
+from vestnik.store.db import inserted_id, now
 from vestnik.store.errors import AdminError
 from vestnik.store.schema import access_tokens, text_length, users
 
@@ -31,7 +31,7 @@ class IssuedKey:
 def create_user(conn: Connection, account_id: int, login: str, password: str) -> int:
     if conn.execute(sa.select(users.c.id).where(users.c.login == login)).first():
         raise AdminError(f"login {login!r} is taken")
-    return int(
+    return inserted_id(
         conn.execute(
             users.insert().values(
                 account_id=account_id,
@@ -40,7 +40,7 @@ def create_user(conn: Connection, account_id: int, login: str, password: str) ->
                 is_active=True,
                 created_at=now(),
             )
-        ).inserted_primary_key[0]
+        )
     )
 
 
@@ -113,18 +113,20 @@ def issue_token(
     expires_at: float | None = None,
 ) -> IssuedKey:
     token = new_token(kind)
-    key_id = conn.execute(
-        access_tokens.insert().values(
-            account_id=account_id,
-            user_id=user_id,
-            token_hash=hash_token(token),
-            kind=kind.value,
-            expires_at=expires_at,
-            is_blocked=False,
-            created_at=now(),
+    key_id = inserted_id(
+        conn.execute(
+            access_tokens.insert().values(
+                account_id=account_id,
+                user_id=user_id,
+                token_hash=hash_token(token),
+                kind=kind.value,
+                expires_at=expires_at,
+                is_blocked=False,
+                created_at=now(),
+            )
         )
-    ).inserted_primary_key[0]
-    return IssuedKey(int(key_id), account_id, token, expires_at)
+    )
+    return IssuedKey(key_id, account_id, token, expires_at)
 
 
 def list_keys(

@@ -5,7 +5,7 @@ An entry of the contact's account matches when it is one of the contact's two sp
 ``+``; a SIP URI as stored (with its ``sip:``/``sips:`` scheme) or without the scheme. The
 same rule refuses ``start.informer_call`` (``contact_in_blacklist``) and finishes a queued
 session with ``numa_in_black_list`` when the dialer claims it and again just before it dials.
-Entries are added and removed by :mod:`vestnik.store.accounts` (admin, Data API).
+Entries are added and removed by :mod:`vestnik.store.admin_blacklist` (admin, Data API).
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from vestnik.calls import ContactKind
+from vestnik.calls.numbers import without_sip_scheme
 from vestnik.store.prepared import Prepared
 from vestnik.store.schema import blacklist
-
-_SIP_SCHEMES = ("sip", "sips")
 
 # On the request path and before every INVITE: built once.
 _LISTED = Prepared(
@@ -36,8 +35,7 @@ _LISTED = Prepared(
 def blacklist_spellings(contact: str, contact_kind: str = ContactKind.PHONE) -> tuple[str, str]:
     """The spellings an entry may have for a contact as stored with its session."""
     if contact_kind == ContactKind.SIP:
-        scheme, colon, rest = contact.partition(":")
-        return contact, rest if colon and scheme.lower() in _SIP_SCHEMES else contact
+        return contact, without_sip_scheme(contact)
     return contact, "+" + contact
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.exc import SQLAlchemyError as DatabaseError
@@ -36,6 +36,14 @@ log = logging.getLogger("vestnik.store")
 def now() -> float:
     """Wall-clock UNIX seconds, the unit of every stored time."""
     return time.time()
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The id (integer primary key) of the one row an ``INSERT`` statement just added."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise ValueError("the statement inserted no row with a primary key")
+    return int(key[0])
 
 
 def create_db_engine(url: str, *, timeout: float | None = None, **kwargs: Any) -> Engine:
@@ -178,6 +186,7 @@ __all__ = [
     "check_database_url",
     "connection",
     "create_db_engine",
+    "inserted_id",
     "masked_url",
     "migrate",
     "now",

@@ -117,7 +117,8 @@ class Backoff:
         if not self.health.failed(self.who, exc, started):
             self._log_bug(exc)
         first = max(self.interval, MIN_BACKOFF_SECONDS)
-        return min(BACKOFF_CAP_SECONDS, first * 2 ** min(self.failures - 1, 30))
+        doubling: int = 2 ** min(self.failures - 1, 30)  # failures >= 1: a whole number
+        return min(BACKOFF_CAP_SECONDS, first * doubling)
 
     def ok(self, started: float) -> None:
         self.failures = 0

@@ -30,7 +30,7 @@ from vestnik.calls.numbers import (
 )
 from vestnik.store import media as media_store
 from vestnik.store import numbering
-from vestnik.store.accounts import NUMBER_ACTIVE
+from vestnik.store.admin_numbers import NUMBER_ACTIVE
 from vestnik.store.blacklist import is_blacklisted
 from vestnik.store.prepared import Prepared
 from vestnik.store.schema import call_sessions, employees, numa_caller_numbers, virtual_numbers

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection, event
 
 from vestnik.calls import CallState, MessageType
-from vestnik.store.accounts import AdminError
 from vestnik.store.db import now
+from vestnik.store.errors import AdminError
 from vestnik.store.schema import accounts, call_sessions, media_files
 
 TYPE_SYSTEM = "system"  # shipped with vestnik, usable by every account, never removed

@@ -7,6 +7,7 @@ from sqlalchemy import Connection
 
 from vestnik.calls.events import EventType, notification_payload
 from vestnik.calls.session import CallSession
+from vestnik.store.db import inserted_id
 from vestnik.store.schema import call_events
 
 # Built once: a statement rebuilt with ``.values(...)`` on every call costs SQLAlchemy a fresh
@@ -32,7 +33,7 @@ def record_event(conn: Connection, session: CallSession, event_type: EventType, 
         existing = conn.execute(_FINISHED_EVENT_ID, {"session_id": session.id}).scalar()
         if existing is not None:
             return int(existing)
-    return int(
+    return inserted_id(
         conn.execute(
             _INSERT_EVENT,
             {
@@ -43,5 +44,5 @@ def record_event(conn: Connection, session: CallSession, event_type: EventType, 
                 "created_at": at,
                 "dispatched": False,
             },
-        ).inserted_primary_key[0]
+        )
     )

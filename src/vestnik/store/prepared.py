@@ -18,6 +18,7 @@ import msgspec
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 _decode = msgspec.json.decode
 
@@ -39,6 +40,8 @@ class Prepared:
         found = self._compiled.get(dialect.name)
         if found is None:
             compiled = self.statement.compile(dialect=dialect, column_keys=self.column_keys)
+            if not isinstance(compiled, SQLCompiler):
+                raise TypeError(f"not a SQL statement to prepare: {self.statement!r}")
             positional = dialect.paramstyle in ("qmark", "numeric", "format")
             names = tuple(compiled.positiontup or ()) if positional else None
             # Literals of the statement ("active", "minute") are bind parameters with values.
@@ -51,7 +54,10 @@ class Prepared:
         """Run on ``conn``'s driver connection; returns the DBAPI cursor."""
         compiled = self._for(conn.dialect)
         values = {**compiled.literals, **params} if compiled.literals else params
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        driver = conn.connection.dbapi_connection
+        if driver is None:  # only once the pooled connection was invalidated
+            raise ValueError("the connection has no driver connection (invalidated)")
+        cursor = driver.cursor()
         if compiled.names is not None:
             cursor.execute(compiled.sql, [values[n] for n in compiled.names])
         else:

@@ -64,8 +64,8 @@ class DbRunner:
     def transaction(self) -> Iterator[Connection]:
         """A connection inside a transaction: committed on exit, rolled back on an exception."""
         if self.in_thread:
-            with self.engine.begin() as conn:
-                yield conn
+            with self.engine.begin() as own:
+                yield own
             return
         conn = self._conn
         if conn is None or conn.closed or conn.invalidated:

@@ -37,8 +37,8 @@ metadata = MetaData(
 
 # An integer primary key that SQLite never reuses (AUTOINCREMENT) and PostgreSQL serves from
 # a sequence: call_session_id must be unique and increasing for ever.
-_ID = {"primary_key": True, "autoincrement": True}
-_SQLITE_AUTOINCREMENT = {"sqlite_autoincrement": True}
+_ID: dict[str, Any] = {"primary_key": True, "autoincrement": True}
+_SQLITE_AUTOINCREMENT: dict[str, Any] = {"sqlite_autoincrement": True}
 
 accounts = Table(
     "accounts",

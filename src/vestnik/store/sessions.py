@@ -75,7 +75,9 @@ def _sessions(result: sa.CursorResult[Any]) -> list[CallSession]:
 # The per-call statements, built once: building a Core statement and its cache key costs more
 # than running it, and the dialer runs several per call at 100+ calls per second.
 _c = call_sessions.c
-_SID, _OWNER, _AT = sa.bindparam("sid"), sa.bindparam("owner"), sa.bindparam("at")
+_SID: sa.BindParameter[int] = sa.bindparam("sid")
+_OWNER: sa.BindParameter[str] = sa.bindparam("owner")
+_AT: sa.BindParameter[float] = sa.bindparam("at")
 _SESSION_CONTACT = sa.select(_c.account_id, _c.contact, _c.contact_kind).where(_c.id == _SID)
 _ACCOUNT_CAP = (
     sa.select(accounts.c.max_concurrent_calls)

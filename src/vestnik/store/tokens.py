@@ -1,6 +1,6 @@
 """Access tokens on the request path: whose a token is, the login of a user, logout.
 
-Issuing and blocking keys is account administration (:mod:`vestnik.store.accounts`). The
+Issuing and blocking keys is account administration (:mod:`vestnik.store.admin_users`). The
 token lookup runs on every API request, so it is a :class:`Prepared` statement (one indexed
 query by the token's hash) returning the token and its account's row together.
 """

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from vestnik.store.db import now
+from vestnik.store.db import inserted_id, now
 from vestnik.store.deliveries import DeliveryState
 from vestnik.store.schema import accounts, webhook_deliveries, webhooks
 
@@ -27,7 +27,7 @@ def insert_webhook(
     """Register an active endpoint; its id, or None when the account does not exist."""
     if conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account_id)).first() is None:
         return None
-    return int(
+    return inserted_id(
         conn.execute(
             webhooks.insert().values(
                 account_id=account_id,
@@ -38,7 +38,7 @@ def insert_webhook(
                 is_active=True,
                 created_at=now(),
             )
-        ).inserted_primary_key[0]
+        )
     )
 
 

@@ -16,7 +16,9 @@ from vestnik.api.metrics import metrics_routes
 from vestnik.auth import TokenKind
 from vestnik.config import Config, LimitsConfig
 from vestnik.store import create_db_engine
-from vestnik.store.accounts import add_number, create_account, issue_token
+from vestnik.store.accounts import create_account
+from vestnik.store.admin_numbers import add_number
+from vestnik.store.admin_users import issue_token
 
 
 @dataclass

@@ -15,7 +15,9 @@ from tests.events.support import make_session
 
 from vestnik.api.dataapi import DATA_API_METHODS, DATA_API_PATH
 from vestnik.config import LimitsConfig
-from vestnik.store.accounts import add_number, blacklist_add, create_account
+from vestnik.store.accounts import create_account
+from vestnik.store.admin_blacklist import blacklist_add
+from vestnik.store.admin_numbers import add_number
 from vestnik.store.reports import CALLS_REPORT
 from vestnik.store.schema import blacklist, call_sessions, media_files, virtual_numbers
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from tests.api.dataapi.conftest import VPN, DataApi
 from tests.events.support import make_account, make_session
 
-from vestnik.store.accounts import add_number
+from vestnik.store.admin_numbers import add_number
 from vestnik.store.schema import blacklist, media_files
 
 

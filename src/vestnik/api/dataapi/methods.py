@@ -20,7 +20,7 @@ from vestnik.api.jsonrpc import MethodCall, MethodSpec
 from vestnik.api.params import Kind, Param, db_id
 from vestnik.calls.numbers import normalize_e164
 from vestnik.store import reports
-from vestnik.store.accounts import blacklist_add, blacklist_remove
+from vestnik.store.admin_blacklist import blacklist_add, blacklist_remove
 from vestnik.store.blacklist import remove_entry
 from vestnik.store.db import Connection
 from vestnik.store.reports import Dataset, Page, PageQuery
@@ -125,7 +125,7 @@ def delete_blacklist_phone_number(call: MethodCall, conn: Connection) -> dict[st
     if (entry_id is None) == (raw_number is None):
         raise ApiError("invalid_parameters_combination", field="id", value=entry_id)
     account_id = call.principal.account_id
-    if entry_id is not None:
+    if raw_number is None:
         deleted = remove_entry(conn, account_id, db_id(entry_id, "id"))
     else:
         deleted = blacklist_remove(conn, account_id, _blacklist_number(raw_number))

@@ -10,7 +10,7 @@ from vestnik.api.errors import ApiError
 from vestnik.api.jsonrpc import MethodCall, MethodSpec
 from vestnik.api.params import Kind, Param
 from vestnik.auth import SESSION_TOKEN_TTL_SECONDS, TokenKind, hash_password, verify_password
-from vestnik.store.accounts import issue_token
+from vestnik.store.admin_users import issue_token
 from vestnik.store.db import Connection
 from vestnik.store.runner import DbRunner
 from vestnik.store.tokens import UserLogin, delete_token, find_login, load_account

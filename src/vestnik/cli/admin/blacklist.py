@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from vestnik.calls.numbers import has_sip_scheme
 from vestnik.cli.admin.shared import (
     account_argument,
     e164_number,
@@ -31,7 +32,7 @@ def register(objects: SubParsers) -> None:
 
 def blacklist_entry(text: str) -> str:
     """A blacklist entry: an employee's SIP URI or a phone number, as stored."""
-    if text.strip().lower().startswith(("sip:", "sips:")):
+    if has_sip_scheme(text.strip()):
         return sip_uri(text)
     return e164_number(text)
 

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from vestnik.calls.numbers import with_sip_scheme
 from vestnik.cli.common import CliError, SubParsers, emit, format_table, reading, with_iso_times
 from vestnik.config import Config
 from vestnik.store.accounts import resolve_account
@@ -93,9 +94,7 @@ def text_value(text: str, limit: int | None, what: str) -> str:
 
 
 def sip_uri(text: str) -> str:
-    uri = text.strip()
-    if not uri.lower().startswith(("sip:", "sips:")):
-        uri = "sip:" + uri
+    uri = with_sip_scheme(text.strip())
     if not _SIP_URI.match(uri):
         raise CliError(f"{text!r} is not a SIP URI of the form sip:user@host[:port]")
     return text_value(uri, SIP_URI_LENGTH, "SIP URI")

@@ -51,12 +51,14 @@ _library: _Library | None = None
 _chunks: list[bytes] = []
 
 
-@_SynthCallback
-def _collect(wav: Any, numsamples: int, _events: Any) -> int:
+def _collect_chunk(wav: Any, numsamples: int, _events: Any) -> int:
     # Called by the library on the synthesising thread, which holds ``_lock``.
     if numsamples > 0 and wav:
         _chunks.append(ctypes.string_at(wav, numsamples * 2))
     return 0  # 0 = continue
+
+
+_collect = _SynthCallback(_collect_chunk)
 
 
 def _candidates() -> list[tuple[str, str | None]]:

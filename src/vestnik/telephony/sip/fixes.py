@@ -23,6 +23,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+# sippy has no type hints, so its classes are Any to mypy, and strict mode refuses a subclass
+# of Any: that is the ``# type: ignore[misc]`` on each class below.
 from sippy.CCEvents import CCEventTry
 from sippy.SipTransactionManager import SipTransaction, SipTransactionManager
 from sippy.UA import UA
