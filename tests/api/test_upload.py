@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
-import soundfile
 import sqlalchemy as sa
-from tests.api.conftest import serve
-from tests.api.dataapi.conftest import DataApi
+
+from tests.support.api import serve, wav_bytes
+from tests.support.dataapi import DataApi
 from tests.support.imports import forbidden_imports
 from tests.support.tcp_proxy import TcpProxy
-
 from vestnik.api.upload import upload_routes
 from vestnik.auth import TokenKind
 from vestnik.config import Config, LimitsConfig
@@ -27,14 +24,6 @@ from vestnik.store.accounts import create_account, issue_token, update_account
 from vestnik.store.schema import media_files
 
 MAX_UPLOAD = 200_000
-
-
-def wav_bytes(seconds: float = 1.5, rate: int = 16_000) -> bytes:
-    t = np.arange(int(seconds * rate)) / rate
-    tone = 0.3 * np.sin(2 * np.pi * 440 * t)
-    out = io.BytesIO()
-    soundfile.write(out, tone, rate, format="WAV", subtype="PCM_16")
-    return out.getvalue()
 
 
 @pytest.fixture
