@@ -89,7 +89,8 @@ class SippUas(Peer):
     ``calls`` (``-m``) and ``timeout`` (``-timeout``) bound the run (``None``: until stopped);
     ``variables`` go to ``-set``; ``template`` fills ``@NAME@`` text in a copy of the scenario
     (for what SIPp checks at load time, such as response codes); ``extra`` are more arguments.
-    With ``trace`` the messages go to ``trace`` and the errors to ``errors`` (``log()``).
+    The errors go to ``errors``, and with ``trace`` (off for load runs) the messages to
+    ``trace``: ``log()`` reads both.
     """
 
     name = "sipp"
@@ -129,7 +130,7 @@ class SippUas(Peer):
             self.argv += ["-timeout", f"{int(timeout)}s"]
         if trace:
             self.argv += ["-trace_msg", "-message_file", str(self.trace)]
-            self.argv += ["-trace_err", "-error_file", str(self.errors)]
+        self.argv += ["-trace_err", "-error_file", str(self.errors)]
         for name, value in (variables or {}).items():
             self.argv += ["-set", name, str(value)]
         self.argv += list(extra)
