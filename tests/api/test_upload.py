@@ -13,7 +13,6 @@ import sqlalchemy as sa
 
 from tests.support.api import serve, wav_bytes
 from tests.support.dataapi import DataApi
-from tests.support.imports import forbidden_imports
 from tests.support.tcp_proxy import TcpProxy
 from vestnik.api.upload import upload_routes
 from vestnik.auth import TokenKind
@@ -187,10 +186,3 @@ def test_upload_to_a_database_that_does_not_answer_is_internal_error_in_time(
     assert response.json()["error"]["data"]["mnemonic"] == "internal_error"
     assert took < timeout + 1.5
     assert not [r for r in caplog.records if r.exc_info], "an outage is no traceback"
-
-
-def test_the_upload_reaches_media_only_through_its_port() -> None:
-    """``vestnik.service`` passes the importer in: the upload imports no other middle
-    package, and no SQLAlchemy (its SQL is in vestnik.store)."""
-    forbidden = ("vestnik.media", "vestnik.dialer", "vestnik.telephony", "sqlalchemy")
-    assert forbidden_imports("vestnik/api/upload.py", forbidden) == {}
