@@ -20,7 +20,7 @@ Tests (``tests/``):
   whole stack against baresip and Kamailio: cross-cutting on purpose); a top-level
   ``tests/test_<module>[_<topic>].py`` tests the top-level module ``vestnik/<module>.py``;
 * a test imports helpers from ``tests.support`` only: never another test module, never a
-  conftest;
+  conftest; no helper is named like a standard module (scripts run from that folder);
 * one SIPp launcher: ``tests/support/sipp.py``; no other module under ``tests/`` or ``bench/``
   starts ``sipp``.
 """
@@ -30,6 +30,7 @@ from __future__ import annotations
 import ast
 import graphlib
 import re
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -240,6 +241,13 @@ def test_tests_is_this_checkouts_package() -> None:
         str(p.relative_to(ROOT)) for p in [TESTS, *folders] if not (p / "__init__.py").is_file()
     ]
     assert missing == []
+
+
+def test_no_helper_shadows_a_standard_module() -> None:
+    """Scripts in tests/support run with that folder first on ``sys.path`` (the webhook worker,
+    strict_ci's own test): a ``queue.py`` there would replace the standard ``queue``."""
+    support = TESTS / "support"
+    assert [p.stem for p in support.glob("*.py") if p.stem in sys.stdlib_module_names] == []
 
 
 def test_test_folders_mirror_the_source_packages() -> None:
