@@ -41,7 +41,11 @@ from vestnik.config import Config
 from vestnik.telephony.sip.adapter import SipTelephony
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIO = ROOT / "tests" / "sipp" / "uas_bench.xml"
+# The tests' SIPp launcher (tests.support.sipp) from this checkout, not sippy's "tests" package.
+sys.path.insert(0, str(ROOT))
+from tests.support.sipp import SippUas  # noqa: E402
+
+SCENARIO = "uas_bench.xml"  # in tests/support/scenarios/
 HOST = "127.0.0.1"
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux value
 
@@ -198,26 +202,18 @@ async def run_level(
         port = sample_port if i % sample_every == 0 else sink_port
         lines.append(f"{HOST};{port};")
     injection.write_text("\n".join(lines) + "\n")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind((HOST, 0))
-        sipp_port = probe.getsockname()[1]
-    sipp_bin = shutil.which("sipp")
-    assert sipp_bin, "sipp is not installed (Debian package sip-tester)"
     timeout = int(calls / rate + message_s + 60)
-    sipp = subprocess.Popen(
-        [sipp_bin, "-sf", str(SCENARIO), "-i", HOST, "-p", str(sipp_port), "-m", str(calls),
-         "-inf", str(injection), "-nostdin", "-timeout", f"{timeout}s",
-         "-trace_err", "-error_file", str(workdir / "errors.log")],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        cwd=workdir,
-    )  # fmt: skip
-    await asyncio.sleep(0.5)
+    sipp = SippUas(
+        SCENARIO, workdir, calls=calls, timeout=timeout, extra=["-inf", str(injection)],
+        trace=False,  # a message trace of thousands of calls would load the machine measured
+    )
+    sipp.start()
 
     config = Config()
     config.sip.bind_host = HOST
     config.sip.port = 0
     config.trunk.host = HOST
-    config.trunk.port = sipp_port
+    config.trunk.port = sipp.port
     config.rtp.bind_host = HOST
     config.rtp.port_min, config.rtp.port_max = 20000, 39999
     config.rtp.realtime_priority = realtime
@@ -286,8 +282,7 @@ async def run_level(
     receiver.join(5)
     try:
         report.sipp_exit = sipp.wait(30)
-    except subprocess.TimeoutExpired:
-        sipp.kill()
+    except subprocess.TimeoutExpired:  # wait() has stopped it
         report.sipp_exit = None
     shutil.rmtree(workdir, ignore_errors=True)
     return report

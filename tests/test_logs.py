@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.dialer.serve_process import ServeProcess
-from tests.support.peers import free_port
 
+from tests.support.processes import free_port
+from tests.support.serve import ServeProcess
 from vestnik.config import LogConfig
 from vestnik.logs import QUIET_LOGGERS, JsonFormatter, configure_logging
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.dialer.sessions import informer_call, provision, session
-from tests.dialer.support import NeverDialTelephony
-from tests.support.peers import async_wait_until
-from tests.support.tcp_proxy import TcpProxy
 
+from tests.support.dialer import NeverDialTelephony
+from tests.support.processes import async_wait_until
+from tests.support.sessions import informer_call, provision, session
+from tests.support.tcp_proxy import TcpProxy
 from vestnik.config import Config
 from vestnik.service import Service, ServiceError
 from vestnik.store import create_db_engine, migrate

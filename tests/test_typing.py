@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tests.support.strict_ci import strict
 
 ROOT = Path(__file__).resolve().parents[1]

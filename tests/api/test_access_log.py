@@ -10,9 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.api.conftest import _seed, serve
-from tests.api.test_upload import wav_bytes
 
+from tests.support.api import seed_account, serve, wav_bytes
 from vestnik.api.dataapi import DATA_API_PATH, dataapi_routes
 from vestnik.api.upload import UPLOAD_METHOD, UPLOAD_PATH, upload_routes
 from vestnik.config import Config
@@ -33,7 +32,7 @@ def site(tmp_path: Path, sqlite_url: str, caplog: pytest.LogCaptureFixture) -> I
     caplog.set_level(logging.INFO, logger="vestnik.access")
     config = Config(data_dir=str(tmp_path / "data"))
     engine = create_db_engine(sqlite_url)
-    account_id, token = _seed(engine)
+    account_id, token = seed_account(engine)
     routes = [
         *dataapi_routes(config, engine),
         *upload_routes(config, engine, MediaImporter(config)),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 
 import httpx
-from tests.api.conftest import CONTACT, VPN, ThreadServer, _seed
 
+from tests.support.api import CONTACT, VPN, ThreadServer, seed_account
 from vestnik.api import create_app
 from vestnik.config import Config
 from vestnik.store import create_db_engine
@@ -14,7 +14,7 @@ from vestnik.store import create_db_engine
 
 def test_on_session_queued_runs_after_each_queued_session_only(sqlite_url: str) -> None:
     engine = create_db_engine(sqlite_url)
-    _account_id, token = _seed(engine)
+    _account_id, token = seed_account(engine)
     queued: list[str] = []
 
     def on_session_queued() -> None:

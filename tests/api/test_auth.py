@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from tests.api.conftest import CONTACT, CONTACT_MOSCOW, PASSWORD, Api, error_of
 
+from tests.support.api import CONTACT, CONTACT_MOSCOW, PASSWORD, Api, error_of
 from vestnik.auth import TokenKind
 from vestnik.store.admin_users import block_key, issue_token
 from vestnik.store.db import now

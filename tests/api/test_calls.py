@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.api.conftest import CONTACT, VPN, Api, error_of
 
+from tests.support.api import CONTACT, VPN, Api, error_of
 from vestnik.auth import TokenKind
 from vestnik.config import LimitsConfig
 from vestnik.store.accounts import create_account

@@ -14,9 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.api.conftest import _seed, serve
-from tests.api.test_upload import wav_bytes
 
+from tests.support.api import seed_account, serve, wav_bytes
 from vestnik.api.client import client_address, trusted_networks
 from vestnik.api.dataapi import DATA_API_PATH, dataapi_routes
 from vestnik.api.upload import UPLOAD_PATH, upload_routes
@@ -100,7 +99,7 @@ def surfaces(tmp_path: Path, url: str, trusted: list[str]) -> Iterator[tuple[htt
     config = Config(data_dir=str(tmp_path / "data"))
     config.server.trusted_proxies = trusted
     engine = create_db_engine(url)
-    account_id, token = _seed(engine)
+    account_id, token = seed_account(engine)
     with engine.begin() as conn:
         update_account(conn, account_id, ip_allowlist=[OFFICE])
     routes = [

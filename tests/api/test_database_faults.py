@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from tests.api.conftest import Api, error_of, make_api
-from tests.support.tcp_proxy import TcpProxy
 
+from tests.support.api import Api, error_of, make_api
+from tests.support.tcp_proxy import TcpProxy
 from vestnik.config import Config
 from vestnik.store import create_db_engine
 

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import Connection
 from starlette.applications import Starlette
 from starlette.routing import Route
-from tests.api.conftest import Api, ThreadServer, error_of, make_api, serve
 
+from tests.support.api import Api, ThreadServer, error_of, make_api, serve
 from vestnik.api import CALL_API_PATH, JsonRpcEndpoint, Kind, MethodCall, MethodSpec, Param
 from vestnik.api.dataapi import DATA_API_PATH, dataapi_routes
 from vestnik.api.errors import ERRORS

@@ -11,8 +11,8 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.api.conftest import CONTACT, VPN, Api
 
+from tests.support.api import CONTACT, VPN, Api
 from vestnik.api.app import CALL_API_METHODS
 from vestnik.api.errors import ERRORS, format_message
 

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from tests.api.conftest import CONTACT, DROP, VPN, Api, error_of
 
+from tests.support.api import CONTACT, DROP, VPN, Api, error_of
 from vestnik.config import LimitsConfig
 from vestnik.store.accounts import create_account
 from vestnik.store.admin_blacklist import blacklist_add

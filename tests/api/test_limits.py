@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from tests.api.conftest import CONTACT, VPN, Api, _seed, error_of, free_port
 
+from tests.support.api import CONTACT, VPN, Api, error_of, free_port, seed_account
 from vestnik.api.limits import AccountLimits, LimitExceeded, charge
 from vestnik.config import LimitsConfig
 from vestnik.store import create_db_engine
@@ -110,7 +110,7 @@ def two_servers(db_url: str, tmp_path: Path) -> Iterator[tuple[list[str], Any, i
     really race in the database. One runs its database work in threads, the other inline on
     its event loop."""
     engine = create_db_engine(db_url)
-    account_id, token = _seed(engine)
+    account_id, token = seed_account(engine)
     procs, urls = [], []
     env = {
         **os.environ,

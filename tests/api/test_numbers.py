@@ -23,7 +23,7 @@ from vestnik.calls.numbers import (
 from vestnik.store.numbering import NumberingPlanError, import_csv, lookup
 from vestnik.store.schema import numbering_plan
 
-DATA = Path(__file__).parent / "data" / "numbering_plan.csv"
+DATA = Path(__file__).resolve().parents[1] / "support" / "data" / "numbering_plan.csv"
 
 
 @pytest.mark.parametrize(

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
-import soundfile
 import sqlalchemy as sa
-from tests.api.conftest import serve
-from tests.api.dataapi.conftest import DataApi
-from tests.support.imports import forbidden_imports
-from tests.support.tcp_proxy import TcpProxy
 
+from tests.support.api import serve, wav_bytes
+from tests.support.dataapi import DataApi
+from tests.support.tcp_proxy import TcpProxy
 from vestnik.api.upload import upload_routes
 from vestnik.auth import TokenKind
 from vestnik.config import Config, LimitsConfig
@@ -28,14 +24,6 @@ from vestnik.store.admin_users import issue_token
 from vestnik.store.schema import media_files
 
 MAX_UPLOAD = 200_000
-
-
-def wav_bytes(seconds: float = 1.5, rate: int = 16_000) -> bytes:
-    t = np.arange(int(seconds * rate)) / rate
-    tone = 0.3 * np.sin(2 * np.pi * 440 * t)
-    out = io.BytesIO()
-    soundfile.write(out, tone, rate, format="WAV", subtype="PCM_16")
-    return out.getvalue()
 
 
 @pytest.fixture
@@ -199,10 +187,3 @@ def test_upload_to_a_database_that_does_not_answer_is_internal_error_in_time(
     assert response.json()["error"]["data"]["mnemonic"] == "internal_error"
     assert took < timeout + 1.5
     assert not [r for r in caplog.records if r.exc_info], "an outage is no traceback"
-
-
-def test_the_upload_reaches_media_only_through_its_port() -> None:
-    """``vestnik.service`` passes the importer in: the upload imports no other middle
-    package, and no SQLAlchemy (its SQL is in vestnik.store)."""
-    forbidden = ("vestnik.media", "vestnik.dialer", "vestnik.telephony", "sqlalchemy")
-    assert forbidden_imports("vestnik/api/upload.py", forbidden) == {}

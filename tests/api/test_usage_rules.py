@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from tests.api.conftest import VPN, VPN_KAZAN, VPN_SPB, Api
 
+from tests.support.api import VPN, VPN_KAZAN, VPN_SPB, Api
 from vestnik.store.admin_numbers import add_number
 from vestnik.store.numbering import import_csv
 from vestnik.store.schema import numa_caller_numbers, numbering_plan, virtual_numbers
 
-DATA = Path(__file__).parent / "data" / "numbering_plan.csv"
+DATA = Path(__file__).resolve().parents[1] / "support" / "data" / "numbering_plan.csv"
 KAZAN_LANDLINE = "78432123456"
 KAZAN_MOBILE = "79872500000"  # region only in the registry
 TVER = "74822123456"  # no pool number in Тверская обл.

@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import io
-import json
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
+from tests.support.cli import CliRunner, Run
 from vestnik.cli.main import main
 from vestnik.store import create_db_engine
-
-
-@dataclass
-class Run:
-    status: int
-    out: str
-    err: str
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-CliRunner = Callable[..., Run]
 
 
 @pytest.fixture

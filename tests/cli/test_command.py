@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
-from tests.cli.conftest import CliRunner
 
+from tests.support.cli import CliRunner
 from vestnik.cli.main import build_parser, main
 from vestnik.config import load_config
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.support.audio_match import match_audio, read_wav_8k
 
+from tests.support.audio_match import match_audio, read_wav_8k
 from vestnik.calls import MessageType
 from vestnik.calls.ports import MessageSpec
 from vestnik.cli.demo import DEMO_TEXT

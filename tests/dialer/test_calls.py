@@ -1,7 +1,7 @@
 """Real calls: the whole service in this loop (HTTP, dialer, SIP, RTP) against a SIPp trunk.
 
-Each test starts ``Service`` on a fresh SQLite database and SIPp (``uas_answer.xml``: 180, then
-200 with PCMA, then waits for our BYE) on free loopback ports.
+Each test starts ``Service`` on a fresh SQLite database and SIPp (``uas_ring_then_answer.xml``: 180,
+then 200 with PCMA, then waits for our BYE) on free loopback ports.
 """
 
 from __future__ import annotations
@@ -17,38 +17,17 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from tests.dialer.sessions import events, informer_call, provision, queue_session, session
-from tests.dialer.sipp_uas import SippUas
-from tests.dialer.support import LateFailingRenderer
-from tests.support.peers import async_wait_until, free_port_range
 
+from tests.support.dialer import MEDIUM, SHORT, LateFailingRenderer, trunk_config
+from tests.support.processes import async_wait_until, free_port_range
+from tests.support.sessions import events, informer_call, provision, queue_session, session
+from tests.support.sipp import SippUas
 from vestnik.calls.ports import MessageRenderer
-from vestnik.config import Config
 from vestnik.service import Service
 from vestnik.store import create_db_engine
 from vestnik.store.schema import accounts
 
 pytestmark = pytest.mark.sip
-
-SHORT = "Проверка."  # well under a second of speech
-MEDIUM = "Проверка связи. Это тестовое сообщение сервиса Вестник."  # about 3 s
-
-
-def trunk_config(tmp_path: Path, url: str, sipp: SippUas) -> Config:
-    config = Config(data_dir=str(tmp_path / "data"))
-    config.log.level = "warning"
-    config.database.url = url
-    config.server.port = 0
-    config.sip.port = 0
-    config.rtp.port_min, config.rtp.port_max = free_port_range(40)
-    config.trunk.host, config.trunk.port = "127.0.0.1", sipp.port
-    config.trunk.calls_per_second = 0
-    config.dialer.poll_interval_seconds = 0.02
-    config.dialer.lease_seconds = 5.0
-    config.dialer.slot_wait_seconds = 10.0
-    config.dialer.shutdown_grace = 10.0
-    return config
-
 
 @dataclass
 class Running:
@@ -84,7 +63,7 @@ async def running(
 ) -> AsyncIterator[Running]:
     engine = create_db_engine(url)
     token = provision(engine, max_concurrent_calls=account_cap)
-    with SippUas(tmp_path / "sipp") as sipp:
+    with SippUas.trunk(tmp_path / "sipp") as sipp:
         config = trunk_config(tmp_path, url, sipp)
         for key, value in dialer.items():
             section, _, name = key.partition("__")

@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import Engine
-from tests.dialer.serve_process import ServeProcess, serve_env
-from tests.dialer.sessions import informer_call, provision, session
-from tests.dialer.sipp_uas import SippUas
-from tests.support.peers import free_port, wait_until
 
+from tests.support.processes import free_port, wait_until
+from tests.support.serve import ServeProcess, serve_env
+from tests.support.sessions import informer_call, provision, session
+from tests.support.sipp import SippUas
 from vestnik.store import create_db_engine
 
 pytestmark = pytest.mark.sip
@@ -37,7 +37,7 @@ def test_kill9_mid_call_then_restart(tmp_path: Path, sqlite_url: str) -> None:
     engine = create_db_engine(sqlite_url)
     token = provision(engine, max_concurrent_calls=2)
     http_port, sip_port = free_port(), free_port()
-    with SippUas(tmp_path / "sipp") as sipp:
+    with SippUas.trunk(tmp_path / "sipp") as sipp:
         env = serve_env(tmp_path, sqlite_url, sipp, http_port, sip_port)
         log = tmp_path / "serve.log"
         first = ServeProcess(env, log, http_port)
@@ -90,7 +90,7 @@ def test_sigterm_drains_calls_in_progress(tmp_path: Path, sqlite_url: str) -> No
     engine = create_db_engine(sqlite_url)
     token = provision(engine)
     http_port = free_port()
-    with SippUas(tmp_path / "sipp") as sipp:
+    with SippUas.trunk(tmp_path / "sipp") as sipp:
         env = serve_env(tmp_path, sqlite_url, sipp, http_port, free_port())
         proc = ServeProcess(env, tmp_path / "serve.log", http_port)
         try:

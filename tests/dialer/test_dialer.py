@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from tests.dialer.sessions import events, new_account, queue_session, session
-from tests.dialer.support import (
+
+from tests.support.dialer import (
     ExplodingTelephony,
     NeverDialTelephony,
     dialer_config,
 )
-from tests.support.peers import async_wait_until
-
+from tests.support.processes import async_wait_until
+from tests.support.sessions import events, new_account, queue_session, session
 from vestnik.dialer import Dialer
 from vestnik.media.render import AudioRenderer
 from vestnik.store import create_db_engine, leases

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.dialer.sessions import new_account, queue_session, session
-from tests.dialer.support import NeverDialTelephony, dialer_config
-from tests.support.peers import async_wait_until
-from tests.support.tcp_proxy import TcpProxy
 
+from tests.support.dialer import NeverDialTelephony, dialer_config
+from tests.support.processes import async_wait_until
+from tests.support.sessions import new_account, queue_session, session
+from tests.support.tcp_proxy import TcpProxy
 from vestnik.dialer import Dialer
 from vestnik.media.render import AudioRenderer
 from vestnik.store import create_db_engine

@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine
-from tests.dialer.serve_process import ServeProcess, serve_env
-from tests.dialer.sessions import informer_call, provision, session
-from tests.dialer.sipp_uas import SippUas
-from tests.support.peers import free_port, wait_until
 
+from tests.support.processes import free_port, wait_until
+from tests.support.serve import ServeProcess, serve_env
+from tests.support.sessions import informer_call, provision, session
+from tests.support.sipp import SippUas
 from vestnik.store import create_db_engine
 
 pytestmark = pytest.mark.sip
@@ -48,7 +48,7 @@ def test_two_dialers_share_queue_and_account_cap(tmp_path: Path, db_url: str) ->
         "VESTNIK_DIALER_MAX_CONCURRENT_CALLS": "2",
         "VESTNIK_DIALER_MAX_WAITING_SESSIONS": "0",
     }
-    with SippUas(tmp_path / "sipp") as sipp:
+    with SippUas.trunk(tmp_path / "sipp") as sipp:
         processes = []
         try:
             for name in ("a", "b"):

@@ -16,11 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import Engine
-from tests.dialer.serve_process import ServeProcess, serve_env
-from tests.dialer.sessions import informer_call, provision, session
-from tests.dialer.sipp_uas import SippUas
-from tests.support.peers import free_port, wait_until
 
+from tests.support.processes import free_port, wait_until
+from tests.support.serve import ServeProcess, serve_env
+from tests.support.sessions import informer_call, provision, session
+from tests.support.sipp import SippUas
 from vestnik.store import create_db_engine
 
 pytestmark = pytest.mark.sip
@@ -40,7 +40,7 @@ def test_signal_to_the_process_group_drains_live_calls(
     engine = create_db_engine(sqlite_url)
     token = provision(engine, max_concurrent_calls=CALLS)
     http_port, sip_port = free_port(), free_port()
-    with SippUas(tmp_path / "sipp") as sipp:
+    with SippUas.trunk(tmp_path / "sipp") as sipp:
         env = serve_env(
             tmp_path, sqlite_url, sipp, http_port, sip_port, VESTNIK_DIALER_SHUTDOWN_GRACE="30"
         )
@@ -74,7 +74,7 @@ def test_a_second_signal_cuts_the_drain_short(tmp_path: Path, sqlite_url: str) -
     engine = create_db_engine(sqlite_url)
     token = provision(engine, max_concurrent_calls=5)
     http_port, sip_port = free_port(), free_port()
-    with SippUas(tmp_path / "sipp") as sipp:
+    with SippUas.trunk(tmp_path / "sipp") as sipp:
         env = serve_env(
             tmp_path, sqlite_url, sipp, http_port, sip_port, VESTNIK_DIALER_SHUTDOWN_GRACE="60"
         )

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from tests.events.support import SECRET, make_account, make_call_session
 
+from tests.support.events import SECRET, make_account, make_call_session
 from vestnik.calls.events import EventType
 from vestnik.cli.main import main
 from vestnik.store.deliveries import dispatch_pending

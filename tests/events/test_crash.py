@@ -9,13 +9,21 @@ import sys
 from pathlib import Path
 
 from sqlalchemy import Engine
-from tests.events.support import SECRET, Receiver, make_account, running
-from tests.events.test_delivery import ALL_EVENTS, delivery_states, record_call
-from tests.support.peers import async_wait_until
 
+from tests.support import webhook_worker
+from tests.support.events import (
+    ALL_EVENTS,
+    SECRET,
+    Receiver,
+    delivery_states,
+    make_account,
+    record_call,
+    running,
+)
+from tests.support.processes import async_wait_until
 from vestnik.events.webhooks import add_webhook
 
-WORKER = Path(__file__).with_name("worker_process.py")
+WORKER = Path(webhook_worker.__file__)
 
 
 def start_worker(db_url: str) -> subprocess.Popen[bytes]:

@@ -10,18 +10,21 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from tests.events.support import (
+
+from tests.support.events import (
+    ALL_EVENTS,
     SECRET,
     Receiver,
+    delivery_states,
     down_url,
     make_account,
     make_call_session,
+    record_call,
     running,
     worker_config,
 )
-from tests.support.peers import async_wait_until
+from tests.support.processes import async_wait_until
 from tests.support.tcp_proxy import TcpProxy
-
 from vestnik.calls.events import EventType, notification_payload
 from vestnik.config import Config
 from vestnik.events.delivery import WebhookWorker
@@ -30,8 +33,6 @@ from vestnik.store import create_db_engine
 from vestnik.store.deliveries import DeliveryState, list_deliveries
 from vestnik.store.outbox import record_event
 from vestnik.store.schema import call_events, webhook_deliveries
-
-ALL_EVENTS = "call_started,call_answered,call_finished"
 
 
 @contextlib.asynccontextmanager
@@ -43,28 +44,6 @@ async def worker(config: Config, engine: Engine) -> AsyncIterator[WebhookWorker]
     finally:
         await w.stop()
         await task
-
-
-def record_call(engine: Engine, account_id: int, n_sessions: int, **session: Any) -> list[int]:
-    """Sessions with the three events each, each event in its own transaction."""
-    ids: list[int] = []
-    with engine.begin() as conn:
-        rows = [make_call_session(conn, account_id, **session) for _ in range(n_sessions)]
-    for event_type in EventType:
-        for row in rows:
-            with engine.begin() as conn:
-                ids.append(record_event(conn, row, event_type, row.created_at + 1))
-    return ids
-
-
-def delivery_states(engine: Engine) -> dict[str, int]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(webhook_deliveries.c.state, sa.func.count()).group_by(
-                webhook_deliveries.c.state
-            )
-        ).all()
-    return {state: count for state, count in rows}
 
 
 async def test_signed_payload_with_event_id_delivered_once(engine: Engine) -> None:

@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from tests.dialer.sessions import informer_call, provision
-from tests.dialer.sipp_uas import SippUas
-from tests.dialer.test_calls import MEDIUM, trunk_config
-from tests.events.support import SECRET, Receiver, running
-from tests.support.peers import async_wait_until
 
+from tests.support.dialer import MEDIUM, trunk_config
+from tests.support.events import SECRET, Receiver, running
+from tests.support.processes import async_wait_until
+from tests.support.sessions import informer_call, provision
+from tests.support.sipp import SippUas
 from vestnik.api.dataapi import DATA_API_PATH, dataapi_routes
 from vestnik.events.webhooks import add_webhook
 from vestnik.service import Service
@@ -34,7 +34,7 @@ async def test_real_calls_reach_webhooks_and_the_report(tmp_path: Path, db_url: 
         with engine.begin() as conn:
             account_id = conn.execute(sa.select(accounts.c.id)).scalar_one()
             add_webhook(conn, account_id, receiver.url, ",".join(ORDER), SECRET)
-        with SippUas(tmp_path / "sipp") as sipp:
+        with SippUas.trunk(tmp_path / "sipp") as sipp:
             config = trunk_config(tmp_path, db_url, sipp)
             config.dialer.slot_wait_seconds = 1.0
             config.webhooks.poll_interval_seconds = 0.02

@@ -20,10 +20,11 @@ import numpy as np
 import pytest
 import soundfile
 import sqlalchemy as sa
-from tests.support.audio_match import match_audio, read_wav_8k
-from tests.support.peers import Baresip, Kamailio, free_port_range
-from tests.support.speech import speech
 
+from tests.support.audio_match import match_audio, read_wav_8k
+from tests.support.peers import Baresip, Kamailio
+from tests.support.processes import free_port_range
+from tests.support.speech import speech
 from vestnik.calls import ContactKind, FinishReason, MessageType
 from vestnik.calls.audio import Pcm
 from vestnik.calls.ports import CallResult, DialSpec, MessageSpec

@@ -11,9 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+
 from tests.support.audio_match import match_audio, read_wav_8k
 from tests.support.pcap import read_rtp, rtp_audio
-from tests.support.peers import Baresip, Kamailio, free_port, run_sipp, sipp_scenario
+from tests.support.peers import Baresip, Kamailio
+from tests.support.processes import free_port
+from tests.support.sipp import run_sipp, sipp_scenario
 
 pytestmark = pytest.mark.sip
 

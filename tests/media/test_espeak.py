@@ -9,8 +9,8 @@ import threading
 
 import numpy as np
 import pytest
-from tests.media.speech import assert_speech_like, frame_energies
 
+from tests.support.speech import assert_speech_like, frame_energies
 from vestnik.config import TtsConfig
 from vestnik.media.tts import TtsError, create_tts_engine
 from vestnik.media.tts.espeak import EspeakEngine, library_info

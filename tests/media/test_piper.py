@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.media.speech import assert_speech_like
 
+from tests.support.speech import assert_speech_like
 from vestnik.config import TtsConfig
 from vestnik.media.level import TARGET_DBFS, amplitude_to_db, conform
 from vestnik.media.tts import TtsError, create_tts_engine

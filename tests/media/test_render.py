@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile
 from sqlalchemy import Engine
-from tests.media.speech import assert_speech_like
 
+from tests.support.speech import assert_speech_like
 from vestnik.calls import MessageType
 from vestnik.calls.audio import SAMPLE_RATE
 from vestnik.calls.ports import MessageRenderer, MessageSpec, RenderError

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from tests.media.speech import assert_speech_like
 
+from tests.support.speech import assert_speech_like
 from vestnik.calls.audio import SAMPLE_RATE
 from vestnik.media.audiofile import load_pcm, resolve_media_path
 from vestnik.media.system import SYSTEM_MEDIA, ensure_system_media

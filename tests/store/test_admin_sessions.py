@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import Engine
-from tests.cli.admin.support import insert_session
 
+from tests.support.admin_cli import insert_session
 from vestnik.config import LimitsConfig
 from vestnik.store.accounts import create_account
 from vestnik.store.admin_sessions import sessions_after_or_in

@@ -8,9 +8,9 @@ import time
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
-from tests.dialer.sessions import events, new_account, queue_session
-from tests.support.tcp_proxy import TcpProxy
 
+from tests.support.sessions import events, new_account, queue_session
+from tests.support.tcp_proxy import TcpProxy
 from vestnik.store import create_db_engine
 from vestnik.store import sessions as store
 from vestnik.store.batching import GroupCommit

@@ -6,8 +6,8 @@ import time
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from tests.events.support import SECRET, make_account, make_call_session
 
+from tests.support.events import SECRET, make_account, make_call_session
 from vestnik.calls.events import EventType
 from vestnik.store.deliveries import (
     Attempt,

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import Engine
-from tests.dialer.sessions import events, session
-from tests.store.queue import LEASE, begin, claim_ids, queue_sessions
 
+from tests.support.sessions import events, session
+from tests.support.work_queue import LEASE, begin, claim_ids, queue_sessions
 from vestnik.calls import FinishReason
 from vestnik.store import leases, sessions
 from vestnik.store.db import now

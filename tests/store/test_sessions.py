@@ -9,9 +9,9 @@ import threading
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from tests.dialer.sessions import events, new_account, queue_session, session
-from tests.store.queue import LEASE, begin, claim_ids, queue_sessions
 
+from tests.support.sessions import events, new_account, queue_session, session
+from tests.support.work_queue import LEASE, begin, claim_ids, queue_sessions
 from vestnik.calls import CallState, ContactKind, FinishReason
 from vestnik.calls.session import CallSession
 from vestnik.store import sessions as store

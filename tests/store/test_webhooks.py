@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from tests.events.support import SECRET, make_account, make_call_session
 
+from tests.support.events import SECRET, make_account, make_call_session
 from vestnik.calls.events import EventType
 from vestnik.store.deliveries import dispatch_batch
 from vestnik.store.outbox import record_event

@@ -13,17 +13,9 @@ group it started on exit. A missing binary skips the test with the package to in
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import os
-import random
-import re
-import shutil
-import signal
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -31,186 +23,20 @@ import wave
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-import pytest
+from tests.support.processes import (
+    LOOPBACK,
+    Peer,
+    PeerProcess,
+    free_port,
+    free_port_range,
+    require_binary,
+    wait_until,
+)
 
-LOOPBACK = "127.0.0.1"
 READY_TIMEOUT = 10.0
 SILENCE_SECONDS = 300
-
-
-# --- ports and processes -----------------------------------------------------------------
-
-
-def free_port(*, tcp_too: bool = True) -> int:
-    """A loopback UDP port that is free now (and free for TCP too: SIP peers bind both)."""
-    for _ in range(200):
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            udp.bind((LOOPBACK, 0))
-            port = int(udp.getsockname()[1])
-            if not tcp_too or _tcp_free(port):
-                return port
-        finally:
-            udp.close()
-    raise RuntimeError("no free loopback port found")
-
-
-def _tcp_free(port: int) -> bool:
-    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        tcp.bind((LOOPBACK, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        tcp.close()
-
-
-def _udp_free(port: int) -> bool:
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        udp.bind((LOOPBACK, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        udp.close()
-
-
-def free_port_range(count: int, *, low: int = 30000, high: int = 60000) -> tuple[int, int]:
-    """``count`` consecutive UDP ports (even start) that are all free now: an RTP range."""
-    rng = random.Random()
-    for _ in range(200):
-        start = rng.randrange(low, high - count) & ~1
-        if all(_udp_free(p) for p in range(start, start + count)):
-            return start, start + count - 1
-    raise RuntimeError(f"no free range of {count} UDP ports")
-
-
-def require_binary(name: str, package: str) -> str:
-    path = shutil.which(name) or (
-        f"/usr/sbin/{name}" if os.access(f"/usr/sbin/{name}", os.X_OK) else None
-    )
-    if path is None:
-        pytest.skip(f"{name} is not installed (Debian package {package})")
-    return path
-
-
-def wait_until(
-    check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.1f} s waiting for {what}")
-        time.sleep(interval)
-
-
-async def async_wait_until(
-    check: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
-) -> None:
-    """``wait_until`` for coroutines: polls without blocking the event loop."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-class PeerProcess:
-    """A child process in its own process group, with its output in a log file."""
-
-    def __init__(self, name: str, argv: Sequence[str], workdir: Path) -> None:
-        self.name = name
-        self.log_path = workdir / f"{name}.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            list(argv),
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def check_alive(self) -> None:
-        if not self.alive():
-            raise RuntimeError(
-                f"{self.name} exited with {self.proc.returncode}:\n{self.log()[-3000:]}"
-            )
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """SIGTERM to the group we started, then SIGKILL if it lingers."""
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout)
-        else:
-            # Children (Kamailio's workers) may outlive a dead parent: end the group too.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        self._log.close()
-
-
-class _Peer:
-    """Common context-manager plumbing: a temp dir and one process."""
-
-    name = "peer"
-
-    def __init__(self, workdir: Path | None) -> None:
-        self._own_dir = workdir is None
-        self.workdir = (
-            Path(tempfile.mkdtemp(prefix=f"vestnik-{self.name}-"))
-            if workdir is None
-            else Path(workdir)
-        )
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.process: PeerProcess | None = None
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-            self.process = None
-
-    def log(self) -> str:
-        return self.process.log() if self.process else ""
 
 
 # --- baresip -----------------------------------------------------------------------------
@@ -226,7 +52,7 @@ class BaresipEvent:
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
-class Baresip(_Peer):
+class Baresip(Peer):
     """baresip 1.0 as an auto-answering callee that dumps what it hears to WAV.
 
     One account per user in ``users`` (baresip answers 404 to any other Request-URI user);
@@ -496,7 +322,7 @@ request_route {{
 """
 
 
-class Kamailio(_Peer):
+class Kamailio(Peer):
     """Kamailio 5.6 as an operator trunk: INVITE → 407 (qop=auth) → relayed with Record-Route.
 
     ``users`` is the fixed list of digest credentials; authenticated INVITEs go to ``target``
@@ -587,51 +413,10 @@ def sip_options_ok(address: tuple[str, int], timeout: float = 0.3) -> bool:
         sock.close()
 
 
-# --- SIPp --------------------------------------------------------------------------------
-
-
-def run_sipp(
-    args: Sequence[str], *, timeout: float = 30.0, workdir: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run ``sipp`` to completion (bounded); ``-bg`` is not used, the caller gets the exit code.
-
-    SIPp exits 0 when every call succeeded, 1 when at least one failed.
-    """
-    binary = require_binary("sipp", "sip-tester")
-    return subprocess.run(
-        [binary, *args],
-        cwd=workdir,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-SCENARIOS = Path(__file__).parent / "scenarios"
-
-
-def sipp_scenario(name: str, workdir: Path, **values: object) -> Path:
-    """A copy of ``scenarios/<name>`` with ``@KEY@`` placeholders filled from ``values``.
-
-    (SIPp 3.6 does not expand ``-key`` values inside ``play_pcap_audio`` and similar actions.)
-    """
-    text = (SCENARIOS / name).read_text()
-    for key, value in values.items():
-        text = text.replace(f"@{key.upper()}@", str(value))
-    leftover = sorted(set(re.findall(r"@[A-Z_]+@", text)))
-    if leftover:
-        raise ValueError(f"unfilled placeholders in {name}: {leftover}")
-    path = workdir / name
-    path.write_text(text)
-    return path
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Write the baresip and Kamailio configurations the tests use, to run them by hand.
 
-    .venv/bin/python tests/support/peers.py OUTDIR [--callee 79161234567] ...
+    .venv/bin/python -m tests.support.peers OUTDIR [--callee 79161234567] ...   # repo root
     """
     import argparse
 

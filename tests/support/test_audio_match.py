@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+
 from tests.support.audio_match import FRAME_SAMPLES, match_audio
 from tests.support.speech import speech
 

@@ -6,12 +6,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from tests.api.dataapi.conftest import VPN, DataApi
-from tests.events.support import make_account, make_session
 
-T0 = datetime(2026, 11, 1, tzinfo=UTC).timestamp()
-DAY = {"date_from": "2026-11-01 00:00:00", "date_till": "2026-11-01 23:59:59"}
-REASONS = ["success_finish", "subscriber_busy", "subscriber_not_responsible"]
+from tests.support.api import VPN
+from tests.support.dataapi import DAY, T0, DataApi, seed_many
+from tests.support.events import make_account, make_session
 
 
 def seed_basic(api: DataApi) -> dict[str, dict[str, Any]]:
@@ -36,24 +34,6 @@ def seed_basic(api: DataApi) -> dict[str, dict[str, Any]]:
             ),
             "foreign": make_session(conn, other, created_at=t1 + 1),
         }  # fmt: skip
-
-
-def seed_many(api: DataApi, n: int = 30) -> list[dict[str, Any]]:
-    with api.engine.begin() as conn:
-        return [
-            make_session(
-                conn,
-                api.account_id,
-                created_at=T0 + 60 * i,
-                dial_at=T0 + 60 * i,
-                answer_at=None if i % 3 == 1 else T0 + 60 * i + 2,
-                end_at=T0 + 60 * i + 2 + 10 * i,
-                finish_reason=REASONS[i % 3],
-                contact=f"7926000{i:04d}",
-                external_id=f"ext-{i}",
-            )
-            for i in range(n)
-        ]
 
 
 def test_report_rows_have_vendor_fields(api: DataApi) -> None:

@@ -9,10 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.api.dataapi.conftest import DataApi
-from tests.api.dataapi.test_calls_report import DAY, T0, seed_many
-from tests.events.support import make_session
 
+from tests.support.dataapi import DAY, T0, DataApi, seed_many
+from tests.support.events import make_session
 from vestnik.api.dataapi import DATA_API_METHODS, DATA_API_PATH
 from vestnik.config import LimitsConfig
 from vestnik.store.accounts import create_account

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.api.dataapi.conftest import DataApi
 
+from tests.support.dataapi import DataApi
 from vestnik.api.dataapi import DATA_API_PATH
 from vestnik.api.jsonrpc import MAX_JSON_DEPTH
 from vestnik.store.schema import blacklist

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 
 import sqlalchemy as sa
-from tests.api.dataapi.conftest import VPN, DataApi
-from tests.events.support import make_account, make_session
 
+from tests.support.api import VPN
+from tests.support.dataapi import DataApi
+from tests.support.events import make_account, make_session
 from vestnik.store.admin_numbers import add_number
 from vestnik.store.schema import blacklist, media_files
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from tests.cli.admin.support import (
+
+from tests.support.admin_cli import (
     add_media,
     assert_refused,
     insert_session,
@@ -15,8 +16,7 @@ from tests.cli.admin.support import (
     rows,
     write_tone,
 )
-from tests.cli.conftest import CliRunner
-
+from tests.support.cli import CliRunner
 from vestnik.store.schema import (
     access_tokens,
     accounts,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from sqlalchemy import Engine
-from tests.cli.admin.support import assert_refused, make_account, rows
-from tests.cli.conftest import CliRunner
 
+from tests.support.admin_cli import assert_refused, make_account, rows
+from tests.support.cli import CliRunner
 from vestnik.store.schema import blacklist
 
 

@@ -15,12 +15,13 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine
-from tests.cli.admin.support import add_media, write_tone
-from tests.cli.conftest import CliRunner
-from tests.dialer.serve_process import ServeProcess, serve_env
-from tests.dialer.sessions import informer_call, provision, session
-from tests.dialer.sipp_uas import SippUas
-from tests.support.peers import free_port, wait_until
+
+from tests.support.admin_cli import add_media, write_tone
+from tests.support.cli import CliRunner
+from tests.support.processes import free_port, wait_until
+from tests.support.serve import ServeProcess, serve_env
+from tests.support.sessions import informer_call, provision, session
+from tests.support.sipp import SippUas
 
 pytestmark = [pytest.mark.sip, pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)]
 
@@ -32,7 +33,7 @@ MEDIUM = "Проверка связи. Это тестовое сообщени�
 def serving(tmp_path: Path, url: str) -> Iterator[tuple[ServeProcess, SippUas]]:
     """``vestnik serve`` on ``url`` with a SIPp trunk that answers and waits for our BYE."""
     http_port = free_port()
-    with SippUas(tmp_path / "sipp") as sipp:
+    with SippUas.trunk(tmp_path / "sipp") as sipp:
         env = serve_env(tmp_path, url, sipp, http_port, free_port())
         proc = ServeProcess(env, tmp_path / "serve.log", http_port)
         try:

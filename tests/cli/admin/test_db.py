@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from alembic.script import ScriptDirectory
-from tests.cli.admin.support import assert_refused
-from tests.cli.conftest import CliRunner
 
+from tests.support.admin_cli import assert_refused
+from tests.support.cli import CliRunner
 from vestnik.store.db import alembic_config
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.cli.conftest import CliRunner
+
+from tests.support.cli import CliRunner
 
 COMMANDS = [
     ["admin", "account", "create"],

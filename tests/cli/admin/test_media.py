@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
-from tests.cli.admin.support import (
+
+from tests.support.admin_cli import (
     add_media,
     assert_refused,
     insert_session,
@@ -14,8 +15,7 @@ from tests.cli.admin.support import (
     rows,
     write_tone,
 )
-from tests.cli.conftest import CliRunner
-
+from tests.support.cli import CliRunner
 from vestnik.store.schema import call_sessions, media_files, numbering_plan
 
 

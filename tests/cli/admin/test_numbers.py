@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from tests.cli.admin.support import assert_refused, make_account, rows
-from tests.cli.conftest import CliRunner
 
+from tests.support.admin_cli import assert_refused, make_account, rows
+from tests.support.cli import CliRunner
 from vestnik.store.schema import employees, numa_caller_numbers, virtual_numbers
 
 

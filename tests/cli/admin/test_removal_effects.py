@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine
-from tests.api.conftest import error_of, serve
-from tests.cli.admin.support import add_media, make_account, write_tone
-from tests.cli.conftest import CliRunner
 
+from tests.support.admin_cli import add_media, make_account, write_tone
+from tests.support.api import error_of, serve
+from tests.support.cli import CliRunner
 from vestnik.api.dataapi import DATA_API_PATH, dataapi_routes
 from vestnik.config import Config
 from vestnik.store import create_db_engine

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from tests.cli.admin.support import assert_refused, insert_session, make_account, rows
-from tests.cli.conftest import CliRunner
 
+from tests.support.admin_cli import assert_refused, insert_session, make_account, rows
+from tests.support.cli import CliRunner
 from vestnik.store.schema import call_events, call_sessions
 
 

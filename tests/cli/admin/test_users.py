@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
-from tests.cli.admin.support import assert_refused, make_account, rows
-from tests.cli.conftest import CliRunner
 
+from tests.support.admin_cli import assert_refused, make_account, rows
+from tests.support.cli import CliRunner
 from vestnik.auth import TokenKind, hash_token, verify_password
 from vestnik.store.admin_users import issue_token
 from vestnik.store.schema import access_tokens, users

@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from tests.support.audio_match import match_audio, read_wav_8k
 from tests.support.pcap import read_rtp, rtp_audio
-from tests.support.peers import free_port, run_sipp, sipp_scenario, wait_until
-
+from tests.support.processes import free_port, wait_until
+from tests.support.sipp import run_sipp, sipp_scenario
 from vestnik.telephony.phone import (
     PhoneCall,
     PhoneMode,

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.support.audio_match import match_audio, read_wav_8k
-from tests.support.peers import free_port_range
 
+from tests.support.audio_match import match_audio, read_wav_8k
+from tests.support.processes import free_port_range
 from vestnik.calls import ContactKind, FinishReason, MessageType
 from vestnik.calls.audio import Pcm
 from vestnik.calls.ports import CallResult, DialSpec, MessageSpec

@@ -10,8 +10,8 @@ from itertools import pairwise
 
 import numpy as np
 import pytest
-from tests.telephony.rtp_receiver import RtpReceiver
 
+from tests.support.rtp_receiver import RtpReceiver
 from vestnik.telephony.rtp import g711
 from vestnik.telephony.rtp.dtmf import detect_dtmf
 from vestnik.telephony.rtp.g711 import PCMA, PCMU

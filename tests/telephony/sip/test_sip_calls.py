@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.telephony.rtp_receiver import RtpReceiver
-from tests.telephony.sipp import SippUas, free_udp_port, requires_sipp
 
+from tests.support.processes import free_port
+from tests.support.rtp_receiver import RtpReceiver
+from tests.support.sipp import SippUas, requires_sipp
 from vestnik import metrics
 from vestnik.calls import ContactKind, FinishReason
 from vestnik.calls.audio import Pcm
@@ -123,7 +124,9 @@ def answer_vars(receiver: RtpReceiver, pt: int = PT_PCMA, codec: str = "PCMA") -
 async def test_answered_call_sends_dtmf_then_message_then_bye(
     tmp_path: Path, receiver: RtpReceiver, telephony_for: TelephonyFactory, pt: int, codec: str
 ) -> None:
-    sipp = SippUas("uas_answer.xml", tmp_path, variables=answer_vars(receiver, pt, codec))
+    sipp = SippUas.launch(
+        "uas_answer_set_media.xml", tmp_path, variables=answer_vars(receiver, pt, codec)
+    )
     telephony = await telephony_for(sipp.port)
     message = tone(1.0)
     observer = Observer()
@@ -171,7 +174,7 @@ async def test_answered_call_sends_dtmf_then_message_then_bye(
 async def test_pacer_as_a_thread_of_the_main_process(
     tmp_path: Path, receiver: RtpReceiver, telephony_for: TelephonyFactory
 ) -> None:
-    sipp = SippUas("uas_answer.xml", tmp_path, variables=answer_vars(receiver))
+    sipp = SippUas.launch("uas_answer_set_media.xml", tmp_path, variables=answer_vars(receiver))
     telephony = await telephony_for(sipp.port, pacer_process=False)
     message = tone(0.4)
     handle = telephony.place_call(dial(dtmf="3"), ready(message), Observer())
@@ -191,7 +194,7 @@ async def test_pacer_as_a_thread_of_the_main_process(
 async def test_inband_dtmf_when_the_answer_has_no_telephone_event(
     tmp_path: Path, receiver: RtpReceiver, telephony_for: TelephonyFactory
 ) -> None:
-    sipp = SippUas(
+    sipp = SippUas.launch(
         "uas_answer_no_events.xml", tmp_path, variables=answer_vars(receiver, PT_PCMU, "PCMU")
     )
     telephony = await telephony_for(sipp.port)
@@ -208,7 +211,7 @@ async def test_inband_dtmf_when_the_answer_has_no_telephone_event(
 async def test_no_answer_is_cancelled_at_dialing_timeout(
     tmp_path: Path, telephony_for: TelephonyFactory
 ) -> None:
-    sipp = SippUas("uas_ring.xml", tmp_path)
+    sipp = SippUas.launch("uas_ring.xml", tmp_path)
     telephony = await telephony_for(sipp.port)
     observer = Observer()
     started = time.monotonic()
@@ -239,7 +242,7 @@ async def test_final_failure_maps_to_finish_reason(
     reason: str,
     expected: FinishReason,
 ) -> None:
-    sipp = SippUas("uas_reject.xml", tmp_path, template={"CODE": code, "REASON": reason})
+    sipp = SippUas.launch("uas_reject.xml", tmp_path, template={"CODE": code, "REASON": reason})
     telephony = await telephony_for(sipp.port)
     counted = final_responses(str(code))
     handle = telephony.place_call(dial(), ready(tone(1)), Observer())
@@ -260,7 +263,7 @@ def final_responses(code: str) -> float:
 async def test_callee_hangup_mid_message_stops_media_at_once(
     tmp_path: Path, receiver: RtpReceiver, telephony_for: TelephonyFactory
 ) -> None:
-    sipp = SippUas(
+    sipp = SippUas.launch(
         "uas_answer_then_bye.xml", tmp_path, variables=answer_vars(receiver), extra=["-d", "700"]
     )
     telephony = await telephony_for(sipp.port)
@@ -305,7 +308,7 @@ async def test_digest_auth_401_and_407(
     header: str,
 ) -> None:
     variables = {"media_ip": receiver.host, "media_port": receiver.port}
-    sipp = SippUas(scenario, tmp_path, variables=variables)
+    sipp = SippUas.launch(scenario, tmp_path, variables=variables)
     telephony = await telephony_for(sipp.port, username="vestnik", password="s3cret")
     handle = telephony.place_call(dial(dtmf="7"), ready(tone(0.3)), Observer())
     result = await asyncio.wait_for(handle.result(), 10)
@@ -319,7 +322,7 @@ async def test_digest_auth_401_and_407(
 
 async def test_wrong_password_is_refused(tmp_path: Path, telephony_for: TelephonyFactory) -> None:
     variables = {"media_ip": "127.0.0.1", "media_port": 9}
-    sipp = SippUas("uas_auth_www.xml", tmp_path, variables=variables)
+    sipp = SippUas.launch("uas_auth_www.xml", tmp_path, variables=variables)
     telephony = await telephony_for(sipp.port, username="vestnik", password="wrong")
     handle = telephony.place_call(dial(), ready(tone(0.3)), Observer())
     result = await asyncio.wait_for(handle.result(), 10)
@@ -332,7 +335,7 @@ async def test_wrong_password_is_refused(tmp_path: Path, telephony_for: Telephon
 async def test_a_challenge_after_our_credentials_is_an_authentication_failure(
     tmp_path: Path, telephony_for: TelephonyFactory
 ) -> None:
-    sipp = SippUas("uas_auth_loop.xml", tmp_path)
+    sipp = SippUas.launch("uas_auth_loop.xml", tmp_path)
     telephony = await telephony_for(sipp.port, username="vestnik", password="wrong")
     handle = telephony.place_call(dial(), ready(tone(0.3)), Observer())
     result = await asyncio.wait_for(handle.result(), 10)
@@ -349,7 +352,7 @@ async def test_a_challenge_after_our_credentials_is_an_authentication_failure(
 async def test_a_challenge_without_credentials_says_which_setting_is_missing(
     tmp_path: Path, telephony_for: TelephonyFactory
 ) -> None:
-    sipp = SippUas("uas_auth_loop.xml", tmp_path, timeout=3)
+    sipp = SippUas.launch("uas_auth_loop.xml", tmp_path, timeout=3)
     telephony = await telephony_for(sipp.port)  # no [trunk] username
     handle = telephony.place_call(dial(), ready(tone(0.3)), Observer())
     result = await asyncio.wait_for(handle.result(), 10)
@@ -366,8 +369,8 @@ async def test_calls_complete_with_ten_percent_sip_loss(
     tmp_path: Path, receiver: RtpReceiver, telephony_for: TelephonyFactory
 ) -> None:
     calls = 8
-    sipp = SippUas(
-        "uas_answer.xml",
+    sipp = SippUas.launch(
+        "uas_answer_set_media.xml",
         tmp_path,
         calls=calls,
         variables=answer_vars(receiver),
@@ -386,7 +389,7 @@ async def test_calls_complete_with_ten_percent_sip_loss(
 async def test_release_while_ringing_sends_cancel(
     tmp_path: Path, telephony_for: TelephonyFactory
 ) -> None:
-    sipp = SippUas("uas_ring.xml", tmp_path)
+    sipp = SippUas.launch("uas_ring.xml", tmp_path)
     telephony = await telephony_for(sipp.port)
     observer = Observer()
     handle = telephony.place_call(dial(timeout=20), ready(tone(1)), observer)
@@ -402,7 +405,7 @@ async def test_release_while_ringing_sends_cancel(
 async def test_release_while_talking_sends_bye(
     tmp_path: Path, receiver: RtpReceiver, telephony_for: TelephonyFactory
 ) -> None:
-    sipp = SippUas("uas_answer.xml", tmp_path, variables=answer_vars(receiver))
+    sipp = SippUas.launch("uas_answer_set_media.xml", tmp_path, variables=answer_vars(receiver))
     telephony = await telephony_for(sipp.port)
     observer = Observer()
     handle = telephony.place_call(dial(), ready(tone(10)), observer)
@@ -422,7 +425,7 @@ async def test_answer_racing_cancel_is_acked_then_byed(
     tmp_path: Path, receiver: RtpReceiver, telephony_for: TelephonyFactory
 ) -> None:
     variables = {"media_ip": receiver.host, "media_port": receiver.port}
-    sipp = SippUas("uas_cancel_race.xml", tmp_path, variables=variables)
+    sipp = SippUas.launch("uas_cancel_race.xml", tmp_path, variables=variables)
     telephony = await telephony_for(sipp.port)
     handle = telephony.place_call(dial(timeout=1.0), ready(tone(1)), Observer())
     result = await asyncio.wait_for(handle.result(), 5)
@@ -437,7 +440,7 @@ async def test_sip_uri_contact_and_plus_formats_go_through_the_trunk(
     tmp_path: Path, telephony_for: TelephonyFactory
 ) -> None:
     template = {"CODE": 486, "REASON": "Busy Here"}
-    sipp = SippUas("uas_reject.xml", tmp_path, calls=2, template=template)
+    sipp = SippUas.launch("uas_reject.xml", tmp_path, calls=2, template=template)
     telephony = await telephony_for(
         sipp.port, caller_format="plus", callee_format="plus", domain="trunk.example"
     )
@@ -455,7 +458,7 @@ async def test_sip_uri_contact_and_plus_formats_go_through_the_trunk(
 
 
 async def test_unreachable_trunk_is_no_success(telephony_for: TelephonyFactory) -> None:
-    telephony = await telephony_for(free_udp_port())  # nobody listens there
+    telephony = await telephony_for(free_port(tcp_too=False))  # nobody listens there
     counted = final_responses("none")
     handle = telephony.place_call(dial(timeout=1.0), ready(tone(1)), Observer())
     result = await asyncio.wait_for(handle.result(), 5)
@@ -471,7 +474,7 @@ async def test_unreachable_trunk_is_no_success(telephony_for: TelephonyFactory) 
 async def test_bad_contact_and_render_failure_end_cleanly(
     tmp_path: Path, receiver: RtpReceiver, telephony_for: TelephonyFactory
 ) -> None:
-    sipp = SippUas("uas_answer.xml", tmp_path, variables=answer_vars(receiver))
+    sipp = SippUas.launch("uas_answer_set_media.xml", tmp_path, variables=answer_vars(receiver))
     telephony = await telephony_for(sipp.port)
     bad = telephony.place_call(dial("not a uri", kind=ContactKind.SIP), ready(tone(1)), Observer())
     assert (await bad.result()).finish_reason == FinishReason.SUBSCRIBER_NUMBER_PROBLEMS
@@ -489,7 +492,7 @@ async def test_bad_contact_and_render_failure_end_cleanly(
 
 
 async def test_stop_ends_calls_still_up(tmp_path: Path, telephony_for: TelephonyFactory) -> None:
-    sipp = SippUas("uas_ring.xml", tmp_path)
+    sipp = SippUas.launch("uas_ring.xml", tmp_path)
     telephony = await telephony_for(sipp.port)
     observer = Observer()
     handle = telephony.place_call(dial(timeout=30), ready(tone(1)), observer)
@@ -505,7 +508,7 @@ async def test_stop_ends_calls_still_up(tmp_path: Path, telephony_for: Telephony
 async def test_reinvite_from_the_callee_is_answered_and_the_call_goes_on(
     tmp_path: Path, receiver: RtpReceiver, telephony_for: TelephonyFactory
 ) -> None:
-    sipp = SippUas(
+    sipp = SippUas.launch(
         "uas_answer_reinvite.xml", tmp_path, variables=answer_vars(receiver), extra=["-d", "300"]
     )
     telephony = await telephony_for(sipp.port)

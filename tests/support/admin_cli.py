@@ -8,8 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from tests.cli.conftest import CliRunner
 
+from tests.support.cli import CliRunner
 from vestnik.store.schema import call_sessions
 
 

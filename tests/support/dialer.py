@@ -1,4 +1,4 @@
-"""Dialer test support: configs, waiting, and the two named fault injectors.
+"""Dialer test support: configs (a SIPp trunk's too), waiting, and the two named fault injectors.
 
 ``NeverDialTelephony`` fails the test if the dialer tries to place a call (for paths that
 must end before an INVITE). ``ExplodingTelephony`` raises from ``place_call``: a fault a real
@@ -11,9 +11,30 @@ import asyncio
 from collections.abc import Awaitable
 from pathlib import Path
 
+from tests.support.processes import free_port_range
+from tests.support.sipp import SippUas
 from vestnik.calls.audio import Pcm
 from vestnik.calls.ports import CallHandle, CallObserver, DialSpec, MessageSpec, RenderError
 from vestnik.config import Config
+
+SHORT = "Проверка."  # well under a second of speech
+MEDIUM = "Проверка связи. Это тестовое сообщение сервиса Вестник."  # about 3 s
+
+
+def trunk_config(tmp_path: Path, url: str, sipp: SippUas) -> Config:
+    config = Config(data_dir=str(tmp_path / "data"))
+    config.log.level = "warning"
+    config.database.url = url
+    config.server.port = 0
+    config.sip.port = 0
+    config.rtp.port_min, config.rtp.port_max = free_port_range(40)
+    config.trunk.host, config.trunk.port = "127.0.0.1", sipp.port
+    config.trunk.calls_per_second = 0
+    config.dialer.poll_interval_seconds = 0.02
+    config.dialer.lease_seconds = 5.0
+    config.dialer.slot_wait_seconds = 10.0
+    config.dialer.shutdown_grace = 10.0
+    return config
 
 
 def dialer_config(tmp_path: Path, url: str, **dialer: object) -> Config:

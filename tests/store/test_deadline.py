@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from tests.support.tcp_proxy import TcpProxy
 
+from tests.support.tcp_proxy import TcpProxy
 from vestnik.store import create_db_engine
 from vestnik.store.deadline import MIN_CONNECT_TIMEOUT, DatabaseTimeout, deadline
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import Engine
-from tests.dialer.sessions import new_account, queue_session
 
+from tests.support.sessions import new_account, queue_session
 from vestnik.store import sessions
 from vestnik.store.db import now
 

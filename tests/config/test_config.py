@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from vestnik.cli.config_cmd import toml_value
 from vestnik.config import Config, ConfigError, LimitsConfig, load_config
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 
 def write(tmp_path: Path, text: str) -> Path:

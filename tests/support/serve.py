@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 import httpx
-from tests.dialer.sipp_uas import SippUas
-from tests.support.peers import free_port_range, wait_until
+
+from tests.support.processes import free_port_range, wait_until
+from tests.support.sipp import SippUas
 
 
 def serve_env(

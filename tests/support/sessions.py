@@ -1,4 +1,5 @@
-"""Helpers for dialer tests: accounts and queued sessions written straight to the table."""
+"""Call sessions for the tests: accounts and queued sessions written straight to the tables, a
+session's row and events read back, and a provisioned account's informer-call request."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Run a WebhookWorker in its own process, for the kill -9 test: ``worker_process.py URL``."""
+"""Run a WebhookWorker in its own process, for the kill -9 test: ``webhook_worker.py URL``."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """DatabaseHealth and Backoff: one line per outage each way, growing delays, rate-limited bugs.
 
 The errors are the exception types SQLAlchemy raises (built here, not provoked: what matters is
-how each kind is classified and logged); the real outages are in test_db_outage_service.py.
+how each kind is classified and logged); the real outages are in tests/test_service_db_outage.py.
 """
 
 from __future__ import annotations

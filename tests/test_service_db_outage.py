@@ -20,11 +20,11 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from tests.dialer.sessions import events, informer_call, provision, queue_session, session
-from tests.events.support import SECRET, Receiver, running
-from tests.support.peers import async_wait_until
-from tests.support.tcp_proxy import TcpProxy
 
+from tests.support.events import SECRET, Receiver, running
+from tests.support.processes import async_wait_until
+from tests.support.sessions import events, informer_call, provision, queue_session, session
+from tests.support.tcp_proxy import TcpProxy
 from vestnik.events.webhooks import add_webhook
 from vestnik.store import create_db_engine
 from vestnik.store.schema import accounts
@@ -37,9 +37,8 @@ FIRST_ERROR = {
 }
 pytest.importorskip("vestnik.telephony.sip.adapter", reason="SIP telephony adapter not built")
 
-from tests.dialer.sipp_uas import SippUas  # noqa: E402
-from tests.dialer.test_calls import MEDIUM, trunk_config  # noqa: E402
-
+from tests.support.dialer import MEDIUM, trunk_config  # noqa: E402
+from tests.support.sipp import SippUas  # noqa: E402
 from vestnik.service import Service  # noqa: E402
 
 OUTAGE_SECONDS = 4.0  # shorter than the lease (5 s in trunk_config): no session is swept
@@ -74,7 +73,7 @@ async def test_service_rides_out_a_database_outage(
         with direct.begin() as conn:
             account_id = conn.execute(sa.select(accounts.c.id)).scalar_one()
             add_webhook(conn, account_id, receiver.url, ",".join(EVENTS), SECRET)
-        with TcpProxy.in_front_of(db_url) as proxy, SippUas(tmp_path / "sipp") as sipp:
+        with TcpProxy.in_front_of(db_url) as proxy, SippUas.trunk(tmp_path / "sipp") as sipp:
             config = trunk_config(tmp_path, proxy.route(db_url), sipp)
             config.database.timeout = 1.0
             config.webhooks.poll_interval_seconds = 0.02

@@ -11,18 +11,21 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 import uvicorn
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from vestnik.calls.events import EventType
 from vestnik.calls.session import CallSession
 from vestnik.config import Config, LimitsConfig
 from vestnik.events.signing import HEADER_EVENT_ID, verify
 from vestnik.store.accounts import create_account
-from vestnik.store.schema import call_sessions
+from vestnik.store.outbox import record_event
+from vestnik.store.schema import call_sessions, webhook_deliveries
 from vestnik.store.sessions import get_session
 
 SECRET = "test-secret-0123456789abcdef"
@@ -190,3 +193,28 @@ def make_call_session(conn: Connection, account_id: int, **values: Any) -> CallS
     stored = get_session(conn, make_session(conn, account_id, **values)["id"])
     assert stored is not None
     return CallSession.from_row(stored)
+
+
+ALL_EVENTS = "call_started,call_answered,call_finished"
+
+
+def record_call(engine: Engine, account_id: int, n_sessions: int, **session: Any) -> list[int]:
+    """Sessions with the three events each, each event in its own transaction."""
+    ids: list[int] = []
+    with engine.begin() as conn:
+        rows = [make_call_session(conn, account_id, **session) for _ in range(n_sessions)]
+    for event_type in EventType:
+        for row in rows:
+            with engine.begin() as conn:
+                ids.append(record_event(conn, row, event_type, row.created_at + 1))
+    return ids
+
+
+def delivery_states(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(webhook_deliveries.c.state, sa.func.count()).group_by(
+                webhook_deliveries.c.state
+            )
+        ).all()
+    return {state: count for state, count in rows}
