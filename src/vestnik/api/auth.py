@@ -51,6 +51,9 @@ class Principal:
         return AccountLimits(self.account_id, int(a["minute_limit"]), int(a["day_limit"]))
 
 
+_TOKEN_KINDS = {kind.value: kind for kind in TokenKind}
+
+
 def authenticate(conn: Connection, token: str, at: float) -> Principal:
     """The principal for ``token`` or an auth error.
 
@@ -62,7 +65,7 @@ def authenticate(conn: Connection, token: str, at: float) -> Principal:
     record = find_token(conn, hash_token(token))
     if record is None or record.user_active is False:
         raise ApiError("access_token_invalid", field="access_token", value=token)
-    kind = TokenKind(record.kind)
+    kind = _TOKEN_KINDS[record.kind]
     expired = record.expires_at is not None and record.expires_at <= at
     if kind is TokenKind.SESSION and expired:
         raise ApiError("access_token_invalid", field="access_token", value=token)

@@ -77,21 +77,27 @@ def check_params(schema: Sequence[Param], params: Mapping[str, Any], prefix: str
                 params={"parameters": [k for k in params if k not in declared]},
             )  # fmt: skip
     for param in schema:
-        field = _path(prefix, param.name)
         value = params.get(param.name)
         if value is None:
             if param.required:
-                raise ApiError("required_parameter_missed", field=field, value=None)
+                raise ApiError(
+                    "required_parameter_missed", field=_path(prefix, param.name), value=None
+                )
             continue
         if not _type_ok(param.kind, value):
             raise ApiError(
-                "data_type_error", field=field, value=value,
+                "data_type_error", field=_path(prefix, param.name), value=value,
                 params={"expected_type": param.kind.value},
             )  # fmt: skip
         if param.kind is Kind.OBJECT and param.fields is not None:
-            check_params(param.fields, value, field)
-        else:
-            check_text(value, field)
+            check_params(param.fields, value, _path(prefix, param.name))
+        elif isinstance(value, str):  # the common case, without the walk below
+            if "\x00" in value:
+                raise ApiError(
+                    "invalid_parameter_value", field=_path(prefix, param.name), value=value
+                )
+        elif isinstance(value, list | dict):
+            check_text(value, _path(prefix, param.name))
 
 
 _END = object()

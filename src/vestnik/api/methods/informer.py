@@ -51,9 +51,9 @@ PARAMS = (
 )
 
 _rng = random.Random()
-_RULES = frozenset(rule.value for rule in UsageRule)
-_DIRECTIONS = frozenset(d.value for d in Direction)
-_MESSAGE_TYPES = frozenset(t.value for t in MessageType)
+_RULES = {rule.value: rule for rule in UsageRule}
+_DIRECTIONS = {d.value: d for d in Direction}
+_MESSAGE_TYPES = {t.value: t for t in MessageType}
 
 
 def _bad(field: str, value: Any) -> ApiError:
@@ -88,16 +88,16 @@ def parse_request(p: Mapping[str, Any]) -> InformerRequest:
     if not MIN_DIALING_TIMEOUT <= timeout <= MAX_DIALING_TIMEOUT:
         raise _bad("dialing_timeout", p.get("dialing_timeout"))
     message = p["contact_message"]
-    if message["type"] not in _MESSAGE_TYPES:
+    message_type = _MESSAGE_TYPES.get(message["type"])
+    if message_type is None:
         raise _bad("contact_message.type", message["type"])
-    message_type = MessageType(message["type"])
     text: str = message["value"]
     if not text.strip():
         raise _bad("contact_message.value", text)
     media_id = db_id(text, "contact_message.value") if message_type is MessageType.MEDIA else None
     return InformerRequest(
-        virtual_number=vpn, rule=UsageRule(rule), contact=contact, message_type=message_type,
-        message_value=text, media_file_id=media_id, direction=Direction(direction),
+        virtual_number=vpn, rule=_RULES[rule], contact=contact, message_type=message_type,
+        message_value=text, media_file_id=media_id, direction=_DIRECTIONS[direction],
         dialing_timeout=timeout, external_id=external_id, dtmf_string=dtmf or None,
     )  # fmt: skip
 
