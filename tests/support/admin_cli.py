@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from tests.support.cli import CliRunner
-from vestnik.store.schema import call_sessions
+from tests.support.sessions import queue_session
 
 
 def rows(db: Engine, table: sa.Table) -> list[dict[str, Any]]:
@@ -33,29 +32,16 @@ def assert_refused(run: Any, *fragments: str) -> None:
 
 
 def insert_session(db: Engine, account_id: int, **values: Any) -> int:
-    base: dict[str, Any] = {
-        "account_id": account_id,
-        "source": "callapi_informer_call",
+    """A queued session with what the listings show besides: request id, external id, DTMF."""
+    fields: dict[str, Any] = {
         "request_id": '"req-1"',
         "external_id": "ext-1",
-        "virtual_phone_number": "74993720692",
-        "usage_rule": "fixed",
-        "caller_number": "74993720692",
         "contact": "79161234567",
-        "contact_kind": "phone",
-        "direction": "out",
         "dtmf_string": "1.2",
-        "dialing_timeout": 30.0,
-        "message_type": "tts",
-        "message_value": "Здравствуйте",
-        "state": "queued",
-        "created_at": time.time(),
-        "release_requested": False,
-        "dial_attempts": 0,
+        **values,
     }
-    base.update(values)
     with db.begin() as conn:
-        return int(conn.execute(call_sessions.insert().values(**base)).inserted_primary_key[0])
+        return queue_session(conn, account_id, **fields)
 
 
 def write_tone(path: Path, seconds: float = 1.0) -> Path:
