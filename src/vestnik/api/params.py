@@ -91,12 +91,7 @@ def check_params(schema: Sequence[Param], params: Mapping[str, Any], prefix: str
             )  # fmt: skip
         if param.kind is Kind.OBJECT and param.fields is not None:
             check_params(param.fields, value, _path(prefix, param.name))
-        elif isinstance(value, str):  # the common case, without the walk below
-            if "\x00" in value:
-                raise ApiError(
-                    "invalid_parameter_value", field=_path(prefix, param.name), value=value
-                )
-        elif isinstance(value, list | dict):
+        else:
             check_text(value, _path(prefix, param.name))
 
 
@@ -105,6 +100,12 @@ _END = object()
 
 def check_text(value: Any, field: str) -> None:
     """Refuse NUL characters in any string inside ``value`` (walked without recursion)."""
+    if isinstance(value, str):  # most values: no walk
+        if "\x00" in value:
+            raise ApiError("invalid_parameter_value", field=field, value=value)
+        return
+    if not isinstance(value, list | dict):
+        return
     pending: list[Iterator[Any]] = [iter((value,))]
     while pending:
         item = next(pending[-1], _END)
