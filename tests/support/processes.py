@@ -44,26 +44,23 @@ def free_port(*, tcp_too: bool = True) -> int:
     raise RuntimeError("no free loopback port found")
 
 
-def _tcp_free(port: int) -> bool:
-    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def _bindable(kind: socket.SocketKind, port: int) -> bool:
+    sock = socket.socket(socket.AF_INET, kind)
     try:
-        tcp.bind((LOOPBACK, port))
+        sock.bind((LOOPBACK, port))
         return True
     except OSError:
         return False
     finally:
-        tcp.close()
+        sock.close()
+
+
+def _tcp_free(port: int) -> bool:
+    return _bindable(socket.SOCK_STREAM, port)
 
 
 def udp_free(port: int) -> bool:
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        udp.bind((LOOPBACK, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        udp.close()
+    return _bindable(socket.SOCK_DGRAM, port)
 
 
 def free_port_range(count: int, *, low: int = 30000, high: int = 60000) -> tuple[int, int]:
