@@ -230,7 +230,6 @@ class Service:
         # otherwise cost ~40 ms each (measured) and stall request handling.
         gc.collect()
         gc.freeze()
-        self.app.state.dialer = self.dialer
         self._socket = _listen(self.config.server.host, self.config.server.port)
         self._server = _Server(self.app, self.config)
         self._server_task = asyncio.create_task(self._server.serve(self._socket), name="http")
