@@ -175,12 +175,18 @@ def test_sdk_logs_in_and_reads_the_account(vestnik: Vestnik) -> None:
     )
 
 
-def test_both_libraries_work_with_an_api_key(vestnik: Vestnik) -> None:
+def test_both_libraries_work_with_a_token_given(vestnik: Vestnik) -> None:
     by_key = VestnikWrapper(vestnik.url, token=vestnik.api.token)
     assert by_key.comagic_app_id is None  # no login: the wrapper does not know it
     assert by_key.account.get()[0]["app_id"] == vestnik.api.account_id
     sdk_by_key = VestnikSdk(vestnik.url, token=vestnik.api.token)
     assert sdk_by_key.get_account().app_id == vestnik.api.account_id
+    # A session token from the Call API's login.user serves the Data API too.
+    login = {"jsonrpc": "2.0", "id": 1, "method": "login.user",
+             "params": {"login": LOGIN, "password": PASSWORD}}  # fmt: skip
+    session = vestnik.api.http.post("/v4.0", json=login).json()["result"]["data"]
+    by_session = VestnikSdk(vestnik.url, token=session["access_token"])
+    assert by_session.get_account().app_id == vestnik.api.account_id
 
 
 def test_wrong_password_through_both_libraries(vestnik: Vestnik) -> None:
