@@ -58,13 +58,13 @@ DAY_END = datetime(2026, 11, 1, 23, 59, 59)
 
 
 @dataclass
-class Vestnik:
+class Server:
     url: str  # the Data API's URL, what a user gives the library
     api: DataApi  # the same server for seeding and checking
 
 
 @pytest.fixture
-def vestnik(db_url: str) -> Iterator[Vestnik]:
+def server(db_url: str) -> Iterator[Server]:
     config = Config()
     engine = create_db_engine(db_url)
     with engine.begin() as conn:
@@ -73,7 +73,7 @@ def vestnik(db_url: str) -> Iterator[Vestnik]:
         add_number(conn, account_id, VPN, "Москва")
         create_user(conn, account_id, LOGIN, PASSWORD)
     with serve(engine, config, dataapi_routes(config, engine)) as (base, http):
-        yield Vestnik(base + DATA_API_PATH, DataApi(http, engine, account_id, token))
+        yield Server(base + DATA_API_PATH, DataApi(http, engine, account_id, token))
     engine.dispose()
 
 
@@ -132,12 +132,12 @@ def tap(session: requests.Session) -> Wire:
     return wire
 
 
-def wrapper_client(v: Vestnik) -> tuple[VestnikWrapper, Wire]:
+def wrapper_client(v: Server) -> tuple[VestnikWrapper, Wire]:
     client = VestnikWrapper(v.url, LOGIN, PASSWORD)
     return client, tap(client._session._session)
 
 
-def sdk_client(v: Vestnik) -> tuple[VestnikSdk, Wire]:
+def sdk_client(v: Server) -> tuple[VestnikSdk, Wire]:
     client = VestnikSdk(v.url, LOGIN, PASSWORD)
     return client, tap(client._session)
 
@@ -150,53 +150,53 @@ def at(seconds: float) -> datetime:
 # -- login and the account ------------------------------------------------------------------
 
 
-def test_wrapper_logs_in_and_reads_the_account(vestnik: Vestnik) -> None:
-    client, wire = wrapper_client(vestnik)
-    assert client.comagic_app_id == vestnik.api.account_id  # login.user's app_id
-    assert client.access_token and client.access_token != vestnik.api.token
+def test_wrapper_logs_in_and_reads_the_account(server: Server) -> None:
+    client, wire = wrapper_client(server)
+    assert client.comagic_app_id == server.api.account_id  # login.user's app_id
+    assert client.access_token and client.access_token != server.api.token
     assert client.account.get() == [
-        {"app_id": vestnik.api.account_id, "name": ACCOUNT, "timezone": "UTC"}
+        {"app_id": server.api.account_id, "name": ACCOUNT, "timezone": "UTC"}
     ]
     assert wire.last_request["params"] == {"access_token": client.access_token}
     # The session token works for the Call API too.
     body = {"jsonrpc": "2.0", "id": 1, "method": "list.calls",
             "params": {"access_token": client.access_token}}  # fmt: skip
-    assert "result" in vestnik.api.http.post("/v4.0", json=body).json()
+    assert "result" in server.api.http.post("/v4.0", json=body).json()
 
 
-def test_sdk_logs_in_and_reads_the_account(vestnik: Vestnik) -> None:
-    client, _ = sdk_client(vestnik)
+def test_sdk_logs_in_and_reads_the_account(server: Server) -> None:
+    client, _ = sdk_client(server)
     account = client.get_account()
     assert isinstance(account, sdk_models.Account)
     assert (account.app_id, account.name, account.timezone) == (
-        vestnik.api.account_id,
+        server.api.account_id,
         ACCOUNT,
         "UTC",
     )
 
 
-def test_both_libraries_work_with_a_token_given(vestnik: Vestnik) -> None:
-    by_key = VestnikWrapper(vestnik.url, token=vestnik.api.token)
+def test_both_libraries_work_with_a_token_given(server: Server) -> None:
+    by_key = VestnikWrapper(server.url, token=server.api.token)
     assert by_key.comagic_app_id is None  # no login: the wrapper does not know it
-    assert by_key.account.get()[0]["app_id"] == vestnik.api.account_id
-    sdk_by_key = VestnikSdk(vestnik.url, token=vestnik.api.token)
-    assert sdk_by_key.get_account().app_id == vestnik.api.account_id
+    assert by_key.account.get()[0]["app_id"] == server.api.account_id
+    sdk_by_key = VestnikSdk(server.url, token=server.api.token)
+    assert sdk_by_key.get_account().app_id == server.api.account_id
     # A session token from the Call API's login.user serves the Data API too.
     login = {"jsonrpc": "2.0", "id": 1, "method": "login.user",
              "params": {"login": LOGIN, "password": PASSWORD}}  # fmt: skip
-    session = vestnik.api.http.post("/v4.0", json=login).json()["result"]["data"]
-    by_session = VestnikSdk(vestnik.url, token=session["access_token"])
-    assert by_session.get_account().app_id == vestnik.api.account_id
+    session = server.api.http.post("/v4.0", json=login).json()["result"]["data"]
+    by_session = VestnikSdk(server.url, token=session["access_token"])
+    assert by_session.get_account().app_id == server.api.account_id
 
 
-def test_wrong_password_through_both_libraries(vestnik: Vestnik) -> None:
-    # The wrapper retries -32001 three times, then raises its own message.
+def test_wrong_password_through_both_libraries(server: Server) -> None:
+    # The wrapper retries on -32001, then raises an error of its own with that code.
     with pytest.raises(wrapper_errors.ComagicException) as raised:
-        VestnikWrapper(vestnik.url, LOGIN, "not the password")
+        VestnikWrapper(server.url, LOGIN, "not the password")
     assert raised.value.error_data["code"] == -32001
-    # The SDK retries too, then raises the server's error object.
+    # The SDK retries too, then raises vestnik's error object.
     with pytest.raises(sdk_errors.ComagicException) as sdk_raised:
-        VestnikSdk(vestnik.url, LOGIN, "not the password")
+        VestnikSdk(server.url, LOGIN, "not the password")
     assert sdk_raised.value.error_data["code"] == -32001
     assert sdk_raised.value.error_data["data"]["mnemonic"] == "auth_error"
 
@@ -204,9 +204,9 @@ def test_wrong_password_through_both_libraries(vestnik: Vestnik) -> None:
 # -- get.calls_report -----------------------------------------------------------------------
 
 
-def test_wrapper_calls_report_default_fields(vestnik: Vestnik) -> None:
-    seeded = seed_many(vestnik.api)
-    client, wire = wrapper_client(vestnik)
+def test_wrapper_calls_report_default_fields(server: Server) -> None:
+    seeded = seed_many(server.api)
+    client, wire = wrapper_client(server)
     rows = client.calls_report.get(**DAY)
     assert "fields" not in wire.last_request["params"]  # the wrapper leaves them to the server
     assert wire.last_result["metadata"]["total_items"] == 30
@@ -229,9 +229,9 @@ def test_wrapper_calls_report_default_fields(vestnik: Vestnik) -> None:
     )
 
 
-def test_sdk_calls_report_with_its_full_field_list(vestnik: Vestnik) -> None:
-    seeded = seed_many(vestnik.api)
-    client, wire = sdk_client(vestnik)
+def test_sdk_calls_report_with_its_full_field_list(server: Server) -> None:
+    seeded = seed_many(server.api)
+    client, wire = sdk_client(server)
     calls = list(client.get_calls_report(DAY_START, DAY_END))
     sent = wire.last_request["params"]
     assert sent["fields"] == sdk_models.Call.fields()
@@ -263,13 +263,13 @@ def test_sdk_calls_report_with_its_full_field_list(vestnik: Vestnik) -> None:
 FEW = ("id", "start_time", "finish_reason")
 
 
-def test_filter_sort_limit_with_escaped_cyrillic(vestnik: Vestnik) -> None:
-    seeded = seed_many(vestnik.api)
-    with vestnik.api.engine.begin() as conn:  # busy too, but elsewhere: the filter drops it
-        make_session(conn, vestnik.api.account_id, created_at=T0 + 3000, dial_at=T0 + 3000,
+def test_filter_sort_limit_with_escaped_cyrillic(server: Server) -> None:
+    seeded = seed_many(server.api)
+    with server.api.engine.begin() as conn:  # busy too, but elsewhere: the filter drops it
+        make_session(conn, server.api.account_id, created_at=T0 + 3000, dial_at=T0 + 3000,
                      answer_at=None, end_at=T0 + 3005, finish_reason="subscriber_busy",
                      contact_region="Казань")  # fmt: skip
-    client, wire = sdk_client(vestnik)
+    client, wire = sdk_client(server)
     condition = {
         "filters": [
             {"field": "finish_reason", "operator": "=", "value": "subscriber_busy"},
@@ -294,9 +294,9 @@ def test_filter_sort_limit_with_escaped_cyrillic(vestnik: Vestnik) -> None:
     assert b'"\\u041c\\u043e\\u0441\\u043a\\u0432\\u0430"' in wire.bodies[-1]
 
 
-def test_wrapper_filter_limit_offset(vestnik: Vestnik) -> None:
-    seeded = seed_many(vestnik.api)
-    client, wire = wrapper_client(vestnik)
+def test_wrapper_filter_limit_offset(server: Server) -> None:
+    seeded = seed_many(server.api)
+    client, wire = wrapper_client(server)
     condition = {
         "filters": [
             {"field": "is_lost", "operator": "=", "value": False},
@@ -317,15 +317,15 @@ def test_wrapper_filter_limit_offset(vestnik: Vestnik) -> None:
     assert (wire.last_request["params"]["limit"], wire.last_request["params"]["offset"]) == (2, 1)
 
 
-def test_unknown_field_raises_the_vendor_mnemonic(vestnik: Vestnik) -> None:
-    seed_many(vestnik.api, 3)
-    client, _ = wrapper_client(vestnik)
+def test_unknown_field_raises_the_vendor_mnemonic(server: Server) -> None:
+    seed_many(server.api, 3)
+    client, _ = wrapper_client(server)
     with pytest.raises(wrapper_errors.ComagicException) as raised:
         client.calls_report.get(**DAY, fields=["id", "no_such_field"])
     error = raised.value.error_data
     assert (error["code"], error["data"]["mnemonic"]) == (-32602, "unexpected_parameters")
     assert "Code: -32602" in str(raised.value)
-    sdk_client_, _ = sdk_client(vestnik)
+    sdk_client_, _ = sdk_client(server)
     with pytest.raises(sdk_errors.ComagicException) as sdk_raised:
         list(sdk_client_.get_calls_report(DAY_START, DAY_START + timedelta(days=200)))
     assert sdk_raised.value.error_data["data"]["mnemonic"] == "date_interval_limit_reached"
@@ -334,9 +334,9 @@ def test_unknown_field_raises_the_vendor_mnemonic(vestnik: Vestnik) -> None:
 # -- get.call_legs_report -------------------------------------------------------------------
 
 
-def test_sdk_call_legs_report(vestnik: Vestnik) -> None:
-    seeded = seed_many(vestnik.api, 6)
-    client, wire = sdk_client(vestnik)
+def test_sdk_call_legs_report(server: Server) -> None:
+    seeded = seed_many(server.api, 6)
+    client, wire = sdk_client(server)
     legs = list(client.get_call_legs_report(DAY_START, DAY_END))
     assert wire.last_request["params"]["fields"] == sdk_models.CallLegs.fields()
     rows = wire.last_result["data"]
@@ -357,9 +357,9 @@ def test_sdk_call_legs_report(vestnik: Vestnik) -> None:
     assert rows[0]["call_records"] == []
 
 
-def test_wrapper_call_legs_report(vestnik: Vestnik) -> None:
-    seeded = seed_many(vestnik.api, 3)
-    client, _ = wrapper_client(vestnik)
+def test_wrapper_call_legs_report(server: Server) -> None:
+    seeded = seed_many(server.api, 3)
+    client, _ = wrapper_client(server)
     legs = client.call_legs_report.get(**DAY, fields=["call_session_id", "called_phone_number"])
     assert sorted((r["call_session_id"], r["called_phone_number"]) for r in legs) == sorted(
         (s["id"], s["contact"]) for s in seeded
@@ -369,7 +369,7 @@ def test_wrapper_call_legs_report(vestnik: Vestnik) -> None:
 # -- lookups --------------------------------------------------------------------------------
 
 
-def _insert_media(v: Vestnik) -> None:
+def _insert_media(v: Server) -> None:
     def row(account_id: int | None, name: str, kind: str, ms: int, size: int) -> dict[str, Any]:
         return {"account_id": account_id, "type": kind, "name": name, "size": size,
                 "duration_ms": ms, "pcm_path": f"/nonexistent/{name}.pcm",
@@ -383,9 +383,9 @@ def _insert_media(v: Vestnik) -> None:
         )  # fmt: skip
 
 
-def test_sdk_media_files(vestnik: Vestnik) -> None:
-    _insert_media(vestnik)
-    client, wire = sdk_client(vestnik)
+def test_sdk_media_files(server: Server) -> None:
+    _insert_media(server)
+    client, wire = sdk_client(server)
     files = {f.name: f for f in client.get_media_files()}
     assert wire.last_request["params"]["fields"] == sdk_models.MediaField.fields()
     assert [set(r) for r in wire.last_result["data"]] == [set(sdk_models.MediaField.fields())] * 2
@@ -395,14 +395,14 @@ def test_sdk_media_files(vestnik: Vestnik) -> None:
     assert (files["beep"].type, files["beep"].duration) == ("system", 1)
     assert isinstance(greeting.id, int)
     # The wrapper, with the server's default fields.
-    rows = VestnikWrapper(vestnik.url, LOGIN, PASSWORD).media_files.get()
+    rows = VestnikWrapper(server.url, LOGIN, PASSWORD).media_files.get()
     assert {r["name"]: r["id"] for r in rows} == {name: f.id for name, f in files.items()}
 
 
-def test_virtual_numbers_default_fields(vestnik: Vestnik) -> None:
-    with vestnik.api.engine.begin() as conn:
-        add_number(conn, vestnik.api.account_id, "78122000001", "Санкт-Петербург")
-    client, wire = sdk_client(vestnik)
+def test_virtual_numbers_default_fields(server: Server) -> None:
+    with server.api.engine.begin() as conn:
+        add_number(conn, server.api.account_id, "78122000001", "Санкт-Петербург")
+    client, wire = sdk_client(server)
     numbers = {n.virtual_phone_number: n for n in client.get_virtual_numbers()}
     assert wire.last_request["params"]["fields"] == sdk_models.VirtualNumber.fields()
     rows = wire.last_result["data"]
@@ -414,5 +414,5 @@ def test_virtual_numbers_default_fields(vestnik: Vestnik) -> None:
     assert moscow.redirection_phone_number is None
     assert all(r["site_blocks"] in ([], None) for r in rows)
     # The wrapper, with the server's default fields.
-    listed = VestnikWrapper(vestnik.url, LOGIN, PASSWORD).virtual_numbers.get()
+    listed = VestnikWrapper(server.url, LOGIN, PASSWORD).virtual_numbers.get()
     assert sorted(r["virtual_phone_number"] for r in listed) == sorted(numbers)
