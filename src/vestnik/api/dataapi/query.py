@@ -158,11 +158,12 @@ def _field(dataset: Dataset, name: Any, where: str) -> tuple[str, FieldSpec]:
 
 def _values(spec: FieldSpec, value: Any) -> list[Any]:
     """The list of an ``in`` / ``overlap`` condition (``overlap`` also takes one value)."""
-    if not isinstance(value, list):
-        value = [value] if spec.kind is ValueKind.ARRAY else None
-    if not value or len(value) > MAX_IN_VALUES:
+    values = value if isinstance(value, list) else None
+    if values is None and spec.kind is ValueKind.ARRAY and value is not None:
+        values = [value]
+    if not values or len(values) > MAX_IN_VALUES:
         raise ApiError("invalid_parameter_value", field="filter.value", value=value)
-    return [_coerce(spec, v, "filter.value") for v in value]
+    return [_coerce(spec, v, "filter.value") for v in values]
 
 
 def _operator(spec: FieldSpec, raw: Any) -> str:

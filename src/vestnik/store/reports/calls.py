@@ -32,6 +32,7 @@ from vestnik.store.reports.pages import (
     Page,
     PageQuery,
     ValueKind,
+    int_or_zero,
     no_data,
     run_page,
 )
@@ -41,10 +42,6 @@ from vestnik.store.schema import call_sessions
 
 _cs = call_sessions.c
 NUM, STR, BOOL, TIME, ARR = K.NUMBER, K.STRING, K.BOOLEAN, K.DATETIME, K.ARRAY
-
-
-def _int_or_zero(value: Any) -> int:
-    return 0 if value is None else max(0, int(value))
 
 
 def _request_id(value: Any) -> Any:
@@ -113,15 +110,15 @@ CALLS_REPORT = Dataset(
                               _cs.id, more_flags="S", row_id=True),
         "communication_type": F(STR, "enum", "D", "`call`", sa.literal("call")),
         "wait_duration": F(NUM, "number", "FD", "seconds from dialling to answer (or to the "
-                           "end if unanswered)", _wait, _int_or_zero, more_flags="S"),
+                           "end if unanswered)", _wait, int_or_zero, more_flags="S"),
         "total_wait_duration": F(NUM, "number", "FD", "= `wait_duration` (one leg)", _wait,
-                                 _int_or_zero, more_flags="S"),
+                                 int_or_zero, more_flags="S"),
         "talk_duration": F(NUM, "number", "FD", "seconds from answer to end", _talk,
-                           _int_or_zero, more_flags="S"),
+                           int_or_zero, more_flags="S"),
         "clean_talk_duration": F(NUM, "number", "FD", "= `talk_duration` (nobody waits on "
-                                 "hold)", _talk, _int_or_zero, more_flags="S"),
+                                 "hold)", _talk, int_or_zero, more_flags="S"),
         "total_duration": F(NUM, "number", "FD", "seconds from dialling to end", _total,
-                            _int_or_zero, more_flags="S"),
+                            int_or_zero, more_flags="S"),
         **_empty("lost_call_processing_duration", NUM, "number", "FS"),
         **_empty("postprocess_duration", NUM, "number", "F"),
         **_empty("call_records wav_call_records", ARR, "array", "D"),
@@ -216,9 +213,9 @@ CALL_LEGS_REPORT = Dataset(
         "connect_time": F(TIME, "iso8601", "D", "answered (200 OK); null if not",
                           _cs.answer_at, more_flags="FS"),
         "duration": F(NUM, "number", "FSD", "seconds from answer to end", _talk,
-                      _int_or_zero),
+                      int_or_zero),
         "total_duration": F(NUM, "number", "FSD", "seconds from INVITE to end", _total,
-                            _int_or_zero),
+                            int_or_zero),
         "finish_reason": F(STR, "enum", "FSD", "the leg's word for the session's "
                            "finish_reason (docs/data-api.md)", _leg_finish_reason()),
         "finish_reason_description": F(STR, "string", "FS", f"{_SESSION} finish_detail in "

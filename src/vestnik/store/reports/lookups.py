@@ -12,17 +12,13 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from vestnik.store.media import usable_by
-from vestnik.store.reports.pages import Dataset, Page, PageQuery, no_data, run_page
+from vestnik.store.reports.pages import Dataset, Page, PageQuery, int_or_zero, no_data, run_page
 from vestnik.store.reports.pages import FieldSpec as F
 from vestnik.store.reports.pages import ValueKind as K
 from vestnik.store.schema import accounts, blacklist, media_files, virtual_numbers
 
 # The zone of every date-time the Data API sends and takes (get.account's ``timezone``).
 REPORT_TIMEZONE = "UTC"
-
-
-def _int_or_zero(value: Any) -> int:
-    return 0 if value is None else max(0, int(value))
 
 
 _mf = media_files.c
@@ -33,7 +29,7 @@ MEDIA_FILES = Dataset(
         "name": F(K.STRING, "string", "FSD", "its name", _mf.name),
         # Whole seconds, rounded up: a 0.4 s clip lasts 1 s, never 0.
         "duration": F(K.NUMBER, "number", "FSD", "seconds, rounded up",
-                      sa.cast((_mf.duration_ms + 999) / 1000, sa.Integer), _int_or_zero),
+                      sa.cast((_mf.duration_ms + 999) / 1000, sa.Integer), int_or_zero),
         "play_link": no_data(K.STRING, "string", "D"),
         "normalization": F(K.BOOLEAN, "boolean", "FSD", "`true`: every file is level-"
                            "normalised when it is added", sa.true(), bool),

@@ -38,6 +38,11 @@ def _identity(value: Any) -> Any:
     return value
 
 
+def int_or_zero(value: Any) -> int:
+    """A count or a duration as a whole non-negative number (0 while unknown)."""
+    return 0 if value is None else max(0, int(value))
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     kind: ValueKind
@@ -198,14 +203,14 @@ def run_page(
         .limit(query.limit)
         .offset(query.offset)
     )
-    items = []
-    for row in conn.execute(select):
-        values = dict(zip(selected, row, strict=False))
-        item = {}
-        for name in names:
-            spec = dataset.fields[name]
-            item[name] = spec.read(values[name]) if name in values else spec.empty
-        items.append(item)
+    # Per field: its column in the row, or None and the empty value (one shared, unchanged
+    # object: a 1000-row page of 106 fields is 106,000 of these).
+    column = {name: i for i, name in enumerate(selected)}
+    plan = [(n, column.get(n), dataset.fields[n].read, dataset.fields[n].empty) for n in names]
+    items = [
+        {name: empty if i is None else read(row[i]) for name, i, read, empty in plan}
+        for row in conn.execute(select)
+    ]
     if query.offset == 0 and len(items) < query.limit:
         return Page(items, len(items))  # the page holds everything: no second query
     count = sa.select(sa.func.count()).select_from(dataset.source).where(*conditions)
