@@ -1,4 +1,5 @@
-"""get.calls_report over a large call history: one page of 1000 rows with a one-day window.
+"""get.calls_report (and get.call_legs_report) over a large call history: one page of 1000 rows
+with a one-day window.
 
     .venv/bin/python bench/report_calls.py [--rows 1000000] [--days 90] [--repeat 20]
                                            [--db-url URL]
@@ -6,7 +7,8 @@
 Fills ``call_sessions`` with ``--rows`` finished sessions of one account spread evenly over
 ``--days`` days (bulk insert), serves the app (Call API + Data API) with uvicorn on loopback
 and times ``get.calls_report`` over real HTTP: the first page (limit 1000) of one day, a later
-page (offset 5000), and the same page with a filter and a sort. Prints the plan of the page
+page (offset 5000), the same page with a filter and a sort, with every field the method has,
+and the first page of the legs report. Prints the plan of the page
 query too. Default database: a fresh SQLite file; ``--db-url`` takes an empty PostgreSQL
 database (it is migrated and filled; drop it afterwards).
 """
@@ -35,6 +37,7 @@ from vestnik.config import Config, LimitsConfig
 from vestnik.store import create_db_engine, migrate
 from vestnik.store.accounts import create_account, update_account
 from vestnik.store.admin_users import issue_token
+from vestnik.store.reports.calls import CALLS_REPORT
 from vestnik.store.schema import call_sessions
 
 CHUNK = 20_000
@@ -58,7 +61,8 @@ def fill(engine: sa.Engine, account_id: int, rows: int, days: int) -> tuple[floa
                     "request_id": f'"r{i}"', "external_id": f"order-{i}",
                     "virtual_phone_number": "74993720692", "usage_rule": "fixed",
                     "caller_number": "74993720692", "contact": f"7926{i % 10_000_000:07d}",
-                    "contact_kind": "phone", "contact_region": "Москва", "direction": "out",
+                    "contact_kind": "phone", "contact_region": "Москва", "contact_country": "RU",
+                    "direction": "out",
                     "dialing_timeout": 30.0, "message_type": "tts", "message_value": "x",
                     "state": "finished",
                     "finish_reason": "success_finish" if answered else REASONS[i % 10],
@@ -123,24 +127,27 @@ def main() -> None:
         window = {"date_from": fmt(day_start.timestamp()), "date_till": fmt(
             (day_start + timedelta(days=1) - timedelta(seconds=1)).timestamp())}  # fmt: skip
         app = create_app(config, engine, extra_routes=dataapi_routes(config, engine))
-        cases = {
-            "page 1 (limit 1000)": {},
-            "offset 5000": {"offset": 5000},
-            "filter+sort": {
+        every_field = {"fields": list(CALLS_REPORT.fields)}
+        cases: dict[str, tuple[str, dict[str, Any]]] = {
+            "page 1 (limit 1000)": ("get.calls_report", {}),
+            "offset 5000": ("get.calls_report", {"offset": 5000}),
+            "filter+sort": ("get.calls_report", {
                 "filter": {"field": "is_lost", "operator": "=", "value": False},
                 "sort": [{"field": "talk_duration", "order": "desc"}],
-            },
-        }
+            }),
+            "every field (106)": ("get.calls_report", every_field),
+            "legs page 1": ("get.call_legs_report", {}),
+        }  # fmt: skip
         with (
             ThreadServer(app, config, args.port),
             httpx.Client(base_url=f"http://127.0.0.1:{args.port}", timeout=60) as http,
         ):
-            for label, extra in cases.items():
+            for label, (method, extra) in cases.items():
                 times: list[float] = []
                 body: dict[str, Any] = {}
                 for i in range(args.repeat + 1):
                     request = {
-                        "jsonrpc": "2.0", "id": i, "method": "get.calls_report",
+                        "jsonrpc": "2.0", "id": i, "method": method,
                         "params": {"access_token": token, "limit": 1000, **window, **extra},
                     }  # fmt: skip
                     t0 = time.perf_counter()

@@ -99,15 +99,24 @@ def test_list_calls(api: Api) -> None:
     call = calls[0]
     assert set(call) == {
         "call_session_id", "direction", "start_time", "virtual_phone_number",
-        "contact_phone_number", "external_id", "legs",
+        "contact_phone_number", "external_id", "tags", "legs",
     }  # fmt: skip
+    assert call["tags"] == []
     assert call["direction"] == "out" and call["external_id"] == "a"
     assert call["virtual_phone_number"] == VPN and call["contact_phone_number"] == CONTACT
     assert call["start_time"].endswith("+00:00")
     [leg] = call["legs"]
-    assert leg["leg_id"] == first and leg["state"] == "queued"
+    # The vendor's leg fields, its Russian state words; ours (direction, times) after them.
+    assert list(leg)[:8] == [
+        "leg_id", "calling_phone_number", "called_phone_number", "is_operator", "employee_id",
+        "employee_full_name", "record_call_enabled", "state",
+    ]  # fmt: skip
+    assert leg["leg_id"] == first and leg["state"] == "На очереди"
+    assert (leg["is_operator"], leg["employee_id"], leg["record_call_enabled"]) == (
+        False, None, False,
+    )  # fmt: skip
     assert leg["calling_phone_number"] == VPN and leg["called_phone_number"] == CONTACT
-    assert calls[1]["legs"][0]["state"] == "ringing"
+    assert calls[1]["legs"][0]["state"] == "Дозвон"
     by_direction = api.rpc("list.calls", {"access_token": api.token, "direction": "in"})
     assert [c["call_session_id"] for c in by_direction["result"]["data"]] == [second]
     by_number = api.rpc("list.calls", {"access_token": api.token, "virtual_phone_number": VPN})

@@ -68,8 +68,6 @@ def test_parse_error(api: Api) -> None:
         (b'{"jsonrpc": "2.0", "id": 7, "method": 5, "params": {}}', "method", 7),
         (b'{"jsonrpc": "2.0", "id": 7, "method": "list.calls"}', "params", 7),
         (b'{"jsonrpc": "2.0", "id": 7, "method": "list.calls", "params": [1]}', "params", 7),
-        (b'{"jsonrpc": "2.0", "id": "x", "method": "list.calls", "params": {}, "extra": 1}',
-         "extra", "x"),
     ],
 )  # fmt: skip
 def test_invalid_request(api: Api, body: bytes, field: str | None, echo: Any) -> None:

@@ -275,12 +275,18 @@ def test_employee_sip_contact(api: Api) -> None:
     rows = api.sessions()
     assert {r["contact"] for r in rows} == {"sip:ivanov@PBX.example.com"}
     assert {r["contact_kind"] for r in rows} == {"sip"}
+    # The vendor has no mnemonic of its own for either: invalid_parameter_value, and why.
     reply = api.start(contact="sip:petrov@pbx.example.com")
-    assert error_of(reply) == (-32602, "employee_sip_number_not_found")
+    assert error_of(reply) == (-32602, "invalid_parameter_value")
     assert reply["error"]["data"]["field"] == "contact"
+    assert reply["error"]["message"] == "Invalid parameter value"
+    assert (
+        "not the SIP number of one of your employees" in reply["error"]["data"]["params"]["reason"]
+    )
     for extension in ("101", "5555"):
         reply = api.start(contact=extension)
-        assert error_of(reply) == (-32602, "internal_number_not_supported")
+        assert error_of(reply) == (-32602, "invalid_parameter_value")
+        assert "internal employee numbers" in reply["error"]["data"]["params"]["reason"]
     assert len(api.sessions()) == 2
 
 

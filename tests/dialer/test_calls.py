@@ -29,6 +29,7 @@ from vestnik.store.schema import accounts
 
 pytestmark = pytest.mark.sip
 
+
 @dataclass
 class Running:
     service: Service

@@ -90,21 +90,19 @@ _TABLE: tuple[ErrorSpec, ...] = (
               "The contact {contact} has been found in the blacklist"),
     ErrorSpec("character_encoding_not_allowed", INVALID_PARAMS,
               "The character encoding must be UTF-8"),
+    # Data API v2.0 (uis-data-api-facts.md, errors of the get / create / delete verbs).
+    ErrorSpec("sort_prohibited", INVALID_PARAMS, "Sort by parameter is prohibited"),
+    ErrorSpec("filter_prohibited", INVALID_PARAMS, "Filter by parameter is prohibited"),
+    ErrorSpec("date_interval_limit_reached", INVALID_PARAMS,
+              "Max value of requested date interval is {max_interval}"),
+    ErrorSpec("entity_not_found", INVALID_PARAMS, "Entity not found"),
+    ErrorSpec("duplicate_entity", INVALID_PARAMS, "Duplicate entity"),
     # Ours.
     ErrorSpec("call_direction_not_allowed", DIRECTION_FORBIDDEN,
               "Calls to {call_direction} numbers are forbidden by the security rules "
               "of your account", ours=True),
-    ErrorSpec("internal_number_not_supported", INVALID_PARAMS,
-              "Internal employee numbers are not supported: use the employee's SIP number "
-              "or an E.164 phone number", ours=True),
-    ErrorSpec("employee_sip_number_not_found", INVALID_PARAMS,
-              "SIP number {contact} is not the SIP number of one of your employees", ours=True),
     ErrorSpec("request_too_large", INVALID_REQUEST,
               "Request body is larger than {max_body_bytes} bytes", ours=True, with_limits=False),
-    # Data API (/dataapi/v2.0). The vendor's mnemonic; the message is ours (docs/data-api.md).
-    ErrorSpec("date_interval_limit_reached", INVALID_PARAMS,
-              "The interval between date_from and date_till must not exceed {max_interval}",
-              ours=True),
     ErrorSpec("unsupported_content_type", INVALID_REQUEST,
               "Content-Type must be application/json; charset=UTF-8", ours=True,
               with_limits=False),

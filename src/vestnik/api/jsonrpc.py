@@ -48,7 +48,6 @@ from vestnik.store.runner import DbRunner
 
 log = logging.getLogger("vestnik.api")
 
-ENVELOPE_KEYS = frozenset({"jsonrpc", "id", "method", "params"})
 # call_sessions.request_id holds the JSON-encoded id.
 MAX_ID_JSON_LENGTH = 255
 # Arrays and objects nested deeper than this (the request object is level 1) are refused: no
@@ -293,9 +292,9 @@ class JsonRpcEndpoint:
         params = request.get("params")
         if not isinstance(params, dict):
             raise ApiError("invalid_request", field="params", value=params)
-        for key in request:
-            if key not in ENVELOPE_KEYS:
-                raise ApiError("invalid_request", field=key, value=request[key])
+        # Other members are ignored: JSON-RPC 2.0 defines none and no error for them, the
+        # vendor documents none, and a client that adds one (comagic-wrapper's top-level
+        # "limit") must get the reply a server that ignores it gives (docs/api.md, Envelope).
         return method, params
 
     async def _call(

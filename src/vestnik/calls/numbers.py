@@ -129,6 +129,19 @@ def number_facts(digits: str) -> NumberFacts:
     return NumberFacts(country, is_mobile, region)
 
 
+@lru_cache(maxsize=1)
+def country_names() -> dict[str, str]:
+    """ISO 3166 alpha-2 → the country's name in Russian (libphonenumber's), for every region
+    libphonenumber knows."""
+    names = {}
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        example = phonenumbers.example_number(region)
+        name = geocoder.country_name_for_number(example, "ru") if example else ""
+        if name:
+            names[region] = name
+    return names
+
+
 def region_key(region: str | None) -> str | None:
     """Regions compare case-insensitively, ignoring "г." and extra spaces, with ё = е."""
     if not region:

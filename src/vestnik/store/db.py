@@ -46,6 +46,10 @@ def inserted_id(result: CursorResult[Any]) -> int:
     return int(key[0])
 
 
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def create_db_engine(url: str, *, timeout: float | None = None, **kwargs: Any) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and its folder created.
 
@@ -77,6 +81,9 @@ def create_db_engine(url: str, *, timeout: float | None = None, **kwargs: Any) -
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={max(1, round(busy * 1000))}")
             cur.close()
+            # SQLite's lower() folds ASCII only; the Data API's ilike needs Cyrillic folded
+            # as PostgreSQL folds it.
+            dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:

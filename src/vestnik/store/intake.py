@@ -45,9 +45,9 @@ _OWNED = Prepared(
 _SESSION_FIELDS = [
     "account_id", "access_token_id", "source", "request_id", "external_id",
     "virtual_phone_number", "usage_rule", "caller_number", "contact", "contact_kind",
-    "contact_region", "direction", "dtmf_string", "dialing_timeout", "message_type",
-    "message_value", "media_file_id", "state", "created_at", "release_requested",
-    "dial_attempts",
+    "contact_region", "contact_country", "direction", "dtmf_string", "dialing_timeout",
+    "message_type", "message_value", "media_file_id", "state", "created_at",
+    "release_requested", "dial_attempts",
 ]  # fmt: skip
 _INSERT_SESSION = Prepared(
     call_sessions.insert().returning(call_sessions.c.id), column_keys=_SESSION_FIELDS
@@ -138,6 +138,12 @@ def remember_caller(
     )
 
 
+def _country(accepted: Accepted) -> str | None:
+    if accepted.contact_kind is not ContactKind.PHONE:
+        return None
+    return number_facts(accepted.contact).country  # cached: the intake rules asked already
+
+
 def insert_session(
     conn: Connection,
     request: InformerRequest,
@@ -163,6 +169,7 @@ def insert_session(
             contact=accepted.contact,
             contact_kind=accepted.contact_kind.value,
             contact_region=accepted.contact_region,
+            contact_country=_country(accepted),
             direction=request.direction.value,
             dtmf_string=request.dtmf_string,
             dialing_timeout=request.dialing_timeout,

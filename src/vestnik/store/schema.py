@@ -137,6 +137,8 @@ blacklist = Table(
     Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
     Column("number", String(255), nullable=False),
     Column("comment", Text, nullable=True),
+    # The login of the user whose session token added it; NULL for API keys and the CLI.
+    Column("added_by", String(200), nullable=True),
     Column("created_at", Float, nullable=False),
     UniqueConstraint("account_id", "number", name="uq_blacklist_account_number"),
     **_SQLITE_AUTOINCREMENT,
@@ -199,6 +201,7 @@ call_sessions = Table(
     Column("contact", String(255), nullable=False),
     Column("contact_kind", String(8), nullable=False),  # "phone" | "sip"
     Column("contact_region", String(255), nullable=True),
+    Column("contact_country", String(2), nullable=True),  # ISO 3166 alpha-2 of a phone contact
     Column("direction", String(8), nullable=False),
     Column("dtmf_string", String(255), nullable=True),
     Column("dialing_timeout", Float, nullable=False),

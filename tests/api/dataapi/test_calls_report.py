@@ -36,6 +36,35 @@ def seed_basic(api: DataApi) -> dict[str, dict[str, Any]]:
         }  # fmt: skip
 
 
+# The vendor's "Ответ по умолчанию" set (uis-data-api-facts.md, get.calls_report).
+VENDOR_DEFAULT_FIELDS = [
+    "id",
+    "start_time",
+    "finish_time",
+    "finish_reason",
+    "direction",
+    "cpn_region_id",
+    "cpn_region_name",
+    "cpn_country_name",
+    "cpn_country_id",
+    "source",
+    "is_lost",
+    "contact_phone_number",
+    "communication_id",
+    "communication_type",
+    "wait_duration",
+    "total_wait_duration",
+    "talk_duration",
+    "clean_talk_duration",
+    "total_duration",
+    "call_records",
+    "wav_call_records",
+    "full_record_file_link",
+    "virtual_phone_number",
+]
+OUR_FIELDS = ["call_api_request_id", "call_api_external_id"]
+
+
 def test_report_rows_have_vendor_fields(api: DataApi) -> None:
     s = seed_basic(api)
     result = api.call("get.calls_report", **DAY)
@@ -43,28 +72,41 @@ def test_report_rows_have_vendor_fields(api: DataApi) -> None:
     assert result["metadata"]["total_items"] == 2
     assert set(result["metadata"]["limits"]) >= {"day_limit", "minute_remaining"}
     assert [r["id"] for r in rows] == [s["answered"]["id"], s["busy"]["id"]]
+    # No `fields`: the vendor's default set, in the vendor's order.
+    assert list(rows[0]) == VENDOR_DEFAULT_FIELDS
     assert rows[0] == {
         "id": s["answered"]["id"],
         "start_time": "2026-11-01 01:00:00",
         "finish_time": "2026-11-01 01:00:20",
         "finish_reason": "success_finish",
         "direction": "out",
+        "cpn_region_id": None,
+        "cpn_region_name": "Москва",
+        "cpn_country_name": None,  # make_session stores no country (intake does)
+        "cpn_country_id": None,
         "source": "callapi_informer_call",
         "is_lost": False,
         "contact_phone_number": "79261112233",
-        "virtual_phone_number": VPN,
-        "cpn_region_name": "Москва",
+        "communication_id": s["answered"]["id"],
+        "communication_type": "call",
         "wait_duration": 5,
+        "total_wait_duration": 5,
         "talk_duration": 15,
+        "clean_talk_duration": 15,
         "total_duration": 21,
-        "call_api_request_id": "req-77",
-        "call_api_external_id": "order-1",
+        "call_records": [],
+        "wav_call_records": [],
+        "full_record_file_link": None,
+        "virtual_phone_number": VPN,
     }
+    ours = api.call("get.calls_report", fields=OUR_FIELDS, **DAY)["data"]
+    assert ours[0] == {"call_api_request_id": "req-77", "call_api_external_id": "order-1"}
+    busy = ours[1]
+    assert busy["call_api_request_id"] == 15  # a numeric JSON-RPC id comes back as a number
+    assert busy["call_api_external_id"] is None
     busy = rows[1]
     assert busy["is_lost"] is True
     assert (busy["wait_duration"], busy["talk_duration"], busy["total_duration"]) == (3, 0, 3)
-    assert busy["call_api_request_id"] == 15  # a numeric JSON-RPC id comes back as a number
-    assert busy["call_api_external_id"] is None
     # Ongoing sessions only on request.
     ongoing = api.call("get.calls_report", include_ongoing_calls=True, **DAY)
     assert ongoing["metadata"]["total_items"] == 3
@@ -76,8 +118,8 @@ def test_fields_selection(api: DataApi) -> None:
     rows = api.call("get.calls_report", fields=["finish_reason", "id"], **DAY)["data"]
     assert [list(r) for r in rows] == [["finish_reason", "id"]] * 2
     error = api.error("get.calls_report", fields=["id", "password"], **DAY)
-    assert error["data"]["mnemonic"] == "invalid_parameter_value"
-    assert error["data"]["field"] == "fields"
+    assert error["data"]["mnemonic"] == "unexpected_parameters"  # the vendor's, for a name
+    assert (error["data"]["field"], error["data"]["value"]) == ("fields", "password")
 
 
 @pytest.mark.parametrize(
@@ -120,20 +162,34 @@ def test_filters(api: DataApi, flt: dict[str, Any], expected: set[int]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("flt", "field"),
+    ("flt", "mnemonic", "field"),
     [
-        ({"field": "password", "operator": "=", "value": 1}, "filter.field"),
-        ({"field": "id", "operator": "~", "value": 1}, "filter.operator"),
-        ({"field": "id", "operator": "in", "value": []}, "filter.value"),
-        ({"field": "id", "operator": "like", "value": "1%"}, "filter.value"),
-        ({"filters": [], "condition": "and"}, "filter.filters"),
+        ({"field": "password", "operator": "=", "value": 1}, "unexpected_parameters",
+         "filter.field"),
+        ({"field": "properties", "operator": "=", "value": "x"}, "filter_prohibited",
+         "filter.field"),
+        ({"field": "id", "operator": "~", "value": 1}, "invalid_parameter_value",
+         "filter.operator"),
+        ({"field": "id", "operator": "regexp", "value": "1"}, "invalid_parameter_value",
+         "filter.operator"),
+        ({"field": "id", "operator": "in", "value": []}, "invalid_parameter_value",
+         "filter.value"),
+        ({"field": "id", "operator": "like", "value": "1%"}, "invalid_parameter_value",
+         "filter.operator"),
+        ({"field": "tags", "operator": "=", "value": "x"}, "invalid_parameter_value",
+         "filter.operator"),
+        ({"field": "id", "operator": "is_null", "value": 1}, "invalid_parameter_value",
+         "filter.value"),
+        ({"filters": [], "condition": "and"}, "invalid_parameter_value", "filter.filters"),
         ({"filters": [{"field": "id", "operator": "=", "value": 1}], "condition": "xor"},
-         "filter.condition"),
+         "invalid_parameter_value", "filter.condition"),
     ],
 )  # fmt: skip
-def test_bad_filters_are_refused(api: DataApi, flt: dict[str, Any], field: str) -> None:
+def test_bad_filters_are_refused(
+    api: DataApi, flt: dict[str, Any], mnemonic: str, field: str
+) -> None:
     error = api.error("get.calls_report", filter=flt, **DAY)
-    assert (error["code"], error["data"]["mnemonic"]) == (-32602, "invalid_parameter_value")
+    assert (error["code"], error["data"]["mnemonic"]) == (-32602, mnemonic)
     assert error["data"]["field"] == field
 
 
@@ -237,8 +293,19 @@ def test_session_started_through_call_api_appears(api: DataApi) -> None:
         "date_from": (now - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S"),
         "date_till": (now + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S"),
     }
-    rows = api.call("get.calls_report", include_ongoing_calls=True, **window)["data"]
-    row = next(r for r in rows if r["id"] == session_id)
+    fields = [*OUR_FIELDS, "id", "contact_phone_number", "cpn_country_id", "cpn_country_name"]
+    rows = api.call("get.calls_report", include_ongoing_calls=True, fields=fields, **window)
+    row = next(r for r in rows["data"] if r["id"] == session_id)
     assert row["call_api_request_id"] == "abc-1"
     assert row["call_api_external_id"] == "crm-9"
     assert row["contact_phone_number"] == "79260000123"
+    # The intake keeps the contact's country (libphonenumber).
+    assert (row["cpn_country_id"], row["cpn_country_name"]) == ("RU", "Россия")
+    by_country = {"field": "cpn_country_name", "operator": "=", "value": "Россия"}
+    found = api.call("get.calls_report", include_ongoing_calls=True, filter=by_country,
+                     fields=["id"], **window)  # fmt: skip
+    assert {"id": session_id} in found["data"]
+    by_request = {"field": "call_api_request_id", "operator": "in", "value": ["abc-1", 99]}
+    found = api.call("get.calls_report", include_ongoing_calls=True, filter=by_request,
+                     fields=["id"], **window)  # fmt: skip
+    assert found["data"] == [{"id": session_id}]

@@ -17,7 +17,7 @@ from vestnik.config import LimitsConfig
 from vestnik.store.accounts import create_account
 from vestnik.store.admin_blacklist import blacklist_add
 from vestnik.store.admin_numbers import add_number
-from vestnik.store.reports import CALLS_REPORT
+from vestnik.store.reports.calls import CALLS_REPORT
 from vestnik.store.schema import blacklist, call_sessions, media_files, virtual_numbers
 
 FIELDS = [*CALLS_REPORT.fields, "nope", ""]
@@ -121,6 +121,10 @@ WELL_TYPED: dict[str, st.SearchStrategy[Any]] = {
     "id": ids,
     "phone_number": st.sampled_from([VICTIM_LISTED, "+79265550001", "+7999", "sip:a@b"]),
     "comment": st.text(max_size=8),
+    "add_comment": st.text(max_size=8),
+    "user_id": ids,
+    "login": st.sampled_from(["acme", "victim", ""]),
+    "password": st.text(max_size=8),
     "filter": st.one_of(id_filters, filters),
     "fields": st.lists(st.sampled_from(FIELDS), max_size=3),
     "sort": sorts,
@@ -141,7 +145,7 @@ def requests(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     """A method and a random subset of its own parameters (now and then one more)."""
     method = draw(st.sampled_from(sorted(DATA_API_METHODS)))
     names = [p.name for p in DATA_API_METHODS[method].params if p.name != "access_token"]
-    chosen = draw(st.lists(st.sampled_from(names), unique=True, max_size=3))
+    chosen = draw(st.lists(st.sampled_from(names), unique=True, max_size=3)) if names else []
     params = {name: draw(value_for(name)) for name in chosen}
     if draw(st.integers(0, 9)) == 0:
         params[draw(st.text(max_size=6))] = draw(values)

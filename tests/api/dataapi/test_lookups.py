@@ -46,6 +46,8 @@ def test_media_files(api: DataApi) -> None:
         "id": rows["greeting"]["id"],
         "name": "greeting",
         "duration": 5,
+        "play_link": None,  # no download link: vestnik plays files, it does not serve them
+        "normalization": True,
         "size": 90_000,
         "type": "user",
     }
@@ -64,9 +66,31 @@ def test_virtual_numbers(api: DataApi) -> None:
         "get.virtual_numbers", sort=[{"field": "virtual_phone_number", "order": "asc"}]
     )
     assert [r["virtual_phone_number"] for r in result["data"]] == [VPN, "78122000001"]
-    assert result["data"][1]["region_name"] == "Санкт-Петербург"
     assert result["data"][0]["status"] == "active"
     assert result["metadata"]["total_items"] == 2
+    # Every vendor field by default; ours only when asked for.
+    assert list(result["data"][0]) == [
+        "id",
+        "child_customer_id",
+        "virtual_phone_number",
+        "redirection_phone_number",
+        "activation_date",
+        "status",
+        "category",
+        "type",
+        "comment",
+        "name",
+        "campaigns",
+        "scenarios",
+    ]
+    assert result["data"][0]["campaigns"] == [] and result["data"][0]["category"] is None
+    assert len(result["data"][0]["activation_date"]) == 19
+    ours = api.call(
+        "get.virtual_numbers",
+        fields=["region_name", "site_blocks"],
+        filter={"field": "region_name", "operator": "ilike", "value": "санкт%"},
+    )
+    assert ours["data"] == [{"region_name": "Санкт-Петербург", "site_blocks": []}]
 
 
 def test_blacklist_create_list_delete_and_effect_on_calls(api: DataApi) -> None:
@@ -77,7 +101,8 @@ def test_blacklist_create_list_delete_and_effect_on_calls(api: DataApi) -> None:
     again = api.call("create.blacklist_phone_numbers", phone_number="79265550001")
     assert again["data"]["id"] == entry_id  # idempotent
     api.call("create.blacklist_phone_numbers", phone_number="79265550002")
-    listed = api.call("get.blacklist_phone_numbers")
+    listed = api.call("get.blacklist_phone_numbers", fields=["id", "phone_number", "comment",
+                                                              "create_date"])  # fmt: skip
     assert listed["metadata"]["total_items"] == 2
     first = listed["data"][0]
     assert (first["id"], first["phone_number"], first["comment"]) == (
@@ -146,3 +171,28 @@ def test_metrics_endpoint_counts_sessions(api: DataApi) -> None:
     assert 'vestnik_webhook_deliveries_waiting{state="parked"} 0.0' in text
     assert "vestnik_rtp_packets_sent_total" in text
     assert api.http.get("/health").status_code == 200
+
+
+def test_vendor_blacklist_methods(api: DataApi) -> None:
+    """create.phone_number_to_blacklist / delete.phone_number_from_blacklist: the vendor's
+    names, params, replies and errors; rows with the vendor's fields."""
+    created = api.call("create.phone_number_to_blacklist", phone_number="+79265550001",
+                       add_comment="просил не звонить")  # fmt: skip
+    entry_id = created["data"]["id"]
+    assert created["data"] == {"id": entry_id, "phone_number": "79265550001"}
+    again = api.error("create.phone_number_to_blacklist", phone_number="79265550001")
+    assert (again["code"], again["data"]["mnemonic"]) == (-32602, "duplicate_entity")
+    assert again["message"] == "Duplicate entity"
+    [row] = api.call("get.blacklist_phone_numbers")["data"]
+    assert list(row) == ["id", "phone_number", "add_user_name", "add_comment", "add_date_time"]
+    assert row["add_user_name"] is None  # added with an API key, not by a user's login
+    assert (row["id"], row["add_comment"], len(row["add_date_time"])) == (
+        entry_id, "просил не звонить", 19,
+    )  # fmt: skip
+    assert api.call("delete.phone_number_from_blacklist", id=entry_id)["data"] == {}
+    for missing in (entry_id, 0, 2**63):
+        error = api.error("delete.phone_number_from_blacklist", id=missing)
+        assert (error["data"]["mnemonic"], error["message"]) == (
+            "entity_not_found", "Entity not found",
+        )  # fmt: skip
+    assert api.call("get.blacklist_phone_numbers")["data"] == []

@@ -106,7 +106,7 @@ def test_removed_things_are_refused_to_new_calls_and_leave_the_lookups(
     for number in (VPN, VPN_DISABLED):
         assert error_of(server.start(token, number, CONTACT, _tts())) == error_of(never)
     unknown = server.start(token, VPN_KEPT, "sip:nobody@pbx.example", _tts())
-    assert error_of(unknown) == (-32602, "employee_sip_number_not_found")
+    assert error_of(unknown) == (-32602, "invalid_parameter_value")
     assert error_of(server.start(token, VPN_KEPT, EMPLOYEE, _tts())) == error_of(unknown)
     missing = server.start(token, VPN_KEPT, CONTACT, _media(999_999))
     assert error_of(missing) == (-32602, "media_file_not_found")

@@ -15,7 +15,7 @@ from vestnik.api.dataapi.methods import DATA_API_METHODS
 from vestnik.api.jsonrpc import JsonRpcEndpoint
 from vestnik.config import Config
 from vestnik.store.db import Engine
-from vestnik.store.reports import Page
+from vestnik.store.reports.pages import Page
 
 DATA_API_PATH = "/dataapi/v2.0"
 

@@ -1,16 +1,16 @@
 """Data API list parameters: ``fields``, ``filter``, ``sort``, ``limit``/``offset``.
 
-:func:`page_query` checks what the client sent against a dataset of
-:mod:`vestnik.store.reports` and turns it into a :class:`~vestnik.store.reports.PageQuery`
-(field names, operators and checked values) or raises the documented error; the store runs
-it. Checked in this order: paging, fields, sort, filter.
+:func:`page_query` checks what the client sent against a method's field table
+(:mod:`vestnik.store.reports.pages`) and turns it into a
+:class:`~vestnik.store.reports.pages.PageQuery` (field names, operators and checked values) or
+raises the vendor's error; the store runs it. Checked in this order: paging, fields, sort,
+filter. A name the table does not have is ``unexpected_parameters``; a field the vendor does
+not let clients sort or filter by is ``sort_prohibited`` / ``filter_prohibited``.
 
-Filter shape (the vendor's): a condition ``{"field": F, "operator": OP, "value": V}`` or a group
-``{"filters": [...], "condition": "and" | "or"}``, nested at most :data:`MAX_FILTER_DEPTH` deep.
-Operators: ``=``, ``!=``, ``>``, ``>=``, ``<``, ``<=``, ``in``, ``not in``, ``like``,
-``not like`` (``like`` uses ``%`` and ``_`` wildcards, case-sensitive on PostgreSQL).
-Date-times are ``"YYYY-MM-DD hh:mm:ss"`` (UTC) both ways; filters also take ISO 8601 with an
-offset.
+Filter shape (the vendor's): a condition ``{"field": F, "operator": OP, "value": V}`` (no
+``value``: null) or a group ``{"filters": [...], "condition": "and" | "or"}``, nested at most
+:data:`MAX_FILTER_DEPTH` deep. Operators: :data:`OPERATORS`. Date-times are
+``"YYYY-MM-DD hh:mm:ss"`` (UTC) both ways; filters also take ISO 8601 with an offset.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from vestnik.api.errors import ApiError
 from vestnik.api.params import MAX_DB_INTEGER, Kind, Param, db_id
-from vestnik.store.reports import (
+from vestnik.store.reports.pages import (
     Condition,
     Dataset,
     FieldSpec,
@@ -46,8 +46,12 @@ MAX_OFFSET = MAX_DB_INTEGER
 # Data API date-time format (the vendor's), always UTC here.
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
-# The paging parameters every list method accepts (besides its own).
+# Every Data API method's (the vendor's): the client user an agent acts for. vestnik has no
+# agents: accepted and unused.
+USER_ID = Param("user_id", Kind.INTEGER)
+# The parameters every list method accepts (besides its own).
 LIST_PARAMS: tuple[Param, ...] = (
+    USER_ID,
     Param("limit", Kind.INTEGER),
     Param("offset", Kind.INTEGER),
     Param("filter", Kind.OBJECT),
@@ -58,7 +62,19 @@ LIST_PARAMS: tuple[Param, ...] = (
 _COMPARISONS = ("=", "!=", ">", ">=", "<", "<=")
 # Client spelling → the store's operator.
 _LIST_OPERATORS = {"in": "in", "not in": "not in", "not_in": "not in"}
-_LIKE_OPERATORS = {"like": "like", "not like": "not like", "not_like": "not like"}
+_LIKE_OPERATORS = {
+    "like": "like", "not like": "not like", "not_like": "not like",
+    "ilike": "ilike", "not ilike": "not ilike", "not_ilike": "not ilike",
+}  # fmt: skip
+_NULL_TESTS = {"is_null": "=", "is_not_null": "!="}
+_OVERLAP_OPERATORS = {"overlap": "overlap", "not_overlap": "not overlap"}
+# The vendor's, which vestnik refuses with invalid_parameter_value (docs/data-api.md).
+UNSUPPORTED_OPERATORS = ("regexp", "jsquery")
+OPERATORS = (
+    *_COMPARISONS, *_LIST_OPERATORS, *_LIKE_OPERATORS, *_NULL_TESTS, *_OVERLAP_OPERATORS,
+)  # fmt: skip
+# Operators that make sense on each kind besides = and != (null tests work on every kind).
+_ORDERED = (ValueKind.NUMBER, ValueKind.STRING, ValueKind.DATETIME)
 
 
 def format_datetime(ts: float | None) -> str | None:
@@ -88,14 +104,18 @@ def _coerce(spec: FieldSpec, value: Any, where: str) -> Any:
         return None
     if spec.kind is ValueKind.DATETIME:
         return parse_datetime(value, where)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
     ok = {
-        ValueKind.NUMBER: isinstance(value, int | float) and not isinstance(value, bool),
+        ValueKind.NUMBER: number,
         ValueKind.STRING: isinstance(value, str),
         ValueKind.BOOLEAN: isinstance(value, bool),
+        ValueKind.REQUEST_ID: number or isinstance(value, str),
+        ValueKind.ARRAY: number or isinstance(value, str),  # an element
     }[spec.kind]
     if not ok:
+        expected = "string" if spec.kind is ValueKind.REQUEST_ID else spec.kind.value
         raise ApiError(
-            "data_type_error", field=where, value=value, params={"expected_type": spec.kind.value}
+            "data_type_error", field=where, value=value, params={"expected_type": expected}
         )
     if isinstance(value, str) and "\x00" in value:
         raise ApiError("invalid_parameter_value", field=where, value=value)
@@ -128,34 +148,70 @@ def _group(dataset: Dataset, node: Mapping[str, Any], depth: int, count: list[in
     return Group(parts, any_of=condition == "or")
 
 
+def _field(dataset: Dataset, name: Any, where: str) -> tuple[str, FieldSpec]:
+    """``name`` and its spec, if the method has such a field."""
+    spec = dataset.fields.get(name) if isinstance(name, str) else None
+    if spec is None:
+        raise ApiError("unexpected_parameters", field=where, value=name)
+    return name, spec
+
+
+def _values(spec: FieldSpec, value: Any) -> list[Any]:
+    """The list of an ``in`` / ``overlap`` condition (``overlap`` also takes one value)."""
+    values = value if isinstance(value, list) else None
+    if values is None and spec.kind is ValueKind.ARRAY and value is not None:
+        values = [value]
+    if not values or len(values) > MAX_IN_VALUES:
+        raise ApiError("invalid_parameter_value", field="filter.value", value=value)
+    return [_coerce(spec, v, "filter.value") for v in values]
+
+
+def _operator(spec: FieldSpec, raw: Any) -> str:
+    """The store's operator for ``raw`` on ``spec``'s kind, or the documented error."""
+    op = raw.lower() if isinstance(raw, str) else None
+    if op in _NULL_TESTS:
+        return op
+    allowed: tuple[str, ...] = ("=", "!=")
+    if spec.kind is ValueKind.ARRAY:
+        allowed = tuple(_OVERLAP_OPERATORS)
+    elif spec.kind in _ORDERED:
+        allowed = (*_COMPARISONS, *_LIST_OPERATORS)
+        if spec.kind is ValueKind.STRING:
+            allowed += tuple(_LIKE_OPERATORS)
+    elif spec.kind is ValueKind.REQUEST_ID:
+        allowed = ("=", "!=", *_LIST_OPERATORS)
+    if op not in allowed:
+        reason = "not supported by vestnik" if op in UNSUPPORTED_OPERATORS else None
+        params = {"reason": reason} if reason else None
+        raise ApiError("invalid_parameter_value", field="filter.operator", value=raw,
+                       params=params)  # fmt: skip
+    assert op is not None
+    return op
+
+
 def _condition(dataset: Dataset, node: Mapping[str, Any]) -> Condition:
     if set(node) - {"field", "operator", "value"}:
         raise ApiError("unexpected_parameters", field="filter", value=dict(node))
-    name, operator = node.get("field"), node.get("operator")
-    spec = dataset.fields.get(name) if isinstance(name, str) else None
-    if spec is None or not spec.filterable:
-        raise ApiError("invalid_parameter_value", field="filter.field", value=name)
-    op = operator.lower() if isinstance(operator, str) else None
-    if op not in (*_COMPARISONS, *_LIST_OPERATORS, *_LIKE_OPERATORS):
-        raise ApiError("invalid_parameter_value", field="filter.operator", value=operator)
-    assert name is not None and op is not None
-    if "value" not in node:
-        raise ApiError("required_parameter_missed", field="filter.value")
-    value = node["value"]
-    if op in _LIST_OPERATORS:
-        if not isinstance(value, list) or not value or len(value) > MAX_IN_VALUES:
+    name, spec = _field(dataset, node.get("field"), "filter.field")
+    if not spec.filterable:
+        raise ApiError("filter_prohibited", field="filter.field", value=name)
+    op = _operator(spec, node.get("operator"))
+    value = node.get("value")  # absent: empty (null)
+    if op in _NULL_TESTS:
+        if value is not None:
             raise ApiError("invalid_parameter_value", field="filter.value", value=value)
-        values = [_coerce(spec, v, "filter.value") for v in value]
-        return Condition(name, _LIST_OPERATORS[op], values)
+        return Condition(name, _NULL_TESTS[op], None)
+    if op in _LIST_OPERATORS:
+        return Condition(name, _LIST_OPERATORS[op], _values(spec, value))
+    if op in _OVERLAP_OPERATORS:
+        return Condition(name, _OVERLAP_OPERATORS[op], _values(spec, value))
     if op in _LIKE_OPERATORS:
-        if spec.kind is not ValueKind.STRING or not isinstance(value, str):
+        if not isinstance(value, str):
             raise ApiError("invalid_parameter_value", field="filter.value", value=value)
         return Condition(name, _LIKE_OPERATORS[op], _coerce(spec, value, "filter.value"))
     coerced = _coerce(spec, value, "filter.value")
     if coerced is None and op not in ("=", "!="):
         raise ApiError("invalid_parameter_value", field="filter.value", value=value)
-    if coerced is not None and spec.kind is ValueKind.BOOLEAN and op not in ("=", "!="):
-        raise ApiError("invalid_parameter_value", field="filter.operator", value=operator)
     return Condition(name, op, coerced)
 
 
@@ -184,23 +240,22 @@ def checked_sort(dataset: Dataset, raw: Sequence[Any] | None) -> list[SortKey]:
         if not isinstance(key, dict) or set(key) - {"field", "order"}:
             raise ApiError("invalid_parameter_value", field="sort", value=key)
         name, order = key.get("field"), key.get("order", "asc")
-        spec = dataset.fields.get(name) if isinstance(name, str) else None
-        if spec is None or not spec.sortable:
-            raise ApiError("invalid_parameter_value", field="sort.field", value=name)
+        name, spec = _field(dataset, name, "sort.field")
+        if not spec.sortable:
+            raise ApiError("sort_prohibited", field="sort.field", value=name)
         if order not in ("asc", "desc"):
             raise ApiError("invalid_parameter_value", field="sort.order", value=order)
-        assert name is not None
         sort.append(SortKey(name, descending=order == "desc"))
     return sort
 
 
 def selected_fields(dataset: Dataset, raw: Sequence[Any] | None) -> list[str]:
+    """The client's ``fields`` in its order, once each; none named: the default set."""
     if raw is None:
-        return list(dataset.fields)
+        return dataset.default_fields
     names: list[str] = []
     for name in raw:
-        if not isinstance(name, str) or name not in dataset.fields:
-            raise ApiError("invalid_parameter_value", field="fields", value=name)
+        _field(dataset, name, "fields")
         if name not in names:
             names.append(name)
     if not names:

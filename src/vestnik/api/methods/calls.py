@@ -9,9 +9,10 @@ from vestnik.api.jsonrpc import MethodCall, MethodSpec
 from vestnik.api.params import Kind, Param, id_in_range
 from vestnik.calls import Direction
 from vestnik.calls.events import iso
+from vestnik.calls.legs import LEG_STATE
 from vestnik.calls.numbers import normalize_e164
 from vestnik.store.db import Connection
-from vestnik.store.reports import active_sessions
+from vestnik.store.reports.active import active_sessions
 from vestnik.store.sessions import ReleaseOutcome, release_session
 
 
@@ -50,13 +51,19 @@ def list_calls(call: MethodCall, conn: Connection) -> list[dict[str, Any]]:
             "virtual_phone_number": row["caller_number"],
             "contact_phone_number": row["contact"],
             "external_id": row["external_id"],
+            "tags": [],
             "legs": [
                 {
                     "leg_id": row["id"],
-                    "direction": "out",
                     "calling_phone_number": row["caller_number"],
                     "called_phone_number": row["contact"],
-                    "state": row["state"],
+                    "is_operator": False,
+                    "employee_id": None,
+                    "employee_full_name": None,
+                    "record_call_enabled": False,
+                    "state": LEG_STATE[row["state"]],
+                    # Ours: the leg's direction and times.
+                    "direction": "out",
                     "start_time": iso(row["dial_at"]),
                     "answer_time": iso(row["answer_at"]),
                 }

@@ -82,7 +82,10 @@ def parse_request(p: Mapping[str, Any]) -> InformerRequest:
     if contact is None or contact.form is ContactForm.INVALID:
         raise _bad("contact", raw_contact)
     if contact.form is ContactForm.EXTENSION:
-        raise ApiError("internal_number_not_supported", field="contact", value=raw_contact)
+        raise ApiError(
+            "invalid_parameter_value", field="contact", value=raw_contact,
+            params={"reason": EXTENSION_NOT_SUPPORTED},
+        )  # fmt: skip
     timeout = p.get("dialing_timeout")
     timeout = DEFAULT_DIALING_TIMEOUT if timeout is None else float(timeout)
     if not MIN_DIALING_TIMEOUT <= timeout <= MAX_DIALING_TIMEOUT:
@@ -100,6 +103,15 @@ def parse_request(p: Mapping[str, Any]) -> InformerRequest:
         message_value=text, media_file_id=media_id, direction=_DIRECTIONS[direction],
         dialing_timeout=timeout, external_id=external_id, dtmf_string=dtmf or None,
     )  # fmt: skip
+
+
+# The vendor has no mnemonic of its own for these: invalid_parameter_value, and why in
+# data.params.reason.
+EXTENSION_NOT_SUPPORTED = (
+    "internal employee numbers are not supported: use the employee's SIP number or an E.164 "
+    "phone number"
+)
+NOT_AN_EMPLOYEE = "{contact} is not the SIP number of one of your employees"
 
 
 def start_informer_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
@@ -137,9 +149,8 @@ def refusal_error(refused: Refused, p: Mapping[str, Any], rules: AccountRules) -
         case Refusal.OWN_VIRTUAL_NUMBER:
             return ApiError("own_virtual_phone_number_not_allowed", **about_contact)
         case Refusal.EMPLOYEE_NOT_FOUND:
-            return ApiError(
-                "employee_sip_number_not_found", **about_contact, params={"contact": contact}
-            )
+            reason = NOT_AN_EMPLOYEE.format(contact=contact)
+            return ApiError("invalid_parameter_value", **about_contact, params={"reason": reason})
         case Refusal.MEDIA_FILE_NOT_FOUND:
             return ApiError("media_file_not_found", **about_message, params={"media_file_id": text})
         case Refusal.TTS_TOO_LONG:
