@@ -293,8 +293,8 @@ class JsonRpcEndpoint:
         if not isinstance(params, dict):
             raise ApiError("invalid_request", field="params", value=params)
         # Other members are ignored: JSON-RPC 2.0 defines none and no error for them, the
-        # vendor documents none, and a client that adds one (comagic-wrapper's top-level
-        # "limit") must get the reply a server that ignores it gives (docs/api.md, Envelope).
+        # vendor documents none, and a client that adds one (a version of comagic-wrapper puts
+        # "limit" there) must get the reply a server that ignores it gives (docs/api.md).
         return method, params
 
     async def _call(
