@@ -178,10 +178,11 @@ class Service:
             check_config(self.config)  # a Config built in code skips load_config's checks
         except ConfigError as exc:
             raise ServiceError(str(exc)) from None
-        if self.config.dialer.enabled and self.telephony is None and not self.config.trunk.host:
+        if self.config.dialer.enabled and self.telephony is None and not self.config.trunk_list:
             raise ServiceError(
-                "no trunk configured: set [trunk] host (VESTNIK_TRUNK_HOST) to the SIP peer "
-                "that receives the calls, or run API-only with [dialer] enabled = false"
+                "no trunk configured: set [trunk] host (VESTNIK_TRUNK_HOST) or add [[trunks]] "
+                "tables naming the SIP peers that receive the calls, or run API-only with "
+                "[dialer] enabled = false"
             )
         for warning in deployment_warnings(self.config):
             log.warning("%s", warning)

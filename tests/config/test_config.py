@@ -157,7 +157,7 @@ def test_bad_environment_values_raise_config_error(name: str, value: str) -> Non
     ("env", "message"),
     [
         ({"VESTNIK_SIP_PORT": "70000"}, "sip.port must be a port number 0..65535"),
-        ({"VESTNIK_TRUNK_PORT": "0"}, "trunk.port must be a port number 1..65535"),
+        ({"VESTNIK_TRUNK_PORT": "70000"}, "trunk.port must be a port number 1..65535"),
         ({"VESTNIK_RTP_PORT_MIN": "5000", "VESTNIK_RTP_PORT_MAX": "4000"}, "is above"),
         ({"VESTNIK_DIALER_LEASE_SECONDS": "-1"}, "dialer.lease_seconds must not be negative"),
         ({"VESTNIK_DIALER_SLOT_WAIT_SECONDS": "nan"}, "must be a finite number"),
@@ -224,7 +224,7 @@ def test_renamed_keys_name_their_new_name(tmp_path: Path, text: str, message: st
 
 def test_defaults_name_no_trunk_and_the_standard_sip_port() -> None:
     trunk = Config().trunk
-    assert (trunk.host, trunk.port) == ("", 5060)
+    assert (trunk.host, trunk.port, trunk.sip_port) == ("", 0, 5060)
 
 
 def test_unknown_variables_warn_with_the_closest_name() -> None:
@@ -297,7 +297,7 @@ def config_keys() -> dict[tuple[str, str], tuple[Any, Any]]:
             for sf in dataclasses.fields(hint):
                 value = getattr(getattr(defaults, f.name), sf.name)
                 out[(f.name, sf.name)] = (section_hints[sf.name], value)
-        else:
+        elif f.name != "trunks":  # [[trunks]] tables have [trunk]'s keys
             out[("", f.name)] = (hint, getattr(defaults, f.name))
     return out
 
@@ -371,6 +371,10 @@ SAMPLES = {
     "rtp.port_max": "40000",
     "server.db_calls": "thread",
     "trunk.transport": "udp",  # the only one (the default): still proves the name is read
+    "trunk.caller_id": "pai",
+    "trunk.outbound_proxy": "proxy.example:5070",
+    "trunk.tls_ca_file": "/etc/hostname",  # must exist
+    "trunk.name": "carrier-a",
     "tts.engine": "piper",
 }
 
@@ -420,3 +424,62 @@ def test_any_value_of_any_key_gives_a_config_or_a_config_error(
         except ConfigError:
             return
     assert isinstance(config, Config)
+
+
+# --- [[trunks]] --------------------------------------------------------------------------
+
+TWO_TRUNKS = """
+[[trunks]]
+name = "carrier-a"
+host = "10.0.0.1"
+prefixes = ["7495", "7499"]
+caller_id = "pai"
+
+[[trunks]]
+name = "carrier-b"
+host = "10.0.0.2"
+port = 5080
+priority = 2
+accounts = ["acme"]
+"""
+
+
+def test_several_trunks(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, TWO_TRUNKS), environ={})
+    a, b = config.trunk_list
+    assert (a.name, a.host, a.sip_port, a.priority, a.prefixes, a.caller_id) == (
+        "carrier-a", "10.0.0.1", 5060, 1, ["7495", "7499"], "pai",
+    )  # fmt: skip
+    assert (b.name, b.sip_port, b.priority, b.accounts) == ("carrier-b", 5080, 2, ["acme"])
+    # The shorthand alone is one trunk named "trunk"; no host: none.
+    one = load_config(write(tmp_path, '[trunk]\nhost = "10.0.0.9"\n'), environ={})
+    assert [(t.name, t.host) for t in one.trunk_list] == [("trunk", "10.0.0.9")]
+    assert load_config(None, environ={"VESTNIK_CONFIG": str(_empty(tmp_path))}).trunk_list == []
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        (TWO_TRUNKS + '[trunk]\nhost = "x"\n', {}, "both set ([trunk] host)"),
+        (TWO_TRUNKS, {"VESTNIK_TRUNK_HOST": "x"}, "both set (VESTNIK_TRUNK_HOST)"),
+        ('[[trunks]]\nhost = "x"\n', {}, "trunks[0].name is missing"),
+        ('[[trunks]]\nname = "a"\n', {}, "trunks[0].host must not be empty"),
+        ('[[trunks]]\nname = "a"\nhost = "x"\n[[trunks]]\nname = "a"\nhost = "y"\n', {},
+         "trunks[1].name 'a' is used by an earlier trunk"),
+        ('[[trunks]]\nname = "a"\nhost = "x"\nprefixes = ["+7"]\n', {},
+         "trunks[0].prefixes must be digits"),
+        ('[[trunks]]\nname = "a"\nhost = "x"\ncaller_id = "rpid"\n', {},
+         "trunks[0].caller_id must be one of from, pai"),
+        ('[[trunks]]\nname = "a"\nhost = "x"\npriority = -1\n', {},
+         "trunks[0].priority must not be negative"),
+        ('[[trunks]]\nname = "a"\nhost = "x"\nhots = "y"\n', {}, "unknown config key trunks[0].hots"),
+        ("trunks = 5\n", {}, "trunks must be an array of tables"),
+        ('[trunk]\ndomain = "x"\n', {}, "trunk.domain was renamed to trunk.from_domain"),
+    ],
+)  # fmt: skip
+def test_bad_trunks_are_refused_naming_the_key(
+    tmp_path: Path, text: str, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, text), environ=env)
+    assert message in str(error.value)

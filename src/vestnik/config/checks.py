@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
+from pathlib import Path
 from typing import Any
 
-from vestnik.config.settings import Config, ConfigError, RtpConfig
+from vestnik.config.settings import Config, ConfigError, RtpConfig, TrunkConfig
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 LOG_FORMATS = ("text", "json")
@@ -15,6 +17,9 @@ NUMBER_FORMATS = ("plain", "plus")
 DB_CALLS_MODES = ("auto", "inline", "thread")
 # What this version implements: anything else is refused at load, not at the first call.
 TRANSPORTS = ("udp",)
+CALLER_ID_MODES = ("from", "pai")
+_DIGITS = re.compile(r"^[0-9]+$")
+_HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+)(:[0-9]{1,5})?$")
 CODECS = ("PCMA", "PCMU")
 TTS_ENGINES = ("espeak", "piper")
 
@@ -30,35 +35,73 @@ def _one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{key} must be one of {', '.join(allowed)} (got {value!r})")
 
 
+def _numbers(prefix: str, section: Any) -> None:
+    """Every number of a section finite and not negative."""
+    for f in dataclasses.fields(section):
+        value = getattr(section, f.name)
+        values = value.values() if isinstance(value, dict) else [value]
+        for item in values:
+            if isinstance(item, bool) or not isinstance(item, int | float):
+                continue
+            if item != item or item in (float("inf"), float("-inf")):
+                raise ConfigError(f"{prefix}{f.name} must be a finite number")
+            if item < 0:
+                raise ConfigError(f"{prefix}{f.name} must not be negative, got {item}")
+
+
+def check_trunk(trunk: TrunkConfig, prefix: str) -> None:
+    """One trunk's keys (``prefix``: ``trunk.`` or ``trunks[0].``)."""
+    _numbers(prefix, trunk)
+    if not trunk.name.strip():
+        raise ConfigError(f"{prefix}name must not be empty")
+    if trunk.port > 65535:
+        raise ConfigError(f"{prefix}port must be a port number 1..65535 (0: the transport's "
+                          f"default), got {trunk.port}")  # fmt: skip
+    _one_of(f"{prefix}transport", trunk.transport.lower(), TRANSPORTS)
+    if not trunk.codecs:
+        raise ConfigError(f"{prefix}codecs must list at least one of {', '.join(CODECS)}")
+    for codec in trunk.codecs:
+        _one_of(f"{prefix}codecs", codec.upper(), CODECS)
+    for name in ("caller_format", "callee_format"):
+        _one_of(f"{prefix}{name}", getattr(trunk, name), NUMBER_FORMATS)
+    _one_of(f"{prefix}caller_id", trunk.caller_id, CALLER_ID_MODES)
+    if trunk.outbound_proxy and not _HOST_PORT.match(trunk.outbound_proxy.strip()):
+        raise ConfigError(f"{prefix}outbound_proxy must be host or host:port, got "
+                          f"{trunk.outbound_proxy!r}")  # fmt: skip
+    for number in trunk.prefixes:
+        if not _DIGITS.match(number):
+            raise ConfigError(f"{prefix}prefixes must be digits, got {number!r}")
+    if trunk.register and trunk.register_expires < 60:
+        raise ConfigError(f"{prefix}register_expires must be at least 60 s, got "
+                          f"{trunk.register_expires}")  # fmt: skip
+    if trunk.tls_ca_file and not Path(trunk.tls_ca_file).is_file():
+        raise ConfigError(f"{prefix}tls_ca_file: no such file {trunk.tls_ca_file!r}")
+
+
 def check_config(config: Config) -> None:
     """Refuse values of the right type that the service cannot use, naming the key."""
-    sections: list[tuple[str, Any]] = [("", config)]
-    sections += [
-        (f"{f.name}.", getattr(config, f.name))
-        for f in dataclasses.fields(config)
-        if dataclasses.is_dataclass(getattr(config, f.name))
-    ]
-    for prefix, section in sections:
-        for f in dataclasses.fields(section):
-            value = getattr(section, f.name)
-            values = value.values() if isinstance(value, dict) else [value]
-            for item in values:
-                if isinstance(item, bool) or not isinstance(item, int | float):
-                    continue
-                if item != item or item in (float("inf"), float("-inf")):
-                    raise ConfigError(f"{prefix}{f.name} must be a finite number")
-                if item < 0:
-                    raise ConfigError(f"{prefix}{f.name} must not be negative, got {item}")
-    # 0 = any free port (tests, several processes); the trunk and RTP need real ports.
+    _numbers("", config)
+    for f in dataclasses.fields(config):
+        if dataclasses.is_dataclass(getattr(config, f.name)):
+            _numbers(f"{f.name}.", getattr(config, f.name))
+    # 0 = any free port (tests, several processes); RTP needs real ports.
     for name, port, lowest in (
         ("server.port", config.server.port, 0),
         ("sip.port", config.sip.port, 0),
-        ("trunk.port", config.trunk.port, 1),
         ("rtp.port_min", config.rtp.port_min, 1),
         ("rtp.port_max", config.rtp.port_max, 1),
     ):
         if not lowest <= port <= 65535:
             raise ConfigError(f"{name} must be a port number {lowest}..65535, got {port}")
+    check_trunk(config.trunk, "trunk.")
+    names: set[str] = set()
+    for i, trunk in enumerate(config.trunks):
+        check_trunk(trunk, f"trunks[{i}].")
+        if trunk.name in names:
+            raise ConfigError(f"trunks[{i}].name {trunk.name!r} is used by an earlier trunk")
+        names.add(trunk.name)
+        if not trunk.host:
+            raise ConfigError(f"trunks[{i}].host must not be empty")
     if config.rtp.port_min > config.rtp.port_max:
         raise ConfigError(
             f"rtp.port_min ({config.rtp.port_min}) is above rtp.port_max ({config.rtp.port_max})"
@@ -70,17 +113,10 @@ def check_config(config: Config) -> None:
         )
     _one_of("log.level", config.log.level.lower(), LOG_LEVELS)
     _one_of("log.format", config.log.format, LOG_FORMATS)
-    _one_of("trunk.transport", config.trunk.transport.lower(), TRANSPORTS)
-    if not config.trunk.codecs:
-        raise ConfigError(f"trunk.codecs must list at least one of {', '.join(CODECS)}")
-    for codec in config.trunk.codecs:
-        _one_of("trunk.codecs", codec.upper(), CODECS)
     _one_of("tts.engine", config.tts.engine, TTS_ENGINES)
     _one_of("server.db_calls", config.server.db_calls, DB_CALLS_MODES)
     if config.database.timeout <= 0:
         raise ConfigError(f"database.timeout must be positive, got {config.database.timeout}")
-    for name in ("caller_format", "callee_format"):
-        _one_of(f"trunk.{name}", getattr(config.trunk, name), NUMBER_FORMATS)
     for key, networks in (
         ("limits.ip_allowlist", config.limits.ip_allowlist),
         ("server.trusted_proxies", config.server.trusted_proxies),
@@ -106,8 +142,9 @@ def _is_loopback(host: str) -> bool:
 def deployment_warnings(config: Config) -> list[str]:
     """Settings that are valid alone but do not fit together (``serve`` logs them at start)."""
     warnings = []
-    trunk = config.trunk.host
-    if trunk and not _is_loopback(trunk):
+    remote = [t.host for t in config.trunk_list if not _is_loopback(t.host)]
+    trunk = remote[0] if remote else ""
+    if trunk:
         local = []
         for section in (config.sip, config.rtp):
             name = "sip" if section is config.sip else "rtp"

@@ -36,6 +36,7 @@ OTHER_VARIABLES = frozenset(
 RENAMED_KEYS = {
     "dialer.drain_timeout_seconds": "dialer.shutdown_grace",
     "log_level": "log.level",
+    "trunk.domain": "trunk.from_domain",
 }
 
 log = logging.getLogger("vestnik.config")
@@ -65,6 +66,7 @@ def load_config(
             raise ConfigError(f"cannot read config {path}: {exc}") from exc
     config = _build(Config, raw, "")
     _apply_env(config, env)
+    _one_trunk_form(config, raw, env)
     for message in unknown_variables(env):
         (warn or log.warning)(message)
     check_config(config)
@@ -86,9 +88,45 @@ def _build(cls: type[_Settings], raw: Mapping[str, Any], where: str) -> _Setting
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{where}{key} must be a table")
             kwargs[key] = _build(typing.cast(type, hint), value, f"{where}{key}.")
+        elif _table_list_of(hint) is not None:
+            kwargs[key] = _build_tables(typing.cast(type, _table_list_of(hint)), value, key)
         else:
             kwargs[key] = _coerce(hint, value, f"{where}{key}")
     return cls(**kwargs)
+
+
+def _table_list_of(hint: Any) -> type | None:
+    """The dataclass of a ``list[SomeConfig]`` setting (an array of tables), else None."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is list and args and dataclasses.is_dataclass(args[0]):
+        return typing.cast(type, args[0])
+    return None
+
+
+def _build_tables(cls: type[_Settings], value: Any, key: str) -> list[_Settings]:
+    """``[[key]]`` tables; each must set ``name`` (they are told apart by it)."""
+    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+        raise ConfigError(f"{key} must be an array of tables ([[{key}]])")
+    tables = []
+    for i, table in enumerate(value):
+        if "name" not in table:
+            raise ConfigError(f"{key}[{i}].name is missing: every [[{key}]] table needs one")
+        tables.append(_build(cls, table, f"{key}[{i}]."))
+    return tables
+
+
+def _one_trunk_form(config: Config, raw: Mapping[str, Any], env: Mapping[str, str]) -> None:
+    """``[trunk]`` (or ``VESTNIK_TRUNK_*``) and ``[[trunks]]`` together are refused."""
+    if not config.trunks:
+        return
+    prefix = variable_for("trunk") + "_"
+    shorthand = [f"[trunk] {k}" for k in raw.get("trunk", {})]
+    shorthand += sorted(name for name in env if name.startswith(prefix))
+    if shorthand:
+        raise ConfigError(
+            "[[trunks]] and the one-trunk [trunk] form are both set "
+            f"({', '.join(shorthand)}): use one of them"
+        )
 
 
 def variable_for(key: str) -> str:
@@ -103,7 +141,7 @@ def setting_keys() -> list[str]:
     for f in dataclasses.fields(Config):
         if dataclasses.is_dataclass(hints[f.name]):
             keys += [f"{f.name}.{sf.name}" for sf in dataclasses.fields(hints[f.name])]
-        else:
+        elif _table_list_of(hints[f.name]) is None:  # [[trunks]]: in the file only
             keys.append(f.name)
     return keys
 
@@ -138,7 +176,7 @@ def _apply_env(config: Config, env: Mapping[str, str]) -> None:
                 name = variable_for(f"{f.name}.{sf.name}")
                 if name in env:
                     setattr(section, sf.name, _coerce_env(section_hints[sf.name], env[name], name))
-        else:
+        elif _table_list_of(hint) is None:
             name = variable_for(f.name)
             if name in env:
                 setattr(config, f.name, _coerce_env(hint, env[name], name))

@@ -48,18 +48,45 @@ class DatabaseConfig:
 
 @dataclass
 class TrunkConfig:
-    # The SIP peer (carrier, PBX or SBC) that receives our INVITEs. Empty: none configured, and
-    # ``serve`` refuses to start the dialer (an API-only process needs none).
+    """One SIP peer (carrier, PBX or SBC) that receives our INVITEs: a ``[[trunks]]`` table,
+    or the one-trunk shorthand ``[trunk]`` (``VESTNIK_TRUNK_*``). docs/configuration.md and
+    docs/telephony.md ("Trunks") say what each key does."""
+
+    # Unique; each [[trunks]] table must name itself, the [trunk] shorthand is "trunk".
+    name: str = "trunk"
+    # Empty (the shorthand): no trunk, and ``serve`` refuses to start the dialer.
     host: str = ""
-    port: int = 5060
-    # Optional outbound proxy "host:port"; INVITEs go there, Request-URI stays on the trunk.
-    outbound_proxy: str = ""
-    # Known: udp (see TRANSPORTS).
+    # 0: the transport's default, 5060 (udp, tcp) or 5061 (tls).
+    port: int = 0
+    # udp | tcp | tls.
     transport: str = "udp"
     username: str = ""
     password: str = ""
-    # Domain for From (and the Request-URI host when empty: the trunk host).
-    domain: str = ""
+    # Keep a registration at the trunk (REGISTER with digest); routing skips the trunk while
+    # it is not registered.
+    register: bool = False
+    register_expires: int = 300
+    # Optional outbound proxy "host:port"; INVITEs go there, Request-URI stays on the trunk.
+    outbound_proxy: str = ""
+    # Domain of From (and of the Request-URI, and of REGISTER's To/From); empty: ``host``.
+    from_domain: str = ""
+    # "from": the caller number in From only; "pai": also P-Asserted-Identity.
+    caller_id: str = "from"
+    # New calls per second towards this trunk, all processes together (0 = no limit).
+    calls_per_second: float = 0.0
+    # Calls up at once on this trunk, all processes together (0 = no limit).
+    max_concurrent_calls: int = 0
+    # Matching trunks are tried in this order, lowest first.
+    priority: int = 1
+    # Account names whose calls may use this trunk (empty: all).
+    accounts: list[str] = field(default_factory=list)
+    # Contact number prefixes (digits) this trunk takes (empty: all).
+    prefixes: list[str] = field(default_factory=list)
+    # Seconds between OPTIONS probes (0: no probes; the trunk is taken to be up).
+    options_interval: float = 30.0
+    # TLS: CA bundle to verify the trunk's certificate (empty: the system store).
+    tls_ca_file: str = ""
+    tls_verify: bool = True
     # "plus": +74993720692, "plain": 74993720692.
     caller_format: str = "plain"
     callee_format: str = "plain"
@@ -68,8 +95,14 @@ class TrunkConfig:
     # Offer RFC 4733 telephone-event (DTMF as RTP events); off, or when the answer lacks it,
     # DTMF is sent in-band as dual tones.
     telephone_event: bool = True
-    # New calls per second towards this trunk (0 = unlimited).
-    calls_per_second: float = 50.0
+
+    @property
+    def sip_port(self) -> int:
+        return self.port or (5061 if self.transport == "tls" else 5060)
+
+    @property
+    def domain(self) -> str:
+        return self.from_domain or self.host
 
 
 @dataclass
@@ -178,7 +211,9 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    # The one-trunk shorthand; ``trunks`` ([[trunks]] tables) for several. Not both.
     trunk: TrunkConfig = field(default_factory=TrunkConfig)
+    trunks: list[TrunkConfig] = field(default_factory=list)
     sip: SipConfig = field(default_factory=SipConfig)
     rtp: RtpConfig = field(default_factory=RtpConfig)
     dialer: DialerConfig = field(default_factory=DialerConfig)
@@ -186,6 +221,14 @@ class Config:
     media: MediaConfig = field(default_factory=MediaConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+
+    @property
+    def trunk_list(self) -> list[TrunkConfig]:
+        """The configured trunks: ``[[trunks]]``, else the ``[trunk]`` shorthand if it names a
+        host, else none."""
+        if self.trunks:
+            return self.trunks
+        return [self.trunk] if self.trunk.host else []
 
     @property
     def data_path(self) -> Path:

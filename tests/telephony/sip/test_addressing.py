@@ -31,7 +31,9 @@ def test_phone_target_uses_trunk_or_domain() -> None:
     assert target_for(trunk, "79161234567", ContactKind.PHONE) == Target(
         "79161234567", "10.0.0.1", 5080, "10.0.0.1", ("10.0.0.1", 5080)
     )
-    trunk = TrunkConfig(host="10.0.0.1", port=5080, domain="sip.carrier.ru", callee_format="plus")
+    trunk = TrunkConfig(
+        host="10.0.0.1", port=5080, from_domain="sip.carrier.ru", callee_format="plus"
+    )
     assert target_for(trunk, "79161234567", ContactKind.PHONE) == Target(
         "+79161234567", "sip.carrier.ru", None, "sip.carrier.ru", ("10.0.0.1", 5080)
     )

@@ -442,7 +442,7 @@ async def test_sip_uri_contact_and_plus_formats_go_through_the_trunk(
     template = {"CODE": 486, "REASON": "Busy Here"}
     sipp = SippUas.launch("uas_reject.xml", tmp_path, calls=2, template=template)
     telephony = await telephony_for(
-        sipp.port, caller_format="plus", callee_format="plus", domain="trunk.example"
+        sipp.port, caller_format="plus", callee_format="plus", from_domain="trunk.example"
     )
     phone = telephony.place_call(dial(), ready(tone(1)), Observer())
     assert (await asyncio.wait_for(phone.result(), 10)).sip_code == 486

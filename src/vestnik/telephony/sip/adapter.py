@@ -111,7 +111,7 @@ class SipTelephony:
         metrics.register_pacer(self.pacer)
         self._started = True
         log.info("SIP on %s:%d, trunk %s:%d", self.config.sip.bind_host, self.sip_port,
-                 self.config.trunk.host, self.config.trunk.port)  # fmt: skip
+                 self.config.trunk.host, self.config.trunk.sip_port)  # fmt: skip
 
     async def stop(self, timeout: float = 5.0) -> None:
         """End every call still up (CANCEL/BYE), then close SIP and the pacer."""

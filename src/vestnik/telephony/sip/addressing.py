@@ -69,11 +69,11 @@ def parse_host_port(text: str, default_port: int = DEFAULT_SIP_PORT) -> tuple[st
 def next_hop(trunk: TrunkConfig) -> tuple[str, int]:
     if trunk.outbound_proxy:
         return parse_host_port(trunk.outbound_proxy)
-    return trunk.host, trunk.port
+    return trunk.host, trunk.sip_port
 
 
 def trunk_domain(trunk: TrunkConfig) -> str:
-    return trunk.domain or trunk.host
+    return trunk.domain
 
 
 def caller_user(trunk: TrunkConfig, caller: str) -> str:
@@ -94,6 +94,6 @@ def target_for(trunk: TrunkConfig, contact: str, kind: ContactKind) -> Target:
         port = int(match["port"]) if match["port"] else None
         return Target(match["user"], match["host"], port, match["host"], hop)
     user = format_number(contact, trunk.callee_format)
-    if trunk.domain:
-        return Target(user, trunk.domain, None, trunk.domain, hop)
-    return Target(user, trunk.host, trunk.port, trunk.host, hop)
+    if trunk.from_domain:
+        return Target(user, trunk.from_domain, None, trunk.from_domain, hop)
+    return Target(user, trunk.host, trunk.sip_port, trunk.host, hop)
