@@ -43,6 +43,18 @@ class DialSpec:
     contact_kind: ContactKind
     dialing_timeout: float  # seconds
     dtmf: str  # "^[0-9*#.]*$", "." = 1 s pause
+    # The trunks that may carry the call, in the order to try them (calls.routing); empty:
+    # every configured trunk, by priority.
+    route: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrunkAttempt:
+    """One INVITE of a call: the trunk it went to and how that trunk answered."""
+
+    trunk: str
+    sip_code: int | None  # final response, or None (no response, transport error, CANCEL)
+    sip_reason: str | None
 
 
 class CallObserver(Protocol):
@@ -61,6 +73,8 @@ class CallResult:
     sip_call_id: str | None = None
     detail: str | None = None  # free text for operators
     first_audio_delay: float | None = None  # seconds from 200 OK to first RTP packet
+    trunk: str | None = None  # the trunk that carried the call (the last one tried)
+    attempts: tuple[TrunkAttempt, ...] = ()  # every trunk tried, in order
 
 
 class CallHandle(Protocol):
