@@ -87,6 +87,21 @@ class CallHandle(Protocol):
         ...
 
 
+class TrunkGate(Protocol):
+    """A trunk's ``calls_per_second`` and ``max_concurrent_calls``, held for every process on
+    one database together, applied at the SIP send: the telephony enters before each INVITE
+    and leaves when that INVITE's call is over."""
+
+    async def enter(self, trunk: str, deadline: float) -> bool:
+        """Wait, until loop time ``deadline`` at most, until the trunk may take one more call
+        now; False: not before the deadline (the call tries its next trunk)."""
+        ...
+
+    def leave(self, trunk: str) -> None:
+        """A call that entered ``trunk`` is over (its place is free again)."""
+        ...
+
+
 class Telephony(Protocol):
     def place_call(
         self, dial: DialSpec, audio: Awaitable[Pcm], observer: CallObserver
