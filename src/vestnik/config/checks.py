@@ -16,7 +16,7 @@ LOG_FORMATS = ("text", "json")
 NUMBER_FORMATS = ("plain", "plus")
 DB_CALLS_MODES = ("auto", "inline", "thread")
 # What this version implements: anything else is refused at load, not at the first call.
-TRANSPORTS = ("udp",)
+TRANSPORTS = ("udp", "tcp", "tls")
 CALLER_ID_MODES = ("from", "pai")
 _DIGITS = re.compile(r"^[0-9]+$")
 _HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+)(:[0-9]{1,5})?$")

@@ -198,6 +198,29 @@ class WebhooksConfig:
 
 
 @dataclass
+class EdgeConfig:
+    """The SIP edge (a Kamailio that vestnik configures and supervises) that carries the
+    calls of ``tcp`` and ``tls`` trunks: UDP towards vestnik, TCP/TLS towards the carrier.
+    Started only when a trunk uses ``tcp`` or ``tls`` (docs/telephony.md, "TCP and TLS")."""
+
+    # The Kamailio binary (Debian package ``kamailio``; TLS needs ``kamailio-tls-modules``).
+    binary: str = "kamailio"
+    # Carrier-facing address of the TCP/TLS listeners; empty: ``sip.bind_host``.
+    bind_host: str = ""
+    # Address written in Via/Record-Route towards the carrier (NAT); empty: ``sip.advertised_host``.
+    advertised_host: str = ""
+    # Carrier-facing ports; 0: a free port chosen at start (set fixed ports in production).
+    tcp_port: int = 0
+    tls_port: int = 0
+    # Our certificate and key (PEM) for the TLS listener, also shown to carriers that ask for a
+    # client certificate; empty: a self-signed pair made at start in ``data_dir``/edge.
+    tls_certificate: str = ""
+    tls_private_key: str = ""
+    # Kamailio's shared memory (MB): ~64 carries 1000 concurrent calls.
+    shared_memory_mb: int = 128
+
+
+@dataclass
 class LogConfig:
     # critical, error, warning, info or debug.
     level: str = "info"
@@ -221,6 +244,7 @@ class Config:
     media: MediaConfig = field(default_factory=MediaConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    edge: EdgeConfig = field(default_factory=EdgeConfig)
 
     @property
     def trunk_list(self) -> list[TrunkConfig]:
