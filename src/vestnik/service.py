@@ -152,6 +152,7 @@ class Service:
         self._server_task: asyncio.Task[None] | None = None
         self._socket: socket.socket | None = None
         self._telephony_started = False
+        self.edge: Any = None  # vestnik.telephony.edge.Edge when a trunk uses tcp or tls
         self._stopped = asyncio.Event()
         self._stop_requested = asyncio.Event()
         self._force = False
@@ -202,7 +203,7 @@ class Service:
 
                 self.renderer = AudioRenderer(self.config, engine)
             if self.telephony is None:
-                self.telephony = _sip_telephony(self.config)
+                self.telephony = await self._sip_telephony()
             try:
                 await self.telephony.start()
             except Exception as exc:
@@ -249,6 +250,21 @@ class Service:
             self.dialer.dialer_id if self.dialer else "off",
         )  # fmt: skip
         self._serving = True
+
+    async def _sip_telephony(self) -> Telephony:
+        """The SIP adapter; with tcp/tls trunks, the SIP edge first (started, supervised, and
+        stopped after the telephony), and the adapter sends those trunks' calls to it."""
+        from vestnik.telephony.edge import Edge, EdgeError, config_via_edge
+
+        edge = Edge(self.config)
+        if not edge.needed:
+            return _sip_telephony(self.config)
+        self.edge = edge
+        try:
+            await edge.start()
+        except EdgeError as exc:
+            raise ServiceError(f"SIP edge: {exc}") from None
+        return _sip_telephony(config_via_edge(self.config, edge.hops))
 
     def _dialer_id(self) -> str | None:
         """With ``[sip] port = 0`` the default id uses the port actually bound."""
@@ -311,6 +327,11 @@ class Service:
                 await self.telephony.stop()
             except Exception:
                 log.exception("telephony stop failed")
+        if self.edge is not None:
+            try:
+                await self.edge.stop()
+            except Exception:
+                log.exception("SIP edge stop failed")
         if self.engine is not None and self._own_engine:
             self.engine.dispose()
         if self._serving:  # a failed start says why instead

@@ -252,13 +252,14 @@ async def test_the_carrier_closing_its_tls_connection_does_not_break_the_next_ca
         _, telephony = await through_edge(tls_trunk(carrier, tls_ca_file=str(ca.cert)))
         first = await place(telephony, seconds=0.3)
         assert first.finish_reason == FinishReason.SUCCESS_FINISH, first
+        await async_wait_until(lambda: callee.received("BYE") == 1, 10, "the first BYE")
         # The carrier goes away (its TLS connections are closed) and comes back.
         carrier.stop()
         carrier.start()
         second = await place(telephony, seconds=0.3)
         assert second.finish_reason == FinishReason.SUCCESS_FINISH, second
         assert carrier.relayed("tls") == 1  # the new carrier process's log
-    assert await asyncio.to_thread(callee.wait, 15.0) == 0, callee.log()
+        assert await asyncio.to_thread(callee.wait, 15.0) == 0, callee.log()
 
 
 def test_a_missing_binary_names_the_debian_package(tmp_path: Path) -> None:
