@@ -234,7 +234,11 @@ def test_serve_without_a_trunk_names_the_setting(sqlite_url: str, tmp_path: Path
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("VESTNIK_TRUNK_TRANSPORT", "tcp", "trunk.transport must be one of udp (got 'tcp')"),
+        (
+            "VESTNIK_TRUNK_TRANSPORT",
+            "ws",
+            "trunk.transport must be one of udp, tcp, tls (got 'ws')",
+        ),
         ("VESTNIK_TRUNK_CODECS", "G729", "trunk.codecs must be one of PCMA, PCMU (got 'G729')"),
     ],
 )

@@ -169,7 +169,10 @@ def test_bad_environment_values_raise_config_error(name: str, value: str) -> Non
         ({"VESTNIK_DATABASE_TIMEOUT": "0"}, "database.timeout must be positive"),
         ({"VESTNIK_LIMITS_IP_ALLOWLIST": "10.0.0.0/8,nowhere"}, "'nowhere' is not an IP"),
         # What this version does not implement is refused at load, not at the first call.
-        ({"VESTNIK_TRUNK_TRANSPORT": "tcp"}, "trunk.transport must be one of udp (got 'tcp')"),
+        (
+            {"VESTNIK_TRUNK_TRANSPORT": "sctp"},
+            "trunk.transport must be one of udp, tcp, tls (got 'sctp')",
+        ),
         ({"VESTNIK_TRUNK_CODECS": "PCMA,G729"}, "trunk.codecs must be one of PCMA, PCMU"),
         ({"VESTNIK_TRUNK_CODECS": ""}, "trunk.codecs must list at least one of PCMA, PCMU"),
         ({"VESTNIK_TTS_ENGINE": "festival"}, "tts.engine must be one of espeak, piper"),

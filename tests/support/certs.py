@@ -33,8 +33,8 @@ class TestCa:
         workdir.mkdir(parents=True, exist_ok=True)
         self.cert = workdir / "ca.pem"
         self.key = workdir / "ca-key.pem"
-        self._run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                  "-subj", f"/CN={name}", "-keyout", str(self.key), "-out", str(self.cert))  # fmt: skip
+        self._run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                  f"/CN={name}", "-keyout", str(self.key), "-out", str(self.cert))  # fmt: skip
 
     def _run(self, *args: str) -> None:
         subprocess.run([self.openssl, *args], check=True, capture_output=True, timeout=60)
