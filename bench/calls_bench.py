@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/calls_bench.py                 # 200, 1000 and 2000 calls
     .venv/bin/python bench/calls_bench.py --calls 1000 --rate 100 --message 20
+    .venv/bin/python bench/calls_bench.py --transport tls --calls 200 1000   # through the edge
 
 For each level it places ``calls`` calls at ``rate`` new calls per second; each plays a
 ``message``-second synthetic message (one shared buffer), then hangs up. SIPp answers every
@@ -9,7 +10,11 @@ call; its SDP (per call, from an injection file) sends every ``sample``-th call'
 receiver process that timestamps each packet, and the rest to a socket nobody reads (as SIPp
 itself does). Printed per level: calls completed/failed, CPU of this process while all calls
 are up, pacer cost per packet, inter-packet gap p50/p99/max and loss on the sampled streams,
-200 OK -> first RTP packet p50/p99, RSS per active call.
+200 OK -> first RTP packet p50/p99, RSS per active call, call setup (INVITE sent -> 200 OK)
+p50/p99. With ``--transport tls`` (or ``tcp``) the calls go the way a tls trunk's do: vestnik's
+SIP edge (Kamailio, telephony/edge) → a carrier Kamailio over TLS with a certificate made at
+start (tests.support.tls_carrier) → SIPp over UDP; the CPU of the edge and of the carrier
+Kamailio (each process group) is printed too.
 
 Loopback only; bounded by ``--calls`` and a timeout per level.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing as mp
 import os
 import platform
@@ -37,13 +43,16 @@ import numpy as np
 from vestnik.calls import ContactKind, FinishReason
 from vestnik.calls.audio import Pcm
 from vestnik.calls.ports import CallResult, DialSpec
-from vestnik.config import Config
+from vestnik.config import Config, TrunkConfig
+from vestnik.telephony.edge import Edge, config_via_edge
 from vestnik.telephony.sip.adapter import SipTelephony
 
 ROOT = Path(__file__).resolve().parent.parent
 # The tests' SIPp launcher (tests.support.sipp) from this checkout, not sippy's "tests" package.
 sys.path.insert(0, str(ROOT))
+from tests.support.certs import TestCa  # noqa: E402
 from tests.support.sipp import SippUas  # noqa: E402
+from tests.support.tls_carrier import TlsCarrier  # noqa: E402
 
 SCENARIO = "uas_bench.xml"  # in tests/support/scenarios/
 HOST = "127.0.0.1"
@@ -113,15 +122,22 @@ def receiver_main(conn: mp.connection.Connection) -> None:
 # --- the load ----------------------------------------------------------------------------------
 
 
-class NullObserver:
+class SetupObserver:
+    """Times INVITE sent (on_dialing) → 200 OK (on_answered)."""
+
+    def __init__(self) -> None:
+        self.dialing: float | None = None
+        self.setup: float | None = None
+
     def on_dialing(self, sip_call_id: str) -> None:
-        pass
+        self.dialing = time.monotonic()
 
     def on_ringing(self) -> None:
         pass
 
     def on_answered(self) -> None:
-        pass
+        if self.dialing is not None:
+            self.setup = time.monotonic() - self.dialing
 
 
 @dataclass
@@ -145,6 +161,56 @@ class LevelReport:
     rss_per_call_kb: float = 0.0
     receiver: dict[str, float] = field(default_factory=dict)
     sipp_exit: int | None = None
+    transport: str = "udp"
+    setup_p50_ms: float = 0.0
+    setup_p99_ms: float = 0.0
+    edge_cpu_percent: float | None = None
+    carrier_cpu_percent: float | None = None
+    edge_ms_per_call: float = 0.0
+    carrier_ms_per_call: float = 0.0
+
+
+def group_cpu_seconds(pgid: int | None) -> float:
+    """User+system CPU of every live process in process group ``pgid``."""
+    if pgid is None:
+        return 0.0
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def stream_path(
+    transport: str, sipp: SippUas, workdir: Path, config: Config, stack: contextlib.AsyncExitStack
+) -> tuple[Config, int | None, int | None]:
+    """The trunk of ``config`` for ``transport``: SIPp itself (udp), or a carrier Kamailio over
+    TLS/TCP in front of SIPp reached through a started SIP edge. Returns the config for
+    SipTelephony and the edge's and the carrier's process groups."""
+    if transport == "udp":
+        config.trunk.host, config.trunk.port = HOST, sipp.port
+        return config, None, None
+    ca = TestCa(workdir / "ca")
+    carrier = TlsCarrier((HOST, sipp.port), ca.issue("carrier", ips=[HOST]),
+                         workdir=workdir / "carrier", children=4)  # fmt: skip
+    carrier.start()
+    stack.callback(carrier.stop)
+    host, port = carrier.address(transport)
+    config.trunk = TrunkConfig(host=host, port=port, transport=transport,
+                               tls_ca_file=str(ca.cert))  # fmt: skip
+    config.data_dir = str(workdir / "var")
+    edge = Edge(config)
+    await edge.start()
+    stack.push_async_callback(edge.stop)
+    assert carrier.process is not None
+    return config_via_edge(config, edge.hops), edge.pid, carrier.process.pid
 
 
 def rss_kb() -> int:
@@ -187,9 +253,31 @@ def synthetic_message(seconds: float) -> Pcm:
 
 
 async def run_level(
-    calls: int, rate: float, message_s: float, sample_every: int, realtime: bool, thread: bool
+    calls: int,
+    rate: float,
+    message_s: float,
+    sample_every: int,
+    realtime: bool,
+    thread: bool,
+    transport: str = "udp",
 ) -> LevelReport:
-    report = LevelReport(calls, rate, message_s)
+    async with contextlib.AsyncExitStack() as stack:
+        return await _run_level(
+            stack, calls, rate, message_s, sample_every, realtime, thread, transport
+        )
+
+
+async def _run_level(
+    stack: contextlib.AsyncExitStack,
+    calls: int,
+    rate: float,
+    message_s: float,
+    sample_every: int,
+    realtime: bool,
+    thread: bool,
+    transport: str,
+) -> LevelReport:
+    report = LevelReport(calls, rate, message_s, transport=transport)
     parent, child = mp.Pipe()
     receiver = mp.Process(target=receiver_main, args=(child,), daemon=True)
     receiver.start()
@@ -204,7 +292,11 @@ async def run_level(
     injection.write_text("\n".join(lines) + "\n")
     timeout = int(calls / rate + message_s + 60)
     sipp = SippUas(
-        SCENARIO, workdir, calls=calls, timeout=timeout, extra=["-inf", str(injection)],
+        SCENARIO,
+        workdir,
+        calls=calls,
+        timeout=timeout,
+        extra=["-inf", str(injection)],
         trace=False,  # a message trace of thousands of calls would load the machine measured
     )
     sipp.start()
@@ -212,12 +304,11 @@ async def run_level(
     config = Config()
     config.sip.bind_host = HOST
     config.sip.port = 0
-    config.trunk.host = HOST
-    config.trunk.port = sipp.port
     config.rtp.bind_host = HOST
     config.rtp.port_min, config.rtp.port_max = 20000, 39999
     config.rtp.realtime_priority = realtime
     config.rtp.pacer_process = not thread
+    config, edge_pgid, carrier_pgid = await stream_path(transport, sipp, workdir, config, stack)
     telephony = SipTelephony(config)
     await telephony.start()
     message = synthetic_message(message_s)
@@ -228,6 +319,8 @@ async def run_level(
     child = getattr(telephony.pacer, "pid", None)
     baseline_rss = rss_kb() + child_rss_kb(child)
     handles = []
+    observers = [SetupObserver() for _ in range(calls)]
+    edge_start, carrier_start = group_cpu_seconds(edge_pgid), group_cpu_seconds(carrier_pgid)
     started = time.monotonic()
     for i in range(calls):
         due = started + i / rate
@@ -235,7 +328,7 @@ async def run_level(
         if delay > 0:
             await asyncio.sleep(delay)
         dial = DialSpec(i, "74990000000", f"7916{i:07d}", ContactKind.PHONE, 30.0, "")
-        handles.append(telephony.place_call(dial, audio(), NullObserver()))
+        handles.append(telephony.place_call(dial, audio(), observers[i]))
     ramp = time.monotonic() - started
     report.placed_rate = calls / ramp if ramp > 0 else float(calls)
 
@@ -244,6 +337,7 @@ async def run_level(
     window = max(1.0, message_s - ramp - 2.0)
     stats = telephony.pacer_stats
     cpu0, t0 = cpu_seconds(child), time.monotonic()
+    edge0, carrier0 = group_cpu_seconds(edge_pgid), group_cpu_seconds(carrier_pgid)
     busy0, packets0, ticks0, late0 = (
         stats.busy_seconds, stats.packets_sent, stats.ticks, stats.late_ticks
     )  # fmt: skip
@@ -254,6 +348,11 @@ async def run_level(
     active1 = telephony.pacer.active_streams
     report.window_s = t1 - t0
     report.cpu_percent = 100.0 * (cpu1 - cpu0) / (t1 - t0)
+    if edge_pgid is not None:
+        report.edge_cpu_percent = 100.0 * (group_cpu_seconds(edge_pgid) - edge0) / (t1 - t0)
+        report.carrier_cpu_percent = (
+            100.0 * (group_cpu_seconds(carrier_pgid) - carrier0) / (t1 - t0)
+        )
     report.active_in_window = (active0, active1)
     packets = stats.packets_sent - packets0
     report.us_per_packet = 1e6 * (stats.busy_seconds - busy0) / packets if packets else 0.0
@@ -271,6 +370,12 @@ async def run_level(
     if len(delays):
         report.first_audio_p50_ms = float(np.percentile(delays, 50) * 1000)
         report.first_audio_p99_ms = float(np.percentile(delays, 99) * 1000)
+    report.edge_ms_per_call = 1000 * (group_cpu_seconds(edge_pgid) - edge_start) / calls
+    report.carrier_ms_per_call = 1000 * (group_cpu_seconds(carrier_pgid) - carrier_start) / calls
+    setups = np.array([o.setup for o in observers if o.setup is not None]) * 1000
+    if len(setups):
+        report.setup_p50_ms = float(np.percentile(setups, 50))
+        report.setup_p99_ms = float(np.percentile(setups, 99))
     lags = np.array(telephony.pacer.recent_lags) * 1000
     if len(lags):
         report.lag_p99_ms = float(np.percentile(lags, 99))
@@ -292,7 +397,7 @@ def print_report(r: LevelReport) -> None:
     ok = r.reasons.get(FinishReason.SUCCESS_FINISH.value, 0)
     rx = r.receiver
     print(f"--- {r.calls} calls at {r.rate:g}/s (placed at {r.placed_rate:.1f}/s), "
-          f"message {r.message_s:g} s")  # fmt: skip
+          f"message {r.message_s:g} s, transport {r.transport}")  # fmt: skip
     print(f"  completed (success_finish): {ok}/{r.calls}   outcomes: {r.reasons}   "
           f"sipp exit: {r.sipp_exit}")  # fmt: skip
     low, high = r.active_in_window
@@ -306,6 +411,14 @@ def print_report(r: LevelReport) -> None:
           f"p99 {rx.get('gap_p99', 0):.2f} ms, max {rx.get('gap_max', 0):.2f} ms")  # fmt: skip
     print(f"  200 OK -> first RTP: p50 {r.first_audio_p50_ms:.1f} ms, "
           f"p99 {r.first_audio_p99_ms:.1f} ms")  # fmt: skip
+    print(f"  call setup (INVITE sent -> 200 OK): p50 {r.setup_p50_ms:.1f} ms, "
+          f"p99 {r.setup_p99_ms:.1f} ms")  # fmt: skip
+    if r.edge_cpu_percent is not None:
+        print(f"  CPU of the SIP edge (Kamailio, all processes) while all calls are up: "
+              f"{r.edge_cpu_percent:.1f}% of one core; of the carrier Kamailio: "
+              f"{r.carrier_cpu_percent:.1f}%; over the whole run per call (INVITE to BYE): "
+              f"edge {r.edge_ms_per_call:.2f} ms, "
+              f"carrier {r.carrier_ms_per_call:.2f} ms")  # fmt: skip
     print(f"  RSS per active call: {r.rss_per_call_kb:.1f} KB "
           f"(message audio shared: {r.message_s * 8:.0f} KB once)")  # fmt: skip
     sys.stdout.flush()
@@ -326,6 +439,8 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=10, help="watch every n-th call's RTP")
     parser.add_argument("--realtime", action="store_true", help="rtp.realtime_priority = true")
     parser.add_argument("--thread", action="store_true", help="rtp.pacer_process = false")
+    parser.add_argument("--transport", choices=("udp", "tls", "tcp"), default="udp",
+                        help="tls/tcp: through the SIP edge to a carrier Kamailio")  # fmt: skip
     args = parser.parse_args()
     raise_fd_limit()
     print(f"vestnik calls bench — {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
@@ -337,7 +452,9 @@ def main() -> None:
     for calls in args.calls:
         message = args.message or max(20.0, calls / args.rate + 10.0)
         report = asyncio.run(
-            run_level(calls, args.rate, message, args.sample, args.realtime, args.thread)
+            run_level(
+                calls, args.rate, message, args.sample, args.realtime, args.thread, args.transport
+            )
         )
         print_report(report)
 
