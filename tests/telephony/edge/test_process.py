@@ -269,3 +269,17 @@ def test_a_missing_binary_names_the_debian_package(tmp_path: Path) -> None:
     config.edge.binary = "kamailio-not-installed"
     with pytest.raises(EdgeError, match="install the Debian package kamailio"):
         Edge(config).prepare()
+
+
+async def test_a_dns_name_is_checked_against_the_certificate_names(
+    tmp_path: Path, ca: TestCa, receiver: RtpReceiver, through_edge: EdgeFactory
+) -> None:
+    callee = answering_callee(tmp_path, receiver)
+    named = ca.issue("named", dns=["LOCALHOST", "other.test"], cn="carrier")
+    with TlsCarrier((callee.host, callee.port), named, workdir=tmp_path / "carrier") as carrier:
+        _, port = carrier.address("tls")
+        trunk = TrunkConfig(host="localhost", port=port, transport="tls", tls_ca_file=str(ca.cert))
+        _, telephony = await through_edge(trunk)
+        result = await place(telephony, seconds=0.3)
+        assert await asyncio.to_thread(callee.wait, 15.0) == 0, callee.log()
+        assert result.finish_reason == FinishReason.SUCCESS_FINISH, result

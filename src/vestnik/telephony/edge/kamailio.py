@@ -67,6 +67,9 @@ def _header(listen: EdgeListen, trunks: Sequence[EdgeTrunk], tls_cfg: Path | Non
         "debug=2", "log_stderror=yes", "fork=yes", "children=4", "tcp_children=4",
         "auto_aliases=no", "tcp_connection_lifetime=3605", "tcp_keepalive=yes",
         "tcp_crlf_ping=yes", "tcp_accept_no_cl=yes",
+        # The system resolver (/etc/hosts, then DNS), as the rest of the machine resolves;
+        # Kamailio's own DNS cache skips /etc/hosts (measured: "localhost" unresolvable).
+        "use_dns_cache=no", "dns_try_naptr=no",
         f"enable_tls={'yes' if tls else 'no'}",
         "disable_tcp=no" if listen.tcp_port is not None or tls else "disable_tcp=yes",
         *_listen_lines(listen, trunks),
