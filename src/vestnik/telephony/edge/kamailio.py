@@ -105,7 +105,7 @@ request_route {{
     }}
     if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
     if (is_method("ACK")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
-    if ($Ri == "{local}") {{
+    if ($proto == "udp" && $Ri == "{local}") {{
 {dispatch}
     }}
     if (is_method("OPTIONS")) {{ sl_send_reply("200", "OK"); exit; }}
