@@ -59,7 +59,11 @@ request_route {{
         sl_send_reply("404", "Not here");
         exit;
     }}
-    if (is_method("OPTIONS")) {{ sl_send_reply("200", "OK"); exit; }}
+    if (is_method("OPTIONS")) {{
+        xlog("L_INFO", "carrier: $rm over $proto from $si:$sp\n");
+        sl_send_reply("200", "OK");
+        exit;
+    }}
     if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
     if (is_method("ACK")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
     if (!is_method("INVITE")) {{ sl_send_reply("405", "Method Not Allowed"); exit; }}
@@ -138,4 +142,12 @@ class TlsCarrier(Peer):
 
     def relayed(self, transport: str) -> int:
         """INVITEs the carrier received over ``transport`` (from its log)."""
-        return self.log().count(f" over {transport} from ")
+        return self.received_over(transport, "INVITE")
+
+    def received_over(self, transport: str, method: str) -> int:
+        """``method`` requests (INVITE, OPTIONS) received over ``transport`` (from its log)."""
+        return sum(
+            1
+            for line in self.log().splitlines()
+            if f"carrier: {method} " in line and f" over {transport} from " in line
+        )

@@ -27,6 +27,7 @@ from vestnik.calls.audio import Pcm
 from vestnik.calls.ports import CallResult, DialSpec
 from vestnik.config import Config, TrunkConfig
 from vestnik.telephony.edge import Edge, EdgeError, config_via_edge
+from vestnik.telephony.edge.process import options_ok
 from vestnik.telephony.rtp import g711
 from vestnik.telephony.rtp.packets import PT_PCMA
 from vestnik.telephony.sip.adapter import SipTelephony
@@ -283,3 +284,39 @@ async def test_a_dns_name_is_checked_against_the_certificate_names(
         result = await place(telephony, seconds=0.3)
         assert await asyncio.to_thread(callee.wait, 15.0) == 0, callee.log()
         assert result.finish_reason == FinishReason.SUCCESS_FINISH, result
+
+
+def test_a_missing_tls_module_names_the_debian_package(tmp_path: Path) -> None:
+    """The real Kamailio, run with a module directory that lacks tls.so (as on a machine
+    without kamailio-tls-modules)."""
+    binary = require_binary("kamailio", "kamailio")
+    modules = next(Path("/usr/lib").glob("*/kamailio/modules"))
+    without_tls = tmp_path / "modules"
+    without_tls.mkdir()
+    for module in modules.glob("*.so"):
+        if module.name != "tls.so":
+            (without_tls / module.name).symlink_to(module)
+    wrapper = tmp_path / "kamailio-without-tls"
+    wrapper.write_text(f'#!/bin/sh\nexec {binary} -L {without_tls} "$@"\n')
+    wrapper.chmod(0o755)
+    config = Config()
+    config.data_dir = str(tmp_path / "var")
+    config.trunk = TrunkConfig(host="127.0.0.1", transport="tls")
+    config.edge.binary = str(wrapper)
+    with pytest.raises(EdgeError, match="install the Debian package kamailio-tls-modules"):
+        Edge(config).prepare()
+
+
+async def test_options_and_other_requests_of_a_tls_trunk_cross_the_edge(
+    tmp_path: Path, ca: TestCa, through_edge: EdgeFactory
+) -> None:
+    """What the health probes and the registration agent send to the trunk's next hop goes
+    over TLS to the carrier too (the carrier answers OPTIONS itself)."""
+    callee = SippUas.launch("uas_ring.xml", tmp_path / "sipp", calls=None, timeout=None)
+    with TlsCarrier((callee.host, callee.port), carrier_cert(ca),
+                    workdir=tmp_path / "carrier") as carrier:  # fmt: skip
+        trunk = tls_trunk(carrier, tls_ca_file=str(ca.cert))
+        edge, _ = await through_edge(trunk)
+        assert await asyncio.to_thread(options_ok, edge.hops.next_hop(trunk), 3.0)
+        assert carrier.received_over("tls", "OPTIONS") == 1, carrier.log()
+    callee.stop()
