@@ -320,3 +320,23 @@ async def test_options_and_other_requests_of_a_tls_trunk_cross_the_edge(
         assert await asyncio.to_thread(options_ok, edge.hops.next_hop(trunk), 3.0)
         assert carrier.received_over("tls", "OPTIONS") == 1, carrier.log()
     callee.stop()
+
+
+async def test_the_carrier_restarting_during_a_call_does_not_lose_its_bye(
+    tmp_path: Path, ca: TestCa, receiver: RtpReceiver, through_edge: EdgeFactory
+) -> None:
+    """The TLS connection the call was set up on goes away mid-call; vestnik's BYE still
+    reaches the callee (the edge opens a new connection, verified with the trunk's profile)."""
+    callee = answering_callee(tmp_path, receiver)
+    with TlsCarrier((callee.host, callee.port), carrier_cert(ca),
+                    workdir=tmp_path / "carrier") as carrier:  # fmt: skip
+        _, telephony = await through_edge(tls_trunk(carrier, tls_ca_file=str(ca.cert)))
+        observer = Observer()
+        handle = telephony.place_call(dial(), ready(tone(3.0)), observer)
+        await async_wait_until(lambda: "answered" in observer.names, 10, "the answer")
+        carrier.stop()
+        carrier.start()
+        result = await asyncio.wait_for(handle.result(), 30)
+        assert result.finish_reason == FinishReason.SUCCESS_FINISH, result
+        assert await asyncio.to_thread(callee.wait, 15.0) == 0, callee.log()
+        assert callee.received("BYE") == 1
