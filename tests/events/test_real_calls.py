@@ -24,6 +24,11 @@ from vestnik.store.schema import accounts, call_sessions
 pytestmark = pytest.mark.sip
 
 ORDER = ["call_started", "call_answered", "call_finished"]
+# The report's default set is the vendor's; this test compares some of our fields too.
+REPORT_FIELDS = [
+    "id", "finish_reason", "is_lost", "talk_duration", "total_duration", "wait_duration",
+    "contact_phone_number", "call_api_external_id",
+]  # fmt: skip
 
 
 async def test_real_calls_reach_webhooks_and_the_report(tmp_path: Path, db_url: str) -> None:
@@ -77,7 +82,7 @@ async def test_real_calls_reach_webhooks_and_the_report(tmp_path: Path, db_url: 
                     }
                     request = {
                         "jsonrpc": "2.0", "id": 1, "method": "get.calls_report",
-                        "params": {"access_token": token, **window},
+                        "params": {"access_token": token, **window, "fields": REPORT_FIELDS},
                     }  # fmt: skip
                     report = (await http.post(DATA_API_PATH, json=request)).json()["result"]
             finally:
