@@ -118,7 +118,8 @@ _REGISTER_LINE = re.compile(
     r"src=(?P<source>\S+) auth=(?P<auth>\S*)$",
     re.MULTILINE,
 )
-_ADDRESS = re.compile(r"Address:\s*(sip:\S+)")
+# ul.dump: "Address: sip:…" then "Expires: <seconds left> | permanent | expired | deleted".
+_BINDING = re.compile(r"Address:\s*(sip:\S+)\s+Expires:\s*(\S+)")
 
 
 @dataclass(frozen=True)
@@ -231,7 +232,8 @@ class KamailioRegistrar(Peer):
         ]
 
     def contacts(self) -> list[str]:
-        """The registered contacts now (``kamcmd ul.dump``: Kamailio holds this one account)."""
+        """The contacts registered now (``kamcmd ul.dump``: Kamailio holds this one account);
+        lapsed bindings, which Kamailio keeps until its next clean-up, are left out."""
         kamcmd = require_binary("kamcmd", "kamailio")
         result = subprocess.run(
             [kamcmd, "-s", f"unix:{self.ctl_socket}", "ul.dump"],
@@ -241,4 +243,8 @@ class KamailioRegistrar(Peer):
         )
         if result.returncode != 0 or "Domains:" not in result.stdout:
             raise RuntimeError(f"kamcmd ul.dump failed: {result.stdout}{result.stderr}")
-        return _ADDRESS.findall(result.stdout)
+        return [
+            address
+            for address, left in _BINDING.findall(result.stdout)
+            if left == "permanent" or (left.isdigit() and int(left) > 0)
+        ]

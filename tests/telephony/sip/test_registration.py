@@ -8,7 +8,11 @@ reads what Kamailio received from its log and what it holds with ``kamcmd ul.dum
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import re
+import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -59,24 +63,22 @@ async def call(telephony: SipTelephony) -> CallResult:
 
 @pytest.fixture
 async def telephony_for() -> AsyncIterator[Factory]:
-    """``await telephony_for(registrar, **trunk)`` -> a started SipTelephony registering there
-    (back-off shortened to 0.5 s, doubling)."""
+    """``await telephony_for((host, port), **trunk)`` -> a started SipTelephony registering
+    there (back-off shortened to 0.5 s, doubling)."""
     started: list[SipTelephony] = []
 
-    async def make(
-        registrar: KamailioRegistrar, rtp_base: int = 43000, **trunk: object
-    ) -> SipTelephony:
+    async def make(trunk: tuple[str, int], rtp_base: int = 43000, **keys: object) -> SipTelephony:
         config = Config()
         config.rtp.pacer_process = False
         config.sip.bind_host = "127.0.0.1"
         config.sip.port = 0
         config.rtp.port_min, config.rtp.port_max = rtp_base, rtp_base + 98
-        config.trunk.host, config.trunk.port = registrar.address
+        config.trunk.host, config.trunk.port = trunk
         config.trunk.from_domain = DOMAIN
         config.trunk.username = USER
         config.trunk.password = PASSWORD
         config.trunk.register = True
-        for key, value in trunk.items():
+        for key, value in keys.items():
             setattr(config.trunk, key, value)
         telephony = SipTelephony(config)
         telephony.register_timing = RegisterTiming(first_retry=0.5, max_retry=8.0)
@@ -110,7 +112,7 @@ async def test_registers_then_calls_then_unregisters_on_stop(
         KamailioRegistrar((callee.host, callee.port), USER, PASSWORD, domain=DOMAIN,
                           workdir=tmp_path / "kam") as registrar,
     ):  # fmt: skip
-        telephony = await telephony_for(registrar, register_expires=300)
+        telephony = await telephony_for(registrar.address, register_expires=300)
         await async_wait_until(lambda: registered(telephony) is True, 10, "registered")
         assert registrar.contacts() == [contact_of(telephony)]
 
@@ -144,7 +146,7 @@ async def test_a_process_that_did_not_register_is_refused(
         KamailioRegistrar((callee.host, callee.port), USER, PASSWORD, domain=DOMAIN,
                           workdir=tmp_path / "kam") as registrar,
     ):  # fmt: skip
-        telephony = await telephony_for(registrar, register=False)
+        telephony = await telephony_for(registrar.address, register=False)
         result = await call(telephony)
         assert (result.sip_code, result.sip_reason) == (403, "Not registered"), result
         assert registrar.registers() == []
@@ -160,7 +162,7 @@ async def test_407_challenge_is_answered_with_proxy_authorization(
         KamailioRegistrar((callee.host, callee.port), USER, PASSWORD, domain=DOMAIN,
                           challenge="proxy", workdir=tmp_path / "kam") as registrar,
     ):  # fmt: skip
-        telephony = await telephony_for(registrar)
+        telephony = await telephony_for(registrar.address)
         await async_wait_until(lambda: registered(telephony) is True, 10, "registered")
         assert registrar.contacts() == [contact_of(telephony)]
         await telephony.stop()
@@ -175,7 +177,7 @@ async def test_wrong_password_is_not_registered_and_retries_back_off(
         KamailioRegistrar((callee.host, callee.port), USER, PASSWORD, domain=DOMAIN,
                           workdir=tmp_path / "kam") as registrar,
     ):  # fmt: skip
-        telephony = await telephony_for(registrar, password="wrong")
+        telephony = await telephony_for(registrar.address, password="wrong")
         await async_wait_until(
             lambda: len(exchanges(registrar.registers())) >= 4, 10, "four REGISTER attempts"
         )
@@ -205,7 +207,7 @@ async def test_refreshes_before_the_granted_time_runs_out(
         KamailioRegistrar((callee.host, callee.port), USER, PASSWORD, domain=DOMAIN,
                           max_expires=4, workdir=tmp_path / "kam") as registrar,
     ):  # fmt: skip
-        telephony = await telephony_for(registrar, register_expires=60)
+        telephony = await telephony_for(registrar.address, register_expires=60)
         await async_wait_until(lambda: registered(telephony) is True, 10, "registered")
         for _ in range(6):  # 6 s: longer than the 4 s granted
             await asyncio.sleep(1.0)
@@ -233,8 +235,8 @@ async def test_each_process_registers_its_own_contact(
         KamailioRegistrar((callee.host, callee.port), USER, PASSWORD, domain=DOMAIN,
                           workdir=tmp_path / "kam") as registrar,
     ):  # fmt: skip
-        one = await telephony_for(registrar)
-        two = await telephony_for(registrar, rtp_base=43200)
+        one = await telephony_for(registrar.address)
+        two = await telephony_for(registrar.address, rtp_base=43200)
         await async_wait_until(
             lambda: registered(one) is True and registered(two) is True, 10, "both registered"
         )
@@ -257,3 +259,40 @@ def test_refresh_and_back_off_timings() -> None:
     assert refresh_delay(4) == 2
     timing = RegisterTiming()
     assert [timing.retry_delay(n) for n in range(1, 9)] == [5, 10, 20, 40, 80, 160, 300, 300]
+
+
+async def test_an_unanswered_register_is_retried(telephony_for: Factory) -> None:
+    """A registrar that never answers: after sippy's 32 s the trunk says so, and a new REGISTER
+    (a new transaction: another branch) follows after the back-off."""
+    hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    hole.bind(("127.0.0.1", 0))
+    hole.setblocking(False)
+    branches: list[tuple[float, str]] = []
+
+    def drain() -> bool:
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                data = hole.recv(65536).decode(errors="replace")
+                found = re.search(r"branch=([^;\s]+)", data)
+                if data.startswith("REGISTER ") and found:
+                    branches.append((time.monotonic(), found.group(1)))
+        return False
+
+    try:
+        telephony = await telephony_for(hole.getsockname())
+        status = telephony.trunks.by_name["trunk"]
+        await async_wait_until(lambda: drain() or status.last_error is not None, 40, "timer F")
+        failed_at = time.monotonic()
+        assert status.registered is False
+        assert status.last_error == (
+            f"no response from the registrar 127.0.0.1:{hole.getsockname()[1]} within 32 s"
+        )
+        await async_wait_until(
+            lambda: drain() or len({b for _, b in branches}) >= 2, 3, "a second REGISTER"
+        )
+        first = [t for t, b in branches if b == branches[0][1]]
+        assert len(first) >= 5  # sippy retransmitted the first one (timer E)
+        retry_at = next(t for t, b in branches if b != branches[0][1])
+        assert 0.3 < retry_at - failed_at < 1.5
+    finally:
+        hole.close()
