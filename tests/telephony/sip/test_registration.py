@@ -169,6 +169,22 @@ async def test_407_challenge_is_answered_with_proxy_authorization(
         assert registrar.contacts() == []
 
 
+async def test_registers_through_the_outbound_proxy(tmp_path: Path, telephony_for: Factory) -> None:
+    """The trunk's own address is unroutable (TEST-NET-1): everything goes to the proxy."""
+    with (
+        SippUas.trunk(tmp_path / "sipp") as callee,
+        KamailioRegistrar((callee.host, callee.port), USER, PASSWORD, domain=DOMAIN,
+                          workdir=tmp_path / "kam") as registrar,
+    ):  # fmt: skip
+        proxy = "{}:{}".format(*registrar.address)
+        telephony = await telephony_for(("192.0.2.1", 5060), outbound_proxy=proxy)
+        await async_wait_until(lambda: registered(telephony) is True, 10, "registered")
+        assert registrar.registers()[0].ruri == f"sip:{DOMAIN}"
+        assert (await call(telephony)).finish_reason == FinishReason.SUCCESS_FINISH
+        await telephony.stop()
+        assert registrar.contacts() == []
+
+
 async def test_wrong_password_is_not_registered_and_retries_back_off(
     tmp_path: Path, telephony_for: Factory
 ) -> None:
