@@ -208,9 +208,9 @@ async def test_wrong_password_is_not_registered_and_retries_back_off(
         starts = [r.at for r in exchanges(registrar.registers())]
         gaps = [b - a for a, b in itertools.pairwise(starts)]
         # 0.5 s, 1 s, 2 s: each wait doubles (loopback round trips add a few ms).
-        assert 0.4 < gaps[0] < 0.9, gaps
+        assert 0.4 < gaps[0] < 1.0, gaps
         for shorter, longer in itertools.pairwise(gaps):
-            assert 1.6 < longer / shorter < 2.5, gaps
+            assert 1.5 < longer / shorter < 2.6, gaps
 
 
 async def test_refreshes_before_the_granted_time_runs_out(
@@ -235,7 +235,7 @@ async def test_refreshes_before_the_granted_time_runs_out(
         assert len({r.call_id for r in starts}) == 1
         assert [r.cseq for r in starts] == sorted({r.cseq for r in starts})
         gaps = [b.at - a.at for a, b in itertools.pairwise(starts)]
-        assert all(1.8 < gap < 2.6 for gap in gaps), gaps
+        assert all(1.8 < gap < 3.0 for gap in gaps), gaps
         result = await call(telephony)
         assert result.finish_reason == FinishReason.SUCCESS_FINISH, result
         await telephony.stop()
