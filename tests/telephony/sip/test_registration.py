@@ -67,11 +67,14 @@ async def telephony_for() -> AsyncIterator[Factory]:
     there (back-off shortened to 0.5 s, doubling)."""
     started: list[SipTelephony] = []
 
-    async def make(trunk: tuple[str, int], rtp_base: int = 43000, **keys: object) -> SipTelephony:
+    async def make(
+        trunk: tuple[str, int], rtp_base: int = 43000, advertised: str = "", **keys: object
+    ) -> SipTelephony:
         config = Config()
         config.rtp.pacer_process = False
         config.sip.bind_host = "127.0.0.1"
         config.sip.port = 0
+        config.sip.advertised_host = advertised
         config.rtp.port_min, config.rtp.port_max = rtp_base, rtp_base + 98
         config.trunk.host, config.trunk.port = trunk
         config.trunk.from_domain = DOMAIN
@@ -181,6 +184,25 @@ async def test_registers_through_the_outbound_proxy(tmp_path: Path, telephony_fo
         await async_wait_until(lambda: registered(telephony) is True, 10, "registered")
         assert registrar.registers()[0].ruri == f"sip:{DOMAIN}"
         assert (await call(telephony)).finish_reason == FinishReason.SUCCESS_FINISH
+        await telephony.stop()
+        assert registrar.contacts() == []
+
+
+async def test_the_contact_is_the_advertised_address(
+    tmp_path: Path, telephony_for: Factory
+) -> None:
+    """``sip.advertised_host`` (NAT): the Contact carries it, and Kamailio binds it (it answers
+    to where the datagram came from, Via ``received``)."""
+    with (
+        SippUas.trunk(tmp_path / "sipp") as callee,
+        KamailioRegistrar((callee.host, callee.port), USER, PASSWORD, domain=DOMAIN,
+                          workdir=tmp_path / "kam") as registrar,
+    ):  # fmt: skip
+        telephony = await telephony_for(registrar.address, advertised="127.0.0.2")
+        await async_wait_until(lambda: registered(telephony) is True, 10, "registered")
+        advertised = f"sip:{USER}@127.0.0.2:{telephony.sip_port}"
+        assert registrar.contacts() == [advertised]
+        assert registrar.registers()[0].source == f"127.0.0.1:{telephony.sip_port}"
         await telephony.stop()
         assert registrar.contacts() == []
 
