@@ -272,7 +272,7 @@ class Registration:
         self.registrar = Registrar(endpoint, trunk, contact_host, via_host)
         self.expires = trunk.register_expires  # asked for; raised by a 423's Min-Expires
         self.failures = 0  # in a row
-        self.sent = 0  # REGISTER exchanges started (un-REGISTER included)
+        self._sent_at = 0.0  # loop time the current exchange started
         self._valid_until = 0.0  # loop time the current registration ends (0: none)
         self._unanswered = False  # the last exchange got no answer: it may have been bound
         self._expiry: asyncio.TimerHandle | None = None
@@ -317,7 +317,7 @@ class Registration:
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(resolve)
 
-        self.sent += 1
+        self._sent_at = loop.time()
         self._unanswered = True
         self.sippy.call(self.registrar.send, expires, done)
         outcome = await future
@@ -335,7 +335,8 @@ class Registration:
         loop = asyncio.get_running_loop()
         if outcome.ok and outcome.granted:
             self.failures = 0
-            self._valid_until = loop.time() + outcome.granted
+            # Counted from our REGISTER leaving, not from its answer: never past the registrar's.
+            self._valid_until = self._sent_at + outcome.granted
             if self._expiry is not None:
                 self._expiry.cancel()
             self._expiry = loop.call_at(self._valid_until, self._expired)
