@@ -25,6 +25,8 @@ from vestnik.telephony.rtp.ports import PortsExhausted, RtpPortPool
 from vestnik.telephony.sip.call import SipCall
 from vestnik.telephony.sip.endpoint import SipEndpoint
 from vestnik.telephony.sip.loop import SippyLoop
+from vestnik.telephony.sip.registration import RegisterTiming, Registration
+from vestnik.telephony.trunks import TrunkStates
 from vestnik.threads import run_in_thread
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,10 @@ class SipTelephony:
         )
         self.sippy: SippyLoop = SippyLoop.instance()
         self.endpoint = SipEndpoint(config.sip.bind_host, config.sip.port, self.sippy)
+        self.trunks = TrunkStates(config.trunk_list)
+        # Back-off of the registrations (tests shorten it before ``start``).
+        self.register_timing = RegisterTiming()
+        self.registrations: list[Registration] = []
         self._calls: set[SipCall] = set()
         self._port_freed = asyncio.Event()
         self._started = False
@@ -110,16 +116,30 @@ class SipTelephony:
             raise TelephonyError(f"cannot start the RTP pacer: {exc}") from exc
         metrics.register_pacer(self.pacer)
         self._started = True
+        self._start_registrations()
         log.info("SIP on %s:%d, trunk %s:%d", self.config.sip.bind_host, self.sip_port,
                  self.config.trunk.host, self.config.trunk.sip_port)  # fmt: skip
 
+    def _start_registrations(self) -> None:
+        """One ``Registration`` per trunk with ``register = true``; they do not hold up the
+        start (routing skips a trunk until it is registered)."""
+        contact_host = self.config.sip.advertised_host or self.config.sip.bind_host
+        for trunk in self.config.trunk_list:
+            if trunk.register:
+                registration = Registration(trunk, self.endpoint, self.sippy, self.trunks,
+                                            contact_host, self.register_timing)  # fmt: skip
+                registration.start()
+                self.registrations.append(registration)
+
     async def stop(self, timeout: float = 5.0) -> None:
-        """End every call still up (CANCEL/BYE), then close SIP and the pacer."""
+        """End every call still up (CANCEL/BYE), un-register, then close SIP and the pacer."""
         calls = list(self._calls)
         for call in calls:
             call.release()
         if calls:
             await asyncio.wait([asyncio.ensure_future(c.result()) for c in calls], timeout=timeout)
+        registrations, self.registrations = self.registrations, []
+        await asyncio.gather(*(r.stop() for r in registrations))
         if self._started:
             # Give sippy a moment to put the CANCELs/BYEs on the wire before the socket goes.
             await asyncio.sleep(0.05)
