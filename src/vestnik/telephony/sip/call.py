@@ -328,7 +328,7 @@ class SipCall:
                 return (signal[1], signal[2], signal[3]), False
             elif kind == "failed":
                 return self._refused(signal, hop, self._loop.time() - sent_at)
-            elif kind == "silent":
+            elif kind == "silent" and not responded:  # (queued before a late 1xx: moot)
                 self._hangup()
                 detail = f"no response from the trunk {hop} within {NO_RESPONSE_SECONDS:g} s"
                 return self._result_for(
