@@ -61,6 +61,7 @@ def test_session_show_has_every_stored_field(cli: CliRunner, db: Engine) -> None
     text = cli("admin", "session", "show", str(session_id)).out
     for expected in ("subscriber_busy", "486", "Busy Here", "2026-09-21T14:13:20.750+00:00"):
         assert expected in text
+    assert "carrier-a 503 Service Unavailable; carrier-b 486 Busy Here" in text
     assert_refused(cli("admin", "session", "show", "999"), "not found")
 
 
