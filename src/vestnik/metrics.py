@@ -60,9 +60,17 @@ ANSWER_TO_FIRST_AUDIO = Histogram(
 
 SIP_FINAL_RESPONSES = Counter(
     "vestnik_sip_final_responses",
-    "INVITEs sent, by the final SIP response code of the trunk ('none': no final response "
-    "before the call ended: no answer by dialing_timeout, release, timeout, transport error).",
-    ["code"],
+    "INVITEs sent, by trunk and the trunk's final SIP response code ('none': no final "
+    "response before the INVITE ended: no answer by dialing_timeout, release, no response "
+    "(the next trunk was tried), transport error).",
+    ["trunk", "code"],
+    registry=REGISTRY,
+)
+
+SIP_INVITES = Counter(
+    "vestnik_sip_invites",
+    "INVITEs sent, by trunk (a call that fails over sends one to each trunk it tries).",
+    ["trunk"],
     registry=REGISTRY,
 )
 
@@ -105,9 +113,13 @@ def observe_webhook_outcome(outcome: str, lag_seconds: float | None = None) -> N
         WEBHOOK_LAG.observe(max(0.0, lag_seconds))
 
 
-def observe_sip_final_response(code: int | None) -> None:
+def observe_sip_final_response(code: int | None, trunk: str) -> None:
     label = "none" if code is None else str(code) if 100 <= code <= 699 else "other"
-    SIP_FINAL_RESPONSES.labels(label).inc()
+    SIP_FINAL_RESPONSES.labels(trunk, label).inc()
+
+
+def observe_invite(trunk: str) -> None:
+    SIP_INVITES.labels(trunk).inc()
 
 
 def observe_time_to_answer(seconds: float) -> None:

@@ -26,7 +26,11 @@ def stored_row(**values: Any) -> dict[str, Any]:
         "sip_code": 200, "sip_reason": "OK", "sip_call_id": "abc@host", "created_at": T0,
         "dial_at": T0 + 1.0, "ring_at": T0 + 1.5, "answer_at": T0 + 4.2, "end_at": T0 + 10.0,
         "release_requested": False, "lease_owner": None, "lease_expires_at": None,
-        "dial_attempts": 1,
+        "dial_attempts": 1, "trunk": "carrier-b",
+        "attempts": [
+            {"trunk": "carrier-a", "sip_code": 503, "sip_reason": "Service Unavailable"},
+            {"trunk": "carrier-b", "sip_code": 200, "sip_reason": "OK"},
+        ],
     }  # fmt: skip
     row.update(values)
     return row
@@ -41,6 +45,8 @@ def test_from_row_types_every_coded_column() -> None:
     assert session.message_type is MessageType.TTS
     assert session.usage_rule is UsageRule.FIXED
     assert (session.id, session.account_id, session.dial_at) == (42, 7, T0 + 1.0)
+    assert session.trunk == "carrier-b"
+    assert [a["sip_code"] for a in session.attempts] == [503, 200]
     queued = CallSession.from_row(stored_row(state="queued", finish_reason=None))
     assert queued.state is CallState.QUEUED and queued.finish_reason is None
 
@@ -71,6 +77,7 @@ def test_notification_payload_of_a_session_has_plain_values() -> None:
         "finish_reason": "subscriber_disconnects",
         "sip_code": 200,
         "sip_reason": "OK",
+        "trunk": "carrier-b",
     }
     # Plain strings, not enum members: the payload is stored as JSON and templated as text.
     assert type(payload["direction"]) is str and type(payload["finish_reason"]) is str
@@ -80,10 +87,10 @@ def test_notification_payload_before_dialing_starts_at_creation() -> None:
     queued = CallSession.from_row(
         stored_row(
             state="queued", finish_reason=None, dial_at=None, ring_at=None, answer_at=None,
-            end_at=None, sip_code=None, sip_reason=None,
+            end_at=None, sip_code=None, sip_reason=None, trunk=None, attempts=None,
         )
     )  # fmt: skip
     payload = notification_payload(queued, EventType.CALL_STARTED, T0)
     assert payload["start_time"] == "2025-12-29T09:20:00.000+00:00"
-    assert payload["finish_reason"] is None
+    assert payload["finish_reason"] is None and payload["trunk"] is None
     assert payload["wait_time_duration"] == payload["total_time_duration"] == 0

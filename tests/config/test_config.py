@@ -360,10 +360,15 @@ def test_env_names_in_the_doc_work(tmp_path: Path) -> None:
         }.get(hint)  # fmt: skip
         if sample is None:
             continue
-        config = load_config(None, environ={name: sample, "VESTNIK_CONFIG": str(_empty(tmp_path))})
+        needs = NEEDS.get(f"{section}.{key}", {})
+        environ = {name: sample, "VESTNIK_CONFIG": str(_empty(tmp_path)), **needs}
+        config = load_config(None, environ=environ)
         target = getattr(config, section) if section else config
         assert str(getattr(target, key)).lower() == sample, name
 
+
+# Keys that are refused without another one.
+NEEDS = {"trunk.register": {"VESTNIK_TRUNK_USERNAME": "x"}}
 
 # Keys whose values are checked beyond their type get a valid, non-default sample.
 SAMPLES = {
@@ -478,6 +483,8 @@ def test_several_trunks(tmp_path: Path) -> None:
         ('[[trunks]]\nname = "a"\nhost = "x"\nhots = "y"\n', {},
          "unknown config key trunks[0].hots"),
         ("trunks = 5\n", {}, "trunks must be an array of tables"),
+        ('[[trunks]]\nname = "a"\nhost = "x"\nregister = true\n', {},
+         "trunks[0].username must be set when register = true"),
         ('[trunk]\ndomain = "x"\n', {}, "trunk.domain was renamed to trunk.from_domain"),
     ],
 )  # fmt: skip

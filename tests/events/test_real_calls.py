@@ -24,6 +24,11 @@ from vestnik.store.schema import accounts, call_sessions
 pytestmark = pytest.mark.sip
 
 ORDER = ["call_started", "call_answered", "call_finished"]
+# The report's default set is the vendor's; this test compares some of our fields too.
+REPORT_FIELDS = [
+    "id", "finish_reason", "is_lost", "talk_duration", "total_duration", "wait_duration",
+    "contact_phone_number", "call_api_external_id", "trunk",
+]  # fmt: skip
 
 
 async def test_real_calls_reach_webhooks_and_the_report(tmp_path: Path, db_url: str) -> None:
@@ -77,7 +82,7 @@ async def test_real_calls_reach_webhooks_and_the_report(tmp_path: Path, db_url: 
                     }
                     request = {
                         "jsonrpc": "2.0", "id": 1, "method": "get.calls_report",
-                        "params": {"access_token": token, **window},
+                        "params": {"access_token": token, **window, "fields": REPORT_FIELDS},
                     }  # fmt: skip
                     report = (await http.post(DATA_API_PATH, json=request)).json()["result"]
             finally:
@@ -108,6 +113,9 @@ async def test_real_calls_reach_webhooks_and_the_report(tmp_path: Path, db_url: 
         assert final["finish_reason"] == row["finish_reason"]
         assert final["external_id"] == row["call_api_external_id"]
         assert final["contact_phone_number"] == row["contact_phone_number"]
+        # Dialled sessions went out on the one trunk ([trunk] shorthand); refused ones on none.
+        dialled = row["finish_reason"] == "success_finish"
+        assert final["trunk"] == row["trunk"] == ("trunk" if dialled else None)
         assert final["talk_time_duration"] == row["talk_duration"]
         assert final["total_time_duration"] == row["total_duration"]
         assert final["wait_time_duration"] == row["wait_duration"]

@@ -62,6 +62,8 @@ def notification_payload(session: CallSession, event_type: EventType, at: float)
         "finish_reason": None if finish_reason is None else finish_reason.value,
         "sip_code": session.sip_code,
         "sip_reason": session.sip_reason,
+        # Ours: the trunk that carried the call (the last one tried); null before the end.
+        "trunk": session.trunk,
     }
 
 
@@ -83,4 +85,5 @@ TEMPLATE_VARIABLES: tuple[str, ...] = (
     "finish_reason",
     "sip_code",
     "sip_reason",
+    "trunk",
 )

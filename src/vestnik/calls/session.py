@@ -56,6 +56,9 @@ class CallSession:
     lease_owner: str | None  # the dialer run that holds the session
     lease_expires_at: float | None
     dial_attempts: int
+    trunk: str | None = None  # the trunk that carried the call (the last one tried)
+    # Every INVITE: {"trunk", "sip_code", "sip_reason"}, in order (empty until finished).
+    attempts: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> CallSession:
@@ -96,4 +99,6 @@ class CallSession:
             lease_owner=row["lease_owner"],
             lease_expires_at=row["lease_expires_at"],
             dial_attempts=row["dial_attempts"],
+            trunk=row["trunk"],
+            attempts=tuple(row["attempts"] or ()),
         )

@@ -71,6 +71,9 @@ def check_trunk(trunk: TrunkConfig, prefix: str) -> None:
     for number in trunk.prefixes:
         if not _DIGITS.match(number):
             raise ConfigError(f"{prefix}prefixes must be digits, got {number!r}")
+    if trunk.register and not trunk.username:
+        raise ConfigError(f"{prefix}username must be set when register = true (the "
+                          "registration is for sip:username@from_domain)")  # fmt: skip
     if trunk.register and trunk.register_expires < 60:
         raise ConfigError(f"{prefix}register_expires must be at least 60 s, got "
                           f"{trunk.register_expires}")  # fmt: skip

@@ -34,6 +34,7 @@ class Call:
     overrun: bool = False  # hung up for lasting longer than max_call_seconds
     finished: bool = False
     sip_call_id: str | None = None
+    route: tuple[str, ...] = ()  # the trunks to try, in order (dialer.routing)
     writes: asyncio.Future[None] | None = None  # tail of the ordered progress writes
     task: asyncio.Task[None] | None = None
 

@@ -37,6 +37,7 @@ from vestnik.config import Config
 from vestnik.dialer.call import InHand, Interrupt
 from vestnik.dialer.database import DialerDatabase
 from vestnik.dialer.loops import DialerLoops
+from vestnik.dialer.routing import Router
 from vestnik.dialer.session import CUT_GRACE_SECONDS, SessionRuns
 from vestnik.dialer.settle import Settler
 from vestnik.dialer.slots import Slots
@@ -74,9 +75,11 @@ class Dialer:
         self._db = DialerDatabase(engine)
         settler = Settler(self._db, self.owner)
         slots = Slots(config, self.max_calls, self._db, self.owner, settler)
+        router = Router(config.trunk_list, self._db)
         runs = SessionRuns(
-            self.settings, telephony, renderer, self._hand, slots, settler, self._db, self.owner
-        )
+            self.settings, telephony, renderer, self._hand, slots, settler, self._db, self.owner,
+            router,
+        )  # fmt: skip
         room = self.max_calls + max(0, self.settings.max_waiting_sessions)
         self._loops = DialerLoops(self.settings, self.owner, room, self._db, self._hand, runs.start)
         self._loop: asyncio.AbstractEventLoop | None = None

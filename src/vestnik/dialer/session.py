@@ -19,6 +19,7 @@ from vestnik.calls.session import CallSession
 from vestnik.config import DialerConfig
 from vestnik.dialer.call import Call, InHand, Interrupt
 from vestnik.dialer.database import DialerDatabase
+from vestnik.dialer.routing import Router
 from vestnik.dialer.settle import Settler
 from vestnik.dialer.slots import Slots
 from vestnik.store import sessions
@@ -71,8 +72,10 @@ class SessionRuns:
         settler: Settler,
         db: DialerDatabase,
         owner: str,
+        router: Router,
     ) -> None:
         self.settings = settings
+        self._router = router
         self.telephony = telephony
         self.renderer = renderer
         self._hand = hand
@@ -114,6 +117,10 @@ class SessionRuns:
     async def _dial(self, call: Call) -> None:
         # Blacklisted and released sessions were settled by the claim itself; a blacklisting
         # that lands while this one waits is caught by begin_dialing.
+        call.route, refused = await self._router.route(call.session)
+        if refused is not None:  # no configured trunk takes this account's call to it
+            await self._settler.finish(call, FinishReason.OUT_CALL_NOT_ALLOWED, detail=refused)
+            return
         call.render = asyncio.create_task(self.renderer.render(_message_spec(call.session)))
         if not await self._slots.take(call):
             return
@@ -139,7 +146,7 @@ class SessionRuns:
             return
         render.add_done_callback(lambda task: _on_render_done(call, task))
         observer = _Observer(self._db, self._owner, call)
-        call.handle = self.telephony.place_call(_dial_spec(call.session), render, observer)
+        call.handle = self.telephony.place_call(_dial_spec(call), render, observer)
         if call.interrupt in (Interrupt.RELEASED, Interrupt.LEASE_LOST):
             call.handle.release()
         result = await self._outcome(call)
@@ -200,6 +207,8 @@ class SessionRuns:
             sip_code=result.sip_code,
             sip_reason=result.sip_reason,
             sip_call_id=result.sip_call_id or call.sip_call_id,
+            trunk=result.trunk,
+            attempts=result.attempts,
         )
 
 
@@ -216,7 +225,8 @@ def _message_spec(session: CallSession) -> MessageSpec:
     return MessageSpec(type=session.message_type, value=value, account_id=session.account_id)
 
 
-def _dial_spec(session: CallSession) -> DialSpec:
+def _dial_spec(call: Call) -> DialSpec:
+    session = call.session
     return DialSpec(
         session_id=session.id,
         caller=session.caller_number,
@@ -224,4 +234,5 @@ def _dial_spec(session: CallSession) -> DialSpec:
         contact_kind=session.contact_kind,
         dialing_timeout=session.dialing_timeout,
         dtmf=session.dtmf_string or "",
+        route=call.route,
     )

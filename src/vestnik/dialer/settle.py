@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import asdict
 from functools import partial
 
 from vestnik.calls import FinishReason
+from vestnik.calls.ports import TrunkAttempt
 from vestnik.dialer.call import Call, Interrupt
 from vestnik.dialer.database import DialerDatabase
 from vestnik.store import leases, sessions
@@ -35,6 +37,8 @@ class Settler:
         sip_code: int | None = None,
         sip_reason: str | None = None,
         sip_call_id: str | None = None,
+        trunk: str | None = None,
+        attempts: tuple[TrunkAttempt, ...] | None = None,
     ) -> None:
         """Write the final state (after the call's pending progress writes), retrying; while
         the database is unavailable, until it answers (or the dialer stops: the lease lapses)."""
@@ -49,6 +53,8 @@ class Settler:
             sip_code=sip_code,
             sip_reason=sip_reason,
             sip_call_id=sip_call_id,
+            trunk=trunk,
+            attempts=None if attempts is None else [asdict(a) for a in attempts],
         )
         try:
             finished = await self._db.write(finish, call.id, self._owner, now(), reason)
@@ -59,8 +65,8 @@ class Settler:
             log.warning("session %d: not finished by us (already final or lease lost)", call.id)
         else:
             log.info(
-                "session %d finished: %s (sip %s %s)", call.id, reason.value, sip_code,
-                sip_reason or "",
+                "session %d finished: %s (sip %s %s%s)", call.id, reason.value, sip_code,
+                sip_reason or "", f", trunk {trunk}" if trunk else "",
             )  # fmt: skip
 
     async def unclaim(

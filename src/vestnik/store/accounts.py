@@ -92,6 +92,12 @@ def resolve_account(conn: Connection, ref: str | int) -> int:
     return int(row[0])
 
 
+def account_name(conn: Connection, account_id: int) -> str | None:
+    """The account's name (None: no such account); the dialer's trunk routing reads it."""
+    row = conn.execute(sa.select(accounts.c.name).where(accounts.c.id == account_id)).first()
+    return None if row is None else str(row[0])
+
+
 def get_account(conn: Connection, account_id: int) -> dict[str, Any]:
     row = conn.execute(sa.select(accounts).where(accounts.c.id == account_id)).mappings().first()
     if row is None:

@@ -225,6 +225,11 @@ call_sessions = Table(
     Column("lease_owner", String(64), nullable=True),
     Column("lease_expires_at", Float, nullable=True),
     Column("dial_attempts", Integer, nullable=False, default=0),
+    # The trunk that carried the call (the last one tried); NULL when no INVITE went out.
+    Column("trunk", String(255), nullable=True),
+    # Every INVITE of the call, in order: [{"trunk", "sip_code", "sip_reason"}, ...];
+    # NULL until the dialer finishes the session.
+    Column("attempts", JSON(none_as_null=True), nullable=True),
     Index("ix_call_sessions_state_id", "state", "id"),
     Index("ix_call_sessions_account_created", "account_id", "created_at"),
     Index("ix_call_sessions_account_state", "account_id", "state"),

@@ -125,6 +125,10 @@ _ANSWERED = (
 )
 
 
+# None binds as SQL NULL (not JSON null), so that coalesce keeps a stored value.
+_ATTEMPTS = sa.JSON(none_as_null=True)
+
+
 def _finish_statement(guard: ColumnElement[bool]) -> sa.Update:
     """Any non-final state → finished; optional SIP fields keep stored values when None."""
     return (
@@ -139,6 +143,8 @@ def _finish_statement(guard: ColumnElement[bool]) -> sa.Update:
             sip_code=sa.func.coalesce(sa.bindparam("sip_code", type_=sa.Integer), _c.sip_code),
             sip_reason=sa.func.coalesce(sa.bindparam("sip_reason", type_=sa.String), _c.sip_reason),
             sip_call_id=_SIP_CALL_ID,
+            trunk=sa.func.coalesce(sa.bindparam("trunk", type_=sa.String), _c.trunk),
+            attempts=sa.func.coalesce(sa.bindparam("attempts", type_=_ATTEMPTS), _c.attempts),
         )
         .returning(*call_sessions.c)
     )
@@ -299,11 +305,14 @@ def finish_session(
     sip_code: int | None = None,
     sip_reason: str | None = None,
     sip_call_id: str | None = None,
+    trunk: str | None = None,
+    attempts: list[dict[str, Any]] | None = None,
 ) -> CallSession | None:
     """Any non-final state → finished, once, with its ``call_finished`` event.
 
-    ``owner`` guards the write: only the lease holder may finish. Returns the finished
-    session, or None when it was already final or not ours.
+    ``owner`` guards the write: only the lease holder may finish. ``trunk`` and ``attempts``
+    (``{"trunk", "sip_code", "sip_reason"}`` per INVITE) record the trunks the call tried.
+    Returns the finished session, or None when it was already final or not ours.
     """
     return _run_finish(
         conn,
@@ -315,6 +324,8 @@ def finish_session(
         sip_code=sip_code,
         sip_reason=sip_reason,
         sip_call_id=sip_call_id,
+        trunk=trunk,
+        attempts=attempts,
     )
 
 
@@ -400,6 +411,8 @@ def _run_finish(
     sip_code: int | None = None,
     sip_reason: str | None = None,
     sip_call_id: str | None = None,
+    trunk: str | None = None,
+    attempts: list[dict[str, Any]] | None = None,
 ) -> CallSession | None:
     values = {
         **params,
@@ -409,6 +422,8 @@ def _run_finish(
         "sip_code": sip_code,
         "sip_reason": sip_reason[:255] if sip_reason is not None else None,
         "sip_call_id": sip_call_id[:255] if sip_call_id is not None else None,
+        "trunk": trunk[:255] if trunk is not None else None,
+        "attempts": attempts,
     }
     finished = _sessions(conn.execute(statement, values))
     for session in finished:

@@ -63,7 +63,11 @@ class TrunkStates:
 
     def set_registered(self, name: str, registered: bool, error: str | None = None) -> None:
         status = self.by_name[name]
-        changed = status.registered is not registered or error != status.last_error
+        changed = status.registered is not registered or (
+            error is not None and error != status.last_error
+        )
+        if registered and not status.registered:
+            status.last_error = None  # the failure it described is over
         status.registered = registered
         if error is not None:
             status.last_error = error

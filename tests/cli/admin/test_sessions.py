@@ -29,6 +29,11 @@ def test_session_show_has_every_stored_field(cli: CliRunner, db: Engine) -> None
         dial_at=t0 + 0.5,
         ring_at=t0 + 1.0,
         end_at=t0 + 3.0,
+        trunk="carrier-b",
+        attempts=[
+            {"trunk": "carrier-a", "sip_code": 503, "sip_reason": "Service Unavailable"},
+            {"trunk": "carrier-b", "sip_code": 486, "sip_reason": "Busy Here"},
+        ],
     )
     run = cli("admin", "session", "show", str(session_id), "--json")
     assert run.status == 0, run.err
@@ -43,6 +48,11 @@ def test_session_show_has_every_stored_field(cli: CliRunner, db: Engine) -> None
         "Busy Here",
     )
     assert data["finish_detail"] == "486 from trunk"
+    assert data["trunk"] == "carrier-b"
+    assert [(a["trunk"], a["sip_code"]) for a in data["attempts"]] == [
+        ("carrier-a", 503),
+        ("carrier-b", 486),
+    ]
     assert data["dial_at_iso"] == "2026-09-21T14:13:20.750+00:00"
     assert data["end_at_iso"] == datetime.fromtimestamp(t0 + 3.0, UTC).isoformat(
         timespec="milliseconds"
@@ -51,6 +61,7 @@ def test_session_show_has_every_stored_field(cli: CliRunner, db: Engine) -> None
     text = cli("admin", "session", "show", str(session_id)).out
     for expected in ("subscriber_busy", "486", "Busy Here", "2026-09-21T14:13:20.750+00:00"):
         assert expected in text
+    assert "carrier-a 503 Service Unavailable; carrier-b 486 Busy Here" in text
     assert_refused(cli("admin", "session", "show", "999"), "not found")
 
 

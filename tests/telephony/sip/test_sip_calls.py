@@ -256,7 +256,9 @@ async def test_final_failure_maps_to_finish_reason(
 
 
 def final_responses(code: str) -> float:
-    value = metrics.REGISTRY.get_sample_value("vestnik_sip_final_responses_total", {"code": code})
+    value = metrics.REGISTRY.get_sample_value(
+        "vestnik_sip_final_responses_total", {"trunk": "trunk", "code": code}
+    )
     return value or 0.0
 
 

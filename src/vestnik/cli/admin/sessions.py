@@ -74,7 +74,15 @@ def session_json(row: Any) -> dict[str, Any]:
 def session_fields(session: dict[str, Any]) -> str:
     """``session show``'s text: every field of :func:`session_json`, times once (ISO)."""
     shown = {k: v for k, v in session.items() if k not in SESSION_TIME_COLUMNS and k != "id"}
+    if shown.get("attempts"):  # one "trunk code reason" per INVITE
+        shown["attempts"] = "; ".join(_attempt_text(a) for a in shown["attempts"])
     return format_fields(shown)
+
+
+def _attempt_text(attempt: dict[str, Any]) -> str:
+    code, reason = attempt.get("sip_code"), attempt.get("sip_reason")
+    answer = f"{code} {reason or ''}".rstrip() if code is not None else "no final response"
+    return f"{attempt.get('trunk')} {answer}"
 
 
 def session_show(args: argparse.Namespace) -> None:

@@ -172,6 +172,9 @@ CALLS_REPORT = Dataset(
                  "FS"),
         # Not on the vendor's page today; comagic-data-api-sdk asks for it by default.
         "utm_referrer": no_data(STR, "string", "", ours=True),
+        "trunk": F(STR, "string", "", "the trunk (its `name`) that carried the call, or the "
+                   "last one tried; null when no INVITE went out", _cs.trunk, more_flags="FS",
+                   ours=True),
     },
     source=call_sessions,
     default_sort=(("start_time", "asc"),),

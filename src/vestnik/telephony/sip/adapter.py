@@ -2,8 +2,9 @@
 
 Signalling is sippy's UAC (retransmissions, CANCEL, 401/407 digest, in-dialog BYE) on its own
 thread (``loop.SippyLoop``); media is our RTP pacer (``rtp.pacer``: a child process by default).
-The adapter owns what its calls share: the SIP endpoint, the RTP port range, the pacer and the
-encoded-audio cache; each call is a ``call.SipCall``.
+The adapter owns what its calls share: the SIP endpoint, the RTP port range, the pacer, the
+encoded-audio cache, the trunks' run-time status (``trunks``) and the optional per-trunk gate;
+each call is a ``call.SipCall``, which tries the trunks of its route in order (failover).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from collections.abc import Awaitable
 
 from vestnik import metrics
 from vestnik.calls.audio import Pcm
-from vestnik.calls.ports import CallObserver, DialSpec
-from vestnik.config import Config, check_config
+from vestnik.calls.ports import CallObserver, DialSpec, TrunkGate
+from vestnik.calls.routing import by_priority
+from vestnik.config import Config, TrunkConfig, check_config
 from vestnik.telephony.rtp.pacer.process import ProcessPacer
 from vestnik.telephony.rtp.pacer.scheduler import PacerStats, RtpPacer
 from vestnik.telephony.rtp.pacer.stream import EncodedAudioCache
@@ -25,6 +27,8 @@ from vestnik.telephony.rtp.ports import PortsExhausted, RtpPortPool
 from vestnik.telephony.sip.call import SipCall
 from vestnik.telephony.sip.endpoint import SipEndpoint
 from vestnik.telephony.sip.loop import SippyLoop
+from vestnik.telephony.sip.registration import RegisterTiming, Registration
+from vestnik.telephony.trunks import TrunkStates
 from vestnik.threads import run_in_thread
 
 log = logging.getLogger(__name__)
@@ -38,13 +42,21 @@ class TelephonyError(RuntimeError):
 
 
 class SipTelephony:
-    """The ``Telephony`` port over the configured SIP trunk. One per process (sippy's event
+    """The ``Telephony`` port over the configured SIP trunks. One per process (sippy's event
     loop is process-wide); ``start`` binds SIP on ``sip.bind_host:sip.port`` (port 0: any free
-    port, see ``sip_port``) and starts the pacer thread."""
+    port, see ``sip_port``) and starts the pacer thread.
 
-    def __init__(self, config: Config) -> None:
+    ``trunks`` is every trunk's run-time status (fed by others: OPTIONS, REGISTER); a call
+    skips a trunk that is not ``usable``. ``gate`` (None: no limits) holds each trunk's
+    ``calls_per_second`` and ``max_concurrent_calls``: a call enters it before each INVITE
+    and leaves it when that INVITE's call is over."""
+
+    def __init__(self, config: Config, gate: TrunkGate | None = None) -> None:
         check_config(config)  # transport and codecs this version implements, among others
         self.config = config
+        self.gate = gate
+        self.trunks = TrunkStates(config.trunk_list)
+        self._by_name = {t.name: t for t in config.trunk_list}
         self.media_host = config.rtp.advertised_host or config.rtp.bind_host
         self.rtp_ports = RtpPortPool(config.rtp.bind_host, config.rtp.port_min, config.rtp.port_max)
         self.encoded = EncodedAudioCache()
@@ -56,6 +68,9 @@ class SipTelephony:
         )
         self.sippy: SippyLoop = SippyLoop.instance()
         self.endpoint = SipEndpoint(config.sip.bind_host, config.sip.port, self.sippy)
+        # Back-off of the registrations (tests shorten it before ``start``).
+        self.register_timing = RegisterTiming()
+        self.registrations: list[Registration] = []
         self._calls: set[SipCall] = set()
         self._port_freed = asyncio.Event()
         self._started = False
@@ -110,16 +125,41 @@ class SipTelephony:
             raise TelephonyError(f"cannot start the RTP pacer: {exc}") from exc
         metrics.register_pacer(self.pacer)
         self._started = True
-        log.info("SIP on %s:%d, trunk %s:%d", self.config.sip.bind_host, self.sip_port,
-                 self.config.trunk.host, self.config.trunk.sip_port)  # fmt: skip
+        self._start_registrations()
+        trunks = ", ".join(f"{t.name} {t.host}:{t.sip_port}" for t in self.config.trunk_list)
+        log.info("SIP on %s:%d, trunks: %s", self.config.sip.bind_host, self.sip_port,
+                 trunks or "none")  # fmt: skip
+
+    def route(self, names: tuple[str, ...]) -> list[TrunkConfig]:
+        """The trunks a call tries, in order: ``names`` (a ``DialSpec.route``; names that are
+        not configured are left out), or, when empty, every trunk by priority."""
+        if not names:
+            return by_priority(self.config.trunk_list)
+        unknown = [n for n in names if n not in self._by_name]
+        if unknown:
+            log.warning("route names trunks that are not configured: %s", ", ".join(unknown))
+        return [self._by_name[n] for n in names if n in self._by_name]
+
+    def _start_registrations(self) -> None:
+        """One ``Registration`` per trunk with ``register = true``; they do not hold up the
+        start (routing skips a trunk until it is registered)."""
+        contact_host = self.config.sip.advertised_host or self.config.sip.bind_host
+        for trunk in self.config.trunk_list:
+            if trunk.register:
+                registration = Registration(trunk, self.endpoint, self.sippy, self.trunks,
+                                            contact_host, self.register_timing)  # fmt: skip
+                registration.start()
+                self.registrations.append(registration)
 
     async def stop(self, timeout: float = 5.0) -> None:
-        """End every call still up (CANCEL/BYE), then close SIP and the pacer."""
+        """End every call still up (CANCEL/BYE), un-register, then close SIP and the pacer."""
         calls = list(self._calls)
         for call in calls:
             call.release()
         if calls:
             await asyncio.wait([asyncio.ensure_future(c.result()) for c in calls], timeout=timeout)
+        registrations, self.registrations = self.registrations, []
+        await asyncio.gather(*(r.stop() for r in registrations))
         if self._started:
             # Give sippy a moment to put the CANCELs/BYEs on the wire before the socket goes.
             await asyncio.sleep(0.05)

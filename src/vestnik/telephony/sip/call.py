@@ -10,6 +10,11 @@ Call flow: INVITE (SDP offer: our codecs in preference order + telephone-event) 
 starts at once (silence until there is something to send) → DTMF string → message → BYE.
 ``dialing_timeout`` or ``release()`` before the answer → CANCEL (a 200 OK racing
 the CANCEL is ACKed and BYEd by sippy's Cancelling state).
+
+Failover (``failover.py``): the call tries its route's trunks in order, skipping those that are
+not usable (``TrunkStates``) and those whose gate (``TrunkGate.enter``) does not let it in
+before ``dialing_timeout``; each INVITE is a ``SipLeg`` with its own Call-ID, and the signals of
+an abandoned leg are dropped. ``on_dialing`` is called for each INVITE with its Call-ID.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from vestnik import metrics
 from vestnik.calls import FinishReason, finish_reason_for_sip_code
 from vestnik.calls.audio import Pcm
 from vestnik.calls.ports import CallObserver, CallResult, DialSpec
+from vestnik.config import TrunkConfig
 from vestnik.telephony.rtp import sdp
 from vestnik.telephony.rtp.g711 import G711Codec, get_codec
 from vestnik.telephony.rtp.pacer.ipc import RemoteStream
@@ -33,7 +39,14 @@ from vestnik.telephony.rtp.pacer.stream import RtpStream, dtmf_items
 from vestnik.telephony.rtp.packets import PT_TELEPHONE_EVENT_DEFAULT
 from vestnik.telephony.rtp.ports import PortsExhausted
 from vestnik.telephony.sip.addressing import AddressError, caller_user, target_for
+from vestnik.telephony.sip.failover import (
+    NO_RESPONSE_SECONDS,
+    RouteLog,
+    fails_over,
+    trunk_refusal,
+)
 from vestnik.telephony.sip.leg import SipLeg
+from vestnik.telephony.trunks import TrunkState
 
 if TYPE_CHECKING:
     from vestnik.telephony.sip.adapter import SipTelephony
@@ -43,22 +56,9 @@ log = logging.getLogger(__name__)
 RINGING_CODES = (180, 181, 182, 183)
 
 
-def trunk_refusal(code: int, phrase: str, sent_credentials: bool, have_credentials: bool) -> str:
-    """``finish_detail`` for a final response to our INVITE, in plain words."""
-    answered = f"trunk answered {code} {phrase}".rstrip()
-    if code in (401, 407):
-        if sent_credentials:
-            return f"authentication failed after credentials were sent ({answered})"
-        if not have_credentials:
-            return f"{answered}: it demands authentication and [trunk] username is not set"
-        return f"{answered}: its challenge names no digest algorithm we can answer"
-    if sent_credentials:
-        return f"{answered} after credentials were sent"
-    return answered
-
-
 class SipCall:
-    """One outgoing call; the ``CallHandle`` the dialer holds."""
+    """One outgoing call; the ``CallHandle`` the dialer holds. It tries the trunks of its
+    route in order (``failover``), one ``SipLeg`` (one INVITE, one Call-ID) per trunk."""
 
     def __init__(
         self,
@@ -70,14 +70,22 @@ class SipCall:
         self.telephony = telephony
         self.dial = dial
         self.observer = observer
-        self.call_id = f"{uuid.uuid4().hex}@vestnik"
+        self.call_id = _new_call_id()
         self._audio_source = audio
         self._audio_task: asyncio.Future[Pcm] | None = None
         self._own_audio_task = False
         self._loop = asyncio.get_running_loop()
         self._signals: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
         self._released = False
+        self._release_event = asyncio.Event()
         self._leg: SipLeg | None = None
+        self._gen = 0  # which leg's signals count: older legs' are dropped
+        self._trunk: TrunkConfig | None = None  # the trunk of the current INVITE
+        self._entered: str | None = None  # the trunk whose gate this call holds
+        self._final: tuple[int | None, str | None] = (None, None)  # this INVITE's final
+        self._rang = False  # 180-183 seen: the failover is over
+        self._route = RouteLog()
+        self._deadline = 0.0  # loop time when dialing_timeout is up
         self._stream: RtpStream | RemoteStream | None = None
         self._sock: Any = None
         self._answered_at: float | None = None  # time.monotonic() of the 200 OK
@@ -88,6 +96,7 @@ class SipCall:
     def release(self) -> None:
         if not self._released:
             self._released = True
+            self._release_event.set()
             self._post(("release",))
 
     def result(self) -> Awaitable[CallResult]:
@@ -102,6 +111,15 @@ class SipCall:
         """Queue a signal for ``_run``; callable from any thread."""
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
             self._loop.call_soon_threadsafe(self._signals.put_nowait, signal)
+
+    async def _next_signal(self) -> tuple[Any, ...]:
+        """The next signal that concerns the current INVITE (a leg's signals come wrapped
+        as ``("leg", generation, signal)``; those of an abandoned leg are dropped)."""
+        while True:
+            signal = await self._signals.get()
+            if signal[0] in ("leg", "silent") and signal[1] != self._gen:
+                continue
+            return signal[2] if signal[0] == "leg" else signal
 
     def _notify(self, callback: Callable[..., None], *args: Any) -> None:
         try:
@@ -124,12 +142,16 @@ class SipCall:
             )
         finally:
             self._cleanup()
-        if self._leg is not None:  # an INVITE went out
-            metrics.observe_sip_final_response(result.sip_code)
-        self._result.set_result(result)
+        if self._leg is not None and self._trunk is not None:  # the last INVITE, on record
+            code, phrase = self._final
+            note = result.detail or result.sip_reason or "no final response"
+            self._route.tried(self._trunk.name, code, phrase, note)
+            metrics.observe_sip_final_response(code, self._trunk.name)
+        self._result.set_result(self._route.recorded(result))
         self.telephony.call_ended(self)
 
     def _cleanup(self) -> None:
+        self._leave()
         if self._stream is not None:
             self._stream.stop()  # the pacer closes the socket when it drops the stream
         elif self._sock is not None:
@@ -139,6 +161,16 @@ class SipCall:
             task.cancel()
         elif task is None and inspect.iscoroutine(self._audio_source):
             self._audio_source.close()  # never answered: the render is not needed
+
+    def _leave(self) -> None:
+        """The INVITE that entered the trunk gate is over: leave it."""
+        gate, entered = self.telephony.gate, self._entered
+        self._entered = None
+        if gate is not None and entered is not None:
+            try:
+                gate.leave(entered)
+            except Exception:
+                log.exception("trunk gate: leave(%s) failed", entered)
 
     def _result_for(
         self,
@@ -155,94 +187,187 @@ class SipCall:
 
     async def _run(self) -> CallResult:
         t = self.telephony
-        dial = self.dial
-        try:
-            target = target_for(t.config.trunk, dial.contact, dial.contact_kind)
-        except AddressError as exc:
-            return self._result_for(FinishReason.SUBSCRIBER_NUMBER_PROBLEMS, detail=str(exc))
-        try:
-            caller = caller_user(t.config.trunk, dial.caller)
-        except AddressError as exc:
-            return self._result_for(FinishReason.INTERNAL_ERROR, detail=f"caller: {exc}")
+        route = t.route(self.dial.route)
         try:
             self._sock = await t.open_rtp_socket(t.config.dialer.slot_wait_seconds)
         except PortsExhausted as exc:
             return self._result_for(FinishReason.MAX_OUT_CALL_REACHED, detail=str(exc))
         if self._released:  # release.call while it waited for a port: no INVITE
             return self._result_for(FinishReason.RELEASED, detail="released before the INVITE")
-        offer = sdp.build_offer(
-            t.media_host,
-            self._sock.getsockname()[1],
-            t.config.trunk.codecs,
-            PT_TELEPHONE_EVENT_DEFAULT if t.config.trunk.telephone_event else None,
-        )
-        media = (t.media_host, self._sock.getsockname()[1])
-        self._leg = SipLeg(
-            t.endpoint, t.config, target, caller, self.call_id, offer, media, self._post
-        )
-        t.sippy.call(self._leg.start)
-        self._notify(self.observer.on_dialing, self.call_id)
-        timer = self._loop.call_later(max(0.0, dial.dialing_timeout), self._post, ("timeout",))
+        timeout = max(0.0, self.dial.dialing_timeout)
+        self._deadline = self._loop.time() + timeout
+        timer = self._loop.call_later(timeout, self._post, ("timeout",))
         try:
-            answer = await self._until_answer()
+            answer = await self._try_route(route)
         finally:
             timer.cancel()
         if isinstance(answer, CallResult):
             return answer
         return await self._talk(*answer)
 
-    async def _until_answer(self) -> CallResult | tuple[int, str, str]:
+    async def _try_route(self, route: list[TrunkConfig]) -> CallResult | tuple[int, str, str]:
+        """INVITE the route's trunks in turn until one rings, answers or refuses for good."""
+        last: CallResult | None = None
+        for trunk in route:
+            if self._released or self._loop.time() >= self._deadline:
+                break
+            unusable = self._unusable(trunk.name)
+            if unusable:
+                self._route.skip(trunk.name, unusable)
+                continue
+            if not await self._enter(trunk.name):
+                if not self._released:
+                    self._route.skip(trunk.name, "at its call limits", limits=True)
+                continue
+            outcome, failover = await self._attempt(trunk)
+            if not failover or not isinstance(outcome, CallResult):
+                return outcome
+            code, phrase = self._final
+            self._route.tried(trunk.name, code, phrase, outcome.detail or "no response")
+            metrics.observe_sip_final_response(code, trunk.name)
+            self._leg, self._trunk, self._final = None, None, (None, None)
+            self._leave()
+            last = outcome
+        if self._released:
+            return self._result_for(
+                FinishReason.RELEASED, phrase="released", detail="released before the INVITE"
+            )
+        if last is None:
+            return self._route.nothing_tried()
+        return last
+
+    def _unusable(self, name: str) -> str | None:
+        """Why routing must pass over this trunk now (None: it may be tried)."""
+        trunks = self.telephony.trunks
+        if trunks.usable(name):
+            return None
+        status = trunks.by_name.get(name)
+        if status is None:
+            return "unknown trunk"
+        why = "down" if status.state is TrunkState.DOWN else "not registered"
+        return f"{why}: {status.last_error}" if status.last_error else why
+
+    async def _enter(self, trunk: str) -> bool:
+        """The trunk gate's consent for one more INVITE (no gate: yes); False when it did not
+        come before dialing_timeout, or the call was released meanwhile."""
+        gate = self.telephony.gate
+        if gate is None:
+            return True
+        enter = asyncio.ensure_future(gate.enter(trunk, self._deadline))
+        stop = asyncio.ensure_future(self._release_event.wait())
+        try:
+            await asyncio.wait({enter, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not enter.done():
+            enter.cancel()
+            await asyncio.gather(enter, return_exceptions=True)
+        if enter.cancelled():
+            return False
+        if enter.exception() is not None:
+            log.error("trunk gate: enter(%s) failed: %r", trunk, enter.exception())
+            return False
+        if not enter.result():
+            return False
+        self._entered = trunk
+        if self._released:
+            self._leave()
+            return False
+        return True
+
+    async def _attempt(self, trunk: TrunkConfig) -> tuple[CallResult | tuple[int, str, str], bool]:
+        """One INVITE to ``trunk``: the answer, or a result and whether to try the next trunk."""
+        t = self.telephony
+        dial = self.dial
+        try:
+            target = target_for(trunk, dial.contact, dial.contact_kind)
+        except AddressError as exc:
+            return self._result_for(FinishReason.SUBSCRIBER_NUMBER_PROBLEMS, detail=str(exc)), False
+        try:
+            caller = caller_user(trunk, dial.caller)
+        except AddressError as exc:
+            return self._result_for(FinishReason.INTERNAL_ERROR, detail=f"caller: {exc}"), False
+        port = self._sock.getsockname()[1]
+        events = PT_TELEPHONE_EVENT_DEFAULT if trunk.telephone_event else None
+        offer = sdp.build_offer(t.media_host, port, trunk.codecs, events)
+        self._gen += 1
+        gen = self._gen
+        if self._route.attempts:
+            self.call_id = _new_call_id()  # a new INVITE to another trunk: a new dialog
+        self._trunk = trunk
+        self._leg = SipLeg(t.endpoint, t.config, trunk, target, caller, self.call_id, offer,
+                           (t.media_host, port), lambda s: self._post(("leg", gen, s)))  # fmt: skip
+        t.sippy.call(self._leg.start)
+        metrics.observe_invite(trunk.name)
+        self._notify(self.observer.on_dialing, self.call_id)
+        silent = self._loop.call_later(NO_RESPONSE_SECONDS, self._post, ("silent", gen))
+        try:
+            return await self._until_answer(silent)
+        finally:
+            silent.cancel()
+
+    async def _until_answer(
+        self, silent: asyncio.TimerHandle
+    ) -> tuple[CallResult | tuple[int, str, str], bool]:
         responded = False
-        rang = False
         sent_at = self._loop.time()
         assert self._leg is not None
-        trunk = "{}:{}".format(*self._leg.target.next_hop)
+        hop = "{}:{}".format(*self._leg.target.next_hop)
         while True:
-            signal = await self._signals.get()
+            signal = await self._next_signal()
             kind = signal[0]
             if kind == "provisional":
                 responded = True
-                if signal[1] in RINGING_CODES and not rang:
-                    rang = True
+                silent.cancel()
+                if signal[1] in RINGING_CODES and not self._rang:
+                    self._rang = True
                     self._notify(self.observer.on_ringing)
             elif kind == "answered":
+                self._final = (signal[1], signal[2])
                 self._answered_at = signal[4]
-                return signal[1], signal[2], signal[3]
+                return (signal[1], signal[2], signal[3]), False
             elif kind == "failed":
-                return self._refused(signal, trunk, self._loop.time() - sent_at)
+                return self._refused(signal, hop, self._loop.time() - sent_at)
+            elif kind == "silent" and not responded:  # (queued before a late 1xx: moot)
+                self._hangup()
+                detail = f"no response from the trunk {hop} within {NO_RESPONSE_SECONDS:g} s"
+                return self._result_for(
+                    FinishReason.NO_SUCCESS_SUBSCRIBER_CALL, detail=detail
+                ), True
             elif kind == "timeout":
                 self._hangup()
-                return self._unanswered(responded, trunk)
+                return self._unanswered(responded, hop), False
             elif kind == "release":
                 self._hangup()
-                return self._result_for(
+                released = self._result_for(
                     FinishReason.RELEASED, phrase="released", detail="CANCEL on release"
                 )
+                return released, False
 
-    def _refused(self, signal: tuple[Any, ...], trunk: str, waited: float) -> CallResult:
-        """The INVITE ended without an answer: a final response, sippy's timer B, or no send."""
+    def _refused(self, signal: tuple[Any, ...], hop: str, waited: float) -> tuple[CallResult, bool]:
+        """The INVITE ended without an answer: a final response, sippy's timer B, or no send;
+        and whether the next trunk is tried."""
         code, phrase, from_network, sent_credentials = signal[1:5]
+        failover = fails_over(code, from_network, self._rang)
+        reason = FinishReason.NO_SUCCESS_SUBSCRIBER_CALL
         if code is None:
-            return self._result_for(
-                FinishReason.NO_SUCCESS_SUBSCRIBER_CALL,
-                detail=f"could not send the INVITE to the trunk {trunk}: {phrase}",
-            )
+            detail = f"could not send the INVITE to the trunk {hop}: {phrase}"
+            return self._result_for(reason, detail=detail), failover
         if not from_network:  # sippy's own timer B
-            return self._result_for(
-                FinishReason.NO_SUCCESS_SUBSCRIBER_CALL,
-                detail=f"no response from the trunk {trunk} within {waited:.0f} s",
-            )
-        username = bool(self.telephony.config.trunk.username)
-        detail = trunk_refusal(code, phrase, sent_credentials, username)
-        return self._result_for(finish_reason_for_sip_code(code), code, phrase, detail)
+            detail = f"no response from the trunk {hop} within {waited:.0f} s"
+            return self._result_for(reason, detail=detail), failover
+        self._final = (code, phrase)
+        assert self._trunk is not None
+        detail = trunk_refusal(code, phrase, sent_credentials, self._trunk)
+        return self._result_for(finish_reason_for_sip_code(code), code, phrase, detail), failover
 
-    def _unanswered(self, responded: bool, trunk: str) -> CallResult:
+    def _unanswered(self, responded: bool, hop: str) -> CallResult:
         """``dialing_timeout`` passed (we CANCEL)."""
         timeout = self.dial.dialing_timeout
         if not responded:
             return self._result_for(
                 FinishReason.NO_SUCCESS_SUBSCRIBER_CALL,
-                detail=f"no response from the trunk {trunk} within dialing_timeout {timeout:g} s",
+                detail=f"no response from the trunk {hop} within dialing_timeout {timeout:g} s",
             )
         return self._result_for(
             FinishReason.SUBSCRIBER_NOT_RESPONSIBLE,
@@ -251,10 +376,11 @@ class SipCall:
         )
 
     async def _talk(self, code: int, phrase: str, answer_sdp: str) -> CallResult:
-        t = self.telephony
         self._notify(self.observer.on_answered)
         try:
-            chosen = sdp.negotiate(sdp.parse(answer_sdp), t.config.trunk.codecs, remote_order=True)
+            assert self._trunk is not None
+            codecs = self._trunk.codecs
+            chosen = sdp.negotiate(sdp.parse(answer_sdp), codecs, remote_order=True)
             self._sock.connect(chosen.remote)
         except (sdp.SdpError, OSError) as exc:
             self._hangup()
@@ -264,7 +390,7 @@ class SipCall:
         stream, codec = self._open_stream(chosen)
         self._start_audio()
         while True:
-            signal = await self._signals.get()
+            signal = await self._next_signal()
             result = self._on_talk_signal(signal, stream, codec, code, phrase)
             if result is not None:
                 return result
@@ -350,3 +476,7 @@ class SipCall:
             sock.close()
         finally:
             self._post(("played",))
+
+
+def _new_call_id() -> str:
+    return f"{uuid.uuid4().hex}@vestnik"

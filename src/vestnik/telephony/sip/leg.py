@@ -1,6 +1,8 @@
 """``SipLeg``: the sippy side of one outgoing call. All its methods run on the sippy thread.
 
-It builds the INVITE (addressing, Contact, Via, the SDP offer), answers re-INVITEs, hangs up,
+It builds the INVITE to one trunk (addressing, digest credentials, From and its domain,
+P-Asserted-Identity when the trunk wants it, Contact, Via, the SDP offer), answers re-INVITEs,
+hangs up,
 and turns sippy's events into signals for the asyncio side (``call.SipCall``), posted as
 tuples: ``("provisional", code, phrase)``, ``("answered", code, phrase, sdp, monotonic time)``,
 ``("failed", code, phrase, from_network, sent_credentials)`` and ``("bye",)``.
@@ -25,10 +27,12 @@ from sippy.SipAddress import SipAddress
 from sippy.SipCallId import SipCallId
 from sippy.SipContact import SipContact
 from sippy.SipFrom import SipFrom
+from sippy.SipHeader import SipHeader
+from sippy.SipPAssertedIdentity import SipPAssertedIdentity
 from sippy.SipTo import SipTo
 from sippy.SipURL import SipURL
 
-from vestnik.config import Config
+from vestnik.config import Config, TrunkConfig
 from vestnik.telephony.rtp import sdp
 from vestnik.telephony.sip.addressing import Target, trunk_domain
 from vestnik.telephony.sip.endpoint import USER_AGENT, SipEndpoint
@@ -42,12 +46,13 @@ Post = Callable[[tuple[Any, ...]], None]
 
 
 class SipLeg:
-    """The sippy side of one call."""
+    """The sippy side of one INVITE (one trunk of a call's route)."""
 
     def __init__(
         self,
         endpoint: SipEndpoint,
         config: Config,
+        trunk: TrunkConfig,
         target: Target,
         caller: str,
         call_id: str,
@@ -57,6 +62,7 @@ class SipLeg:
     ) -> None:
         self.endpoint = endpoint
         self.config = config
+        self.trunk = trunk
         self.target = target
         self.caller = caller
         self.call_id = call_id
@@ -71,18 +77,19 @@ class SipLeg:
             ua = self._new_ua()
             self.ua = ua
             body = MsgBody(self.offer)
-            ua.recvEvent(
-                InviteTrigger(
-                    (SipCallId(self.call_id), self.caller, self.target.user, body, None, None),
-                    self._address,
-                )
+            trigger = InviteTrigger(
+                (SipCallId(self.call_id), self.caller, self.target.user, body, None, None),
+                self._address,
             )
+            if self.trunk.caller_id == "pai":
+                trigger.extra_headers = (self._asserted_identity(),)
+            ua.recvEvent(trigger)
         except Exception as exc:  # resolve the call whatever sippy did
             log.exception("could not send INVITE")
             self.post(("failed", None, f"INVITE not sent: {exc}", False, False))
 
     def _new_ua(self) -> TrunkUA:
-        trunk = self.config.trunk
+        trunk = self.trunk
         sip = self.config.sip
         ua = TrunkUA(
             self.endpoint.global_config,
@@ -111,9 +118,15 @@ class SipLeg:
         ua.rUri = SipTo(
             address=SipAddress(url=SipURL(username=target.user, host=target.to_host), hadbrace=True)
         )
-        from_url = SipURL(username=self.caller, host=trunk_domain(self.config.trunk))
+        from_url = SipURL(username=self.caller, host=trunk_domain(self.trunk))
         ua.lUri = SipFrom(address=SipAddress(url=from_url, hadbrace=True))
         ua.lUri.setTag(ua.lTag)
+
+    def _asserted_identity(self) -> SipHeader:
+        """``P-Asserted-Identity: <sip:CALLER@from_domain>`` (caller as ``caller_format``)."""
+        url = SipURL(username=self.caller, host=trunk_domain(self.trunk))
+        body = SipPAssertedIdentity(address=SipAddress(url=url, hadbrace=True))
+        return SipHeader(name="p-asserted-identity", body=body)
 
     def hangup(self) -> None:
         """CANCEL before the answer, BYE after. Sent as an event to the UA: ``ua.disconnect()``
@@ -146,7 +159,7 @@ class SipLeg:
         if ua is None or ua.isDead():
             return
         try:
-            preference = [self.codec] if self.codec else self.config.trunk.codecs
+            preference = [self.codec] if self.codec else self.trunk.codecs
             offer = sdp.parse(str(body)) if body is not None else None
             answer = self.offer
             if offer is not None:
