@@ -345,3 +345,22 @@ async def test_caller_id_from_sends_no_pai(tmp_path: Path, telephony_for: Teleph
     assert await wait(sipp) == 0, sipp.log()
     assert f"From: <sip:{CALLER}@carrier.example>" in sipp.log()
     assert "P-Asserted-Identity" not in sipp.log()
+
+
+async def test_100_trying_stops_the_silence_timer(
+    tmp_path: Path, telephony_for: TelephonyFactory
+) -> None:
+    slow = SippUas.launch("uas_trying.xml", tmp_path)  # 100 Trying, then nothing
+    second = refusing(tmp_path, 486, "Busy Here")
+    telephony = await telephony_for([trunk("slow", slow.port), trunk("second", second.port)])
+    started = time.monotonic()
+    handle = telephony.place_call(dial(timeout=9.0), ready(tone(0.3)), Observer())
+    result = await asyncio.wait_for(handle.result(), 20)
+    elapsed = time.monotonic() - started
+    assert await wait(slow) == 0, slow.log()
+    second.stop()
+    assert 8.9 <= elapsed <= 10.5, elapsed  # past the 8 s: a trunk that answered is waited on
+    assert result.finish_reason is FinishReason.SUBSCRIBER_NOT_RESPONSIBLE
+    assert result.detail == "CANCEL after dialing_timeout 9 s"
+    assert result.attempts == (TrunkAttempt("slow", None, None),)
+    assert slow.received("CANCEL") == 1 and second.received("INVITE") == 0
