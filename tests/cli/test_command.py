@@ -126,7 +126,8 @@ def test_config_show_merges_file_and_environment_and_hides_secrets(
     assert data["trunk"]["password"] == "********"
     assert "topsecret" not in run.out and "hunter2" not in run.out
     text = cli("config", "show").out
-    assert '[trunk]\nhost = "sip.example.net"\nport = 5099' in text
+    trunk = text.split("[trunk]\n", 1)[1].split("\n\n", 1)[0]
+    assert 'host = "sip.example.net"\nport = 5099' in trunk
     assert "hunter2" not in text
     assert text.startswith("# database in use: postgresql+psycopg://vestnik:***@db.example/")
 
@@ -147,6 +148,28 @@ def test_config_show_output_is_a_config_file_for_the_same_settings(
     assert reloaded.trunk.host == "sip.example.net"
     assert reloaded.limits.method_weights == {"start.informer_call": 4}
     assert reloaded.tts.voice == 'ru "quoted" \\ voice'
+
+
+def test_config_show_with_several_trunks_hides_their_passwords_and_reloads(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "vestnik.toml"
+    config.write_text(
+        '[[trunks]]\nname = "a"\nhost = "10.0.0.1"\npassword = "hunter2"\n'
+        '[[trunks]]\nname = "b"\nhost = "10.0.0.2"\npriority = 2\n'
+    )
+    run = cli("config", "show", "--json")
+    assert run.status == 0, run.err
+    assert [t["name"] for t in run.json["trunks"]] == ["a", "b"]
+    assert run.json["trunks"][0]["password"] == "********" and "trunk" not in run.json
+    text = cli("config", "show").out
+    assert "hunter2" not in text and "[[trunks]]" in text and "\n[trunk]\n" not in text
+    shown = tmp_path / "shown.toml"
+    shown.write_text(text, encoding="utf-8")
+    reloaded = load_config(shown, environ={})
+    assert [(t.name, t.host, t.priority) for t in reloaded.trunk_list] == [
+        ("a", "10.0.0.1", 1), ("b", "10.0.0.2", 2),
+    ]  # fmt: skip
 
 
 def free_udp_port() -> int:

@@ -30,16 +30,27 @@ def register(commands: SubParsers) -> None:
     )
 
 
+def _hide_secrets(table: dict[str, Any]) -> None:
+    for key, value in table.items():
+        if any(word in key for word in SECRET_WORDS) and value:
+            table[key] = HIDDEN
+        elif key.endswith("url") and isinstance(value, str) and value:
+            table[key] = masked_url(value)
+
+
 def effective_config(config: Config) -> dict[str, Any]:
-    """Every setting by section, secrets hidden, plus ``database_url`` (the one in use)."""
+    """Every setting by section, secrets hidden, plus ``database_url`` (the one in use). With
+    ``[[trunks]]`` the ``[trunk]`` shorthand is left out (the two forms exclude each other)."""
     data = dataclasses.asdict(config)
+    if config.trunks:
+        del data["trunk"]
+    else:
+        del data["trunks"]
     for section in data.values():
-        if isinstance(section, dict):
-            for key, value in section.items():
-                if any(word in key for word in SECRET_WORDS) and value:
-                    section[key] = HIDDEN
-                elif key.endswith("url") and isinstance(value, str) and value:
-                    section[key] = masked_url(value)
+        tables = section if isinstance(section, list) else [section]
+        for table in tables:
+            if isinstance(table, dict):
+                _hide_secrets(table)
     data["database_url"] = masked_url(config.database_url)
     return data
 
@@ -56,12 +67,25 @@ def config_show(args: argparse.Namespace) -> None:
 
 
 def to_toml(data: dict[str, Any]) -> str:
-    """Plain TOML for the flat two-level config (scalars, then one table per section)."""
-    lines = [f"{k} = {toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    """Plain TOML for the config: scalars, then one table per section, then ``[[trunks]]``."""
+
+    def is_tables(value: Any) -> bool:
+        return isinstance(value, list) and bool(value) and isinstance(value[0], dict)
+
+    lines = [
+        f"{k} = {toml_value(v)}"
+        for k, v in data.items()
+        if not isinstance(v, dict) and not is_tables(v)
+    ]
     for name, section in data.items():
         if isinstance(section, dict):
             lines.append(f"\n[{name}]")
             lines += [f"{k} = {toml_value(v)}" for k, v in section.items()]
+    for name, tables in data.items():
+        if is_tables(tables):
+            for table in tables:
+                lines.append(f"\n[[{name}]]")
+                lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
     return "\n".join(lines)
 
 
