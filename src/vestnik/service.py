@@ -152,6 +152,7 @@ class Service:
         self._server_task: asyncio.Task[None] | None = None
         self._socket: socket.socket | None = None
         self._telephony_started = False
+        self._trunk_parts: list[_Stoppable] = []
         self._stopped = asyncio.Event()
         self._stop_requested = asyncio.Event()
         self._force = False
@@ -202,7 +203,7 @@ class Service:
 
                 self.renderer = AudioRenderer(self.config, engine)
             if self.telephony is None:
-                self.telephony = _sip_telephony(self.config)
+                self.telephony = _sip_telephony(self.config, engine)
             try:
                 await self.telephony.start()
             except Exception as exc:
@@ -211,6 +212,7 @@ class Service:
             self.dialer = Dialer(
                 self.config, engine, self.telephony, self.renderer, dialer_id=self._dialer_id()
             )
+            self._trunk_parts = await _start_trunk_parts(self.telephony, engine, self.dialer)
             await self.dialer.start()
         from vestnik.api import create_app
         from vestnik.api.dataapi import dataapi_routes
@@ -311,6 +313,11 @@ class Service:
                 await self.telephony.stop()
             except Exception:
                 log.exception("telephony stop failed")
+        for part in self._trunk_parts:
+            try:
+                await part.stop()
+            except Exception:
+                log.exception("%s did not stop cleanly", type(part).__name__)
         if self.engine is not None and self._own_engine:
             self.engine.dispose()
         if self._serving:  # a failed start says why instead
@@ -332,10 +339,52 @@ def _open_engine(config: Config) -> Engine:
     return engine
 
 
-def _sip_telephony(config: Config) -> Telephony:
+class _Stoppable(Protocol):
+    async def stop(self) -> None: ...
+
+
+def _sip_telephony(config: Config, engine: Engine) -> Telephony:
+    """SIP with the trunks' limits held in the database, for every process together."""
+    from vestnik.dialer.trunk_gate import DatabaseTrunkGate
     from vestnik.telephony.sip.adapter import SipTelephony
 
-    return SipTelephony(config)
+    gate = DatabaseTrunkGate(engine, config.trunk_list, config.dialer.lease_seconds)
+    return SipTelephony(config, gate=gate)
+
+
+async def _start_trunk_parts(telephony: Telephony, engine: Engine, dialer: Any) -> list[_Stoppable]:
+    """The trunk gate's run (the dialer's lease owner) and the recorder of the trunks' status
+    (``admin trunk list``), for a telephony that has them; returned in stop order."""
+    from vestnik.dialer.trunk_gate import DatabaseTrunkGate
+    from vestnik.dialer.trunk_status import TrunkStatusRecorder
+    from vestnik.store.trunks import TrunkRow
+    from vestnik.telephony.trunks import TrunkStates, TrunkStatus
+
+    parts: list[_Stoppable] = []
+    gate = getattr(telephony, "gate", None)
+    if isinstance(gate, DatabaseTrunkGate):
+        await gate.start(dialer.owner)
+        parts.append(gate)
+    trunks = getattr(telephony, "trunks", None)
+    if isinstance(trunks, TrunkStates):
+
+        def row(status: TrunkStatus) -> TrunkRow:
+            trunk = status.config
+            return TrunkRow(
+                trunk.name,
+                trunk.transport,
+                trunk.host,
+                trunk.sip_port,
+                status.registered,
+                status.state.value,
+                status.last_error,
+            )
+
+        recorder = TrunkStatusRecorder(engine, dialer.dialer_id)
+        recorder.start(row(status) for status in trunks)
+        trunks.listeners.append(lambda status: recorder.record(row(status)))
+        parts.append(recorder)
+    return parts
 
 
 async def _serve(config: Config) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable
 
 from vestnik import metrics
 from vestnik.calls.audio import Pcm
-from vestnik.calls.ports import CallObserver, DialSpec
+from vestnik.calls.ports import CallObserver, DialSpec, TrunkGate
 from vestnik.config import Config, check_config
 from vestnik.telephony.rtp.pacer.process import ProcessPacer
 from vestnik.telephony.rtp.pacer.scheduler import PacerStats, RtpPacer
@@ -25,6 +25,8 @@ from vestnik.telephony.rtp.ports import PortsExhausted, RtpPortPool
 from vestnik.telephony.sip.call import SipCall
 from vestnik.telephony.sip.endpoint import SipEndpoint
 from vestnik.telephony.sip.loop import SippyLoop
+from vestnik.telephony.sip.options import OptionsProbes
+from vestnik.telephony.trunks import TrunkStates, TrunkStatus
 from vestnik.threads import run_in_thread
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ class SipTelephony:
     loop is process-wide); ``start`` binds SIP on ``sip.bind_host:sip.port`` (port 0: any free
     port, see ``sip_port``) and starts the pacer thread."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, gate: TrunkGate | None = None) -> None:
         check_config(config)  # transport and codecs this version implements, among others
         self.config = config
         self.media_host = config.rtp.advertised_host or config.rtp.bind_host
@@ -56,6 +58,10 @@ class SipTelephony:
         )
         self.sippy: SippyLoop = SippyLoop.instance()
         self.endpoint = SipEndpoint(config.sip.bind_host, config.sip.port, self.sippy)
+        self.trunks = TrunkStates(config.trunk_list)
+        # The limits that hold across processes (None: none): entered before each INVITE.
+        self.gate = gate
+        self.options = OptionsProbes(config, self.endpoint, self.trunks)
         self._calls: set[SipCall] = set()
         self._port_freed = asyncio.Event()
         self._started = False
@@ -110,6 +116,10 @@ class SipTelephony:
             raise TelephonyError(f"cannot start the RTP pacer: {exc}") from exc
         metrics.register_pacer(self.pacer)
         self._started = True
+        for status in self.trunks:
+            _export(status)
+        self.trunks.listeners.append(_export)
+        self.options.start()
         log.info("SIP on %s:%d, trunk %s:%d", self.config.sip.bind_host, self.sip_port,
                  self.config.trunk.host, self.config.trunk.sip_port)  # fmt: skip
 
@@ -120,6 +130,9 @@ class SipTelephony:
             call.release()
         if calls:
             await asyncio.wait([asyncio.ensure_future(c.result()) for c in calls], timeout=timeout)
+        await self.options.stop()
+        if _export in self.trunks.listeners:
+            self.trunks.listeners.remove(_export)
         if self._started:
             # Give sippy a moment to put the CANCELs/BYEs on the wire before the socket goes.
             await asyncio.sleep(0.05)
@@ -139,3 +152,8 @@ class SipTelephony:
         """A call is over: forget it, and wake whoever waits for its RTP port."""
         self._calls.discard(call)
         self._port_freed.set()
+
+
+def _export(status: TrunkStatus) -> None:
+    """A trunk's state and registration at ``/metrics``."""
+    metrics.observe_trunk(status.config.name, status.state.value, status.registered)
