@@ -81,6 +81,7 @@ class SipCall:
         self._stream: RtpStream | RemoteStream | None = None
         self._sock: Any = None
         self._answered_at: float | None = None  # time.monotonic() of the 200 OK
+        self._gate_trunk: str | None = None  # the trunk whose gate this call entered
         self._result: asyncio.Future[CallResult] = self._loop.create_future()
         self._task = self._loop.create_task(self._main(), name=f"call {dial.session_id}")
 
@@ -130,6 +131,9 @@ class SipCall:
         self.telephony.call_ended(self)
 
     def _cleanup(self) -> None:
+        if self._gate_trunk is not None and self.telephony.gate is not None:
+            self.telephony.gate.leave(self._gate_trunk)
+            self._gate_trunk = None
         if self._stream is not None:
             self._stream.stop()  # the pacer closes the socket when it drops the stream
         elif self._sock is not None:
@@ -168,6 +172,9 @@ class SipCall:
             self._sock = await t.open_rtp_socket(t.config.dialer.slot_wait_seconds)
         except PortsExhausted as exc:
             return self._result_for(FinishReason.MAX_OUT_CALL_REACHED, detail=str(exc))
+        refused = await self._enter_gate()
+        if refused is not None:
+            return refused
         if self._released:  # release.call while it waited for a port: no INVITE
             return self._result_for(FinishReason.RELEASED, detail="released before the INVITE")
         offer = sdp.build_offer(
@@ -190,6 +197,23 @@ class SipCall:
         if isinstance(answer, CallResult):
             return answer
         return await self._talk(*answer)
+
+    async def _enter_gate(self) -> CallResult | None:
+        """The trunk's limits for every process (``TrunkGate``), right before the INVITE:
+        None when it may leave now; waits at most the dialing timeout."""
+        gate = self.telephony.gate
+        if gate is None:
+            return None
+        trunk = self.telephony.config.trunk.name
+        timeout = max(0.0, self.dial.dialing_timeout)
+        if not await gate.enter(trunk, self._loop.time() + timeout):
+            return self._result_for(
+                FinishReason.MAX_OUT_CALL_REACHED,
+                detail=f"trunk {trunk}: no call place within dialing_timeout {timeout:g} s "
+                "(its calls_per_second or max_concurrent_calls)",
+            )
+        self._gate_trunk = trunk
+        return None
 
     async def _until_answer(self) -> CallResult | tuple[int, str, str]:
         responded = False
