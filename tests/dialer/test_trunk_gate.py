@@ -73,10 +73,11 @@ async def test_two_processes_never_exceed_calls_per_second(gates: GateFactory) -
     await asyncio.gather(*(call((first, second)[i % 2]) for i in range(25)))
     sent.sort()
     n = int(rate)
-    # Any n + 1 sends span at least one second (loop wake-up jitter aside): no window of one
-    # second holds more than ``rate`` of them.
+    # Any n + 1 sends span at least one second: no window of one second holds more than
+    # ``rate`` of them. (The instants are exact; a send can only be late, by the loop's
+    # wake-up delay, which shortens the span after it: 50 ms allowed for a loaded machine.)
     spans = [sent[i + n] - sent[i] for i in range(len(sent) - n)]
-    assert min(spans) >= 1.0 - 0.02, spans
+    assert min(spans) >= 1.0 - 0.05, spans
     # ... and the rate is used, not wasted: 25 sends take about 2.4 s.
     assert sent[-1] - sent[0] < 2.4 + 0.5
 

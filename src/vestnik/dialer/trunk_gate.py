@@ -76,19 +76,16 @@ class DatabaseTrunkGate:
         self._keeper: asyncio.Task[None] | None = None
         self._stopping = False
 
-    def limited(self, trunk: str) -> bool:
-        limit = self._limits.get(trunk)
-        return limit is not None and limit.any
-
     async def start(self, owner: str) -> None:
         """Make the trunks' rows, drop what an earlier run of the same dialer held, and start
         renewing this run's lease."""
         self.owner = owner
         names = [name for name, limit in self._limits.items() if limit.any]
-        if names:
-            await run_in_thread(
-                self._in_transaction, store.prepare, names, owner, time.time(), self.lease
-            )
+        if not names:
+            return  # no trunk has limits: nothing to hold, nothing to renew
+        await run_in_thread(
+            self._in_transaction, store.prepare, names, owner, time.time(), self.lease
+        )
         self._keeper = asyncio.create_task(self._keep(), name="trunk-gate")
 
     async def stop(self) -> None:

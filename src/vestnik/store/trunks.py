@@ -182,21 +182,23 @@ def give_back(
     """Free ``places[trunk]`` places of ``owner``; renew its lease on every trunk.
 
     ``unsend[trunk] = (send_at, next_call_at)``: a reserved send instant that was not used
-    (the call gave up before it); it is handed back when nobody reserved after it.
+    (the call gave up before it); it is handed back when nobody reserved after it. Rows are
+    locked in ``enter``'s order (rates, then places; trunks by name), so the two never
+    deadlock on PostgreSQL.
     """
-    for trunk, count in places.items():
+    for trunk, (send_at, next_call_at) in sorted((unsend or {}).items()):
+        conn.execute(
+            trunk_rates.update()
+            .where(_r.trunk == trunk, _r.next_call_at == next_call_at)
+            .values(next_call_at=send_at)
+        )
+    for trunk, count in sorted(places.items()):
         if count > 0:
             conn.execute(
                 trunk_places.update()
                 .where(_p.trunk == trunk, _p.owner == owner)
                 .values(calls=sa.case((_p.calls > count, _p.calls - count), else_=0))
             )
-    for trunk, (send_at, next_call_at) in (unsend or {}).items():
-        conn.execute(
-            trunk_rates.update()
-            .where(_r.trunk == trunk, _r.next_call_at == next_call_at)
-            .values(next_call_at=send_at)
-        )
     conn.execute(trunk_places.update().where(_p.owner == owner).values(expires_at=at + lease))
 
 
