@@ -214,6 +214,7 @@ async def run_level(
     config.sip.port = 0
     config.trunk.host = HOST
     config.trunk.port = sipp.port
+    config.trunk.options_interval = 0  # the SIPp scenario answers calls, not OPTIONS
     config.rtp.bind_host = HOST
     config.rtp.port_min, config.rtp.port_max = 20000, 39999
     config.rtp.realtime_priority = realtime

@@ -58,7 +58,6 @@ async def test_a_trunks_concurrent_call_cap_holds_at_the_send(
     with SippUas.trunk(tmp_path / "sipp") as sipp:
         config = trunk_config(tmp_path, sqlite_url, sipp)
         config.trunk.max_concurrent_calls = 1
-        config.trunk.options_interval = 0  # the SIPp trunk answers calls only
         service = Service(config)
         await service.start()
         try:

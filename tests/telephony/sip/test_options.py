@@ -7,10 +7,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.support.sipp import SippUas, requires_sipp
 from vestnik import metrics
+from vestnik.calls import ContactKind, FinishReason
+from vestnik.calls.ports import DialSpec
 from vestnik.config import Config
 from vestnik.telephony.sip.adapter import SipTelephony
 from vestnik.telephony.trunks import TrunkState, TrunkStatus
@@ -129,3 +132,32 @@ async def test_probes_off_leave_the_trunk_unknown_and_send_nothing(
         assert f"{gauge('trunk', 'unknown')} 1.0" in metrics.process_metrics().decode()
     finally:
         sipp.stop()
+
+
+async def test_a_failed_invite_leaves_the_trunk_up(
+    tmp_path: Path, telephony_for: TelephonyFactory
+) -> None:
+    """Only probes take a trunk out of rotation: an INVITE nobody answers does not."""
+    sipp = options_peer(tmp_path)  # answers OPTIONS, never an INVITE
+    try:
+        telephony = await telephony_for(sipp.port, 0.5)
+        status, _ = await state_change(telephony, 3)
+        assert status.state is TrunkState.UP
+        changes: list[TrunkState] = []
+        telephony.trunks.listeners.append(lambda s: changes.append(s.state))
+        spec = DialSpec(1, "74993720692", "79161234567", ContactKind.PHONE, 1.0, "")
+        handle = telephony.place_call(spec, asyncio.sleep(0, np.zeros(8000, np.int16)), Silent())
+        result = await asyncio.wait_for(handle.result(), 10)
+        assert result.finish_reason is FinishReason.NO_SUCCESS_SUBSCRIBER_CALL, result
+        await asyncio.sleep(1.0)  # two more probes
+        assert changes == []
+        assert telephony.trunks.by_name["trunk"].state is TrunkState.UP
+        assert sipp.received("INVITE") >= 1
+    finally:
+        sipp.stop()
+
+
+class Silent:
+    def on_dialing(self, sip_call_id: str) -> None: ...
+    def on_ringing(self) -> None: ...
+    def on_answered(self) -> None: ...
