@@ -77,6 +77,7 @@ class SipCall:
         self._loop = asyncio.get_running_loop()
         self._signals: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
         self._released = False
+        self._release_requested = asyncio.Event()  # wakes a wait at the trunk gate
         self._leg: SipLeg | None = None
         self._stream: RtpStream | RemoteStream | None = None
         self._sock: Any = None
@@ -89,6 +90,7 @@ class SipCall:
     def release(self) -> None:
         if not self._released:
             self._released = True
+            self._release_requested.set()
             self._post(("release",))
 
     def result(self) -> Awaitable[CallResult]:
@@ -206,7 +208,15 @@ class SipCall:
             return None
         trunk = self.telephony.config.trunk.name
         timeout = max(0.0, self.dial.dialing_timeout)
-        if not await gate.enter(trunk, self._loop.time() + timeout):
+        entering = asyncio.ensure_future(gate.enter(trunk, self._loop.time() + timeout))
+        released = asyncio.ensure_future(self._release_requested.wait())
+        await asyncio.wait({entering, released}, return_when=asyncio.FIRST_COMPLETED)
+        released.cancel()
+        if not entering.done():  # released while waiting: the gate takes back what it gave
+            entering.cancel()
+            await asyncio.gather(entering, return_exceptions=True)
+            return self._result_for(FinishReason.RELEASED, detail="released before the INVITE")
+        if not entering.result():
             return self._result_for(
                 FinishReason.MAX_OUT_CALL_REACHED,
                 detail=f"trunk {trunk}: no call place within dialing_timeout {timeout:g} s "
