@@ -227,6 +227,7 @@ class DatabaseTrunkGate:
             except Exception as exc:
                 log.warning("trunk places not written (retrying): %s", exc)
                 self._to_free.update(freeing)
+                self._unsend = {**unsend, **self._unsend}
                 self._wake.set()
                 if self._stopping:
                     return
