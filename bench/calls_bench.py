@@ -196,6 +196,7 @@ async def stream_path(
     SipTelephony and the edge's and the carrier's process groups."""
     if transport == "udp":
         config.trunk.host, config.trunk.port = HOST, sipp.port
+        config.trunk.options_interval = 0  # the SIPp scenario answers calls, not OPTIONS
         return config, None, None
     ca = TestCa(workdir / "ca")
     carrier = TlsCarrier((HOST, sipp.port), ca.issue("carrier", ips=[HOST]),
@@ -204,7 +205,7 @@ async def stream_path(
     stack.callback(carrier.stop)
     host, port = carrier.address(transport)
     config.trunk = TrunkConfig(host=host, port=port, transport=transport,
-                               tls_ca_file=str(ca.cert))  # fmt: skip
+                               tls_ca_file=str(ca.cert), options_interval=0)  # fmt: skip
     config.data_dir = str(workdir / "var")
     edge = Edge(config)
     await edge.start()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import INF
@@ -182,6 +182,34 @@ class _PacerCollector(Collector):
 
 
 REGISTRY.register(_PacerCollector())
+
+
+# -- trunks ------------------------------------------------------------------------------
+
+TRUNK_STATES = ("up", "down", "unknown")
+
+TRUNK_STATE = Gauge(
+    "vestnik_trunk_state",
+    "1 for the trunk's state as this process's OPTIONS probes see it (up, down, or unknown: "
+    "not probed yet or probes off), 0 for the other states.",
+    ["trunk", "state"],
+    registry=REGISTRY,
+)
+TRUNK_REGISTERED = Gauge(
+    "vestnik_trunk_registered",
+    "1 while this process is registered at the trunk, 0 while not (trunks with register = "
+    "true only).",
+    ["trunk"],
+    registry=REGISTRY,
+)
+
+
+def observe_trunk(trunk: str, state: str, registered: bool | None) -> None:
+    """A trunk's status now (the telephony calls this at start and on every change)."""
+    for name in TRUNK_STATES:
+        TRUNK_STATE.labels(trunk, name).set(1.0 if name == state else 0.0)
+    if registered is not None:
+        TRUNK_REGISTERED.labels(trunk).set(1.0 if registered else 0.0)
 
 
 def process_metrics() -> bytes:

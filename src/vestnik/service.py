@@ -153,6 +153,7 @@ class Service:
         self._socket: socket.socket | None = None
         self._telephony_started = False
         self.edge: Any = None  # vestnik.telephony.edge.Edge when a trunk uses tcp or tls
+        self._trunk_parts: list[_Stoppable] = []
         self._stopped = asyncio.Event()
         self._stop_requested = asyncio.Event()
         self._force = False
@@ -203,7 +204,7 @@ class Service:
 
                 self.renderer = AudioRenderer(self.config, engine)
             if self.telephony is None:
-                self.telephony = await self._sip_telephony()
+                self.telephony = await self._sip_telephony(engine)
             try:
                 await self.telephony.start()
             except Exception as exc:
@@ -211,6 +212,9 @@ class Service:
             self._telephony_started = True
             self.dialer = Dialer(
                 self.config, engine, self.telephony, self.renderer, dialer_id=self._dialer_id()
+            )
+            self._trunk_parts = await _start_trunk_parts(
+                self.telephony, engine, self.dialer, self.config
             )
             await self.dialer.start()
         from vestnik.api import create_app
@@ -251,20 +255,20 @@ class Service:
         )  # fmt: skip
         self._serving = True
 
-    async def _sip_telephony(self) -> Telephony:
+    async def _sip_telephony(self, engine: Engine) -> Telephony:
         """The SIP adapter; with tcp/tls trunks, the SIP edge first (started, supervised, and
         stopped after the telephony), and the adapter sends those trunks' calls to it."""
         from vestnik.telephony.edge import Edge, EdgeError, config_via_edge
 
         edge = Edge(self.config)
         if not edge.needed:
-            return _sip_telephony(self.config)
+            return _sip_telephony(self.config, engine)
         self.edge = edge
         try:
             await edge.start()
         except EdgeError as exc:
             raise ServiceError(f"SIP edge: {exc}") from None
-        return _sip_telephony(config_via_edge(self.config, edge.hops))
+        return _sip_telephony(config_via_edge(self.config, edge.hops), engine)
 
     def _dialer_id(self) -> str | None:
         """With ``[sip] port = 0`` the default id uses the port actually bound."""
@@ -327,6 +331,11 @@ class Service:
                 await self.telephony.stop()
             except Exception:
                 log.exception("telephony stop failed")
+        for part in self._trunk_parts:
+            try:
+                await part.stop()
+            except Exception:
+                log.exception("%s did not stop cleanly", type(part).__name__)
         if self.edge is not None:
             try:
                 await self.edge.stop()
@@ -353,10 +362,57 @@ def _open_engine(config: Config) -> Engine:
     return engine
 
 
-def _sip_telephony(config: Config) -> Telephony:
+class _Stoppable(Protocol):
+    async def stop(self) -> None: ...
+
+
+def _sip_telephony(config: Config, engine: Engine) -> Telephony:
+    """SIP with the trunks' limits held in the database, for every process together."""
+    from vestnik.dialer.trunk_gate import DatabaseTrunkGate
     from vestnik.telephony.sip.adapter import SipTelephony
 
-    return SipTelephony(config)
+    gate = DatabaseTrunkGate(engine, config.trunk_list, config.dialer.lease_seconds)
+    return SipTelephony(config, gate=gate)
+
+
+async def _start_trunk_parts(
+    telephony: Telephony, engine: Engine, dialer: Any, config: Config
+) -> list[_Stoppable]:
+    """The trunk gate's run (the dialer's lease owner) and the recorder of the trunks' status
+    (``admin trunk list``), for a telephony that has them; returned in stop order. Rows show
+    each trunk as configured (the telephony sees tcp/tls trunks as the edge's UDP address)."""
+    from vestnik.dialer.trunk_gate import DatabaseTrunkGate
+    from vestnik.dialer.trunk_status import TrunkStatusRecorder
+    from vestnik.store.trunks import TrunkRow
+    from vestnik.telephony.trunks import TrunkStates, TrunkStatus
+
+    parts: list[_Stoppable] = []
+    gate = getattr(telephony, "gate", None)
+    if isinstance(gate, DatabaseTrunkGate):
+        await gate.start(dialer.owner)
+        parts.append(gate)
+    trunks = getattr(telephony, "trunks", None)
+    if isinstance(trunks, TrunkStates):
+
+        configured = {t.name: t for t in config.trunk_list}
+
+        def row(status: TrunkStatus) -> TrunkRow:
+            trunk = configured.get(status.config.name, status.config)
+            return TrunkRow(
+                trunk.name,
+                trunk.transport,
+                trunk.host,
+                trunk.sip_port,
+                status.registered,
+                status.state.value,
+                status.last_error,
+            )
+
+        recorder = TrunkStatusRecorder(engine, dialer.dialer_id)
+        recorder.start(row(status) for status in trunks)
+        trunks.listeners.append(lambda status: recorder.record(row(status)))
+        parts.append(recorder)
+    return parts
 
 
 async def _serve(config: Config) -> None:

@@ -30,6 +30,7 @@ def trunk_config(tmp_path: Path, url: str, sipp: SippUas) -> Config:
     config.rtp.port_min, config.rtp.port_max = free_port_range(40)
     config.trunk.host, config.trunk.port = "127.0.0.1", sipp.port
     config.trunk.calls_per_second = 0
+    config.trunk.options_interval = 0  # SIPp trunk scenarios answer calls, not OPTIONS
     config.dialer.poll_interval_seconds = 0.02
     config.dialer.lease_seconds = 5.0
     config.dialer.slot_wait_seconds = 10.0

@@ -32,6 +32,7 @@ def serve_env(
         VESTNIK_TRUNK_HOST="127.0.0.1",
         VESTNIK_TRUNK_PORT=str(sipp.port),
         VESTNIK_TRUNK_CALLS_PER_SECOND="0",
+        VESTNIK_TRUNK_OPTIONS_INTERVAL="0",  # SIPp trunk scenarios answer calls, not OPTIONS
         VESTNIK_DIALER_SHUTDOWN_GRACE="10",
     )
     env.update(extra)

@@ -88,7 +88,9 @@ class SippUas(Peer):
 
     ``calls`` (``-m``) and ``timeout`` (``-timeout``) bound the run (``None``: until stopped);
     ``variables`` go to ``-set``; ``template`` fills ``@NAME@`` text in a copy of the scenario
-    (for what SIPp checks at load time, such as response codes); ``extra`` are more arguments.
+    (for what SIPp checks at load time, such as response codes); ``extra`` are more arguments;
+    ``port`` is the SIP port (default: a free one; a peer restarted on its old port is back at
+    the same address).
     The errors go to ``errors``, and with ``trace`` (off for load runs) the messages to
     ``trace``: ``log()`` reads both.
     """
@@ -106,11 +108,12 @@ class SippUas(Peer):
         template: Mapping[str, object] | None = None,
         extra: Sequence[str] = (),
         trace: bool = True,
+        port: int | None = None,
     ) -> None:
         super().__init__(workdir)
         self.binary = require_binary("sipp", "sip-tester")
         self.host = LOOPBACK
-        self.port = free_port()
+        self.port = port or free_port()
         self.media_port = free_port(tcp_too=False)
         self.scenario = (
             sipp_scenario(scenario, self.workdir, prefix=f"{self.port}-", **template)

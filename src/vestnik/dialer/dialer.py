@@ -4,13 +4,13 @@ One ``Dialer`` per process; it wires its parts and owns their life:
 
 - ``loops`` (claim, lease renewal, release poll, sweep), ``DialerLoops``;
 - ``session``: one session's run (render, slot, place, finish), ``SessionRuns``;
-- ``slots``: the wait for a call slot (process cap, trunk rate, account cap), ``Slots``;
+- ``slots``: the wait for a call slot (process cap, account cap), ``Slots``;
 - ``settle``: how a session in hand ends (finished, or back to the queue), ``Settler``;
 - ``database``: the dialer's own database thread with group commit, ``DialerDatabase``.
 
 Per session: claim → render (a task, so audio is ready at answer) → blacklist check → slot
-(per-account FIFO, process cap, trunk rate, then the account cap checked atomically with the
-``dialing`` transition) → ``Telephony.place_call`` → observer writes ringing/answered → result
+(per-account FIFO, process cap, then the account cap checked atomically with the ``dialing``
+transition) → ``Telephony.place_call`` → observer writes ringing/answered → result
 → finished. Every session ends finished with a reason, whatever happens: a session task that
 fails finishes it ``internal_error``; a dialer that dies leaves leases that a restart (same
 dialer id) or another dialer's sweep settles.

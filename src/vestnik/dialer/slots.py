@@ -1,9 +1,11 @@
-"""The wait for a call slot: process cap, trunk rate, then the account's cap with ``dialing``.
+"""The wait for a call slot: the process cap, then the account's cap with ``dialing``.
 
 A claimed session needs, within ``slot_wait_seconds`` of its claim: a process slot
-(``max_concurrent_calls``, bounded by what the telephony can carry), the trunk's rate
-(``CallRate``), and the ``queued → dialing`` transition, which checks the account's
-concurrent-call cap in the same transaction (across every dialer). Sessions go straight for a
+(``max_concurrent_calls``, bounded by what the telephony can carry) and the ``queued →
+dialing`` transition, which checks the account's concurrent-call cap in the same transaction
+(across every dialer). A trunk's own limits (``calls_per_second``, ``max_concurrent_calls``)
+are not waited for here: the telephony applies them where the INVITE leaves
+(``calls.ports.TrunkGate``, ``dialer.trunk_gate``). Sessions go straight for a
 slot; once their account is at its cap they queue in the account's FIFO, whose head alone
 re-checks the database (when a call of the account ends here, or every 250 ms: calls may end
 in other processes). A session that gets no slot in time ends ``max_out_call_reached``.
@@ -19,7 +21,6 @@ from vestnik.calls import FinishReason
 from vestnik.config import Config
 from vestnik.dialer.call import Call, Interrupt
 from vestnik.dialer.database import DialerDatabase
-from vestnik.dialer.limits import CallRate
 from vestnik.dialer.settle import Settler
 from vestnik.store import sessions
 
@@ -32,7 +33,6 @@ ACCOUNT_RECHECK_SECONDS = 0.25
 class _SlotWait:
     """What one session's wait for a slot has gathered so far."""
 
-    have_token: bool = False  # the trunk rate let it through (kept across retries)
     account_full: str | None = None  # set once the account's cap has held it up
 
 
@@ -50,8 +50,6 @@ class Slots:
     ) -> None:
         self.settings = config.dialer
         self.max_calls = max_calls
-        self._trunk_rate = config.trunk.calls_per_second
-        self._rate = CallRate(self._trunk_rate)
         self._process = asyncio.Semaphore(max_calls)
         self._gates: dict[int, _AccountGate] = {}
         self._db = db
@@ -97,7 +95,7 @@ class Slots:
             gate.lock.release()
 
     async def _try_dial(self, call: Call, wait: _SlotWait) -> bool | None:
-        """One attempt: process slot, trunk rate, then queued → dialing with the account check.
+        """One attempt: process slot, then queued → dialing with the account check.
 
         True/False as ``take``; None: the account is at its cap (nothing held).
         """
@@ -108,12 +106,6 @@ class Slots:
             if wait.account_full and not self._process.locked():
                 blocker = wait.account_full  # the deadline passed, not the process limit
             return await self._no_slot(call, blocker)
-        if not wait.have_token:
-            if not await _acquire(call, self._rate.take(), None):
-                self._process.release()
-                rate = self._trunk_rate
-                return await self._no_slot(call, wait.account_full or f"trunk rate {rate:g}/s")
-            wait.have_token = True
         try:
             begin = await self._db.run(
                 sessions.begin_dialing, call.id, self._owner, self.settings.lease_seconds

@@ -289,6 +289,43 @@ webhook_deliveries = Table(
 )
 
 
+# What each dialer process last knew of each trunk (``vestnik admin trunk list``): written
+# by the telephony's trunk listener, one row per trunk and dialer id.
+trunk_status = Table(
+    "trunk_status",
+    metadata,
+    Column("trunk", String(200), primary_key=True),
+    Column("dialer", String(64), primary_key=True),  # the dialer id ([dialer] id)
+    Column("transport", String(8), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("registered", Boolean, nullable=True),  # NULL: the trunk does not register
+    Column("state", String(8), nullable=False),  # up | down | unknown
+    Column("last_error", Text, nullable=True),
+    Column("updated_at", Float, nullable=False),
+)
+
+# A trunk's calls_per_second for every process together: the earliest instant the next
+# INVITE may leave (a shared schedule, advanced by 1/rate per call).
+trunk_rates = Table(
+    "trunk_rates",
+    metadata,
+    Column("trunk", String(200), primary_key=True),
+    Column("next_call_at", Float, nullable=False),
+)
+
+# A trunk's max_concurrent_calls for every process together: the calls each dialer run
+# (lease owner) has up on the trunk, counted while its lease runs (a dead run's lapse).
+trunk_places = Table(
+    "trunk_places",
+    metadata,
+    Column("trunk", String(200), primary_key=True),
+    Column("owner", String(64), primary_key=True),
+    Column("calls", Integer, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+
 def text_length(column: Column[Any]) -> int | None:
     """The most characters a text column holds (None: no limit)."""
     return getattr(column.type, "length", None)

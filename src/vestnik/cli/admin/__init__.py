@@ -1,4 +1,5 @@
-"""``vestnik admin …``: accounts, users, keys, numbers, employees, blacklist, media, sessions.
+"""``vestnik admin …``: accounts, users, keys, numbers, employees, blacklist, media, sessions,
+trunks.
 
 One module per group of objects; each registers its objects' parsers with ``register``.
 Every command validates all of its input before it opens a transaction, so a refused command
@@ -8,11 +9,11 @@ What removal keeps and deletes is decided in the store (``store.accounts``, ``st
 
 from __future__ import annotations
 
-from vestnik.cli.admin import accounts, blacklist, db, media, numbers, sessions, users
+from vestnik.cli.admin import accounts, blacklist, db, media, numbers, sessions, trunks, users
 from vestnik.cli.common import SubParsers
 
 # In ``vestnik admin --help`` order.
-_OBJECT_MODULES = (accounts, users, numbers, blacklist, media, sessions, db)
+_OBJECT_MODULES = (accounts, users, numbers, blacklist, media, sessions, trunks, db)
 
 
 def register_admin(objects: SubParsers) -> None:

@@ -27,8 +27,9 @@ from vestnik.telephony.rtp.ports import PortsExhausted, RtpPortPool
 from vestnik.telephony.sip.call import SipCall
 from vestnik.telephony.sip.endpoint import SipEndpoint
 from vestnik.telephony.sip.loop import SippyLoop
+from vestnik.telephony.sip.options import OptionsProbes
 from vestnik.telephony.sip.registration import RegisterTiming, Registration
-from vestnik.telephony.trunks import TrunkStates
+from vestnik.telephony.trunks import TrunkStates, TrunkStatus
 from vestnik.threads import run_in_thread
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class SipTelephony:
         # Back-off of the registrations (tests shorten it before ``start``).
         self.register_timing = RegisterTiming()
         self.registrations: list[Registration] = []
+        self.options = OptionsProbes(config, self.endpoint, self.trunks)
         self._calls: set[SipCall] = set()
         self._port_freed = asyncio.Event()
         self._started = False
@@ -126,6 +128,10 @@ class SipTelephony:
         metrics.register_pacer(self.pacer)
         self._started = True
         self._start_registrations()
+        for status in self.trunks:
+            _export(status)
+        self.trunks.listeners.append(_export)
+        self.options.start()
         trunks = ", ".join(f"{t.name} {t.host}:{t.sip_port}" for t in self.config.trunk_list)
         log.info("SIP on %s:%d, trunks: %s", self.config.sip.bind_host, self.sip_port,
                  trunks or "none")  # fmt: skip
@@ -158,6 +164,9 @@ class SipTelephony:
             call.release()
         if calls:
             await asyncio.wait([asyncio.ensure_future(c.result()) for c in calls], timeout=timeout)
+        await self.options.stop()
+        if _export in self.trunks.listeners:
+            self.trunks.listeners.remove(_export)
         registrations, self.registrations = self.registrations, []
         await asyncio.gather(*(r.stop() for r in registrations))
         if self._started:
@@ -179,3 +188,8 @@ class SipTelephony:
         """A call is over: forget it, and wake whoever waits for its RTP port."""
         self._calls.discard(call)
         self._port_freed.set()
+
+
+def _export(status: TrunkStatus) -> None:
+    """A trunk's state and registration at ``/metrics``."""
+    metrics.observe_trunk(status.config.name, status.state.value, status.registered)

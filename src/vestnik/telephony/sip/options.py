@@ -1,0 +1,188 @@
+"""OPTIONS probes: is each trunk answering? (docs/telephony.md, "Trunk health").
+
+Every ``options_interval`` seconds (0: never; the first one interval after start) an
+out-of-dialog OPTIONS goes to each trunk (its next hop: the outbound proxy when there is one)
+from the calls' SIP endpoint. Any SIP
+response (200, 404, 405, a 1xx …) marks the trunk up; none within ``min(options_interval,
+8 s)`` marks it down, with the reason in ``last_error``. A failed INVITE never marks a trunk
+down: only these probes do (``TrunkStates``).
+
+The request is built and sent on the sippy thread (``SippyLoop.call``); sippy's transaction
+layer retransmits it (timer A) and hands the first response back, which goes to the asyncio
+loop with ``call_soon_threadsafe``. A probe that timed out has its transaction dropped there,
+so no retransmission outlives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from sippy.SipAddress import SipAddress
+from sippy.SipCallId import SipCallId
+from sippy.SipContact import SipContact
+from sippy.SipFrom import SipFrom
+from sippy.SipRequest import SipRequest
+from sippy.SipTo import SipTo
+from sippy.SipURL import SipURL
+
+from vestnik.config import Config, TrunkConfig
+from vestnik.telephony.sip.addressing import next_hop
+from vestnik.telephony.sip.endpoint import USER_AGENT, SipEndpoint
+from vestnik.telephony.trunks import TrunkState, TrunkStates
+
+log = logging.getLogger(__name__)
+
+# No answer within this long (or options_interval, if shorter) marks the trunk down.
+ANSWER_TIMEOUT_SECONDS = 8.0
+# sippy's own "no answer" (timer B) is a 408 it makes up, without a To tag.
+_LOCAL_TIMEOUT = 408
+
+
+def answer_timeout(trunk: TrunkConfig) -> float:
+    return min(trunk.options_interval, ANSWER_TIMEOUT_SECONDS)
+
+
+class OptionsProbes:
+    """One probing task per trunk with ``options_interval`` > 0, feeding ``trunks``."""
+
+    def __init__(self, config: Config, endpoint: SipEndpoint, trunks: TrunkStates) -> None:
+        self.config = config
+        self.endpoint = endpoint
+        self.trunks = trunks
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        for status in self.trunks:
+            trunk = status.config
+            if trunk.options_interval > 0:
+                task = asyncio.create_task(self._run(trunk), name=f"options {trunk.name}")
+                self._tasks.append(task)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def _run(self, trunk: TrunkConfig) -> None:
+        # The first probe goes one interval after start: until then the trunk is "unknown"
+        # (used), as with probes off.
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while True:
+            await asyncio.sleep(max(0.0, started + trunk.options_interval - loop.time()))
+            started = loop.time()
+            try:
+                answer = await self.probe(trunk)
+            except Exception as exc:  # never let a probe's bug end the probing
+                log.exception("trunk %s: OPTIONS probe failed", trunk.name)
+                answer = None
+                error = f"OPTIONS not sent: {exc}"
+            else:
+                error = f"no answer to OPTIONS within {answer_timeout(trunk):g} s"
+            if answer is None:
+                if self.trunks.by_name[trunk.name].state is not TrunkState.DOWN:
+                    log.warning("trunk %s is down: %s", trunk.name, error)
+                self.trunks.set_state(trunk.name, TrunkState.DOWN, error)
+            else:
+                if self.trunks.by_name[trunk.name].state is TrunkState.DOWN:
+                    log.info("trunk %s is up again (OPTIONS: %d %s)", trunk.name, *answer)
+                self.trunks.set_state(trunk.name, TrunkState.UP)
+
+    async def probe(self, trunk: TrunkConfig) -> tuple[int, str] | None:
+        """Send one OPTIONS; the first response's (code, reason), or None: none in time."""
+        loop = asyncio.get_running_loop()
+        answered: asyncio.Future[tuple[int, str]] = loop.create_future()
+
+        def on_response(code: int, reason: str) -> None:
+            if not answered.done():
+                answered.set_result((code, reason))
+
+        def respond(resp: Any) -> None:  # on the sippy thread
+            code, reason = resp.getSCode()
+            if code == _LOCAL_TIMEOUT and resp.getHFBody("to").getTag() is None:
+                return  # sippy's timer B, not the trunk
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(on_response, int(code), str(reason))
+
+        sent: asyncio.Future[Any] = loop.create_future()
+
+        def send() -> None:  # on the sippy thread
+            try:
+                transaction = self._send(trunk, respond)
+            except Exception as exc:
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_resolve, sent, None, exc)
+                return
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, sent, transaction, None)
+
+        self.endpoint.loop.call(send)
+        transaction = await sent
+        try:
+            return await asyncio.wait_for(asyncio.shield(answered), answer_timeout(trunk))
+        except TimeoutError:
+            return None
+        finally:
+            self.endpoint.loop.call(self._drop, transaction)
+
+    def _send(self, trunk: TrunkConfig, respond: Any) -> Any:
+        """Build and send the OPTIONS (sippy thread); its client transaction."""
+        tm = self.endpoint.global_config.get("_sip_tm")
+        if tm is None:
+            raise RuntimeError("the SIP endpoint is not open")
+        sip = self.config.sip
+        advertised = sip.advertised_host or sip.bind_host
+        ruri = SipURL(host=trunk.host, port=trunk.sip_port)
+        from_url = SipURL(username=USER_AGENT, host=trunk.domain)
+        fr0m = SipFrom(address=SipAddress(url=from_url, hadbrace=True))
+        fr0m.genTag()
+        to = SipTo(
+            address=SipAddress(url=SipURL(host=trunk.host, port=trunk.sip_port), hadbrace=True)
+        )
+        contact = SipContact(
+            address=SipAddress(
+                url=SipURL(username=USER_AGENT, host=advertised, port=self.endpoint.port)
+            )
+        )
+        request = SipRequest(
+            method="OPTIONS",
+            ruri=ruri,
+            fr0m=fr0m,
+            to=to,
+            contact=contact,
+            callid=SipCallId(),
+            target=(next_hop(trunk), "udp"),
+            user_agent=USER_AGENT,
+        )
+        if advertised != sip.bind_host:
+            via = request.getHFBody("via")
+            via.hostname, via.port = advertised, self.endpoint.port
+        laddress = (self.endpoint.bind_host, self.endpoint.port)
+        return tm.newTransaction(request, respond, laddress=laddress)
+
+    def _drop(self, transaction: Any) -> None:
+        """Forget a probe's transaction (sippy thread): no more retransmissions or timers."""
+        if transaction is None:
+            return
+        for name in ("teA", "teB", "teC"):
+            timer = getattr(transaction, name, None)
+            if timer is not None:
+                timer.cancel()
+                setattr(transaction, name, None)
+        transaction.resp_cb = None
+        tm = self.endpoint.global_config.get("_sip_tm")
+        if tm is not None:
+            tm.tclient.pop(transaction.tid, None)
+
+
+def _resolve(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
