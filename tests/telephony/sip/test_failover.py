@@ -364,3 +364,28 @@ async def test_100_trying_stops_the_silence_timer(
     assert result.detail == "CANCEL after dialing_timeout 9 s"
     assert result.attempts == (TrunkAttempt("slow", None, None),)
     assert slow.received("CANCEL") == 1 and second.received("INVITE") == 0
+
+
+async def test_a_trunk_marked_down_by_options_is_passed_over_without_waiting(
+    tmp_path: Path, telephony_for: TelephonyFactory
+) -> None:
+    """The dead trunk is found by the OPTIONS probes (nothing listens on its port), not by a
+    call: the next call goes straight to the live trunk, without the 8 s silence bound."""
+    dead = free_port(tcp_too=False)
+    live = refusing(tmp_path, 486, "Busy Here")
+    telephony = await telephony_for(
+        [trunk("dead", dead, options_interval=1.0), trunk("live", live.port, options_interval=0)]
+    )
+    deadline = time.monotonic() + 6
+    while telephony.trunks.usable("dead") and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert telephony.trunks.by_name["dead"].state is TrunkState.DOWN
+    started = time.monotonic()
+    handle = telephony.place_call(dial(timeout=30), ready(tone(0.3)), Observer())
+    result = await asyncio.wait_for(handle.result(), 10)
+    assert time.monotonic() - started < 2.0
+    assert await wait(live) == 0, live.log()
+    assert result.attempts == (TrunkAttempt("live", 486, "Busy Here"),)
+    assert result.detail == (
+        "dead: skipped (down: no answer to OPTIONS within 1 s); live: 486 Busy Here"
+    )
