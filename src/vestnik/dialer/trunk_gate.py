@@ -183,8 +183,11 @@ class DatabaseTrunkGate:
                 return None
             freed = self._freed[trunk]
             freed.clear()
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation
+            # that meets the event, and a cancelled enter would go on to take a place.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(freed.wait(), min(left, POLL_SECONDS))
+                async with asyncio.timeout(min(left, POLL_SECONDS)):
+                    await freed.wait()
 
     def _undo(self, done: asyncio.Future[store.Entry], trunk: str, limit: _Limit) -> None:
         """An ``enter`` abandoned while its transaction ran: give back what it took."""
@@ -210,7 +213,8 @@ class DatabaseTrunkGate:
         delay = RETRY_SECONDS
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), renew_every)
+                async with asyncio.timeout(renew_every):
+                    await self._wake.wait()
             self._wake.clear()
             freeing, self._to_free = self._to_free, Counter()
             unsend, self._unsend = self._unsend, {}

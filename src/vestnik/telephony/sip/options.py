@@ -53,6 +53,7 @@ class OptionsProbes:
         self.endpoint = endpoint
         self.trunks = trunks
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     def start(self) -> None:
         for status in self.trunks:
@@ -62,6 +63,7 @@ class OptionsProbes:
                 self._tasks.append(task)
 
     async def stop(self) -> None:
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -72,7 +74,7 @@ class OptionsProbes:
         # (used), as with probes off.
         loop = asyncio.get_running_loop()
         started = loop.time()
-        while True:
+        while not self._stopping:
             await asyncio.sleep(max(0.0, started + trunk.options_interval - loop.time()))
             started = loop.time()
             try:
@@ -123,7 +125,10 @@ class OptionsProbes:
         self.endpoint.loop.call(send)
         transaction = await sent
         try:
-            return await asyncio.wait_for(asyncio.shield(answered), answer_timeout(trunk))
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation
+            # that meets an answer, and the probes would outlive stop().
+            async with asyncio.timeout(answer_timeout(trunk)):
+                return await answered
         except TimeoutError:
             return None
         finally:
