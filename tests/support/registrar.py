@@ -4,7 +4,10 @@ REGISTER is challenged (401, or 407 with ``challenge="proxy"``; qop=auth) agains
 password and saved in memory (usrloc); an INVITE is accepted only from a contact registered for
 ``aor`` (its source address must be one of the account's contacts, so several dialer processes
 each need their own registration) and relayed to ``target``, others get ``403 Not registered``.
-``max_expires`` caps the time granted (Kamailio answers with the shorter time), which makes
+With ``tls`` (a certificate from tests/support/certs.py) it listens on TLS too
+(``stream_address("tls")``, and TCP: ``stream_address("tcp")``; Debian ``kamailio-tls-modules``): a binding made over TLS keeps the connection
+it came from as its ``received`` (``fix_nated_register``), and an INVITE over TLS is taken when
+it comes from that address. ``max_expires`` caps the time granted (Kamailio answers with the shorter time), which makes
 refreshes come quickly without changing what vestnik asks for.
 
 Every REGISTER is logged (``registers()``), and ``contacts()`` asks the running Kamailio for
@@ -22,6 +25,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.certs import Issued
 from tests.support.peers import sip_options_ok
 from tests.support.processes import (
     LOOPBACK,
@@ -31,6 +35,7 @@ from tests.support.processes import (
     require_binary,
     wait_until,
 )
+from tests.support.tls_carrier import CARRIER_TLS
 
 READY_TIMEOUT = 10.0
 
@@ -39,12 +44,12 @@ debug=2
 log_stderror=yes
 fork=yes
 children=1
-disable_tcp=yes
 auto_aliases=no
 listen=udp:{host}:{port}
 alias="{host}:{port}"
+{stream}
 
-loadmodule "tm.so"
+{tls_module}loadmodule "tm.so"
 loadmodule "sl.so"
 loadmodule "rr.so"
 loadmodule "pv.so"
@@ -56,6 +61,7 @@ loadmodule "auth.so"
 loadmodule "usrloc.so"
 loadmodule "registrar.so"
 loadmodule "ctl.so"
+loadmodule "nathelper.so"
 
 modparam("rr", "enable_full_lr", 1)
 modparam("auth", "nonce_expire", 60)
@@ -63,6 +69,8 @@ modparam("usrloc", "db_mode", 0)
 modparam("registrar", "min_expires", 1)
 modparam("registrar", "max_expires", {max_expires})
 modparam("ctl", "binrpc", "unix:{ctl_socket}")
+modparam("nathelper", "received_avp", "$avp(RECEIVED)")
+modparam("registrar", "received_avp", "$avp(RECEIVED)")
 
 request_route {{
     if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
@@ -77,19 +85,24 @@ request_route {{
     if (is_method("ACK")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
     if (is_method("REGISTER")) {{ route(REGISTER); exit; }}
     if (!is_method("INVITE")) {{ sl_send_reply("405", "Method Not Allowed"); exit; }}
-    # Only from a registered contact of the account: its source must be one of the bindings.
+    # Only from a registered contact of the account: its source must be one of the bindings
+    # (the contact's address, or over TCP/TLS the connection it registered from: "received").
     $var(source) = "sip:{user}@" + $si + ":" + $sp;
+    $var(received) = "sip:" + $si + ":" + $sp + ";transport=" + $proto;
     $var(ok) = 0;
     if (reg_fetch_contacts("location", "{aor}", "r")) {{
         $var(i) = 0;
         while ($var(i) < $(ulc(r=>count))) {{
             if ($(ulc(r=>addr)[$var(i)]) == $var(source)) {{ $var(ok) = 1; }}
+            if ($proto != "udp" && $(ulc(r=>received)[$var(i)]) == $var(received)) {{
+                $var(ok) = 1;
+            }}
             $var(i) = $var(i) + 1;
         }}
         reg_free_contacts("r");
     }}
     if ($var(ok) == 0) {{
-        xlog("L_NOTICE", "REFUSED INVITE from $var(source)\\n");
+        xlog("L_NOTICE", "REFUSED INVITE from $var(source) over $proto\\n");
         sl_send_reply("403", "Not registered");
         exit;
     }}
@@ -108,6 +121,9 @@ route[REGISTER] {{
         exit;
     }}
     consume_credentials();
+    # TCP/TLS: the binding is reached through the connection it came over (the usual carrier
+    # set-up, Kamailio's default configuration for NAT): kept as the contact's "received".
+    if ($proto != "udp") {{ fix_nated_register(); }}
     if (!save("location")) {{ sl_reply_error(); }}
 }}
 """
@@ -155,6 +171,7 @@ class KamailioRegistrar(Peer):
         max_expires: int = 0,
         port: int | None = None,
         workdir: Path | None = None,
+        tls: Issued | None = None,
     ) -> None:
         super().__init__(workdir)
         if not user.isalnum() or not password.isalnum():
@@ -170,17 +187,40 @@ class KamailioRegistrar(Peer):
         self.max_expires = max_expires
         self.port = port or free_port()
         self.ctl_socket = self.workdir / "ctl.sock"
+        self.tls = tls
+        self.stream_ports = {"tcp": free_port(), "tls": free_port()} if tls is not None else {}
 
     @property
     def address(self) -> tuple[str, int]:
         return LOOPBACK, self.port
 
+    def stream_address(self, transport: str = "tls") -> tuple[str, int]:
+        """Where it listens over ``transport`` (tcp or tls; only when made with ``tls``)."""
+        if transport not in self.stream_ports:
+            raise RuntimeError(f"this registrar has no {transport} listener (give it tls)")
+        return LOOPBACK, self.stream_ports[transport]
+
     @property
     def aor(self) -> str:
         return f"sip:{self.user}@{self.domain}"
 
+    def _tls_parts(self) -> tuple[str, str]:
+        """(the listeners' lines, the tls module's lines) for the configuration."""
+        if self.tls is None:
+            return "disable_tcp=yes", ""
+        tls_cfg = self.workdir / "tls.cfg"
+        tls_cfg.write_text(CARRIER_TLS.format(cert=self.tls.cert, key=self.tls.key))
+        lines = ["disable_tcp=no", "enable_tls=yes", "tcp_connection_lifetime=3605"]
+        for transport, port in self.stream_ports.items():
+            lines += [f"listen={transport}:{LOOPBACK}:{port}", f'alias="{LOOPBACK}:{port}"']
+        stream = "\n".join(lines)
+        return stream, f'loadmodule "tls.so"\nmodparam("tls", "config", "{tls_cfg}")\n'
+
     def write_config(self) -> Path:
+        stream, tls_module = self._tls_parts()
         config = REGISTRAR_CONFIG.format(
+            stream=stream,
+            tls_module=tls_module,
             host=LOOPBACK,
             port=self.port,
             realm=self.realm,

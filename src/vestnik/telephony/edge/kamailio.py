@@ -125,7 +125,7 @@ route[TRUNK_{i}] {{
         add_rr_param(";vt={i}");
         record_route();
     }}
-{ruri_port}    $du = "sip:{host}:{port};transport={transport}";
+{register}{ruri_port}    $du = "sip:{host}:{port};transport={transport}";
 {tls_profile}
     t_on_reply("REPLY_{i}");
     t_on_failure("FAIL_{i}");
@@ -134,7 +134,7 @@ route[TRUNK_{i}] {{
 }}
 
 onreply_route[REPLY_{i}] {{
-{name_check}
+{register_reply}{name_check}
 }}
 
 failure_route[FAIL_{i}] {{
@@ -143,7 +143,10 @@ failure_route[FAIL_{i}] {{
         t_reply("503", "TLS certificate of trunk {name} does not name {expected}");
         exit;
     }}
-    if (!t_branch_replied()) {{
+    # Nothing came back (timeout, or a reply tm made up itself): say why. A final reply that
+    # came alone (a REGISTER's 401 has no 100 before it) is not "replied" yet here, so
+    # t_branch_replied() cannot tell.
+    if (t_branch_timeout() || $T(reply_type) == 1) {{
         t_reply("503", "{no_answer}");
         exit;
     }}
@@ -186,7 +189,32 @@ def _name_check(trunk: EdgeTrunk) -> str:
     return _NAME_CHECK.format(flag=NAME_MISMATCH_FLAG, condition=condition, message=message)
 
 
-def _trunk_route(i: int, trunk: EdgeTrunk) -> str:
+# REGISTER: the binding names the edge's carrier-facing side (docs/telephony.md, "Registration
+# through the edge"). vestnik's Contact <sip:user@host:port> goes out as
+# <sip:user@EDGE:PORT;transport=T;vx=host~port> (vx keeps each vestnik process's binding apart
+# and lets the 200 OK's contacts be turned back into vestnik's own, so it reads its granted time).
+_REGISTER = """    if (is_method("REGISTER") && $ct != $null && $ct != "*") {{
+        $var(cu) = $(ct{{nameaddr.uri}});
+        remove_hf("Contact");
+        $var(c) = "<sip:" + $(var(cu){{uri.user}}) + "@{contact};transport={transport};vx="
+            + $(var(cu){{uri.host}}) + "~" + $(var(cu){{uri.port}}) + ">";
+        append_hf("Contact: $var(c)\\r\\n");
+    }}
+"""
+_REGISTER_REPLY = """    if (is_method("REGISTER") && $rs >= 200 && $rs < 300) {{
+        subst('/@{contact};transport={transport};vx=([^~;>]+)~([0-9]+)/@\\1:\\2/g');
+    }}
+"""
+
+
+def contact_address(listen: EdgeListen, transport: str) -> str:
+    """host:port a REGISTER's Contact names for a ``transport`` trunk: the edge's advertised
+    (else bound) address and its listener for that transport."""
+    port = listen.tls_port if transport == "tls" else listen.tcp_port
+    return f"{listen.advertised_host or listen.bind_host}:{port}"
+
+
+def _trunk_route(i: int, trunk: EdgeTrunk, listen: EdgeListen) -> str:
     host, port = trunk.destination
     no_answer = (
         f"no answer from trunk {_q(trunk.name)} over {trunk.transport.upper()} {host}:{port} "
@@ -197,8 +225,10 @@ def _trunk_route(i: int, trunk: EdgeTrunk) -> str:
         if trunk.ruri_port is not None
         else ""
     )
+    keys = {"contact": _q(contact_address(listen, trunk.transport)), "transport": trunk.transport}
     return _TRUNK_ROUTE.format(
         ruri_port=ruri_port,
+        register=_REGISTER.format(**keys), register_reply=_REGISTER_REPLY.format(**keys),
         i=i, host=_q(host), port=port, transport=trunk.transport,
         no_answer=no_answer, tls_profile=_tls_profile(trunk),
         name_check=_name_check(trunk), flag=NAME_MISMATCH_FLAG, name=_q(trunk.name),
@@ -221,7 +251,7 @@ def kamailio_cfg(listen: EdgeListen, trunks: Sequence[EdgeTrunk], tls_cfg: Path 
         health=listen.health_port, local=EDGE_LOCAL_HOST, dispatch=dispatch,
         dialog_tls=dialog_tls or "    return;",
     )  # fmt: skip
-    routes = "".join(_trunk_route(i, t) for i, t in enumerate(trunks, 1))
+    routes = "".join(_trunk_route(i, t, listen) for i, t in enumerate(trunks, 1))
     return _header(listen, trunks, tls_cfg) + main + routes
 
 

@@ -104,6 +104,7 @@ class Edge:
         self.trunk_configs = [t for t in config.trunk_list if uses_edge(t)]
         self.trunks: list[EdgeTrunk] = []
         self.hops = EdgeHops({})
+        self.listen: EdgeListen | None = None  # its sockets, once prepared
         self.restarts = 0
         self.recent: deque[str] = deque(maxlen=200)
         self._argv: list[str] = []
@@ -140,6 +141,7 @@ class Edge:
             certificate=cert,
             private_key=key,
         )
+        self.listen = listen
         ports = [_free_udp_port() for _ in self.trunk_configs]
         self.trunks = edge_trunks(self.trunk_configs, ports)
         self.hops = hops_for(self.trunks)
