@@ -4,14 +4,17 @@ REGISTER is challenged (401, or 407 with ``challenge="proxy"``; qop=auth) agains
 password and saved in memory (usrloc); an INVITE is accepted only from a contact registered for
 ``aor`` (its source address must be one of the account's contacts, so several dialer processes
 each need their own registration) and relayed to ``target``, others get ``403 Not registered``.
-With ``tls`` (a certificate from tests/support/certs.py) it listens on TLS too
-(``stream_address("tls")``, and TCP: ``stream_address("tcp")``; Debian ``kamailio-tls-modules``): a binding made over TLS keeps the connection
-it came from as its ``received`` (``fix_nated_register``), and an INVITE over TLS is taken when
-it comes from that address. ``max_expires`` caps the time granted (Kamailio answers with the shorter time), which makes
+``max_expires`` caps the time granted (Kamailio answers with the shorter time), which makes
 refreshes come quickly without changing what vestnik asks for.
 
 Every REGISTER is logged (``registers()``), and ``contacts()`` asks the running Kamailio for
 the bindings with ``kamcmd ul.dump``.
+
+With ``tls`` (a certificate from tests/support/certs.py; Debian ``kamailio-tls-modules``) it
+listens on TLS and TCP too (``stream_address("tls")``, ``stream_address("tcp")``): a binding
+made over TCP/TLS keeps the address it came from as its ``received`` (``fix_nated_register``,
+as carriers do for clients behind NAT), and an INVITE over TCP/TLS is taken when it comes from
+that address (in practice: over the connection the REGISTER came over).
 
     with KamailioRegistrar(sipp.address, "vestnik", "s3cret", domain="vestnik.test") as reg:
         ...  # trunk host/port = reg.address, username vestnik, register = true
