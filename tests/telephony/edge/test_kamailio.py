@@ -45,6 +45,11 @@ def test_routes_listeners_and_checks(tmp_path: Path) -> None:
     assert text.count("does not name sip.carrier.example") == 2  # log line and 503 reason
     assert "does not name 192.0.2.7; cancelling" not in text
     assert 'if ($rd == "192.0.2.8")' not in text
+    # REGISTER: the Contact names the edge's advertised listener of the trunk's transport, and
+    # the 200 OK's contacts are turned back into vestnik's.
+    assert text.count('"@203.0.113.5:30002;transport=tls;vx="') == 2  # trunks a and b
+    assert text.count('"@203.0.113.5:30001;transport=tcp;vx="') == 1
+    assert "subst('/@203.0.113.5:30002;transport=tls;vx=([^~;>]+)~([0-9]+)/@\\1:\\2/g');" in text
     profiles = tls_cfg(listen(tmp_path), trunks, client_cert=False)
     assert (
         "server_id = a\nserver_name = sip.carrier.example\nmethod = TLSv1.2+\n"
