@@ -393,7 +393,6 @@ async def _start_trunk_parts(
         parts.append(gate)
     trunks = getattr(telephony, "trunks", None)
     if isinstance(trunks, TrunkStates):
-
         configured = {t.name: t for t in config.trunk_list}
 
         def row(status: TrunkStatus) -> TrunkRow:
