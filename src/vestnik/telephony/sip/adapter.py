@@ -68,11 +68,14 @@ class SipTelephony:
             else RtpPacer(realtime=realtime)
         )
         self.sippy: SippyLoop = SippyLoop.instance()
-        self.endpoint = SipEndpoint(config.sip.bind_host, config.sip.port, self.sippy)
+        self.endpoint = SipEndpoint(
+            config.sip.bind_host, config.sip.port, self.sippy,
+            advertised_host=config.sip.advertised_host,
+        )  # fmt: skip
         # Back-off of the registrations (tests shorten it before ``start``).
         self.register_timing = RegisterTiming()
         self.registrations: list[Registration] = []
-        self.options = OptionsProbes(config, self.endpoint, self.trunks)
+        self.options = OptionsProbes(self.endpoint, self.trunks)
         self._calls: set[SipCall] = set()
         self._port_freed = asyncio.Event()
         self._started = False
@@ -149,11 +152,11 @@ class SipTelephony:
     def _start_registrations(self) -> None:
         """One ``Registration`` per trunk with ``register = true``; they do not hold up the
         start (routing skips a trunk until it is registered)."""
-        contact_host = self.config.sip.advertised_host or self.config.sip.bind_host
         for trunk in self.config.trunk_list:
             if trunk.register:
-                registration = Registration(trunk, self.endpoint, self.sippy, self.trunks,
-                                            contact_host, self.register_timing)  # fmt: skip
+                registration = Registration(
+                    trunk, self.endpoint, self.sippy, self.trunks, self.register_timing
+                )
                 registration.start()
                 self.registrations.append(registration)
 

@@ -57,10 +57,13 @@ class SipEndpoint:
         port: int,
         loop: SippyLoop | None = None,
         on_request: RequestHandler = decline_stray_request,
+        advertised_host: str = "",
     ) -> None:
         self.loop = loop or SippyLoop.instance()
         self.on_request = on_request
         self.bind_host = bind_host
+        # The address peers reach us at (Contact, Via): ``[sip] advertised_host``, else bound.
+        self.contact_host = advertised_host or bind_host
         self.requested_port = port
         self.port = 0
         self.global_config: dict[str, Any] = {}
@@ -88,6 +91,29 @@ class SipEndpoint:
         self._tm = tm
         server = tm.l4r.getServer((self.bind_host, port), is_local=True)
         return int(server.uopts.laddress[1])
+
+    def send_request(self, request: Any, on_reply: Callable[..., None], **options: Any) -> Any:
+        """Send an out-of-dialog request from this socket (sippy thread); its client
+        transaction. Via names ``contact_host`` when it is not the bound address."""
+        if self._tm is None:
+            raise RuntimeError("the SIP endpoint is not open")
+        if self.contact_host != self.bind_host:
+            via = request.getHFBody("via")
+            via.hostname, via.port = self.contact_host, self.port
+        laddress = (self.bind_host, self.port)
+        return self._tm.newTransaction(request, on_reply, laddress=laddress, **options)
+
+    def forget(self, transaction: Any) -> None:
+        """Drop a client transaction (sippy thread): no more retransmissions, timers or
+        callback."""
+        for name in ("teA", "teB", "teC"):
+            timer = getattr(transaction, name, None)
+            if timer is not None:
+                timer.cancel()
+                setattr(transaction, name, None)
+        transaction.resp_cb = None
+        if self._tm is not None:
+            self._tm.tclient.pop(transaction.tid, None)
 
     def close(self) -> None:
         if self._tm is not None:

@@ -90,7 +90,6 @@ class SipLeg:
 
     def _new_ua(self) -> TrunkUA:
         trunk = self.trunk
-        sip = self.config.sip
         ua = TrunkUA(
             self.endpoint.global_config,
             event_cb=self._on_event,
@@ -102,14 +101,14 @@ class SipLeg:
         ua.local_ua = USER_AGENT
         if trunk.outbound_proxy:
             ua.outbound_proxy = self.target.next_hop
-        advertised = sip.advertised_host or sip.bind_host
+        endpoint = self.endpoint
         ua.lContact = SipContact(
             address=SipAddress(
-                url=SipURL(username=self.caller, host=advertised, port=self.endpoint.port)
+                url=SipURL(username=self.caller, host=endpoint.contact_host, port=endpoint.port)
             )
         )
-        if advertised != sip.bind_host:
-            ua.via_host, ua.via_port = advertised, self.endpoint.port
+        if endpoint.contact_host != endpoint.bind_host:
+            ua.via_host, ua.via_port = endpoint.contact_host, endpoint.port
         return ua
 
     def _address(self, ua: Any) -> None:

@@ -28,7 +28,7 @@ from sippy.SipRequest import SipRequest
 from sippy.SipTo import SipTo
 from sippy.SipURL import SipURL
 
-from vestnik.config import Config, TrunkConfig
+from vestnik.config import TrunkConfig
 from vestnik.telephony.sip.addressing import next_hop
 from vestnik.telephony.sip.endpoint import USER_AGENT, SipEndpoint
 from vestnik.telephony.trunks import TrunkState, TrunkStates
@@ -48,8 +48,7 @@ def answer_timeout(trunk: TrunkConfig) -> float:
 class OptionsProbes:
     """One probing task per trunk with ``options_interval`` > 0, feeding ``trunks``."""
 
-    def __init__(self, config: Config, endpoint: SipEndpoint, trunks: TrunkStates) -> None:
-        self.config = config
+    def __init__(self, endpoint: SipEndpoint, trunks: TrunkStates) -> None:
         self.endpoint = endpoint
         self.trunks = trunks
         self._tasks: list[asyncio.Task[None]] = []
@@ -132,30 +131,27 @@ class OptionsProbes:
         except TimeoutError:
             return None
         finally:
-            self.endpoint.loop.call(self._drop, transaction)
+            if transaction is not None:
+                self.endpoint.loop.call(self.endpoint.forget, transaction)
 
     def _send(self, trunk: TrunkConfig, respond: Any) -> Any:
         """Build and send the OPTIONS (sippy thread); its client transaction."""
-        tm = self.endpoint.global_config.get("_sip_tm")
-        if tm is None:
-            raise RuntimeError("the SIP endpoint is not open")
-        sip = self.config.sip
-        advertised = sip.advertised_host or sip.bind_host
-        ruri = SipURL(host=trunk.host, port=trunk.sip_port)
-        from_url = SipURL(username=USER_AGENT, host=trunk.domain)
-        fr0m = SipFrom(address=SipAddress(url=from_url, hadbrace=True))
+        endpoint = self.endpoint
+        fr0m = SipFrom(
+            address=SipAddress(url=SipURL(username=USER_AGENT, host=trunk.domain), hadbrace=True)
+        )
         fr0m.genTag()
         to = SipTo(
             address=SipAddress(url=SipURL(host=trunk.host, port=trunk.sip_port), hadbrace=True)
         )
         contact = SipContact(
             address=SipAddress(
-                url=SipURL(username=USER_AGENT, host=advertised, port=self.endpoint.port)
+                url=SipURL(username=USER_AGENT, host=endpoint.contact_host, port=endpoint.port)
             )
         )
         request = SipRequest(
             method="OPTIONS",
-            ruri=ruri,
+            ruri=SipURL(host=trunk.host, port=trunk.sip_port),
             fr0m=fr0m,
             to=to,
             contact=contact,
@@ -163,25 +159,7 @@ class OptionsProbes:
             target=(next_hop(trunk), "udp"),
             user_agent=USER_AGENT,
         )
-        if advertised != sip.bind_host:
-            via = request.getHFBody("via")
-            via.hostname, via.port = advertised, self.endpoint.port
-        laddress = (self.endpoint.bind_host, self.endpoint.port)
-        return tm.newTransaction(request, respond, laddress=laddress)
-
-    def _drop(self, transaction: Any) -> None:
-        """Forget a probe's transaction (sippy thread): no more retransmissions or timers."""
-        if transaction is None:
-            return
-        for name in ("teA", "teB", "teC"):
-            timer = getattr(transaction, name, None)
-            if timer is not None:
-                timer.cancel()
-                setattr(transaction, name, None)
-        transaction.resp_cb = None
-        tm = self.endpoint.global_config.get("_sip_tm")
-        if tm is not None:
-            tm.tclient.pop(transaction.tid, None)
+        return endpoint.send_request(request, respond)
 
 
 def _resolve(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:

@@ -99,13 +99,9 @@ class Registrar:
     From tag for all of them, CSeq counting up), answers one 401/407 per exchange and reports
     the ``Outcome``. Every method but ``__init__`` runs on the sippy thread."""
 
-    def __init__(
-        self, endpoint: SipEndpoint, trunk: TrunkConfig, contact_host: str, via_host: str | None
-    ) -> None:
+    def __init__(self, endpoint: SipEndpoint, trunk: TrunkConfig) -> None:
         self.endpoint = endpoint
         self.trunk = trunk
-        self.contact_host = contact_host
-        self.via_host = via_host  # None: sippy writes the bound address
         self.next_hop = next_hop(trunk)
         self.call_id = f"{uuid.uuid4().hex}@vestnik"
         self.from_tag = uuid.uuid4().hex[:16]
@@ -137,7 +133,7 @@ class Registrar:
         fr0m = SipFrom(address=SipAddress(url=aor.getCopy(), hadbrace=True))
         fr0m.setTag(self.from_tag)
         contact_url = SipURL(
-            username=trunk.username, host=self.contact_host, port=self.endpoint.port
+            username=trunk.username, host=self.endpoint.contact_host, port=self.endpoint.port
         )
         req = SipRequest(
             method="REGISTER",
@@ -151,9 +147,6 @@ class Registrar:
             target=(self.next_hop, "udp"),
             user_agent=USER_AGENT,
         )
-        if self.via_host is not None:
-            via = req.getHFBody("via")
-            via.hostname, via.port = self.via_host, self.endpoint.port
         if auth is not None:
             req.appendHeader(SipHeader(body=auth))
         return req
@@ -161,13 +154,8 @@ class Registrar:
     def _send(
         self, req: Any, expires: int, done: Callable[[Outcome], None], answered: bool
     ) -> None:
-        tm = self.endpoint.global_config["_sip_tm"]
-        tm.newTransaction(
-            req,
-            partial(self._on_reply, req, expires, done, answered),
-            laddress=(self.endpoint.bind_host, self.endpoint.port),
-            cb_ifver=2,
-        )
+        on_reply = partial(self._on_reply, req, expires, done, answered)
+        self.endpoint.send_request(req, on_reply, cb_ifver=2)
 
     def _on_reply(
         self,
@@ -244,7 +232,7 @@ class Registrar:
             if getattr(contact, "asterisk", False):
                 continue
             url = contact.getUrl()
-            if url.host == self.contact_host and (url.port or 5060) == self.endpoint.port:
+            if url.host == self.endpoint.contact_host and (url.port or 5060) == self.endpoint.port:
                 value = contact.address.getParam("expires")
                 if value is not None and str(value).isdigit():
                     return int(value)
@@ -261,15 +249,13 @@ class Registration:
         endpoint: SipEndpoint,
         sippy: SippyLoop,
         states: TrunkStates,
-        contact_host: str,
         timing: RegisterTiming | None = None,
     ) -> None:
         self.trunk = trunk
         self.sippy = sippy
         self.states = states
         self.timing = timing or RegisterTiming()
-        via_host = contact_host if contact_host != endpoint.bind_host else None
-        self.registrar = Registrar(endpoint, trunk, contact_host, via_host)
+        self.registrar = Registrar(endpoint, trunk)
         self.expires = trunk.register_expires  # asked for; raised by a 423's Min-Expires
         self.failures = 0  # in a row
         self._sent_at = 0.0  # loop time the current exchange started
