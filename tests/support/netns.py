@@ -160,22 +160,23 @@ class SimulatedNetwork:
         _ip("-n", self.bridge_ns, "link", "set", "lo", "up")
         _ip("-n", self.bridge_ns, "link", "add", "br0", "type", "bridge")
         _ip("-n", self.bridge_ns, "link", "set", "br0", "up")
-        _ip("link", "add", self.host_link, "type", "veth", "peer", "name", "host",
-            "netns", self.bridge_ns)  # fmt: skip
-        _ip("-n", self.bridge_ns, "link", "set", "host", "master", "br0", "up")
+        _ip("link", "add", "name", self.host_link, "type", "veth",
+            "peer", "name", "port-host", "netns", self.bridge_ns)  # fmt: skip
+        _ip("-n", self.bridge_ns, "link", "set", "dev", "port-host", "master", "br0", "up")
         _ip("addr", "add", f"{self.host_address}/24", "dev", self.host_link)
         _ip("link", "set", self.host_link, "up")
 
     def add(self, name: str) -> Machine:
-        """A new machine ``name`` (short: it names the bridge port) on the bridge."""
+        """A new machine ``name`` (≤ 10 characters: it names the bridge port) on the bridge."""
         machine = Machine(name, f"{self.tag}-{name}", f"{self.prefix}.{len(self.machines) + 2}")
         _ip("netns", "add", machine.namespace)
         self.machines[name] = machine
         ns = machine.namespace
         _ip("-n", ns, "link", "set", "lo", "up")
-        _ip("-n", self.bridge_ns, "link", "add", name, "type", "veth", "peer", "name", "eth0",
-            "netns", ns)  # fmt: skip
-        _ip("-n", self.bridge_ns, "link", "set", name, "master", "br0", "up")
+        port = f"port-{name}"
+        _ip("-n", self.bridge_ns, "link", "add", "name", port, "type", "veth",
+            "peer", "name", "eth0", "netns", ns)  # fmt: skip
+        _ip("-n", self.bridge_ns, "link", "set", "dev", port, "master", "br0", "up")
         _ip("-n", ns, "addr", "add", f"{machine.address}/24", "dev", "eth0")
         _ip("-n", ns, "link", "set", "eth0", "up")
         return machine
