@@ -168,9 +168,12 @@ def _first_wave(
 
 
 def _invite_sources(sipp: NetnsSippUas) -> set[str]:
-    """The hosts of the top Via of every INVITE SIPp received."""
+    """The top Via hosts and the SDP ``c=`` addresses of the INVITEs SIPp received."""
     trace = sipp.trace.read_text(errors="replace") if sipp.trace.exists() else ""
-    return set(re.findall(r"^INVITE [^\n]*\n(?:[^\n]*\n)*?Via: SIP/2\.0/UDP ([\d.]+)", trace, re.M))
+    found = set()
+    for header in (r"Via: SIP/2\.0/UDP ", r"c=IN IP4 "):
+        found |= set(re.findall(rf"^INVITE [^\n]*\n(?:[^\n]*\n)*?{header}([\d.]+)", trace, re.M))
+    return found
 
 
 @dataclass
@@ -281,4 +284,5 @@ def test_three_nodes_one_killed_and_brought_back(
     restarted = [rows[s] for s in out.second_wave if str(rows[s]["lease_owner"]).startswith(VICTIM)]
     assert restarted  # the restarted node took part of its own API's load
     node_addresses = {network.machines[name].address for name in NODES}
-    assert out.invite_sources == node_addresses  # every INVITE came from a node's own address
+    # SIP (Via) and RTP (SDP c=) at the nodes' own addresses, nothing else:
+    assert out.invite_sources == node_addresses
