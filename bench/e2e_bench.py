@@ -394,7 +394,9 @@ def run(args: argparse.Namespace, workdir: Path, db_url: str, capture: Path) -> 
         latencies, errors, ids = asyncio.run(
             fixed_rate(port, requests, args.rate, args.connections)
         )
-        rows = wait_final(db_url, after_id, len(ids), args.duration + args.message_seconds + 120)
+        rows = wait_final(
+            db_url, after_id, len(ids), args.message_seconds, args.message_seconds + 180
+        )
         cpu1 = (cpu_seconds([service.pid], True), cpu_seconds(sipp_pids, False),
                 cpu_seconds([dumpcap.pid], False), time.process_time())  # fmt: skip
         window = time.time() - started

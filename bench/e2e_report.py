@@ -91,9 +91,14 @@ def answered(db_url: str, ids: list[int]) -> bool:
     return len(rows) == len(ids) and all(r.answer_at is not None for r in rows)
 
 
-def wait_final(db_url: str, after_id: int, accepted: int, timeout: float) -> list[Any]:
-    """The sessions after ``after_id`` once all ``accepted`` are final (or at the timeout)."""
+def wait_final(
+    db_url: str, after_id: int, accepted: int, not_before: float, timeout: float
+) -> list[Any]:
+    """The sessions after ``after_id`` once all ``accepted`` are final (or at the timeout).
+    Called when the last request is answered: no call can end within ``not_before`` seconds,
+    so the database is not read while the calls are up."""
     deadline = time.monotonic() + timeout
+    time.sleep(not_before)
     while True:
         rows = _rows(db_url, call_sessions.c.id > after_id)
         done = len(rows) >= accepted and all(r.state == "finished" for r in rows)
