@@ -39,12 +39,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import re
 import resource
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -268,6 +270,17 @@ def start_service(args: argparse.Namespace, config: Path, workdir: Path, port: i
         time.sleep(0.1)
 
 
+def stop_service(service: PeerProcess) -> None:
+    """SIGTERM to the main process only (as systemd's KillMode=mixed): with ``--workers`` the
+    supervisor forwards it once to each worker; a second one would cut their drain short.
+    What is left after 60 s gets the process group's SIGTERM/SIGKILL."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(service.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        service.proc.wait(60)
+    service.stop()
+
+
 # --- the load ---------------------------------------------------------------------------------
 
 
@@ -296,24 +309,30 @@ async def fixed_rate(
     start = time.perf_counter() + 0.5
 
     async def connection(k: int) -> None:
-        reader, writer = await asyncio.open_connection(HOST, port)
-        for i in range(k, len(requests), connections):
-            scheduled = start + i / rate
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            writer.write(requests[i])
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = re.search(rb"(?i)content-length: *(\d+)", head)
-            reply = await reader.readexactly(int(length.group(1)) if length else 0)
-            latencies.append(time.perf_counter() - scheduled)
-            found = re.search(rb'"call_session_id":(\d+)', reply)
-            if found:
-                ids.append(int(found.group(1)))
-            else:
-                mnemonic = re.search(rb'"mnemonic":"([^"]+)"', reply)
-                errors[mnemonic.group(1).decode() if mnemonic else reply[:80].decode()] += 1
-        writer.close()
+        mine = range(k, len(requests), connections)
+        done = 0
+        try:
+            reader, writer = await asyncio.open_connection(HOST, port)
+            for i in mine:
+                scheduled = start + i / rate
+                delay = scheduled - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                writer.write(requests[i])
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = re.search(rb"(?i)content-length: *(\d+)", head)
+                reply = await reader.readexactly(int(length.group(1)) if length else 0)
+                latencies.append(time.perf_counter() - scheduled)
+                done += 1
+                found = re.search(rb'"call_session_id":(\d+)', reply)
+                if found:
+                    ids.append(int(found.group(1)))
+                else:
+                    mnemonic = re.search(rb'"mnemonic":"([^"]+)"', reply)
+                    errors[mnemonic.group(1).decode() if mnemonic else reply[:80].decode()] += 1
+            writer.close()
+        except (OSError, asyncio.IncompleteReadError) as exc:  # the rest of this connection's
+            errors[f"connection: {exc!r}"[:80]] += len(mine) - done  # requests count as lost
 
     await asyncio.gather(*(connection(k) for k in range(min(connections, len(requests)))))
     return sorted(latencies), errors, ids
@@ -367,11 +386,14 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def raise_fd_limit() -> None:
-    """Every call holds an RTP socket in vestnik: children inherit the raised soft limit."""
+def raise_fd_limit(calls: int) -> None:
+    """Every call holds an RTP socket in vestnik's main process and in its pacer: children
+    inherit the raised soft limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard < calls + 1000:
+        print(f"warning: open files limit {hard} < {calls + 1000} (ulimit -Hn)", file=sys.stderr)
 
 
 def run(args: argparse.Namespace, workdir: Path, db_url: str, capture: Path) -> dict[str, Any]:
@@ -402,15 +424,16 @@ def run(args: argparse.Namespace, workdir: Path, db_url: str, capture: Path) -> 
         window = time.time() - started
     finally:
         if service is not None:
-            service.stop(timeout=60)
+            stop_service(service)
         for sipp in sipps:
             sipp.stop()
         time.sleep(0.5)  # the last packets reach the capture
         dumpcap.stop(timeout=30)
         sink.close()
-    p50, p99 = (float(v) * 1000 for v in np.percentile(latencies, [50, 99]))
+    p50, p99 = np.percentile(latencies, [50, 99]) * 1000 if latencies else (np.nan, np.nan)
     requests_result = {"sent": count, "accepted": len(ids), "errors": dict(errors),
-                       "p50_ms": p50, "p99_ms": p99, "max_ms": latencies[-1] * 1000}  # fmt: skip
+                       "p50_ms": float(p50), "p99_ms": float(p99),
+                       "max_ms": latencies[-1] * 1000 if latencies else np.nan}  # fmt: skip
     calls = max(1, len(ids))
     names = ("vestnik_s", "sipp_s", "dumpcap_s", "client_s")
     cpu = {name: after - before for name, before, after in zip(names, cpu0, cpu1, strict=True)}
@@ -424,7 +447,7 @@ def run(args: argparse.Namespace, workdir: Path, db_url: str, capture: Path) -> 
 
 def main() -> None:
     args = parse_args()
-    raise_fd_limit()
+    raise_fd_limit(int(args.rate * args.duration))
     os.environ.clear()
     os.environ.update(child_env())  # what every child (admin CLI, serve) gets
     workdir = Path(tempfile.mkdtemp(prefix="vestnik-e2e-"))
