@@ -225,9 +225,15 @@ def sink_socket() -> socket.socket:
     return sink
 
 
+def capture_filter(port: int) -> str:
+    """RTP to the sink, and any ICMP port-unreachable about a datagram to it (bytes 28-31 of
+    the ICMP message are the quoted UDP header's ports: another session's ICMP is not ours)."""
+    return f"(udp and dst port {port}) or (icmp[icmptype] = icmp-unreach and icmp[30:2] = {port})"
+
+
 def start_capture(args: argparse.Namespace, workdir: Path, path: Path, port: int) -> PeerProcess:
     argv = ["dumpcap", "-i", "lo", "-P", "-s", str(FRAME_BYTES), "-B", str(args.capture_buffer_mib),
-            "-f", f"(udp and dst port {port}) or icmp", "-w", str(path)]  # fmt: skip
+            "-f", capture_filter(port), "-w", str(path)]  # fmt: skip
     capture = PeerProcess("dumpcap", argv, workdir)
     deadline = time.monotonic() + 10
     while "Capturing on" not in capture.log():
