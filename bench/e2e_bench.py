@@ -2,12 +2,14 @@
 → real calls (API, queue, dialer, database, SIP, RTP pacer: nothing bypassed) → SIPp callees
 that answer at once and wait for vestnik's BYE; every RTP packet captured on loopback.
 
-    PYTHONPATH=src .venv/bin/python bench/e2e_bench.py --rate 20 --duration 5 --message-seconds 5
-    PYTHONPATH=src .venv/bin/python bench/e2e_bench.py --rate 300 --duration 20 \
-        --message-seconds 20 --sipp-instances 3 --target sqlite
-    PYTHONPATH=src .venv/bin/python bench/e2e_bench.py --rate 200 --duration 20 \
-        --message-seconds 20 --sipp-instances 2 --workers 2 --target postgresql \
+    .venv/bin/python bench/e2e_bench.py --rate 20 --duration 5 --message-seconds 5
+    .venv/bin/python bench/e2e_bench.py --rate 300 --duration 20 --message-seconds 20 \
+        --target sqlite
+    .venv/bin/python bench/e2e_bench.py --rate 200 --duration 20 --message-seconds 20 \
+        --workers 2 --target postgresql \
         --database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+
+Runs as root (dumpcap on ``lo``). vestnik's processes run this checkout's ``src/``.
 
 Method (docs/benchmarks.md, "Full stack (issue 11)"):
 
