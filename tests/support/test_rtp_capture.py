@@ -38,8 +38,8 @@ def write_pcap(path: Path, packets: list[tuple[float, bytes]], snaplen: int = FR
 
 def two_streams() -> list[tuple[float, bytes]]:
     """Stream A: 100 packets 20 ms apart with seq 50 missing (a 40 ms gap) and the sequence
-    wrapping past 65535; stream B: 100 packets, seq 77 50 ms late (after 78 and 79), one duplicated. Interleaved
-    by time as on the wire."""
+    wrapping past 65535; stream B: 100 packets, seq 77 50 ms late (after 78 and 79), one
+    duplicated. Interleaved by time as on the wire."""
     packets = []
     for i in range(100):
         if i != 50:
