@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -56,6 +57,7 @@ def main() -> None:
         cpu, wall = cpu_seconds(uas.process.pid) - cpu0, time.monotonic() - started
     finally:
         uas.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, load average "
           f"{' '.join(Path('/proc/loadavg').read_text().split()[:3])}")  # fmt: skip
     verdict = "every call succeeded" if caller.returncode == 0 else "FAILED"
