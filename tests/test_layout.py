@@ -262,7 +262,7 @@ def test_test_folders_mirror_the_source_packages() -> None:
 
 
 # Tests of the whole tree rather than of one module.
-WHOLE_TREE_TESTS = {"layout", "typing"}
+WHOLE_TREE_TESTS = {"layout", "packaging", "typing"}
 
 
 def test_top_level_test_modules_name_a_top_level_module() -> None:
