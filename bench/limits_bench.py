@@ -44,6 +44,8 @@ def main() -> int:
     parser.add_argument("--account-cap", type=int, default=12)
     parser.add_argument("--stall", type=float, default=3.0, help="seconds (0: none)")
     parser.add_argument("--stall-after", type=float, default=2.0)
+    parser.add_argument("--pause", type=float, default=0.0, help="SIGSTOP one process (s)")
+    parser.add_argument("--pause-after", type=float, default=7.0)
     parser.add_argument("--timeout", type=float, default=180.0)
     parser.add_argument("--keep", type=Path, help="keep the logs and traces in this folder")
     args = parser.parse_args()
@@ -56,6 +58,8 @@ def main() -> int:
         account_cap=args.account_cap,
         stall_after=args.stall_after if args.stall > 0 else None,
         stall_seconds=args.stall,
+        pause_after=args.pause_after if args.pause > 0 else None,
+        pause_seconds=args.pause,
         timeout=args.timeout,
     )
     name = f"vestnik_limits_{uuid.uuid4().hex[:8]}"
@@ -88,6 +92,9 @@ def main() -> int:
     if result.stall is not None:
         print(f"  from the stall's end on: {result.max_window(after=result.stall[1] - 1.0)} "
               f"(stall {result.stall[1] - result.stall[0]:.1f} s)")  # fmt: skip
+    if result.pause is not None:
+        print(f"  from the pause's end on: {result.max_window(after=result.pause[1] - 1.0)} "
+              f"(pause {result.pause[1] - result.pause[0]:.1f} s)")  # fmt: skip
     print(f"peak calls up at the callee: trunk {result.peak_calls()} (cap {plan.trunk_cap}), "
           + ", ".join(f"account {a} {result.peak_calls(str(a))}" for a in range(plan.accounts))
           + f" (cap {plan.account_cap})")  # fmt: skip

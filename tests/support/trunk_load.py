@@ -5,35 +5,37 @@
 of several accounts (each with a concurrent-call cap) interleaved, optionally stalls the
 database in the middle (a transaction holds the trunk's rate row and every account row for a
 few seconds, as an operator's ``UPDATE`` would), waits until every session is final, and
-reads what arrived at SIPp: each call's INVITE and BYE receive times from SIPp's own message
-trace. ``LoadResult`` holds the figures the test and ``bench/limits_bench.py`` check: the most
+reads what arrived at SIPp: each call's INVITE and BYE times as captured on loopback
+(dumpcap, kernel timestamps). ``LoadResult`` holds the figures the test and
+``bench/limits_bench.py`` check: the most
 distinct calls (Call-IDs) whose first INVITE arrived within any sliding 1-second window, the
 most calls up at once on the trunk and per account, deadlocks and batch retries in the logs.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from tests.support.pcap import LoopbackCapture, read_udp
 from tests.support.processes import free_port, wait_until
 from tests.support.serve import ServeProcess, serve_env
 from tests.support.sessions import new_account, queue_session
-from tests.support.sipp import SippUas
+from tests.support.sipp import TRUNK_SCENARIO, SippUas
 from vestnik.store import create_db_engine
 from vestnik.store.schema import call_sessions
 
 VPN = "74993720692"
 MESSAGE = "Да."  # well under a second of speech: calls are short, the limits bind
-_BLOCK_HEAD = re.compile(r"^-{20,}\s*(\d{4}-\d\d-\d\d)\s+(\d\d:\d\d:\d\d(?:\.\d+)?)", re.M)
 _CALL_ID = re.compile(r"^(?:Call-ID|i)\s*:\s*(\S+)", re.M | re.I)
 _METHOD_USER = re.compile(r"^(INVITE|BYE) sip:(?:([^@;>\s]+)@)?")
 
@@ -48,6 +50,10 @@ class LoadPlan:
     account_cap: int = 12
     stall_after: float | None = 2.0  # seconds after queueing; None: no stall
     stall_seconds: float = 3.0
+    # SIGSTOP the first process (its whole group) this long after queueing, for pause_seconds
+    # (a process that stalls with INVITE instants reserved); None: no pause.
+    pause_after: float | None = None
+    pause_seconds: float = 2.0
     timeout: float = 120.0
 
 
@@ -64,6 +70,7 @@ class LoadResult:
     calls: list[CalleeCall]
     finish_reasons: Counter[str]
     stall: tuple[float, float] | None  # wall-clock start and end of the database stall
+    pause: tuple[float, float] | None  # wall-clock start and end of the process pause
     deadlocks: int
     batch_retries: int
     logs: dict[str, str] = field(default_factory=dict)
@@ -105,22 +112,15 @@ def max_overlap(intervals: Iterable[tuple[float, float]]) -> int:
     return peak
 
 
-def callee_calls(trace: Path) -> list[CalleeCall]:
-    """Every call SIPp was offered, from its message trace (``-trace_msg``)."""
-    text = trace.read_text(errors="replace") if trace.exists() else ""
-    heads = list(_BLOCK_HEAD.finditer(text))
+def callee_calls(datagrams: Iterable[tuple[float, bytes]]) -> list[CalleeCall]:
+    """Every call the callee was offered, from the datagrams sent to it (``read_udp``)."""
     calls: dict[str, CalleeCall] = {}
-    for i, head in enumerate(heads):
-        end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
-        block = text[head.end() : end]
-        if "message received" not in block:
-            continue
-        message = block.split("bytes :", 1)[-1].lstrip()
+    for at, payload in datagrams:
+        message = payload.decode("utf-8", errors="replace")
         request = _METHOD_USER.match(message)
         call_id = _CALL_ID.search(message)
         if request is None or call_id is None:
             continue
-        at = datetime.fromisoformat(f"{head.group(1)} {head.group(2)}").timestamp()
         method, user = request.groups()
         call = calls.setdefault(call_id.group(1), CalleeCall(user or "", at))
         if method == "INVITE":
@@ -165,6 +165,17 @@ def _stall(url: str, seconds: float, span: list[float]) -> None:
         engine.dispose()
 
 
+def _pause(proc: ServeProcess, seconds: float, span: list[float]) -> None:
+    """Stop ``proc``'s process group for ``seconds``, then let it go on."""
+    os.killpg(proc.proc.pid, signal.SIGSTOP)
+    span.append(time.time())
+    try:
+        time.sleep(seconds)
+    finally:
+        os.killpg(proc.proc.pid, signal.SIGCONT)
+        span.append(time.time())
+
+
 def _all_final(url: str, ids: list[int]) -> Counter[str]:
     engine = create_db_engine(url)
     try:
@@ -190,7 +201,12 @@ def run_load(url: str, workdir: Path, plan: LoadPlan) -> LoadResult:
     }
     processes: list[ServeProcess] = []
     stall_span: list[float] = []
-    with SippUas.trunk(workdir / "sipp") as sipp:
+    pause_span: list[float] = []
+    # SIPp's own trace stamps a message when SIPp gets round to it; the capture stamps it
+    # when it crosses loopback, which is when it left.
+    sipp = SippUas(TRUNK_SCENARIO, workdir / "sipp", calls=None, timeout=None, trace=False)
+    capture_file = workdir / "callee.pcap"
+    with sipp, LoopbackCapture(capture_file, f"udp dst port {sipp.port}") as capture:
         try:
             for i in range(plan.processes):
                 port = free_port()
@@ -200,12 +216,15 @@ def run_load(url: str, workdir: Path, plan: LoadPlan) -> LoadResult:
                 proc.wait_ready()
             started = time.monotonic()
             ids = _queue(url, plan)
-            staller = None
+            faults = []
             if plan.stall_after is not None:
-                staller = threading.Timer(
-                    plan.stall_after, _stall, (url, plan.stall_seconds, stall_span)
-                )
-                staller.start()
+                args = (url, plan.stall_seconds, stall_span)
+                faults.append(threading.Timer(plan.stall_after, _stall, args))
+            if plan.pause_after is not None:
+                args = (processes[0], plan.pause_seconds, pause_span)
+                faults.append(threading.Timer(plan.pause_after, _pause, args))
+            for fault in faults:
+                fault.start()
             reasons: Counter[str] = Counter()
 
             def final() -> bool:
@@ -215,21 +234,22 @@ def run_load(url: str, workdir: Path, plan: LoadPlan) -> LoadResult:
 
             wait_until(final, plan.timeout, "every session final", interval=0.5)
             elapsed = time.monotonic() - started
-            if staller is not None:
-                staller.join()
+            for fault in faults:
+                fault.join()
             for proc in processes:
                 proc.terminate()
         finally:
             for proc in processes:
                 proc.cleanup()
-        sipp.stop()
-        calls = callee_calls(sipp.trace)
+        capture.stop()
+        calls = callee_calls(read_udp(capture_file))
     logs = {p.log.name: p.log.read_text(errors="replace") for p in processes}
     text = "\n".join(logs.values())
     return LoadResult(
         calls=calls,
         finish_reasons=reasons,
         stall=(stall_span[0], stall_span[1]) if len(stall_span) == 2 else None,
+        pause=(pause_span[0], pause_span[1]) if len(pause_span) == 2 else None,
         deadlocks=text.lower().count("deadlock detected"),
         batch_retries=text.count("operations failed; retrying each"),
         logs=logs,
