@@ -67,13 +67,13 @@ class CalleeCall:
 
 @dataclass
 class LoadResult:
-    calls: list[CalleeCall]
+    calls: list[CalleeCall] = field(repr=False)
     finish_reasons: Counter[str]
     stall: tuple[float, float] | None  # wall-clock start and end of the database stall
     pause: tuple[float, float] | None  # wall-clock start and end of the process pause
     deadlocks: int
     batch_retries: int
-    logs: dict[str, str] = field(default_factory=dict)
+    logs: dict[str, str] = field(default_factory=dict, repr=False)
     elapsed: float = 0.0
 
     def max_window(self, after: float | None = None) -> int:
