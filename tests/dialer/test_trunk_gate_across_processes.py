@@ -12,6 +12,10 @@ captured on loopback (``tests/support/trunk_load.py``):
 * calls up at once at the callee never above the trunk's cap, nor any account's;
 * no deadlock and no batch retried one by one in the services' logs;
 * every session final (``success_finish``), every contact offered exactly once.
+
+A second run stops one process (SIGSTOP) for 1.5 s while it holds send instants reserved
+ahead (one account, a cap that does not bind), then lets it go on: the INVITEs whose instants
+passed meanwhile must not leave at once (before the fix that window held 35).
 """
 
 from __future__ import annotations
@@ -37,6 +41,18 @@ PLAN = LoadPlan(
     stall_seconds=2.0,
     timeout=40.0,
 )
+PAUSE_PLAN = LoadPlan(
+    processes=2,
+    accounts=1,
+    sessions_per_account=100,
+    calls_per_second=25.0,
+    trunk_cap=40,
+    account_cap=100,
+    stall_after=None,
+    pause_after=1.5,
+    pause_seconds=1.5,
+    timeout=40.0,
+)
 MAX_PER_WINDOW = math.floor(PLAN.calls_per_second * 1.1)
 
 
@@ -60,6 +76,16 @@ def test_two_processes_hold_the_trunks_rate_and_caps_at_the_callee(
         assert result.peak_calls(str(account)) <= PLAN.account_cap, account
     # The rate was what held the calls back: at least one window came near the limit.
     assert result.max_window() >= PLAN.calls_per_second * 0.8
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_a_process_that_stalls_sends_no_burst_when_it_goes_on(tmp_path: Path, db_url: str) -> None:
+    result = run_load(db_url, tmp_path, PAUSE_PLAN)
+    print(f"max INVITEs in a 1 s window: {result.max_window()}")
+    assert result.finish_reasons == Counter(success_finish=PAUSE_PLAN.sessions_per_account)
+    assert len(result.calls) == PAUSE_PLAN.sessions_per_account
+    assert result.pause is not None
+    assert result.max_window() <= MAX_PER_WINDOW, _timeline(result.calls)
 
 
 def _timeline(calls: list[CalleeCall]) -> str:
