@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -150,3 +151,29 @@ async def test_trunks_without_limits_never_wait(gates: GateFactory) -> None:
         assert await gate.enter("carrier", deadline_in(0.01))
     assert await gate.enter("not-configured", deadline_in(0.01))
     assert time.monotonic() - started < 0.5
+
+
+async def test_an_entry_woken_late_takes_a_new_instant(gates: GateFactory) -> None:
+    """A process whose loop stalls past its entries' send instants must not send them all at
+    once when it goes on: each late entry takes a new instant after those reserved meanwhile."""
+    rate = 10.0
+    stalled = await gates("host-a:5060/run1", calls_per_second=rate)
+    other = await gates("host-b:5060/run1", calls_per_second=rate)
+    sent: list[float] = []
+
+    async def call(gate: DatabaseTrunkGate) -> None:
+        assert await gate.enter("carrier", deadline_in(30))
+        sent.append(time.time())
+
+    # Three entries of the stalled gate take instants now, now + 0.1 and now + 0.2 ...
+    waiting = [asyncio.ensure_future(call(stalled)) for _ in range(3)]
+    while not sent:
+        await asyncio.sleep(0.01)
+    # ... the loop stalls for 0.5 s (the whole process, as under SIGSTOP) ...
+    time.sleep(0.5)  # blocks the loop: the stall under test
+    # ... and the other process's entries meanwhile reserve the instants after theirs.
+    await asyncio.gather(*waiting, *(call(other) for _ in range(5)))
+    assert stalled.late_wakeups >= 1
+    sent.sort()
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert min(gaps) >= 1 / rate - 0.05, gaps  # never two at once
