@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -10,8 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from tests.support.tcp_proxy import TcpProxy
 from vestnik.config import TrunkConfig
 from vestnik.dialer.trunk_gate import DatabaseTrunkGate
+from vestnik.store import create_db_engine
 
 GateFactory = Callable[..., Awaitable[DatabaseTrunkGate]]
 
@@ -150,3 +154,105 @@ async def test_trunks_without_limits_never_wait(gates: GateFactory) -> None:
         assert await gate.enter("carrier", deadline_in(0.01))
     assert await gate.enter("not-configured", deadline_in(0.01))
     assert time.monotonic() - started < 0.5
+
+
+async def test_an_entry_woken_late_takes_a_new_instant(gates: GateFactory) -> None:
+    """A process whose loop stalls past its entries' send instants must not send them all at
+    once when it goes on: each late entry takes a new instant after those reserved meanwhile."""
+    rate = 10.0
+    stalled = await gates("host-a:5060/run1", calls_per_second=rate)
+    other = await gates("host-b:5060/run1", calls_per_second=rate)
+    sent: list[float] = []
+
+    async def call(gate: DatabaseTrunkGate) -> None:
+        assert await gate.enter("carrier", deadline_in(30))
+        sent.append(time.time())
+
+    # Three entries of the stalled gate take instants now, now + 0.1 and now + 0.2 ...
+    waiting = [asyncio.ensure_future(call(stalled)) for _ in range(3)]
+    while not sent:
+        await asyncio.sleep(0.01)
+    # ... the loop stalls for 0.5 s (the whole process, as under SIGSTOP) ...
+    time.sleep(0.5)  # blocks the loop: the stall under test
+    # ... and the other process's entries meanwhile reserve the instants after theirs.
+    await asyncio.gather(*waiting, *(call(other) for _ in range(5)))
+    assert stalled.late_wakeups >= 1
+    sent.sort()
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert min(gaps) >= 1 / rate - 0.05, gaps  # never two at once
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_entries_retried_through_an_outage_send_no_burst(db_url: str) -> None:
+    """Two gates (two processes) lose the database for 1.5 s (every connection stops
+    answering: each attempt fails at the 0.5 s deadline and is retried) while entries are
+    waiting. Those that had their instants go out on time; the retried ones take instants when
+    the database answers again, 1 / rate apart: no two at once, no second INVITE for one
+    entry."""
+    rate = 10.0
+    with TcpProxy.in_front_of(db_url) as proxy:
+        engine = create_db_engine(proxy.route(db_url), timeout=0.5)
+        trunk = [TrunkConfig(name="carrier", host="sbc", calls_per_second=rate)]
+        first, second = DatabaseTrunkGate(engine, trunk), DatabaseTrunkGate(engine, trunk)
+        await first.start("host-a:5060/run1")
+        await second.start("host-b:5060/run1")
+        sent: list[float] = []
+
+        async def call(gate: DatabaseTrunkGate) -> None:
+            assert await gate.enter("carrier", deadline_in(30))
+            sent.append(time.time())
+
+        try:
+            calls = [asyncio.ensure_future(call((first, second)[i % 2])) for i in range(16)]
+            while len(sent) < 3:
+                await asyncio.sleep(0.01)
+            proxy.black_hole()
+            await asyncio.sleep(1.5)
+            proxy.forward()
+            await asyncio.wait_for(asyncio.gather(*calls), 30)
+        finally:
+            await first.stop()
+            await second.stop()
+            engine.dispose()
+    assert len(sent) == 16  # one send per entry, retries included
+    sent.sort()
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert min(gaps) >= 1 / rate - 0.05, gaps
+    n = int(rate)
+    assert min(sent[i + n] - sent[i] for i in range(len(sent) - n)) >= 1.0 - 0.05
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_entries_that_waited_for_the_trunks_row_are_not_sent_at_once(
+    engine: Engine, gates: GateFactory
+) -> None:
+    """Another transaction holds the trunk's rate row for 1 s (an operator's UPDATE, a stalled
+    process) while two processes' entries wait for it: the instants they get are counted from
+    when they got the row, not from before they waited (already past: all sent at once)."""
+    rate = 10.0
+    first = await gates("host-a:5060/run1", calls_per_second=rate)
+    second = await gates("host-b:5060/run1", calls_per_second=rate)
+    assert await first.enter("carrier", deadline_in(5))  # the schedule starts
+    sent: list[float] = []
+
+    async def call(gate: DatabaseTrunkGate) -> None:
+        assert await gate.enter("carrier", deadline_in(30))
+        sent.append(time.time())
+
+    def hold_the_row() -> None:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE trunk_rates SET next_call_at = next_call_at")
+            held.set()
+            time.sleep(1.0)
+
+    held = threading.Event()
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    try:
+        await asyncio.to_thread(held.wait, 5)
+        await asyncio.gather(*(call((first, second)[i % 2]) for i in range(6)))
+    finally:
+        await asyncio.to_thread(holder.join, 10)
+    sent.sort()
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert min(gaps) >= 1 / rate - 0.05, gaps

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -99,3 +100,71 @@ async def test_a_database_that_stops_answering_fails_the_whole_batch_at_once(
         finally:
             await db.close()
             engine.dispose()
+
+
+def _pause(conn: Connection, seconds: float) -> None:
+    time.sleep(seconds)  # inside the batch's transaction, holding what it has locked so far
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_two_dialers_batches_lock_accounts_in_one_order(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two dialers, each with a batch that starts a call of account A and one of account B in
+    opposite orders, overlapping: taken in batch order the account rows deadlock (PostgreSQL
+    fails one batch, its operations are retried one by one); taken in id order first
+    (``lock_accounts``), the second batch waits for the first and both commit as batches."""
+    engine = create_db_engine(db_url)
+    with engine.begin() as conn:
+        a, b = new_account(conn, "a"), new_account(conn, "b")
+        one = [queue_session(conn, a), queue_session(conn, b)]
+        two = [queue_session(conn, b), queue_session(conn, a)]
+        store.claim_sessions(conn, "one/1", 2, 30, now())
+        store.claim_sessions(conn, "two/1", 2, 30, now())
+    first, second = GroupCommit(engine), GroupCommit(engine)
+
+    def batch(db: GroupCommit, owner: str, sids: list[int], accounts: list[int]) -> list[Any]:
+        return [
+            db.run(store.begin_dialing, sids[0], owner, 30.0, account=accounts[0]),
+            db.run(_pause, 0.5),
+            db.run(store.begin_dialing, sids[1], owner, 30.0, account=accounts[1]),
+        ]
+
+    try:
+        results = await asyncio.wait_for(
+            asyncio.gather(
+                *batch(first, "one/1", one, [a, b]), *batch(second, "two/1", two, [b, a])
+            ),
+            20,
+        )
+    finally:
+        await first.close()
+        await second.close()
+        engine.dispose()
+    started = [r.outcome for r in results if r is not None]
+    assert started == [store.DialStart.STARTED] * 4
+    assert (first.batches, second.batches) == (1, 1)  # no batch was retried one by one
+    assert "retrying each" not in caplog.text
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_an_account_cap_lock_does_not_hold_up_inserts_for_the_account(db_url: str) -> None:
+    """``begin_dialing`` locks the account row FOR NO KEY UPDATE: rows inserted for the
+    account meanwhile (a new session from the API, an event of another dialer) only take FOR
+    KEY SHARE on it for their foreign key, and go through at once."""
+    engine = create_db_engine(db_url)
+    with engine.begin() as conn:
+        account = new_account(conn)
+        sid = queue_session(conn, account)
+        store.claim_sessions(conn, "one/1", 1, 30, now())
+    try:
+        with engine.begin() as holding:
+            begun = store.begin_dialing(holding, sid, "one/1", 30.0)
+            assert begun.outcome is store.DialStart.STARTED
+            with engine.begin() as other:
+                other.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
+                start = time.monotonic()
+                queue_session(other, account)  # fails with LockNotAvailable if it waits 2 s
+                assert time.monotonic() - start < 1.0
+    finally:
+        engine.dispose()

@@ -1,4 +1,5 @@
-"""Read RTP out of a classic libpcap file (Ethernet/IPv4/UDP), e.g. SIPp's bundled g711a.pcap."""
+"""Read RTP out of a classic libpcap file (Ethernet/IPv4/UDP), e.g. SIPp's bundled g711a.pcap;
+capture UDP on loopback with dumpcap (Debian package ``wireshark-common``) and read it back."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import pytest
+
+from tests.support.processes import PeerProcess, require_binary, wait_until
 
 PCAP_MAGIC_US = 0xA1B2C3D4
 PCAP_MAGIC_NS = 0xA1B23C4D
@@ -58,6 +62,66 @@ def read_rtp(path: str | Path) -> list[RtpPacket]:
             )
         )
     return packets
+
+
+def read_udp(path: str | Path) -> list[tuple[float, bytes]]:
+    """Every IPv4 UDP datagram's (kernel timestamp, payload), in file order."""
+    data = Path(path).read_bytes()
+    if len(data) < 24:
+        return []
+    magic_le = struct.unpack("<I", data[:4])[0]
+    endian = "<" if magic_le in (PCAP_MAGIC_US, PCAP_MAGIC_NS) else ">"
+    magic, _, _, _, _, _, linktype = struct.unpack(endian + "IHHiIII", data[:24])
+    scale = 1e-9 if magic == PCAP_MAGIC_NS else 1e-6
+    offset = 24
+    datagrams: list[tuple[float, bytes]] = []
+    while offset + 16 <= len(data):
+        sec, frac, caplen, _ = struct.unpack(endian + "IIII", data[offset : offset + 16])
+        frame = data[offset + 16 : offset + 16 + caplen]
+        offset += 16 + caplen
+        udp = _udp_payload(frame, linktype)
+        if udp is not None:
+            datagrams.append((sec + frac * scale, udp))
+    return datagrams
+
+
+class LoopbackCapture:
+    """``dumpcap`` on ``lo`` with a capture filter, into a classic pcap file; the kernel's
+    timestamps say when each packet went over loopback, whatever the receiver was doing."""
+
+    def __init__(self, path: Path, capture_filter: str) -> None:
+        self.path = path
+        binary = require_binary("dumpcap", "wireshark-common")
+        argv = [binary, "-q", "-P", "-i", "lo", "-f", capture_filter, "-B", "64",
+                "-w", str(path)]  # fmt: skip
+        self._process = PeerProcess(f"dumpcap-{path.stem}", argv, path.parent)
+
+    def __enter__(self) -> LoopbackCapture:
+        process = self._process
+
+        def capturing() -> bool:
+            process.check_alive()
+            return self.path.exists() and self.path.stat().st_size >= 24
+
+        try:
+            wait_until(capturing, 10, "dumpcap to capture")
+        except RuntimeError:
+            process.stop()
+            refusal = [line for line in process.log().splitlines() if "permission" in line]
+            if refusal:  # not root, and dumpcap has no capture capability
+                pytest.skip(f"dumpcap may not capture on lo here: {refusal[0]}")
+            raise
+        except BaseException:
+            process.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """SIGTERM: dumpcap writes what it holds and exits."""
+        self._process.stop()
 
 
 def _udp_payload(frame: bytes, linktype: int) -> bytes | None:

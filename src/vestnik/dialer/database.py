@@ -32,9 +32,10 @@ class DialerDatabase:
     def __init__(self, engine: Engine) -> None:
         self._db = GroupCommit(engine)
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(conn, *args)`` in a transaction on the database thread (group commit)."""
-        return await self._db.run(fn, *args)
+    async def run(self, fn: Callable[..., T], *args: Any, account: int | None = None) -> T:
+        """``fn(conn, *args)`` in a transaction on the database thread (group commit);
+        ``account``: the account row ``fn`` locks (``GroupCommit.run``)."""
+        return await self._db.run(fn, *args, account=account)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """``run``, retried with back-off for as long as the database is unavailable, and up

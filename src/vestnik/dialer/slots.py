@@ -108,7 +108,11 @@ class Slots:
             return await self._no_slot(call, blocker)
         try:
             begin = await self._db.run(
-                sessions.begin_dialing, call.id, self._owner, self.settings.lease_seconds
+                sessions.begin_dialing,
+                call.id,
+                self._owner,
+                self.settings.lease_seconds,
+                account=call.session.account_id,
             )
         except BaseException:
             self._process.release()

@@ -41,6 +41,10 @@ POLL_SECONDS = 0.05
 # After a failed database attempt, wait this long before the next one (doubling, capped).
 RETRY_SECONDS = 0.05
 RETRY_CAP_SECONDS = 1.0
+# An INVITE leaves at most this long after its send instant; an entry that wakes later (its
+# loop or process stalled) takes a new instant instead. A 1-second window then holds at most
+# rate * (1 + LATE_SECONDS) + 1 INVITEs of the shared schedule (docs/telephony.md).
+LATE_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class DatabaseTrunkGate:
         self._wake = asyncio.Event()
         self._keeper: asyncio.Task[None] | None = None
         self._stopping = False
+        self.late_wakeups = 0  # entries that woke too late and took a new send instant
 
     async def start(self, owner: str) -> None:
         """Make the trunks' rows, drop what an earlier run of the same dialer held, and start
@@ -111,26 +116,25 @@ class DatabaseTrunkGate:
             return True
         if self.owner is None:
             raise RuntimeError("DatabaseTrunkGate.start() was not called")
-        lock = self._locks[trunk]
-        try:
-            async with asyncio.timeout_at(deadline):
-                await lock.acquire()
-        except TimeoutError:
-            return False
-        try:
-            entry = await self._take(trunk, limit, deadline)
-        finally:
-            lock.release()
-        if entry is None or entry.send_at is None:
-            return False
-        if limit.max_calls > 0:
-            self._held[trunk] += 1
-        try:
-            await asyncio.sleep(max(0.0, entry.send_at - time.time()))
-        except asyncio.CancelledError:
-            self._give_back(trunk, limit, entry.send_at)
-            raise
-        return True
+        while True:
+            entry = await self._take_in_turn(trunk, limit, deadline)
+            if entry is None or entry.send_at is None:
+                return False
+            if limit.max_calls > 0:
+                self._held[trunk] += 1
+            try:
+                await asyncio.sleep(max(0.0, entry.send_at - time.time()))
+            except asyncio.CancelledError:
+                self._give_back(trunk, limit, entry.send_at)
+                raise
+            late = time.time() - entry.send_at
+            if limit.rate <= 0 or late <= LATE_SECONDS:
+                return True
+            # Woken late (the loop or the process stalled): sent now, this INVITE would crowd
+            # the next instants, which other processes keep. Give the place back, enter anew.
+            self.late_wakeups += 1
+            log.debug("trunk %s: woke %.3f s after its send instant; entering anew", trunk, late)
+            self.leave(trunk)
 
     def leave(self, trunk: str) -> None:
         limit = self._limits.get(trunk)
@@ -141,6 +145,19 @@ class DatabaseTrunkGate:
         self._wake.set()
 
     # -- inside -----------------------------------------------------------------------------
+
+    async def _take_in_turn(self, trunk: str, limit: _Limit, deadline: float) -> store.Entry | None:
+        """``_take`` behind this process's other entries to ``trunk`` (one at a time)."""
+        lock = self._locks[trunk]
+        try:
+            async with asyncio.timeout_at(deadline):
+                await lock.acquire()
+        except TimeoutError:
+            return None
+        try:
+            return await self._take(trunk, limit, deadline)
+        finally:
+            lock.release()
 
     async def _take(self, trunk: str, limit: _Limit, deadline: float) -> store.Entry | None:
         """A place and a send instant, waiting while the trunk is full; None: not before the

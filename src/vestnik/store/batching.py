@@ -9,11 +9,15 @@ load, operations coalesce into batches by themselves.
 
 An operation is ``fn(conn, *args)``, as the ``store.sessions`` functions are; operations in a
 batch run in submission order, so later ones see earlier ones' changes (e.g. two sessions of one
-account both checking its concurrent-call cap). If a batch fails as a whole (a deadlock, a bad
-operation), its operations are retried each in its own transaction, so one failure reaches only
-its own caller. When the database is unavailable (``store.health.is_unavailable``) that would
-only multiply the wait (each transaction waits up to ``[database] timeout``): every operation
-of the batch, or of the rest of the retry, gets the error at once.
+account both checking its concurrent-call cap). An operation that locks an account row
+(``begin_dialing``) names the account (``run(..., account=id)``); a batch locks all its accounts'
+rows first, in id order (``store.sessions.lock_accounts``), so two dialers' batches never wait
+for each other's account rows in a cycle (PostgreSQL would break the deadlock by failing one
+batch). If a batch fails as a whole (a bad operation), its operations are retried each in its
+own transaction, so one failure reaches only its own caller. When the database is unavailable
+(``store.health.is_unavailable``) that would only multiply the wait (each transaction waits up
+to ``[database] timeout``): every operation of the batch, or of the rest of the retry, gets the
+error at once.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from vestnik.store.health import is_unavailable
+from vestnik.store.sessions import lock_accounts
 
 log = logging.getLogger("vestnik.dialer")
 
@@ -41,6 +46,7 @@ class _Op:
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     future: asyncio.Future[Any]
+    account: int | None = None  # the account row the operation locks, if any
 
 
 class GroupCommit:
@@ -53,10 +59,11 @@ class GroupCommit:
         self.batches = 0  # transactions run (for tests and metrics)
         self.operations = 0
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(conn, *args)`` in a transaction (shared with other waiting operations)."""
+    async def run(self, fn: Callable[..., T], *args: Any, account: int | None = None) -> T:
+        """``fn(conn, *args)`` in a transaction (shared with other waiting operations);
+        ``account``: the account row ``fn`` locks (locked with the batch's others first)."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Op(fn, args, future))
+        self._pending.append(_Op(fn, args, future, account))
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.create_task(self._drain(), name="dialer-db")
         return await future
@@ -91,6 +98,7 @@ class GroupCommit:
 
     def _run_batch(self, batch: list[_Op]) -> list[tuple[bool, Any]]:
         with self.engine.begin() as conn:
+            lock_accounts(conn, (op.account for op in batch if op.account is not None))
             results = [(True, op.fn(conn, *op.args)) for op in batch]
         self.batches += 1
         self.operations += len(batch)

@@ -22,6 +22,7 @@ The dialer gets sessions as ``CallSession``; the API and the admin CLI read them
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -79,10 +80,19 @@ _SID: sa.BindParameter[int] = sa.bindparam("sid")
 _OWNER: sa.BindParameter[str] = sa.bindparam("owner")
 _AT: sa.BindParameter[float] = sa.bindparam("at")
 _SESSION_CONTACT = sa.select(_c.account_id, _c.contact, _c.contact_kind).where(_c.id == _SID)
+# FOR NO KEY UPDATE (key_share): it serialises the cap checks of one account across dialers
+# but not the foreign-key checks (FOR KEY SHARE) of rows inserted for the account, such as
+# call_events and new sessions, so those never wait for it and it never waits for them.
 _ACCOUNT_CAP = (
     sa.select(accounts.c.max_concurrent_calls)
     .where(accounts.c.id == sa.bindparam("account_id"))
-    .with_for_update()
+    .with_for_update(key_share=True)
+)
+_LOCK_ACCOUNTS = (
+    sa.select(accounts.c.id)
+    .where(accounts.c.id.in_(sa.bindparam("account_ids", expanding=True)))
+    .order_by(accounts.c.id)
+    .with_for_update(key_share=True)
 )
 _ACTIVE_CALLS = (
     sa.select(sa.func.count())
@@ -228,6 +238,20 @@ def claim_for_dialing(
     return claim
 
 
+def lock_accounts(conn: Connection, account_ids: Iterable[int]) -> None:
+    """Lock the rows ``begin_dialing`` locks, for several accounts at once, in id order.
+
+    A group commit runs many ``begin_dialing`` in one transaction; taking their account rows
+    one by one in the batch's order, two dialers with the same accounts in other orders wait
+    for each other (a deadlock PostgreSQL breaks by failing one batch). Taken here first, in
+    one global order, they cannot: a transaction that holds an account row waits only for
+    rows of higher ids. SQLite (one writer at a time) needs no row lock.
+    """
+    ids = sorted(set(account_ids))
+    if ids and conn.dialect.name == "postgresql":
+        conn.execute(_LOCK_ACCOUNTS, {"account_ids": ids}).all()
+
+
 def count_active_calls(conn: Connection, account_id: int) -> int:
     """Calls of the account that are up or being set up, across every dialer."""
     return int(conn.execute(_ACTIVE_CALLS, {"account_id": account_id}).scalar_one())
@@ -240,9 +264,9 @@ def begin_dialing(
 
     Committed before the INVITE is sent: from here on the session is never dialled again.
     The account row is locked first (PostgreSQL) so the concurrent-call count and the
-    transition are one step across all dialers. ``at`` defaults to the moment the transaction
-    runs (not when the dialer queued it), so ``dial_at`` never precedes the end of the call
-    whose slot it took.
+    transition are one step across all dialers (in a batch: ``lock_accounts`` first). ``at``
+    defaults to the moment the transaction runs (not when the dialer queued it), so
+    ``dial_at`` never precedes the end of the call whose slot it took.
     """
     at = now() if at is None else at
     row = conn.execute(_SESSION_CONTACT, {"sid": session_id}).first()

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
+from vestnik.store.db import now
 from vestnik.store.schema import text_length, trunk_places, trunk_rates, trunk_status
 
 _s = trunk_status.c
@@ -139,7 +140,10 @@ def enter(
         next_call_at = conn.execute(locked).scalar_one()
     if max_calls > 0 and places_used(conn, trunk, at) >= max_calls:
         return Entry(False, full=True)
-    send_at = max(at, float(next_call_at))
+    # The clock is read again under the lock: ``at`` was read before the transaction, which
+    # may have waited (for this row, for a stalled database); an instant computed from it
+    # would already be past, and the INVITEs after it would crowd together.
+    send_at = max(at, now(), float(next_call_at))
     if rate > 0:
         if send_at > latest:
             return Entry(False)
