@@ -22,7 +22,7 @@ from vestnik.media.render import AudioRenderer
 from vestnik.media.shared_audio import copy_local_audio
 from vestnik.store.accounts import create_account
 from vestnik.store.media import get_media_file, stored_audio
-from vestnik.store.schema import media_audio
+from vestnik.store.schema import media_audio, media_files
 
 
 def _tone(path: Path, seconds: float = 1.2) -> Path:
@@ -140,3 +140,18 @@ async def test_a_damaged_old_file_is_not_copied_in(
     assert copy_local_audio(engine, tmp_path / "a") == 0
     with engine.connect() as conn:
         assert stored_audio(conn, media_id) is None
+
+
+async def test_a_path_outside_the_data_folder_is_never_written(
+    engine: Engine, tmp_path: Path, imported: tuple[int, int, Path]
+) -> None:
+    account, media_id, _pcm_path = imported
+    with engine.begin() as conn:
+        conn.execute(
+            media_files.update()
+            .where(media_files.c.id == media_id)
+            .values(pcm_path="../outside.pcm")
+        )
+    played = await _node(engine, tmp_path / "b").render(_spec(media_id, account))
+    assert abs(played.size - 1.2 * SAMPLE_RATE) < 50  # played from the database
+    assert not (tmp_path / "outside.pcm").exists()

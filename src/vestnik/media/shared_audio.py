@@ -82,7 +82,8 @@ def load_media_audio(engine: Engine, data_dir: Path, media_id: int, row: MediaPc
             data = stored_audio(conn, media_id)
         if data is None:  # its audio was deleted since the lookup (the file was removed)
             raise RenderError(f"media file {media_id}: its audio is gone (removed)")
-        _cache(path, data, media_id)
+        if path.resolve().is_relative_to(Path(data_dir).resolve()):  # never write elsewhere
+            _cache(path, data, media_id)
     if data is None:  # a row from before media_audio, whose file no node copied in
         data = _read(path)
         if not data:
