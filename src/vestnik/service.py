@@ -348,6 +348,7 @@ class Service:
 
 
 def _open_engine(config: Config) -> Engine:
+    from vestnik.media.shared_audio import copy_local_audio
     from vestnik.media.system import ensure_system_media
     from vestnik.store import create_db_engine, migrate
 
@@ -356,6 +357,8 @@ def _open_engine(config: Config) -> Engine:
         migrate(engine)
         with engine.begin() as conn:
             ensure_system_media(conn, config.data_path)
+        # Audio of files imported before the database held it, from this node's copies.
+        copy_local_audio(engine, config.data_path)
     except BaseException:
         engine.dispose()
         raise

@@ -24,6 +24,7 @@ from vestnik.media.tts.base import Speech
 from vestnik.media.tts.espeak import EspeakEngine
 from vestnik.store import create_db_engine
 from vestnik.store.accounts import create_account
+from vestnik.store.schema import media_audio
 
 TEXT = "Ваш заказ № 15 на сумму 1 500,50 руб. доставят завтра до 18:00."
 
@@ -151,13 +152,16 @@ async def test_media_files_own_system_and_foreign(db: Engine, tmp_path: Path) ->
         await renderer.render(media(0, shop).__class__(MessageType.MEDIA, "abc", shop))
 
 
-async def test_missing_pcm_file_is_a_render_error(db: Engine, tmp_path: Path) -> None:
+async def test_audio_on_no_node_is_a_render_error(db: Engine, tmp_path: Path) -> None:
+    """No cache file and no copy in the database (a file imported before media_audio, on a
+    node that is gone): the render fails with the reason, the call ends internal_error."""
     with db.begin() as conn:
         ids = ensure_system_media(conn, tmp_path)
+        conn.execute(media_audio.delete())
     for path in (tmp_path / "media").glob("*.pcm"):
         path.unlink()
     renderer = AudioRenderer(Config(data_dir=str(tmp_path)), db)
-    with pytest.raises(RenderError, match="cannot read"):
+    with pytest.raises(RenderError, match=r"not in the database and .* missing"):
         await renderer.render(media(ids[1], 1))
 
 

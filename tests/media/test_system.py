@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,9 @@ from tests.support.speech import assert_speech_like
 from vestnik.calls.audio import SAMPLE_RATE
 from vestnik.media.audiofile import load_pcm, resolve_media_path
 from vestnik.media.system import SYSTEM_MEDIA, ensure_system_media
-from vestnik.store.schema import media_files
+from vestnik.media.tts.espeak import EspeakEngine
+from vestnik.store.media import stored_audio
+from vestnik.store.schema import media_audio, media_files
 
 
 def by_name(engine: Engine) -> dict[str, sa.Row]:
@@ -42,14 +45,66 @@ def test_created_once_with_stable_ids(engine: Engine, tmp_path: Path) -> None:
     assert rows["test-message"].duration_ms == round(speech.size / 8)
 
 
-def test_missing_file_is_regenerated_under_the_same_id(engine: Engine, tmp_path: Path) -> None:
+def test_another_node_sees_the_same_files_and_ids(engine: Engine, tmp_path: Path) -> None:
+    """A node with an empty data folder on the same database makes nothing: the audio is in
+    the database (its files are only the first node's cache)."""
+    with engine.begin() as conn:
+        ids = ensure_system_media(conn, tmp_path / "a")
+    before = by_name(engine)
+    with engine.begin() as conn:
+        assert ensure_system_media(conn, tmp_path / "b") == ids
+    assert by_name(engine) == before
+    assert not list((tmp_path / "b" / "media").iterdir())
+    with engine.connect() as conn:
+        for row in before.values():
+            local = resolve_media_path(tmp_path / "a", row.pcm_path).read_bytes()
+            assert stored_audio(conn, row.id) == local
+
+
+def test_concurrent_starts_make_one_set(engine: Engine, tmp_path: Path) -> None:
+    """Processes starting together (workers, nodes) wait for each other: one set of rows."""
+
+    def start(node: str) -> list[int]:
+        with engine.begin() as conn:
+            return ensure_system_media(conn, tmp_path / node, tts=EspeakEngine("ru"))
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(start, ["a", "b", "c"]))
+    assert results[0] == results[1] == results[2]
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(media_files)).scalar() == 3
+
+
+def test_a_row_without_audio_is_regenerated_under_the_same_id(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A row from before media_audio whose file is gone from this node too."""
     with engine.begin() as conn:
         ids = ensure_system_media(conn, tmp_path)
     old = by_name(engine)["chime"]
     resolve_media_path(tmp_path, old.pcm_path).unlink()
     with engine.begin() as conn:
+        conn.execute(media_audio.delete().where(media_audio.c.media_file_id == old.id))
+    with engine.begin() as conn:
         assert ensure_system_media(conn, tmp_path) == ids
     new = by_name(engine)["chime"]
     assert new.id == old.id and new.pcm_path != old.pcm_path
-    assert load_pcm(resolve_media_path(tmp_path, new.pcm_path)).size > 0
+    pcm = load_pcm(resolve_media_path(tmp_path, new.pcm_path))
+    assert pcm.size > 0
+    with engine.connect() as conn:
+        assert stored_audio(conn, old.id) == pcm.tobytes()
     assert len(by_name(engine)) == len(SYSTEM_MEDIA)
+
+
+def test_a_row_without_audio_gets_it_from_this_nodes_file(engine: Engine, tmp_path: Path) -> None:
+    with engine.begin() as conn:
+        ids = ensure_system_media(conn, tmp_path)
+        conn.execute(media_audio.delete())
+    before = by_name(engine)
+    with engine.begin() as conn:
+        assert ensure_system_media(conn, tmp_path) == ids
+    assert by_name(engine) == before  # kept, not regenerated
+    with engine.connect() as conn:
+        for row in before.values():
+            local = resolve_media_path(tmp_path, row.pcm_path).read_bytes()
+            assert stored_audio(conn, row.id) == local

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from sqlalchemy import Engine
 
+from tests.support.sessions import queue_session
 from vestnik.config import LimitsConfig
-from vestnik.store.accounts import create_account
+from vestnik.store.accounts import create_account, remove_account
 from vestnik.store.media import (
     TYPE_SYSTEM,
     TYPE_USER,
@@ -15,11 +18,17 @@ from vestnik.store.media import (
     account_exists,
     find_system_media_file,
     get_media_file,
+    has_stored_audio,
     insert_media_file,
+    lock_system_media,
     media_pcm,
+    media_without_audio,
     on_rollback,
+    pcm_digest,
     remove_media_file,
     replace_stored_audio,
+    store_audio,
+    stored_audio,
 )
 
 AUDIO = StoredAudio(
@@ -98,3 +107,79 @@ def test_on_rollback_runs_only_when_the_transaction_rolls_back(engine: Engine) -
             on_rollback(conn, lambda: calls.append("committed"))
         conn.rollback()  # a later rollback on the same connection does not wake it
     assert calls == ["rolled back"]
+
+
+PCM = bytes(range(256)) * 40  # 10,240 bytes: 640 ms of s16le at 8 kHz
+
+
+def test_audio_is_stored_and_read_back_with_its_size_and_digest(
+    engine: Engine, account: int
+) -> None:
+    media_id = _insert(engine, account, TYPE_USER, "greeting")
+    with engine.connect() as conn:
+        assert stored_audio(conn, media_id) is None
+        assert not media_pcm(conn, media_id).in_database  # type: ignore[union-attr]
+        assert media_without_audio(conn) == [(media_id, "media/a.pcm")]
+    with engine.begin() as conn:
+        assert store_audio(conn, media_id, PCM)
+    with engine.connect() as conn:
+        assert stored_audio(conn, media_id) == PCM
+        assert has_stored_audio(conn, media_id)
+        row = media_pcm(conn, media_id)
+        assert media_without_audio(conn) == []
+    digest = hashlib.sha256(PCM).hexdigest()
+    assert pcm_digest(PCM) == digest
+    assert row == MediaPcm(account, TYPE_USER, "media/a.pcm", len(PCM), digest)
+    assert row is not None and row.in_database
+
+
+def test_audio_replaced_or_kept(engine: Engine, account: int) -> None:
+    media_id = _insert(engine, account, TYPE_USER, "greeting")
+    with engine.begin() as conn:
+        assert store_audio(conn, media_id, PCM, replace=False)
+    # Another node copying its file later: the first copy stays, nothing fails.
+    with engine.begin() as conn:
+        assert not store_audio(conn, media_id, b"\x01\x00" * 8, replace=False)
+        assert stored_audio(conn, media_id) == PCM
+    # A regenerated file replaces it.
+    with engine.begin() as conn:
+        assert store_audio(conn, media_id, b"\x02\x00" * 8)
+    with engine.connect() as conn:
+        assert stored_audio(conn, media_id) == b"\x02\x00" * 8
+        assert media_pcm(conn, media_id).pcm_bytes == 16  # type: ignore[union-attr]
+
+
+def test_removal_deletes_the_audio_once_no_session_needs_it(engine: Engine, account: int) -> None:
+    kept, dropped = (_insert(engine, account, TYPE_USER, n) for n in ("kept", "dropped"))
+    with engine.begin() as conn:
+        for media_id in (kept, dropped):
+            store_audio(conn, media_id, PCM)
+        queue_session(conn, account, message_type="media", message_value=str(kept),
+                      media_file_id=kept)  # fmt: skip
+    with engine.begin() as conn:
+        assert remove_media_file(conn, account, kept).unfinished_sessions == 1
+        assert remove_media_file(conn, account, dropped).unfinished_sessions == 0
+    with engine.connect() as conn:
+        assert stored_audio(conn, kept) == PCM  # its queued session still plays it
+        assert stored_audio(conn, dropped) is None
+        # Deleted on purpose: not "missing", no node tries to copy it in again.
+        assert has_stored_audio(conn, kept) and media_without_audio(conn) == []
+
+
+def test_removing_an_account_deletes_its_audio(engine: Engine, account: int) -> None:
+    media_id = _insert(engine, account, TYPE_USER, "greeting")
+    system = _insert(engine, None, TYPE_SYSTEM, "beep")
+    with engine.begin() as conn:
+        store_audio(conn, media_id, PCM)
+        store_audio(conn, system, PCM)
+    with engine.begin() as conn:
+        remove_account(conn, account)
+    with engine.connect() as conn:
+        assert stored_audio(conn, media_id) is None
+        assert stored_audio(conn, system) == PCM
+
+
+def test_system_media_lock_is_taken_inside_a_transaction(engine: Engine) -> None:
+    with engine.begin() as conn:
+        lock_system_media(conn)  # PostgreSQL: an advisory lock; SQLite: nothing to do
+        lock_system_media(conn)  # re-entrant within the transaction

@@ -16,7 +16,7 @@ from vestnik.store import metadata, migrate
 from vestnik.store.accounts import ACCOUNT_OWNED_TABLES, create_account, resolve_account
 from vestnik.store.db import alembic_config
 from vestnik.store.errors import AdminError
-from vestnik.store.schema import accounts, media_files
+from vestnik.store.schema import accounts, media_audio, media_files
 
 
 def test_migrate_is_idempotent(engine: Engine) -> None:
@@ -75,3 +75,25 @@ def test_account_removal_covers_every_table_that_refers_to_accounts() -> None:
     }
     # An account with call sessions (and so events) is never removed.
     assert referring - {"call_sessions", "call_events"} == {t.name for t in ACCOUNT_OWNED_TABLES}
+
+
+def test_media_audio_migration_reverts_and_keeps_media_rows(engine: Engine) -> None:
+    """0006 adds media_audio beside media_files; its downgrade drops only that table."""
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        row = {"account_id": create_account(conn, "acme", LimitsConfig()), "type": "user",
+               "name": "greeting", "size": 1, "duration_ms": 1, "pcm_path": "x.pcm",
+               "created_at": 1.0}  # fmt: skip
+        media_id = conn.execute(media_files.insert().values(**row)).inserted_primary_key[0]
+        conn.execute(media_audio.insert().values(media_file_id=media_id, pcm_bytes=2,
+                                                 pcm_sha256="0" * 64, pcm=b"\x01\x00"))  # fmt: skip
+    for step, revision in ((command.downgrade, "0005"), (command.upgrade, "head")):
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, revision)
+        with engine.connect() as conn:
+            names = sa.inspect(conn).get_table_names()
+            assert ("media_audio" in names) == (revision == "head")
+            assert conn.execute(sa.select(media_files.c.name)).scalars().all() == ["greeting"]
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(media_audio)).scalar() == 0

@@ -3,9 +3,11 @@
 An imported file is decoded with ``soundfile`` (libsndfile: WAV, FLAC, OGG Vorbis/Opus, MP3 and
 more), or with PyAV when libsndfile does not know the format (AAC/M4A and the like), mixed to
 mono and resampled to 8 kHz by soxr block by block while decoding, brought to the message level
-(:func:`vestnik.media.level.normalize_level`) and stored as raw s16le next to the untouched
-original under ``<data_dir>/media/``. Paths in the row are relative to ``data_dir`` so the data
-directory can move.
+(:func:`vestnik.media.level.normalize_level`) and stored as raw s16le: in the database
+(``media_audio``, what every node plays: :mod:`vestnik.media.shared_audio`) and, as this node's
+cache, next to the untouched original under ``<data_dir>/media/``. Paths in the row are
+relative to ``data_dir`` so the data directory can move; the original stays on the importing
+node only (nothing serves or reads it again).
 
 Bad input (not audio, empty, silent, too long, too large) raises :class:`MediaError` with a
 message fit for the operator and stores nothing: files are written only after every check
@@ -43,6 +45,7 @@ from vestnik.store.media import (
     insert_media_file,
     on_rollback,
     replace_stored_audio,
+    store_audio,
 )
 
 MEDIA_SUBDIR = "media"
@@ -210,7 +213,8 @@ def convert(decoded: DecodedAudio) -> Pcm:
         raise MediaError("the audio is silent") from exc
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (a temporary file in its folder, then a rename)."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "wb") as fh:
@@ -252,8 +256,9 @@ def store_media(
     size: int,
     replacing: int | None = None,
 ) -> int:
-    """Write the PCM (and original) files and insert the row; returns its id. ``replacing``:
-    the id of a row to point at the new files instead (its name and times stay)."""
+    """Write the PCM (and original) files, insert the row and store the PCM in the database
+    (one transaction: ``conn``'s); returns its id. ``replacing``: the id of a row to point at
+    the new files and audio instead (its name and times stay)."""
     folder = media_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
     stem = uuid.uuid4().hex
@@ -261,11 +266,12 @@ def store_media(
     original_file = folder / f"{stem}.orig{original_suffix}" if original is not None else None
     written: list[Path] = []
     with _files_owned_by_transaction(conn, written):
+        pcm_bytes = np.ascontiguousarray(pcm, dtype="<i2").tobytes()
         written.append(pcm_file)
-        _write_atomic(pcm_file, np.ascontiguousarray(pcm, dtype="<i2").tobytes())
+        write_atomic(pcm_file, pcm_bytes)
         if original_file is not None and original is not None:
             written.append(original_file)
-            _write_atomic(original_file, original)
+            write_atomic(original_file, original)
         audio = StoredAudio(
             pcm_path=str(pcm_file.relative_to(data_dir)),
             original_path=str(original_file.relative_to(data_dir)) if original_file else None,
@@ -274,8 +280,9 @@ def store_media(
         )
         if replacing is not None:
             replace_stored_audio(conn, replacing, audio)
+            store_audio(conn, replacing, pcm_bytes)
             return replacing
-        return insert_media_file(
+        media_id = insert_media_file(
             conn,
             audio,
             account_id=account_id,
@@ -285,6 +292,8 @@ def store_media(
             format=format,
             created_at=now(),
         )
+        store_audio(conn, media_id, pcm_bytes)
+        return media_id
 
 
 def _clean_name(name: str | None, fallback: str) -> str:

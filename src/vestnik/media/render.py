@@ -4,7 +4,9 @@ Lookups go memory → disk → work. Identical messages share one read-only nump
 array handed out is registered in a weak map (so any message still playing is reused) and the
 most recent ones are also held by a bounded LRU (so a popular message stays warm between calls).
 Concurrent renders of the same message wait on one computation. Synthesis, file reads and
-database lookups run in worker threads; the event loop only does dictionary work.
+database lookups run in worker threads; the event loop only does dictionary work. A media
+file's audio comes from this node's cache file or from the database
+(:mod:`vestnik.media.shared_audio`), so any node plays any account's file.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from vestnik.calls import MessageType
 from vestnik.calls.audio import Pcm
 from vestnik.calls.ports import MessageSpec, RenderError
 from vestnik.config import Config
-from vestnik.media.audiofile import load_pcm, resolve_media_path
 from vestnik.media.level import SilentAudioError, conform
+from vestnik.media.shared_audio import load_media_audio
 from vestnik.media.tts import TtsEngine, TtsError, create_tts_engine
 from vestnik.media.tts.cache import TtsCache, cache_key
 from vestnik.media.tts.normalize import normalize_text
@@ -201,12 +203,9 @@ class AudioRenderer:
         if row is None or (row.type != TYPE_SYSTEM and row.account_id != account_id):
             # Someone else's file is "not found" too: never reveal other accounts' ids.
             raise RenderError(f"media file {media_id} not found")
-        path = resolve_media_path(self._data_dir, row.pcm_path)
-        try:
-            pcm = load_pcm(path)
-        except OSError as exc:
-            raise RenderError(f"media file {media_id}: cannot read {path}: {exc}") from exc
+        # This node's cache file, or the database's copy (then cached): any node plays it.
+        pcm = load_media_audio(self._db, self._data_dir, media_id, row)
         if pcm.size == 0:
-            raise RenderError(f"media file {media_id}: {path} is empty")
+            raise RenderError(f"media file {media_id}: its audio is empty")
         self._media_owner[media_id] = None if row.type == TYPE_SYSTEM else row.account_id
         return pcm

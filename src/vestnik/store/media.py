@@ -4,10 +4,14 @@
 A removed file keeps its row (``removed_at`` set): sessions name it by ``media_file_id`` and
 keep reporting it, and sessions accepted before the removal still play it. New calls, the
 Data API and ``media list`` no longer see it.
+
+A file's message audio is stored in ``media_audio`` (in the import's transaction), so every
+node on the database can play it; the ``pcm_path`` file is each node's cache of it.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,11 +22,14 @@ from sqlalchemy import ColumnElement, Connection, event
 from vestnik.calls import CallState, MessageType
 from vestnik.store.db import now
 from vestnik.store.errors import AdminError
-from vestnik.store.schema import accounts, call_sessions, media_files
+from vestnik.store.schema import accounts, call_sessions, media_audio, media_files
 
 TYPE_SYSTEM = "system"  # shipped with vestnik, usable by every account, never removed
 TYPE_USER = "user"  # an account's own upload
 _mf = media_files.c
+_ma = media_audio.c
+# pg_advisory_xact_lock key of ensure_system_media: nodes starting together make one set.
+_SYSTEM_MEDIA_LOCK = 0x7665_6D65  # "veme"
 
 
 def usable_by(account_id: int) -> ColumnElement[bool]:
@@ -73,9 +80,10 @@ def remove_media_file(conn: Connection, account_id: int, media_id: int) -> Media
     was_removed = row["removed_at"] is not None
     if not was_removed:
         conn.execute(media_files.update().where(_mf.id == media_id).values(removed_at=now()))
-    return MediaRemoval(
-        get_media_file(conn, media_id), was_removed, _unfinished_sessions(conn, media_id)
-    )
+    unfinished = _unfinished_sessions(conn, media_id)
+    if unfinished == 0:  # no session will play it again: its audio goes with the removal
+        conn.execute(media_audio.delete().where(_ma.media_file_id == media_id))
+    return MediaRemoval(get_media_file(conn, media_id), was_removed, unfinished)
 
 
 def _unfinished_sessions(conn: Connection, media_id: int) -> int:
@@ -100,7 +108,13 @@ class MediaPcm:
 
     account_id: int | None
     type: str
-    pcm_path: str  # relative to data_dir unless absolute
+    pcm_path: str  # the node's cache file: relative to data_dir unless absolute
+    pcm_bytes: int | None = None  # of the audio in media_audio; None: none stored there
+    pcm_sha256: str | None = None
+
+    @property
+    def in_database(self) -> bool:
+        return self.pcm_sha256 is not None
 
 
 @dataclass(frozen=True)
@@ -173,10 +187,92 @@ def find_system_media_file(conn: Connection, name: str) -> tuple[int, str] | Non
 
 def media_pcm(conn: Connection, media_id: int) -> MediaPcm | None:
     """The audio of a media file by id, removed or not (sessions accepted before a removal
-    still play it); None when there is no such row."""
-    query = sa.select(_mf.account_id, _mf.type, _mf.pcm_path).where(_mf.id == media_id)
+    still play it), without the audio itself; None when there is no such row."""
+    query = (
+        sa.select(_mf.account_id, _mf.type, _mf.pcm_path, _ma.pcm_bytes, _ma.pcm_sha256)
+        .select_from(media_files.outerjoin(media_audio, _ma.media_file_id == _mf.id))
+        .where(_mf.id == media_id)
+    )
     row = conn.execute(query).first()
-    return None if row is None else MediaPcm(row.account_id, row.type, row.pcm_path)
+    if row is None:
+        return None
+    size = None if row.pcm_bytes is None else int(row.pcm_bytes)
+    return MediaPcm(row.account_id, row.type, row.pcm_path, size, row.pcm_sha256)
+
+
+# -- media_audio: the message audio itself ------------------------------------------------
+
+
+def pcm_digest(pcm: bytes) -> str:
+    """What ``media_audio.pcm_sha256`` holds for ``pcm`` (hex SHA-256)."""
+    return hashlib.sha256(pcm).hexdigest()
+
+
+def store_audio(conn: Connection, media_id: int, pcm: bytes, *, replace: bool = True) -> bool:
+    """Store the message audio of a media file; whether a row was written.
+
+    ``replace``: a row already there is replaced (a regenerated system file); otherwise it is
+    kept (nodes copying the same local file at once: the first one wins, none fails).
+    """
+    values = {
+        "media_file_id": media_id,
+        "pcm_bytes": len(pcm),
+        "pcm_sha256": pcm_digest(pcm),
+        "pcm": pcm,
+    }
+    if replace:
+        conn.execute(media_audio.delete().where(_ma.media_file_id == media_id))
+        conn.execute(media_audio.insert().values(**values))
+        return True
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    query = (
+        insert(media_audio).values(**values).on_conflict_do_nothing().returning(_ma.media_file_id)
+    )
+    return conn.execute(query).first() is not None
+
+
+def stored_audio(conn: Connection, media_id: int) -> bytes | None:
+    """The message audio of a media file (8 kHz mono s16le); None when none is stored."""
+    query = sa.select(_ma.pcm).where(_ma.media_file_id == media_id)
+    pcm = conn.execute(query).scalar_one_or_none()
+    return None if pcm is None else bytes(pcm)
+
+
+def has_stored_audio(conn: Connection, media_id: int) -> bool:
+    query = sa.select(_ma.media_file_id).where(_ma.media_file_id == media_id)
+    return conn.execute(query).first() is not None
+
+
+def media_without_audio(conn: Connection) -> list[tuple[int, str]]:
+    """(id, pcm_path) of the rows that may still be played but whose audio is not in
+    ``media_audio`` (made before it was), oldest first. A removed file no unfinished session
+    names is left out: its audio was deleted on purpose."""
+    unfinished = (
+        sa.select(call_sessions.c.id)
+        .where(
+            call_sessions.c.message_type == MessageType.MEDIA.value,
+            call_sessions.c.media_file_id == _mf.id,
+            call_sessions.c.state != CallState.FINISHED.value,
+        )
+        .exists()
+    )
+    query = (
+        sa.select(_mf.id, _mf.pcm_path)
+        .select_from(media_files.outerjoin(media_audio, _ma.media_file_id == _mf.id))
+        .where(_ma.media_file_id.is_(None), sa.or_(_mf.removed_at.is_(None), unfinished))
+        .order_by(_mf.id)
+    )
+    return [(int(r.id), str(r.pcm_path)) for r in conn.execute(query)]
+
+
+def lock_system_media(conn: Connection) -> None:
+    """Hold, until the transaction ends, the lock that makes one set of system files when
+    several processes start at once (PostgreSQL; SQLite's write lock already does)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SYSTEM_MEDIA_LOCK)))
 
 
 def on_rollback(conn: Connection, callback: Callable[[], None]) -> None:

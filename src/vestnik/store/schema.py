@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -161,6 +162,24 @@ media_files = Table(
     # Set by ``vestnik admin media remove``: the row stays for the sessions that name it.
     Column("removed_at", Float, nullable=True),
     **_SQLITE_AUTOINCREMENT,
+)
+
+# The message audio of a media file, as the renderer plays it (8 kHz mono s16le, level-
+# normalised): every node on the database plays it from here; the ``pcm_path`` files under
+# each node's ``<data_dir>/media/`` are that node's cache of it. ``pcm_bytes`` and
+# ``pcm_sha256`` let a node check its cache without reading ``pcm``.
+media_audio = Table(
+    "media_audio",
+    metadata,
+    Column(
+        "media_file_id",
+        Integer,
+        ForeignKey("media_files.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("pcm_bytes", BigInteger, nullable=False),
+    Column("pcm_sha256", String(64), nullable=False),
+    Column("pcm", LargeBinary, nullable=False),
 )
 
 # National numbering-plan registry: ranges of full numbers (country code included).
