@@ -121,6 +121,10 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _address(config: Config) -> tuple[str, int]:
+    return config.server.host, config.server.port
+
+
 class Service:
     """The whole vestnik service. ``await start()``, later ``await stop()``.
 
@@ -154,7 +158,7 @@ class Service:
         self._server: _Server | None = None
         self._server_task: asyncio.Task[None] | None = None
         self._socket: socket.socket | None = None
-        self._listen_socket = listen_socket
+        self._listen_socket = listen_socket  # serve --workers: the supervisor's, shared
         self._edge_dir = edge_dir
         self._telephony_started = False
         self.edge: Any = None  # vestnik.telephony.edge.Edge when a trunk uses tcp or tls
@@ -241,10 +245,7 @@ class Service:
         # otherwise cost ~40 ms each (measured) and stall request handling.
         gc.collect()
         gc.freeze()
-        # ``serve --workers``: the supervisor's socket, shared by every worker.
-        self._socket = self._listen_socket or listen(
-            self.config.server.host, self.config.server.port
-        )
+        self._socket = self._listen_socket or listen(*_address(self.config))
         self._server = _Server(self.app, self.config)
         self._server_task = asyncio.create_task(self._server.serve(self._socket), name="http")
         while not self._server.started:
