@@ -188,3 +188,36 @@ def test_kill9_of_a_worker_is_restarted_and_settled(tmp_path: Path, pg_url: str)
         assert f"worker 0 (pid {old_pid}) died (killed by SIGKILL); restarting it in 1 s" in log
         assert "Traceback" not in log
     engine.dispose()
+
+
+def test_a_second_ctrl_c_cuts_the_drains_short(tmp_path: Path, pg_url: str) -> None:
+    engine = create_db_engine(pg_url)
+    token = provision(engine)
+    http_port, sip_port = free_port(), free_port()
+    with SippUas.trunk(tmp_path / "sipp") as sipp:
+        env = serve_env(
+            tmp_path, pg_url, sipp, http_port, sip_port, VESTNIK_DIALER_SHUTDOWN_GRACE="60",
+            **PER_WORKER,
+        )  # fmt: skip
+        proc = _start(env, tmp_path / "serve.log", http_port)
+        try:
+            contacts = [f"7926000084{i}" for i in range(4)]
+            sids = [_post(proc.url, token, c, MESSAGE * 10) for c in contacts]  # about 30 s
+            wait_until(lambda: _states(engine, sids).count("answered") == 4, 30, "calls up")
+            os.killpg(proc.proc.pid, signal.SIGINT)
+            wait_until(lambda: "stopping: SIGTERM" in proc.log.read_text(), 5, "the drain")
+            started = time.monotonic()
+            os.killpg(proc.proc.pid, signal.SIGINT)
+            assert proc.proc.wait(20) == 0
+            assert time.monotonic() - started < 15  # not the 60 s grace, nor the 30 s message
+        finally:
+            proc.cleanup()
+        log = proc.log.read_text()
+        rows = [session(engine, s) for s in sids]
+        assert [r["finish_reason"] for r in rows] == ["internal_error"] * 4, rows
+        assert all("hung up by dialer shutdown" in r["finish_detail"] for r in rows)
+        assert len({str(r["lease_owner"]).split("/")[0] for r in rows}) == 2
+        assert log.count("second stop request: cutting the drain short") == 2  # each worker
+        assert "second stop request: the workers cut their drain short" in log
+        assert "Traceback" not in log
+    engine.dispose()
