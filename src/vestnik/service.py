@@ -461,7 +461,12 @@ def run(
 def prepare_database(config: Config) -> None:
     """Open and migrate the database once and close it (the supervisor of ``serve --workers``,
     before its workers start, so that they do not race to migrate)."""
-    _open_engine(config).dispose()
+    from vestnik.store.deadline import DatabaseTimeout
+
+    try:
+        _open_engine(config).dispose()
+    except DatabaseTimeout as exc:
+        raise ServiceError(f"database: {exc}") from None
 
 
 def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
