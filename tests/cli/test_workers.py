@@ -221,3 +221,35 @@ def test_a_second_ctrl_c_cuts_the_drains_short(tmp_path: Path, pg_url: str) -> N
         assert "second stop request: the workers cut their drain short" in log
         assert "Traceback" not in log
     engine.dispose()
+
+
+def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path, pg_url: str) -> None:
+    """kill -9 of the supervisor alone: the kernel sends each worker SIGTERM; they stop
+    cleanly and free the port instead of lingering as orphans."""
+    http_port = free_port()
+    env = dict(
+        os.environ,
+        VESTNIK_DATABASE_URL=pg_url,
+        VESTNIK_DATA_DIR=str(tmp_path / "data"),
+        VESTNIK_SERVER_PORT=str(http_port),
+        VESTNIK_DIALER_ENABLED="false",
+    )
+    proc = _start(env, tmp_path / "serve.log", http_port)
+    try:
+        workers = list(proc.worker_pids().values())
+        os.kill(proc.proc.pid, signal.SIGKILL)
+        proc.proc.wait(10)
+
+        def gone(pid: int) -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        wait_until(lambda: all(gone(pid) for pid in workers), 30, "the workers to exit")
+    finally:
+        proc.cleanup()
+    assert proc.log.read_text().count("vestnik stopped") == 2  # each drained and stopped
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", http_port))  # the port is free again

@@ -32,6 +32,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import Any
 
 from vestnik.config import Config
 from vestnik.config.workers import worker_config
@@ -290,6 +291,21 @@ def _exit_with_supervisor(supervisor_pid: int) -> bool:
     return os.getppid() == supervisor_pid
 
 
+def _tag_log_records(index: int, log_format: str) -> None:
+    """Every record of worker ``index`` says so: ``worker`` in JSON, ``vestnik.dialer[1]`` as
+    the logger's name in text (the workers share the supervisor's standard error)."""
+    make = logging.getLogRecordFactory()
+
+    def tagged(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        record.worker = index
+        if log_format == "text":
+            record.name = f"{record.name}[{index}]"
+        return record
+
+    logging.setLogRecordFactory(tagged)
+
+
 def worker_main() -> int:
     """One worker: read its :class:`WorkerJob`, run the service until SIGTERM."""
     from vestnik import service
@@ -298,6 +314,7 @@ def worker_main() -> int:
     job: WorkerJob = pickle.load(sys.stdin.buffer)
     if not _exit_with_supervisor(job.supervisor_pid):
         return 1
+    _tag_log_records(job.index, job.config.log.format)
     http_socket = socket.socket(fileno=job.http_fd)
     http_socket.setblocking(False)
     ready = os.fdopen(job.ready_fd, "wb", buffering=0)
