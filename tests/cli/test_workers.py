@@ -109,6 +109,19 @@ def test_refused_on_sqlite(tmp_path: Path) -> None:
     assert "vestnik: error: serve --workers 2: 2 workers need PostgreSQL" in done.stderr
     assert "[database] url" in done.stderr
     assert not (tmp_path / "data" / "vestnik.db").exists()  # nothing started
+    # The same from the setting, and --workers with no number on a machine of 2+ cores.
+    setting = dict(env, VESTNIK_SERVER_WORKERS="3")
+    done = subprocess.run(
+        [sys.executable, "-m", "vestnik.cli.main", "serve"],
+        env=setting, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and "3 workers need PostgreSQL" in done.stderr, done.stderr
+    if (os.cpu_count() or 1) > 1:
+        done = subprocess.run(
+            [sys.executable, "-m", "vestnik.cli.main", "serve", "--workers"],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 2 and "need PostgreSQL" in done.stderr, done.stderr
 
 
 def test_a_worker_that_cannot_start_stops_serve(tmp_path: Path, pg_url: str) -> None:
