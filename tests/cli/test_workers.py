@@ -17,11 +17,13 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 
 from tests.support.db import pg_database_url, truncate_pg
@@ -266,3 +268,43 @@ def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path, pg_url: str)
     assert proc.log.read_text().count("vestnik stopped") == 2  # each drained and stopped
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", http_port))  # the port is free again
+
+
+def test_any_worker_answers_metrics_for_all(tmp_path: Path, pg_url: str) -> None:
+    """A scrape reaches one worker, and shows every worker's numbers, labelled ``worker``."""
+    http_port = free_port()
+    env = dict(
+        os.environ,
+        VESTNIK_DATABASE_URL=pg_url,
+        VESTNIK_DATA_DIR=str(tmp_path / "data"),
+        VESTNIK_SERVER_PORT=str(http_port),
+        VESTNIK_DIALER_ENABLED="false",
+    )
+    proc = _start(env, tmp_path / "serve.log", http_port)
+    snapshots = Path(tempfile.gettempdir()).glob(f"vestnik-metrics-{proc.proc.pid}-*")
+    try:
+        bad = {"jsonrpc": "2.0", "id": 1, "method": "no.such.method", "params": {}}
+        for _ in range(20):  # a connection each: the kernel hands them to either worker
+            httpx.post(proc.url + "/v4.0", json=bad, timeout=10)
+        time.sleep(1.5)  # each worker's snapshot is at most a second old
+        for _ in range(6):
+            samples = [
+                sample
+                for family in text_string_to_metric_families(httpx.get(proc.url + "/metrics").text)
+                for sample in family.samples
+            ]
+            requests = [
+                s for s in samples if s.name == "vestnik_api_requests_total"
+                and s.labels["mnemonic"] == "method_not_found"
+            ]  # fmt: skip
+            assert sum(s.value for s in requests) == 20, requests
+            lag = "vestnik_webhook_delivery_lag_seconds_count"  # every worker has it, at 0
+            assert {s.labels.get("worker") for s in samples if s.name == lag} == {"0", "1"}
+            sessions = [s for s in samples if s.name == "vestnik_call_sessions"]
+            assert all("worker" not in s.labels for s in sessions)  # the database's: once
+        folders = list(snapshots)
+        assert len(folders) == 1
+        assert proc.terminate() == 0
+    finally:
+        proc.cleanup()
+    assert not folders[0].exists()  # one folder per run, removed at exit

@@ -25,15 +25,19 @@ import logging
 import os
 import pickle
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from vestnik import metrics
 from vestnik.config import Config
 from vestnik.config.workers import worker_config
 
@@ -59,6 +63,7 @@ class WorkerJob:
     http_fd: int
     ready_fd: int
     supervisor_pid: int
+    metrics_dir: str
 
 
 @dataclass
@@ -83,9 +88,12 @@ class _Worker:
 class Supervisor:
     """Starts ``count`` workers on the bound ``http_socket`` and keeps them running."""
 
-    def __init__(self, config: Config, count: int, http_socket: socket.socket) -> None:
+    def __init__(
+        self, config: Config, count: int, http_socket: socket.socket, metrics_dir: Path
+    ) -> None:
         self.config = config
         self.socket = http_socket
+        self.metrics_dir = metrics_dir
         self.workers = [_Worker(i, worker_config(config, i, count)) for i in range(count)]
         self._count = count
         self._wake_read, self._wake_write = socket.socketpair()
@@ -179,7 +187,7 @@ class Supervisor:
         read_end, write_end = os.pipe()
         job = WorkerJob(
             worker.config, worker.index, self._count, self.socket.fileno(), write_end,
-            os.getpid(),
+            os.getpid(), str(self.metrics_dir),
         )  # fmt: skip
         # Started with SIGINT ignored (kept across exec), so that a Ctrl-C during its start-up
         # cannot raise KeyboardInterrupt in it: the supervisor alone acts on SIGINT.
@@ -271,12 +279,15 @@ def serve_workers(config: Config, count: int) -> int:
     configure_logging(config.log)
     service.prepare_database(config)
     http_socket = service.listen(config.server.host, config.server.port)
+    # Where the workers' metrics meet (vestnik.metrics): one folder per run, removed at exit.
+    metrics_dir = Path(tempfile.mkdtemp(prefix=f"vestnik-metrics-{os.getpid()}-"))
     try:
         log.info("vestnik serving on http://%s:%d with %d workers (supervisor pid %d)",
                  config.server.host, http_socket.getsockname()[1], count, os.getpid())  # fmt: skip
-        return Supervisor(config, count, http_socket).run()
+        return Supervisor(config, count, http_socket, metrics_dir).run()
     finally:
         http_socket.close()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 # --- the worker process ---------------------------------------------------------------------
@@ -315,6 +326,7 @@ def worker_main() -> int:
     if not _exit_with_supervisor(job.supervisor_pid):
         return 1
     _tag_log_records(job.index, job.config.log.format)
+    metrics.share_with_workers(Path(job.metrics_dir), job.index)
     http_socket = socket.socket(fileno=job.http_fd)
     http_socket.setblocking(False)
     ready = os.fdopen(job.ready_fd, "wb", buffering=0)
