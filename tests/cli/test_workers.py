@@ -308,3 +308,20 @@ def test_any_worker_answers_metrics_for_all(tmp_path: Path, pg_url: str) -> None
     finally:
         proc.cleanup()
     assert not folders[0].exists()  # one folder per run, removed at exit
+
+
+def test_a_killed_supervisors_metrics_folder_is_removed_by_the_next() -> None:
+    from vestnik.cli.workers import METRICS_DIR_PREFIX, remove_orphaned_metrics_dirs
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    temp = Path(tempfile.gettempdir())
+    orphan = Path(tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{ended.pid}-", dir=temp))
+    live = Path(tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-", dir=temp))
+    try:
+        (orphan / "worker-0.prom").write_text("")
+        remove_orphaned_metrics_dirs()
+        assert not orphan.exists()
+        assert live.exists()  # its supervisor (here: this process) still runs
+    finally:
+        live.rmdir()

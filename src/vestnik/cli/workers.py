@@ -50,6 +50,7 @@ STABLE_SECONDS = 60.0
 # Restarts in a row that fail before serving, after which the supervisor gives up.
 MAX_FAILED_STARTS = 5
 _READY = b"r"
+METRICS_DIR_PREFIX = "vestnik-metrics-"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -270,6 +271,18 @@ def _describe(config: Config) -> str:
             f", dialer id {dialer.id or 'the default'}")  # fmt: skip
 
 
+def remove_orphaned_metrics_dirs() -> None:
+    """The folders of earlier runs whose supervisor was killed (kill -9 leaves them)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{METRICS_DIR_PREFIX}*-*"):
+        pid = folder.name.removeprefix(METRICS_DIR_PREFIX).split("-")[0]
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (ValueError, OSError):
+            continue  # not ours to judge (another user's, or a name we did not make)
+
+
 def serve_workers(config: Config, count: int) -> int:
     """``vestnik serve`` with ``count`` > 1 workers: the database migrated once, the HTTP
     socket bound once, then :class:`Supervisor`. Returns the exit status."""
@@ -280,7 +293,8 @@ def serve_workers(config: Config, count: int) -> int:
     service.prepare_database(config)
     http_socket = service.listen(config.server.host, config.server.port)
     # Where the workers' metrics meet (vestnik.metrics): one folder per run, removed at exit.
-    metrics_dir = Path(tempfile.mkdtemp(prefix=f"vestnik-metrics-{os.getpid()}-"))
+    remove_orphaned_metrics_dirs()
+    metrics_dir = Path(tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-"))
     try:
         log.info("vestnik serving on http://%s:%d with %d workers (supervisor pid %d)",
                  config.server.host, http_socket.getsockname()[1], count, os.getpid())  # fmt: skip
