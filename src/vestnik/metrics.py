@@ -4,18 +4,25 @@ API requests, webhook outcomes and lag, time to answer, answer to first audio, S
 responses: kept in this process and updated by the code that sees the event, through the
 ``observe_*`` functions below; the pacer's totals are read at scrape time from the pacers
 registered with :func:`register_pacer`. Each process exposes its own at ``GET /metrics``
-(:mod:`vestnik.api.metrics`, which adds the gauges counted from the database).
+(:mod:`vestnik.api.metrics`, which adds the gauges counted from the database); a worker of
+``serve --workers`` exposes every worker's (:func:`share_with_workers`).
 
 ``docs/metrics.md`` lists every metric.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from prometheus_client.utils import INF
 
@@ -213,5 +220,74 @@ def observe_trunk(trunk: str, state: str, registered: bool | None) -> None:
 
 
 def process_metrics() -> bytes:
-    """This process's metrics in the Prometheus text format."""
-    return generate_latest(REGISTRY)
+    """This process's metrics in the Prometheus text format; for a worker of ``serve
+    --workers``, every worker's, each series labelled with its ``worker``."""
+    if _shared is None:
+        return generate_latest(REGISTRY)
+    _shared.write()  # this worker's own numbers as of now
+    return _shared.merged()
+
+
+# -- serve --workers: every worker's numbers from any worker -----------------------------
+
+SNAPSHOT_SECONDS = 1.0
+
+
+class _SharedSnapshots:
+    """Each worker writes its metrics to ``<folder>/worker-<i>.prom`` every second (a
+    ``metrics-snapshot`` thread); whichever worker a scrape reaches reads them all, so the
+    scrape sees every worker's series (at most a second old) with a ``worker`` label."""
+
+    def __init__(self, folder: Path, index: int) -> None:
+        self.folder = folder
+        self.index = index
+        self._lock = threading.Lock()
+
+    def write(self) -> None:
+        text = generate_latest(REGISTRY)
+        with self._lock:  # the thread and a scrape: one writer at a time
+            partial = self.folder / f".worker-{self.index}.prom"
+            partial.write_bytes(text)
+            os.replace(partial, self.folder / f"worker-{self.index}.prom")
+
+    def run(self) -> None:
+        while True:
+            with contextlib.suppress(OSError):
+                self.write()
+            time.sleep(SNAPSHOT_SECONDS)
+
+    def merged(self) -> bytes:
+        families: dict[str, Metric] = {}
+        for path in sorted(self.folder.glob("worker-*.prom")):
+            worker = path.stem.removeprefix("worker-")
+            for family in text_string_to_metric_families(path.read_text()):
+                into = families.setdefault(
+                    family.name, Metric(family.name, family.documentation, family.type)
+                )
+                into.samples += [
+                    sample._replace(labels={**sample.labels, "worker": worker})
+                    for sample in family.samples
+                ]
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Families(list(families.values())))
+        return generate_latest(registry)
+
+
+class _Families(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+
+_shared: _SharedSnapshots | None = None
+
+
+def share_with_workers(folder: Path, index: int) -> None:
+    """Make this process worker ``index`` of ``serve --workers``, whose snapshots go to
+    ``folder`` (the supervisor's, one per run): from now on :func:`process_metrics` gives
+    every worker's numbers."""
+    global _shared
+    _shared = _SharedSnapshots(folder, index)
+    threading.Thread(target=_shared.run, name="metrics-snapshot", daemon=True).start()

@@ -24,6 +24,7 @@ import logging
 import signal
 import socket
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from vestnik.config import Config, ConfigError, check_config, deployment_warnings
@@ -103,7 +104,7 @@ class _Server:
         self.server.should_exit = True
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int) -> socket.socket:
     """Bind the HTTP socket here, so a busy port is a clear error instead of uvicorn's exit."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets that say so (accepted ones
@@ -118,6 +119,10 @@ def _listen(host: str, port: int) -> socket.socket:
         raise ServiceError(f"cannot listen for HTTP on {host}:{port}: {exc.strerror}") from exc
     sock.setblocking(False)
     return sock
+
+
+def _address(config: Config) -> tuple[str, int]:
+    return config.server.host, config.server.port
 
 
 class Service:
@@ -136,6 +141,8 @@ class Service:
         renderer: MessageRenderer | None = None,
         workers: Sequence[WorkerFactory] | None = None,
         extra_routes: Sequence[Any] | None = None,
+        listen_socket: socket.socket | None = None,
+        edge_dir: Path | None = None,
     ) -> None:
         self.config = config
         self.engine: Engine | None = engine
@@ -151,6 +158,8 @@ class Service:
         self._server: _Server | None = None
         self._server_task: asyncio.Task[None] | None = None
         self._socket: socket.socket | None = None
+        self._listen_socket = listen_socket  # serve --workers: the supervisor's, shared
+        self._edge_dir = edge_dir
         self._telephony_started = False
         self.edge: Any = None  # vestnik.telephony.edge.Edge when a trunk uses tcp or tls
         self._trunk_parts: list[_Stoppable] = []
@@ -236,7 +245,7 @@ class Service:
         # otherwise cost ~40 ms each (measured) and stall request handling.
         gc.collect()
         gc.freeze()
-        self._socket = _listen(self.config.server.host, self.config.server.port)
+        self._socket = self._listen_socket or listen(*_address(self.config))
         self._server = _Server(self.app, self.config)
         self._server_task = asyncio.create_task(self._server.serve(self._socket), name="http")
         while not self._server.started:
@@ -260,7 +269,7 @@ class Service:
         stopped after the telephony), and the adapter sends those trunks' calls to it."""
         from vestnik.telephony.edge import Edge, EdgeError, config_via_edge
 
-        edge = Edge(self.config)
+        edge = Edge(self.config, self._edge_dir)
         if not edge.needed:
             return _sip_telephony(self.config, engine)
         self.edge = edge
@@ -292,9 +301,11 @@ class Service:
             )  # fmt: skip
         self._stop_requested.set()
 
-    async def serve_until_stopped(self) -> None:
+    async def serve_until_stopped(self, on_ready: Callable[[], None] | None = None) -> None:
         """Start, wait for :meth:`request_stop` (or the HTTP server dying), stop."""
         await self.start()
+        if on_ready is not None:
+            on_ready()
         assert self._server_task is not None
         stop_wait = asyncio.create_task(self._stop_requested.wait())
         await asyncio.wait({stop_wait, self._server_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -417,26 +428,48 @@ async def _start_trunk_parts(
     return parts
 
 
-async def _serve(config: Config) -> None:
-    service = Service(config)
+async def _serve(
+    service: Service, signals: Sequence[int], on_ready: Callable[[], None] | None
+) -> None:
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in signals:
         loop.add_signal_handler(sig, service.request_stop)
     try:
-        await service.serve_until_stopped()
+        await service.serve_until_stopped(on_ready)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in signals:
             loop.remove_signal_handler(sig)
 
 
-def run(config: Config) -> None:
-    """Run the service until SIGTERM/SIGINT (blocking). ``vestnik serve`` calls this.
+def run(
+    config: Config,
+    *,
+    listen_socket: socket.socket | None = None,
+    edge_dir: Path | None = None,
+    signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT),
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Run the service until one of ``signals`` (blocking). ``vestnik serve`` calls this; a
+    worker of ``serve --workers`` passes the shared ``listen_socket``, its own ``edge_dir``,
+    SIGTERM alone (the supervisor forwards a Ctrl-C) and ``on_ready`` (called once serving).
 
     Raises :class:`ServiceError` when it cannot start (the CLI prints the message).
     """
     configure_logging(config.log)
+    service = Service(config, listen_socket=listen_socket, edge_dir=edge_dir)
     with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
-        runner.run(_serve(config))
+        runner.run(_serve(service, signals, on_ready))
+
+
+def prepare_database(config: Config) -> None:
+    """Open and migrate the database once and close it (the supervisor of ``serve --workers``,
+    before its workers start, so that they do not race to migrate)."""
+    from vestnik.store.deadline import DatabaseTimeout
+
+    try:
+        _open_engine(config).dispose()
+    except DatabaseTimeout as exc:
+        raise ServiceError(f"database: {exc}") from None
 
 
 def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

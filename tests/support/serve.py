@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -40,11 +42,11 @@ def serve_env(
 
 
 class ServeProcess:
-    def __init__(self, env: dict[str, str], log: Path, port: int) -> None:
+    def __init__(self, env: dict[str, str], log: Path, port: int, args: Sequence[str] = ()) -> None:
         vestnik = shutil.which("vestnik", path=str(Path(sys.executable).parent))
         argv = (
             [vestnik, "serve"] if vestnik else [sys.executable, "-m", "vestnik.cli.main", "serve"]
-        )
+        ) + list(args)
         self.log = log
         self.url = f"http://127.0.0.1:{port}"
         with open(log, "ab") as out:
@@ -62,6 +64,11 @@ class ServeProcess:
                 return False
 
         wait_until(up, 30, "vestnik serve to answer /health", interval=0.1)
+
+    def worker_pids(self) -> dict[int, int]:
+        """``serve --workers``: worker index → pid of its latest start, from the log."""
+        found = re.findall(r"worker (\d+) \(pid (\d+)\) serving", self.log.read_text())
+        return {int(index): int(pid) for index, pid in found}
 
     def kill9(self) -> None:
         os.killpg(self.proc.pid, signal.SIGKILL)

@@ -17,6 +17,10 @@ class ConfigError(ValueError):
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
+    # Processes of ``vestnik serve`` sharing the HTTP port, each with its own SIP port, RTP
+    # slice and dialer id (docs/configuration.md, "Several processes"); 1: one process, no
+    # supervisor; 0: one per core. More than one needs PostgreSQL.
+    workers: int = 1
     # Requests larger than this are refused before parsing (bytes).
     max_body_bytes: int = 1_048_576
     # Largest media upload accepted over HTTP (bytes).
