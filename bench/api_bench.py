@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/api_bench.py [--duration 10] [--connections 32] [--rate 500]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
-        [--db-calls auto|inline|thread]
+        [--db-calls auto|inline|thread|async]
 
 Starts the service without the dialer (``vestnik serve`` with ``VESTNIK_DIALER_ENABLED=false``:
 the Call API, the Data API, the upload and /metrics on uvicorn, and the webhook worker, which
@@ -220,7 +220,9 @@ def main() -> None:
         "default: a fresh SQLite file",
     )
     parser.add_argument(
-        "--db-calls", choices=("auto", "inline", "thread"), help="[server] db_calls for the run"
+        "--db-calls",
+        choices=("auto", "inline", "thread", "async"),
+        help="[server] db_calls for the run",
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None or shutil.which("taskset") is None:

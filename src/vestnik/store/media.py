@@ -25,7 +25,7 @@ TYPE_USER = "user"  # an account's own upload
 _mf = media_files.c
 
 
-def usable_by(account_id: int) -> ColumnElement[bool]:
+def usable_by(account_id: int | ColumnElement[int]) -> ColumnElement[bool]:
     """Files a new call of the account may play: its own and the system ones, not removed."""
     return sa.and_(
         _mf.removed_at.is_(None),
