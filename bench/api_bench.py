@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -66,13 +67,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def fresh_postgresql(url: str) -> tuple[str, str]:
-    """A new empty database on the server of ``url``: (its URL, its name)."""
+def fresh_postgresql(url: str, settings: Sequence[str] = ()) -> tuple[str, str]:
+    """A new empty database on the server of ``url``: (its URL, its name). ``settings``
+    (``name=value``) become the database's own defaults (``ALTER DATABASE ... SET``)."""
     name = f"vestnik_bench_{os.getpid()}"
     admin = create_db_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        for setting in settings:
+            key, _, value = setting.partition("=")
+            if not (key.replace("_", "").isalnum() and value.replace("_", "").isalnum()):
+                raise SystemExit(f"not a setting: {setting!r} (NAME=VALUE, letters and digits)")
+            conn.exec_driver_sql(f"ALTER DATABASE \"{name}\" SET {key} = '{value}'")
     admin.dispose()
     return sa.make_url(url).set(database=name).render_as_string(hide_password=False), name
 
@@ -220,6 +227,13 @@ def main() -> None:
         "default: a fresh SQLite file",
     )
     parser.add_argument(
+        "--pg-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a PostgreSQL setting of the fresh database (e.g. synchronous_commit=off)",
+    )
+    parser.add_argument(
         "--db-calls",
         choices=("auto", "inline", "thread", "async"),
         help="[server] db_calls for the run",
@@ -230,7 +244,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="vestnik-bench-"))
     pg_name: str | None = None
     if args.database_url:
-        url_db, pg_name = fresh_postgresql(args.database_url)
+        url_db, pg_name = fresh_postgresql(args.database_url, args.pg_setting)
     else:
         url_db = f"sqlite:///{workdir / 'vestnik.db'}"
     try:
@@ -292,7 +306,10 @@ def run(args: argparse.Namespace, workdir: Path, url_db: str, pg_name: str | Non
     engine.dispose()
 
     where = f"PostgreSQL database {pg_name}" if pg_name else "SQLite"
-    print(f"{where}, db_calls {args.db_calls or 'auto'}; load average before: {load_before}")
+    settings = "".join(f", {setting}" for setting in args.pg_setting)
+    print(
+        f"{where}{settings}, db_calls {args.db_calls or 'auto'}; load average before: {load_before}"
+    )
     print(f"server pinned to CPU {args.server_cpu}, wrk to CPU {args.client_cpu}"
           f"{' (PostgreSQL unpinned, sharing it)' if pg_name else ''}, "
           f"{args.connections} connections, {args.duration} s each")  # fmt: skip
