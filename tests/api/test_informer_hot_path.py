@@ -49,11 +49,11 @@ def paths(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Api, A
     taken: list[int] = []
     accept = AsyncIntake.accept
 
-    async def counted(self: AsyncIntake, *args: Any, **kwargs: Any) -> Any:
+    async def counted(*args: Any, **kwargs: Any) -> Any:
         taken.append(1)
-        return await accept(self, *args, **kwargs)
+        return await accept(*args, **kwargs)
 
-    monkeypatch.setattr(AsyncIntake, "accept", counted)
+    monkeypatch.setattr(AsyncIntake, "accept", staticmethod(counted))
     engine = create_db_engine(db_url)
     account_id, token = seed_account(engine)
     hot_config, general_config = _config("async"), _config("thread")

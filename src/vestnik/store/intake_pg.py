@@ -200,15 +200,15 @@ class AsyncIntake:
         self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    @staticmethod
     async def read(
-        self,
+        conn: asyncpg.Connection,
         *,
         token_hash: str,
         virtual_number: str,
         contact: str,
         media_id: int | None,
         windows: Mapping[str, int],
-        deadline: float,
     ) -> IntakeRead:
         params = {
             "token_hash": token_hash, "vpn": virtual_number, "contact": contact,
@@ -216,10 +216,7 @@ class AsyncIntake:
             "day_start": windows["day"], "minute_start": windows["minute"],
         }  # fmt: skip
 
-        async def fetch(conn: asyncpg.Connection) -> Any:
-            return await conn.fetchrow(_READ.sql, *_READ.args(params))
-
-        row = await self.run(fetch, deadline)
+        row = await conn.fetchrow(_READ.sql, *_READ.args(params))
         if row is None:
             return IntakeRead(None, frozenset(), False, False, {}, None)
         values = tuple(row)
@@ -234,14 +231,14 @@ class AsyncIntake:
             registry=None if registry[0] is None else (registry[0], registry[1], registry[2]),
         )
 
+    @staticmethod
     async def accept(
-        self,
+        conn: asyncpg.Connection,
         session: Mapping[str, Any],
         *,
         weight: int,
         windows: Mapping[str, int],
         caps: Mapping[str, int],
-        deadline: float,
     ) -> Charged:
         params = {
             **session, "p_account": session["account_id"], "p_weight": weight,
@@ -249,17 +246,16 @@ class AsyncIntake:
             "minute_start": windows["minute"], "minute_cap": caps["minute"],
         }  # fmt: skip
 
-        async def fetch(conn: asyncpg.Connection) -> Any:
-            return await conn.fetchrow(_ACCEPT.sql, *_ACCEPT.args(params))
-
-        row = await self.run(fetch, deadline)
+        row = await conn.fetchrow(_ACCEPT.sql, *_ACCEPT.args(params))
         assert row is not None  # the statement always returns the charge's row
         day, minute, refused, session_id = tuple(row)
         return Charged(None if session_id is None else int(session_id), _used(day, minute), refused)
 
     async def run(self, work: Callable[[asyncpg.Connection], Awaitable[T]], deadline: float) -> T:
-        """``work`` on a pooled connection, done by ``deadline`` (``time.monotonic()``) or
-        :class:`DatabaseTimeout`; a connection that failed or timed out is dropped."""
+        """``work`` (:meth:`read`, :meth:`accept`, the rules between them) on a pooled
+        connection, done by ``deadline`` (``time.monotonic()``) or :class:`DatabaseTimeout`.
+        A connection that failed, timed out or saw an SQL error is dropped; one whose work
+        raised anything else (a refusal of the rules) is idle and kept."""
         left = deadline - time.monotonic()
         if left <= 0:
             raise DatabaseTimeout("the deadline passed before the database work could start")
@@ -279,8 +275,12 @@ class AsyncIntake:
             _drop(conn)
             name = f"{type(exc).__module__}.{type(exc).__name__}"
             raise DatabaseUnreachable(f"({name}) {exc}") from exc
-        except BaseException:
+        except (asyncpg.PostgresError, asyncio.CancelledError):
             _drop(conn)  # an SQL error or a cancellation: not worth knowing its state
+            raise
+        except Exception:
+            if conn is not None:  # no statement was under way: the work itself refused
+                self._idle.append(conn)
             raise
         finally:
             if acquired:

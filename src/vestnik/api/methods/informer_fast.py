@@ -59,16 +59,25 @@ async def fast_start_informer_call(fast: FastCall) -> FastResult | None:
     request = _common(fast.params) if token else None
     if request is None:
         return None
+    intake: AsyncIntake = fast.intake
+
+    async def on(conn: Any) -> FastResult:
+        return await _accept(conn, fast, request)
+
+    # One connection for both statements and the rules between them.
+    return await intake.run(on, fast.deadline)
+
+
+async def _accept(conn: Any, fast: FastCall, request: InformerRequest) -> FastResult:
     at = fast.at
     windows = {period: window_start(period, at) for period in (DAY, MINUTE)}
     contact = request.contact.value
     media_id = request.media_file_id if request.message_type is MessageType.MEDIA else None
-    intake: AsyncIntake = fast.intake
-    found = await intake.read(
-        token_hash=hash_token(token), virtual_number=request.virtual_number, contact=contact,
-        media_id=media_id, windows=windows, deadline=fast.deadline,
+    found = await AsyncIntake.read(
+        conn, token_hash=hash_token(fast.token), virtual_number=request.virtual_number,
+        contact=contact, media_id=media_id, windows=windows,
     )  # fmt: skip
-    principal = principal_of(found.token, token, at)
+    principal = principal_of(found.token, fast.token, at)
     fast.exchange.account_id = principal.account_id
     call = MethodCall(
         fast.method, fast.params, fast.request_id, principal, fast.exchange.client, at,
@@ -89,9 +98,7 @@ async def fast_start_informer_call(fast: FastCall) -> FastResult | None:
         )  # fmt: skip
         weight = method_weight(principal.account, fast.method, fast.config.limits.default_weight)
         caps = {DAY: limits.day_limit, MINUTE: limits.minute_limit}
-        charged = await intake.accept(
-            session, weight=weight, windows=windows, caps=caps, deadline=fast.deadline
-        )
+        charged = await AsyncIntake.accept(conn, session, weight=weight, windows=windows, caps=caps)
     except ApiError as exc:
         if exc.spec.with_limits:
             exc.limits = render_limits(limits, found.used, at)
