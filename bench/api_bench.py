@@ -1,11 +1,17 @@
 """Call API throughput: start.informer_call next to a trivial endpoint of the same stack.
 
     .venv/bin/python bench/api_bench.py [--duration 10] [--connections 32] [--rate 500]
+        [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+        [--db-calls auto|inline|thread|async]
 
 Starts the service without the dialer (``vestnik serve`` with ``VESTNIK_DIALER_ENABLED=false``:
 the Call API, the Data API, the upload and /metrics on uvicorn, and the webhook worker, which
 finds nothing to do but looks every ``[webhooks] poll_interval_seconds``, ~3 % of a core when
-idle) on a fresh SQLite database, pinned to one core with ``taskset``. Its log
+idle) on a fresh database, pinned to one core with ``taskset``: a SQLite file by default; with
+``--database-url`` (PostgreSQL) a database created for the run on that server (named
+``vestnik_bench_<pid>``; the URL's own database is only used to create and drop it). The
+PostgreSQL server is not pinned: on a 2-core machine it shares the other core with the load
+generator. Its log
 level is set to ``warning`` (``VESTNIK_LOG_LEVEL``): the INFO access log, one line per request,
 is left out of the measurement, as in the earlier runs of docs/benchmarks.md. Then on loopback:
 
@@ -17,7 +23,10 @@ is left out of the measurement, as in the earlier runs of docs/benchmarks.md. Th
    p50/p90/p99/max.
 
 It also reads the server's CPU time from /proc: "req per server CPU-second" is what one
-dedicated core would do, a fairer figure than req/s on a shared machine.
+dedicated core would do, a fairer figure than req/s on a shared machine; "µs server CPU per
+request" is its inverse. On PostgreSQL the CPU time of the database's backends serving the
+run (their pids from ``pg_stat_activity``; readable when the server runs on this machine)
+is printed too.
 
 Every created session is counted in the database at the end (sessions = successful replies).
 """
@@ -34,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -55,6 +65,57 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def fresh_postgresql(url: str, settings: Sequence[str] = ()) -> tuple[str, str]:
+    """A new empty database on the server of ``url``: (its URL, its name). ``settings``
+    (``name=value``) become the database's own defaults (``ALTER DATABASE ... SET``)."""
+    name = f"vestnik_bench_{os.getpid()}"
+    admin = create_db_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        for setting in settings:
+            key, _, value = setting.partition("=")
+            if not (key.replace("_", "").isalnum() and value.replace("_", "").isalnum()):
+                raise SystemExit(f"not a setting: {setting!r} (NAME=VALUE, letters and digits)")
+            conn.exec_driver_sql(f"ALTER DATABASE \"{name}\" SET {key} = '{value}'")
+    admin.dispose()
+    return sa.make_url(url).set(database=name).render_as_string(hide_password=False), name
+
+
+def drop_postgresql(url: str, name: str) -> None:
+    admin = create_db_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def backend_cpu_seconds(url: str | None, name: str | None) -> float | None:
+    """CPU time so far of the PostgreSQL backends connected to database ``name`` (but this
+    query's own); None when not PostgreSQL or /proc does not show them (another machine)."""
+    if url is None or name is None:
+        return None
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as conn:
+            pids = (
+                conn.execute(
+                    sa.text(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = :name"
+                        " AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": name},
+                )
+                .scalars()
+                .all()
+            )
+    finally:
+        engine.dispose()
+    try:
+        return sum(cpu_seconds(int(pid)) for pid in pids)
+    except OSError:
+        return None
 
 
 def seed(url: str) -> str:
@@ -160,12 +221,44 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--server-cpu", default="1")
     parser.add_argument("--client-cpu", default="0")
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL server to run on (a fresh database is created and dropped); "
+        "default: a fresh SQLite file",
+    )
+    parser.add_argument(
+        "--pg-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a PostgreSQL setting of the fresh database (e.g. synchronous_commit=off)",
+    )
+    parser.add_argument(
+        "--db-calls",
+        choices=("auto", "inline", "thread", "async"),
+        help="[server] db_calls for the run",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None or shutil.which("taskset") is None:
         raise SystemExit("needs wrk and taskset (apt-get install wrk util-linux)")
     workdir = Path(tempfile.mkdtemp(prefix="vestnik-bench-"))
-    url_db = f"sqlite:///{workdir / 'vestnik.db'}"
+    pg_name: str | None = None
+    if args.database_url:
+        url_db, pg_name = fresh_postgresql(args.database_url, args.pg_setting)
+    else:
+        url_db = f"sqlite:///{workdir / 'vestnik.db'}"
+    try:
+        run(args, workdir, url_db, pg_name)
+    finally:
+        if pg_name is not None:
+            drop_postgresql(args.database_url, pg_name)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, workdir: Path, url_db: str, pg_name: str | None) -> None:
+    pg_url = url_db if pg_name is not None else None
     token = seed(url_db)
+    load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server_env = {
@@ -175,6 +268,8 @@ def main() -> None:
         "VESTNIK_DIALER_ENABLED": "false",
         "VESTNIK_LOG_LEVEL": "warning",
     }
+    if args.db_calls:
+        server_env["VESTNIK_SERVER_DB_CALLS"] = args.db_calls
     server = subprocess.Popen(
         ["taskset", "-c", args.server_cpu, sys.executable, "-m", "vestnik", "serve",
          "--host", "127.0.0.1", "--port", str(port)],
@@ -187,12 +282,21 @@ def main() -> None:
         cpu = cpu_seconds(pid)
         health = run_wrk(args, base + "/health", None, env)
         health["cpu"], cpu = cpu_seconds(pid) - cpu, cpu_seconds(pid)
+        db_cpu = backend_cpu_seconds(pg_url, pg_name)
         informer = run_wrk(args, base + "/v4.0", HERE / "api_informer.lua", env)
         informer["cpu"], cpu = cpu_seconds(pid) - cpu, cpu_seconds(pid)
-        # The load generator itself on the client CPU, away from the server's.
-        os.sched_setaffinity(0, {int(args.client_cpu)})
-        latencies, failures = asyncio.run(fixed_rate(port, token, args.rate, args.duration))
-        fixed_cpu = cpu_seconds(pid) - cpu
+        db_cpu_after = backend_cpu_seconds(pg_url, pg_name)
+        if db_cpu is not None and db_cpu_after is not None:
+            # Backends that left during the run are not counted: the pool keeps its own.
+            informer["db_cpu"] = db_cpu_after - db_cpu
+        latencies: list[float] = []
+        failures = 0
+        fixed_cpu = 0.0
+        if args.rate > 0:
+            # The load generator itself on the client CPU, away from the server's.
+            os.sched_setaffinity(0, {int(args.client_cpu)})
+            latencies, failures = asyncio.run(fixed_rate(port, token, args.rate, args.duration))
+            fixed_cpu = cpu_seconds(pid) - cpu
     finally:
         server.terminate()
         server.wait(10)
@@ -200,9 +304,14 @@ def main() -> None:
     with engine.connect() as conn:
         sessions = conn.execute(sa.select(sa.func.count()).select_from(call_sessions)).scalar()
     engine.dispose()
-    shutil.rmtree(workdir, ignore_errors=True)
 
-    print(f"server pinned to CPU {args.server_cpu}, wrk to CPU {args.client_cpu}, "
+    where = f"PostgreSQL database {pg_name}" if pg_name else "SQLite"
+    settings = "".join(f", {setting}" for setting in args.pg_setting)
+    print(
+        f"{where}{settings}, db_calls {args.db_calls or 'auto'}; load average before: {load_before}"
+    )
+    print(f"server pinned to CPU {args.server_cpu}, wrk to CPU {args.client_cpu}"
+          f"{' (PostgreSQL unpinned, sharing it)' if pg_name else ''}, "
           f"{args.connections} connections, {args.duration} s each")  # fmt: skip
     for name, r in (("GET /health", health), ("start.informer_call", informer)):
         print(
@@ -214,9 +323,19 @@ def main() -> None:
         per_cpu_second = float(r["rps"]) * args.duration / max(float(r["cpu"]), 1e-9)
         print(
             f"{'':22s} server CPU busy {busy:5.0%}: {per_cpu_second:9.0f} req per server CPU-second"
+            f", {1e6 / per_cpu_second:6.0f} µs server CPU per request"
         )
+        if "db_cpu" in r:
+            requests = float(r["rps"]) * args.duration
+            print(
+                f"{'':22s} PostgreSQL backends {float(r['db_cpu']) / args.duration:5.0%} of a CPU"
+                f": {float(r['db_cpu']) * 1e6 / max(requests, 1):6.0f} µs per request"
+            )
     ratio = informer["rps"] / health["rps"] if health["rps"] else 0.0
     print(f"ratio start.informer_call / health: {ratio:.2f}")
+    if not latencies:
+        print(f"sessions in the database: {sessions}")
+        return
     print(
         f"fixed rate {args.rate:.0f} req/s for {args.duration} s: {len(latencies)} requests, "
         f"{failures} errors, p50 {pct(latencies, 50):.2f} ms, p90 {pct(latencies, 90):.2f} ms, "

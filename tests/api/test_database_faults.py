@@ -54,7 +54,7 @@ def _outage_log(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
-@pytest.mark.parametrize("db_calls", ["thread", "inline"])
+@pytest.mark.parametrize("db_calls", ["thread", "inline", "async"])
 def test_black_holed_postgresql_gives_internal_error_in_time_then_recovers(
     db_url: str, db_calls: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -82,10 +82,12 @@ def test_black_holed_postgresql_gives_internal_error_in_time_then_recovers(
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
-def test_requests_queued_for_a_thread_are_answered_in_time_too(db_url: str) -> None:
+@pytest.mark.parametrize("db_calls", ["thread", "async"])
+def test_requests_queued_for_a_thread_are_answered_in_time_too(db_url: str, db_calls: str) -> None:
+    """More requests than threads (thread) or than the hot path's connections (async)."""
     with (
         TcpProxy.in_front_of(db_url) as proxy,
-        _served(proxy.route(db_url), _config(PG_TIMEOUT)) as api,
+        _served(proxy.route(db_url), _config(PG_TIMEOUT, db_calls)) as api,
     ):
         assert "result" in api.start()
         proxy.black_hole()
@@ -99,12 +101,13 @@ def test_requests_queued_for_a_thread_are_answered_in_time_too(db_url: str) -> N
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("db_calls", ["thread", "async"])
 def test_postgresql_lock_held_too_long_gives_internal_error_in_time(
-    db_url: str, caplog: pytest.LogCaptureFixture
+    db_url: str, db_calls: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="vestnik")
     timeout = 1.0
-    with _served(db_url, _config(timeout)) as api:
+    with _served(db_url, _config(timeout, db_calls)) as api:
         assert "result" in api.start()
         holder = create_db_engine(db_url)
         with holder.begin() as conn:  # another session keeps the table locked meanwhile

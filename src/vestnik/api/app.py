@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from vestnik.api.jsonrpc import JsonRpcEndpoint, MethodSpec
 from vestnik.api.methods.calls import LIST_CALLS, RELEASE_CALL
-from vestnik.api.methods.informer import START_INFORMER_CALL
+from vestnik.api.methods.informer_fast import START_INFORMER_CALL
 from vestnik.api.methods.sessions import LOGIN_USER, LOGOUT_USER
 from vestnik.calls.numbers import number_facts
 from vestnik.config import Config

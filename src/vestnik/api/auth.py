@@ -14,7 +14,7 @@ from vestnik.api.errors import ApiError
 from vestnik.api.limits import AccountLimits
 from vestnik.auth import TokenKind, hash_token
 from vestnik.store.db import Connection
-from vestnik.store.tokens import find_token
+from vestnik.store.tokens import TokenRecord, find_token
 
 
 class Component(Enum):
@@ -62,7 +62,12 @@ def authenticate(conn: Connection, token: str, at: float) -> Principal:
     """
     if not token:
         raise ApiError("access_token_invalid", field="access_token", value=token)
-    record = find_token(conn, hash_token(token))
+    return principal_of(find_token(conn, hash_token(token)), token, at)
+
+
+def principal_of(record: TokenRecord | None, token: str, at: float) -> Principal:
+    """The principal of ``token`` as stored (``record``; None: no such token) at ``at``, or
+    the auth error of :func:`authenticate`."""
     if record is None or record.user_active is False:
         raise ApiError("access_token_invalid", field="access_token", value=token)
     kind = _TOKEN_KINDS[record.kind]

@@ -44,6 +44,7 @@ from vestnik.api.params import Param, check_params
 from vestnik.config import DB_CALLS_MODES, Config
 from vestnik.store.db import Connection, Engine, now
 from vestnik.store.health import DATABASE, summary
+from vestnik.store.intake_pg import AsyncIntake
 from vestnik.store.runner import DbRunner
 
 log = logging.getLogger("vestnik.api")
@@ -79,6 +80,28 @@ class MethodCall:
 
 # A handler runs inside the request's transaction and returns ``result.data``.
 Handler = Callable[[MethodCall, Connection], Any]
+
+
+@dataclass
+class FastCall:
+    """A request for a method's asynchronous hot path (``MethodSpec.fast``), before its
+    token was checked."""
+
+    method: str
+    params: dict[str, Any]
+    request_id: str | int | float
+    token: str
+    exchange: Exchange
+    config: Config
+    intake: AsyncIntake
+    at: float
+    deadline: float  # time.monotonic() by which its database work must be done
+
+
+# ``result.data``, ``metadata.limits`` and the call, committed; or the ApiError the general
+# path would raise. None: not a request the hot path takes (the general path answers it).
+FastResult = tuple[Any, dict[str, int], MethodCall]
+FastHandler = Callable[[FastCall], Awaitable[FastResult | None]]
 # A method that authenticates by other means than access_token (login.user): given the checked
 # params and the runner, return the principal or raise ApiError.
 LoginStep = Callable[[Mapping[str, Any], DbRunner], Awaitable[Principal]]
@@ -90,6 +113,8 @@ class MethodSpec:
     handler: Handler
     component: Component | None = None
     login: LoginStep | None = None
+    # On PostgreSQL with ``[server] db_calls`` async: tried first (see FastCall).
+    fast: FastHandler | None = None
 
 
 def _id_ok(value: Any) -> bool:
@@ -158,8 +183,16 @@ class JsonRpcEndpoint:
             if mode not in DB_CALLS_MODES:  # a Config built in code skips load()'s check
                 modes = ", ".join(DB_CALLS_MODES)
                 raise ValueError(f"server.db_calls must be one of {modes}, not {mode!r}")
-            db_in_thread = mode == "thread" or (mode == "auto" and engine.dialect.name != "sqlite")
+            db_in_thread = mode != "inline" and engine.dialect.name != "sqlite"
+            db_in_thread |= mode == "thread"
+            use_async = mode in ("async", "auto") and engine.dialect.name == "postgresql"
+        else:
+            use_async = False
         self.runner = DbRunner(engine, in_thread=db_in_thread, timeout=config.database.timeout)
+        # The hot paths' own connections (asyncpg), when a method has one.
+        self.intake: AsyncIntake | None = None
+        if use_async and any(spec.fast is not None for spec in self.methods.values()):
+            self.intake = AsyncIntake(engine.url, timeout=config.database.timeout)
         self.max_body = config.server.max_body_bytes
         self.trusted_proxies = trusted_networks(config.server.trusted_proxies)
         self.on_commit = dict(on_commit or {})
@@ -241,8 +274,10 @@ class JsonRpcEndpoint:
         return _error_reply(None, error)
 
     def close(self) -> None:
-        """Release the runner's connection (at shutdown)."""
+        """Release the runner's connection and the hot path's (at shutdown)."""
         self.runner.close()
+        if self.intake is not None:
+            self.intake.close()
 
     async def dispatch(self, request: Any, exchange: Exchange) -> dict[str, Any]:
         """The reply object for one decoded JSON value (``exchange`` learns the account)."""
@@ -321,6 +356,15 @@ class JsonRpcEndpoint:
                     params={"expected_type": "string"},
                 )  # fmt: skip
             token = raw
+            if spec.fast is not None and self.intake is not None:
+                fast = FastCall(
+                    method, params, request_id, raw, exchange, self.config, self.intake, now(),
+                    self.runner.deadline(),
+                )  # fmt: skip
+                done = await spec.fast(fast)
+                if done is not None:
+                    self._after_commit(method, done[2])
+                    return done[0], done[1]
 
         default_weight = self.config.limits.default_weight
 
@@ -358,6 +402,10 @@ class JsonRpcEndpoint:
                 log.error("internal error in %s", method, exc_info=fault.__cause__)
                 error.limits = await self._peek_after_fault(fault.limits)
             raise error from None
+        self._after_commit(method, call)
+        return data, limits
+
+    def _after_commit(self, method: str, call: MethodCall) -> None:
         hooks = list(call.after_commit)
         if method in self.on_commit:
             hooks.append(self.on_commit[method])
@@ -366,7 +414,6 @@ class JsonRpcEndpoint:
                 hook()
             except Exception:
                 log.exception("after-commit hook of %s failed", method)
-        return data, limits
 
     async def _peek_after_fault(self, limits: AccountLimits) -> dict[str, int] | None:
         """``metadata.limits`` in a fresh transaction (the failed one is rolled back), or None

@@ -14,7 +14,7 @@ from vestnik.config.settings import Config, ConfigError, RtpConfig, TrunkConfig
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 LOG_FORMATS = ("text", "json")
 NUMBER_FORMATS = ("plain", "plus")
-DB_CALLS_MODES = ("auto", "inline", "thread")
+DB_CALLS_MODES = ("auto", "inline", "thread", "async")
 # What this version implements: anything else is refused at load, not at the first call.
 TRANSPORTS = ("udp", "tcp", "tls")
 CALLER_ID_MODES = ("from", "pai")

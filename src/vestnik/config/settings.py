@@ -27,7 +27,8 @@ class ServerConfig:
     max_upload_bytes: int = 20_971_520
     # Where API requests run their database work: "thread" (a worker thread each; database
     # waits never stall the event loop), "inline" (on the event loop: less CPU per request),
-    # "auto" (inline for SQLite, thread for PostgreSQL).
+    # "async" (PostgreSQL: start.informer_call on the event loop over asyncpg, the rest in
+    # threads; SQLite: inline), "auto" (inline for SQLite, async for PostgreSQL).
     db_calls: str = "auto"
     # Peers (CIDRs) whose X-Forwarded-For header names the client; empty: the TCP peer is the
     # client, always.

@@ -8,6 +8,7 @@ all inside the request's transaction. The statements every request runs are
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -42,7 +43,7 @@ _OWNED = Prepared(
         virtual_numbers.c.number.in_([sa.bindparam("a"), sa.bindparam("b")]),
     )
 )
-_SESSION_FIELDS = [
+SESSION_FIELDS = [
     "account_id", "access_token_id", "source", "request_id", "external_id",
     "virtual_phone_number", "usage_rule", "caller_number", "contact", "contact_kind",
     "contact_region", "contact_country", "direction", "dtmf_string", "dialing_timeout",
@@ -50,16 +51,20 @@ _SESSION_FIELDS = [
     "release_requested", "dial_attempts",
 ]  # fmt: skip
 _INSERT_SESSION = Prepared(
-    call_sessions.insert().returning(call_sessions.c.id), column_keys=_SESSION_FIELDS
+    call_sessions.insert().returning(call_sessions.c.id), column_keys=SESSION_FIELDS
 )
 _REGISTRY_LOOKUP = Prepared(numbering.LOOKUP)
 
 
 def region_of(conn: Connection, digits: str) -> str | None:
     """The numbering-plan registry's region, else the geocoder's for geographic numbers."""
-    number = int(digits)
-    found = _REGISTRY_LOOKUP.first(conn, {"n": number})
-    if found is not None and found[0] >= number and found[2]:
+    return region_from(_REGISTRY_LOOKUP.first(conn, {"n": int(digits)}), digits)
+
+
+def region_from(found: Sequence[Any] | None, digits: str) -> str | None:
+    """The region of ``digits`` given the registry's range that starts at or below it
+    (``number_to, operator, region`` of :data:`numbering.LOOKUP`, or None)."""
+    if found is not None and found[0] is not None and found[0] >= int(digits) and found[2]:
         return str(found[2])
     return number_facts(digits).geo_region
 
@@ -155,32 +160,45 @@ def insert_session(
     at: float,
 ) -> int:
     """The queued session of an accepted request; its id."""
-    inserted = _INSERT_SESSION.first(
-        conn,
-        dict(
-            account_id=account_id,
-            access_token_id=token_id,
-            source=CALL_SOURCE,
-            request_id=request_id,
-            external_id=request.external_id,
-            virtual_phone_number=request.virtual_number,
-            usage_rule=request.rule.value,
-            caller_number=accepted.caller.number,
-            contact=accepted.contact,
-            contact_kind=accepted.contact_kind.value,
-            contact_region=accepted.contact_region,
-            contact_country=_country(accepted),
-            direction=request.direction.value,
-            dtmf_string=request.dtmf_string,
-            dialing_timeout=request.dialing_timeout,
-            message_type=request.message_type.value,
-            message_value=request.message_value,
-            media_file_id=request.media_file_id,
-            state=CallState.QUEUED.value,
-            created_at=at,
-            release_requested=False,
-            dial_attempts=0,
-        ),
+    values = session_values(
+        request, accepted, account_id=account_id, token_id=token_id, request_id=request_id, at=at
     )
+    inserted = _INSERT_SESSION.first(conn, values)
     assert inserted is not None
     return int(inserted[0])
+
+
+def session_values(
+    request: InformerRequest,
+    accepted: Accepted,
+    *,
+    account_id: int,
+    token_id: int | None,
+    request_id: str,
+    at: float,
+) -> dict[str, Any]:
+    """The ``call_sessions`` row (but its id) of an accepted request."""
+    return dict(
+        account_id=account_id,
+        access_token_id=token_id,
+        source=CALL_SOURCE,
+        request_id=request_id,
+        external_id=request.external_id,
+        virtual_phone_number=request.virtual_number,
+        usage_rule=request.rule.value,
+        caller_number=accepted.caller.number,
+        contact=accepted.contact,
+        contact_kind=accepted.contact_kind.value,
+        contact_region=accepted.contact_region,
+        contact_country=_country(accepted),
+        direction=request.direction.value,
+        dtmf_string=request.dtmf_string,
+        dialing_timeout=request.dialing_timeout,
+        message_type=request.message_type.value,
+        message_value=request.message_value,
+        media_file_id=request.media_file_id,
+        state=CallState.QUEUED.value,
+        created_at=at,
+        release_requested=False,
+        dial_attempts=0,
+    )

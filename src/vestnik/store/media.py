@@ -32,7 +32,7 @@ _ma = media_audio.c
 _SYSTEM_MEDIA_LOCK = 0x7665_6D65  # "veme"
 
 
-def usable_by(account_id: int) -> ColumnElement[bool]:
+def usable_by(account_id: int | ColumnElement[int]) -> ColumnElement[bool]:
     """Files a new call of the account may play: its own and the system ones, not removed."""
     return sa.and_(
         _mf.removed_at.is_(None),

@@ -54,6 +54,10 @@ class DbRunner:
         _request_deadline.set(arrived + self.timeout)
         return arrived
 
+    def deadline(self) -> float:
+        """When the current request's database work must be done (``time.monotonic()``)."""
+        return _request_deadline.get() or time.monotonic() + self.timeout
+
     async def run(self, fn: Callable[[], T]) -> T:
         if self.in_thread:
             at = _request_deadline.get() or time.monotonic() + self.timeout

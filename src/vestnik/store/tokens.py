@@ -22,7 +22,9 @@ _ACCOUNT_NAMES = tuple(c.name for c in _ACCOUNT_COLUMNS)
 _BOOLEANS = frozenset(c.name for c in _ACCOUNT_COLUMNS if isinstance(c.type, sa.Boolean))
 _JSONS = frozenset(c.name for c in _ACCOUNT_COLUMNS if isinstance(c.type, sa.JSON))
 
-_TOKEN_QUERY = Prepared(
+# A token (by its hash, ``token_hash``) and its account's row: read by :func:`find_token` and,
+# with the facts of a new call, by the asynchronous hot path (:mod:`vestnik.store.intake_pg`).
+TOKEN_SELECT = (
     sa.select(
         access_tokens.c.id.label("token_id"),
         access_tokens.c.kind,
@@ -39,6 +41,8 @@ _TOKEN_QUERY = Prepared(
     )
     .where(access_tokens.c.token_hash == sa.bindparam("token_hash"))
 )
+TOKEN_COLUMNS = len(TOKEN_SELECT.selected_columns)
+_TOKEN_QUERY = Prepared(TOKEN_SELECT)
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,11 @@ def _account_dict(values: Sequence[Any]) -> dict[str, Any]:
 
 def find_token(conn: Connection, token_hash: str) -> TokenRecord | None:
     row = _TOKEN_QUERY.first(conn, {"token_hash": token_hash})
-    if row is None:
-        return None
+    return None if row is None else token_record(row)
+
+
+def token_record(row: Sequence[Any]) -> TokenRecord:
+    """The record of a row of :data:`TOKEN_SELECT`'s columns."""
     token_id, kind, expires_at, is_blocked, user_id, user_active = row[:6]
     return TokenRecord(
         int(token_id),

@@ -19,7 +19,7 @@ from typing import Any
 
 from vestnik.api.auth import Component, component_disabled
 from vestnik.api.errors import ApiError
-from vestnik.api.jsonrpc import MethodCall, MethodSpec
+from vestnik.api.jsonrpc import MethodCall
 from vestnik.api.params import Kind, Param, db_id
 from vestnik.calls import Direction, MessageType, UsageRule
 from vestnik.calls.intake import AccountRules, InformerRequest, Refusal, Refused, decide
@@ -50,7 +50,7 @@ PARAMS = (
     ),
 )
 
-_rng = random.Random()
+CALLER_RNG = random.Random()  # picks among caller numbers (non-fixed rules)
 _RULES = {rule.value: rule for rule in UsageRule}
 _DIRECTIONS = {d.value: d for d in Direction}
 _MESSAGE_TYPES = {t.value: t for t in MessageType}
@@ -119,7 +119,7 @@ def start_informer_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
     account_id = call.principal.account_id
     rules = AccountRules.of(call.principal.account)
     facts = intake_store.gather_facts(conn, account_id, request)
-    decision = decide(request, rules, facts, _rng)
+    decision = decide(request, rules, facts, CALLER_RNG)
     if isinstance(decision, Refused):
         raise refusal_error(decision, call.params, rules)
     if decision.caller.remember:
@@ -165,8 +165,3 @@ def refusal_error(refused: Refused, p: Mapping[str, Any], rules: AccountRules) -
             assert refused.call_class is not None
             direction = {"call_direction": refused.call_class.value}
             return ApiError("call_direction_not_allowed", **about_contact, params=direction)
-
-
-START_INFORMER_CALL = MethodSpec(
-    params=PARAMS, handler=start_informer_call, component=Component.INFORMER_CALL
-)
