@@ -11,7 +11,7 @@ of CPU in the API process, and needs a worker thread each to overlap them (docs/
    media file) and the points used in the current windows (for the limits of an error reply);
 2. the API applies the same rules as the general path, in Python;
 3. :meth:`AsyncIntake.accept`: ONE statement charging the points
-   (``vestnik_charge_points()``, migration 0006: the same rule as
+   (``vestnik_charge_points()``, migration 0007: the same rule as
    :func:`vestnik.api.limits.charge`) and inserting the session only when the charge passed.
 
 Each statement runs in autocommit: it is its own transaction, so a refused charge leaves no

@@ -9,8 +9,8 @@ transaction (the day row stays locked by it: nobody saw the intermediate value).
 the windows' totals: after the charge, or as they stood without it when ``refused`` names the
 window that could not take it. SQLite has no such function: it runs the Python rule.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-07 15:40:00.000000
 """
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
