@@ -12,6 +12,7 @@ from vestnik.cli.common import (
     SubParsers,
     command_parser,
     load_cli_config,
+    non_negative_int,
     port_number,
 )
 from vestnik.config import Config, ConfigError
@@ -33,23 +34,13 @@ def register(commands: SubParsers) -> None:
     )
     p.add_argument(
         "--workers",
-        type=_worker_number,
+        type=non_negative_int,
         nargs="?",
         const=0,
         metavar="N",
         help="run N worker processes sharing the HTTP port, each with its own SIP port and RTP "
         "slice (PostgreSQL only); no N: one per core (default: [server] workers)",
     )
-
-
-def _worker_number(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of workers: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"the number of workers must be 0 or more: {value}")
-    return value
 
 
 def serve(args: argparse.Namespace) -> int | None:
