@@ -15,6 +15,7 @@ from tests.support.work_queue import LEASE, begin, claim_ids, queue_sessions
 from vestnik.calls import CallState, ContactKind, FinishReason
 from vestnik.calls.session import CallSession
 from vestnik.store import sessions as store
+from vestnik.store.account_calls import count_active_calls
 from vestnik.store.admin_blacklist import blacklist_add
 from vestnik.store.blacklist import is_blacklisted
 from vestnik.store.db import now
@@ -118,9 +119,35 @@ def test_account_cap_is_checked_with_the_dialing_transition(engine: Engine) -> N
     assert begin(engine, b, "me/1").outcome is store.DialStart.ACCOUNT_FULL
     assert session(engine, b)["state"] == "queued"
     with engine.begin() as conn:
-        assert store.count_active_calls(conn, account_id) == 1
+        assert count_active_calls(conn, account_id) == 1
         store.finish_session(conn, a, "me/1", now(), FinishReason.SUBSCRIBER_BUSY, sip_code=486)
     assert begin(engine, b, "me/1").outcome is store.DialStart.STARTED
+
+
+def test_one_transaction_counts_the_account_once_and_stays_exact(engine: Engine) -> None:
+    """A group commit runs many ``begin_dialing`` of an account in one transaction: the
+    count is taken once and counted on, a call finished in the same transaction frees its
+    slot at once, and the next transaction counts again (a call ended in between)."""
+    with engine.begin() as conn:
+        account_id = new_account(conn, max_concurrent_calls=2)
+        ids = [queue_session(conn, account_id) for _ in range(5)]
+    claim_ids(engine, "me/1", 5)
+    with engine.begin() as conn:
+        outcomes = [store.begin_dialing(conn, sid, "me/1", LEASE).outcome for sid in ids[:3]]
+        assert outcomes == [store.DialStart.STARTED] * 2 + [store.DialStart.ACCOUNT_FULL]
+        store.finish_session(conn, ids[0], "me/1", now(), FinishReason.SUBSCRIBER_BUSY)
+        assert store.begin_dialing(conn, ids[2], "me/1", LEASE).outcome is store.DialStart.STARTED
+        assert store.begin_dialing(conn, ids[3], "me/1", LEASE).outcome is (
+            store.DialStart.ACCOUNT_FULL
+        )
+    with engine.begin() as conn:  # ended outside the next transaction's count
+        store.finish_session(conn, ids[1], "me/1", now(), FinishReason.SUBSCRIBER_BUSY)
+    with engine.begin() as conn:
+        assert store.begin_dialing(conn, ids[3], "me/1", LEASE).outcome is store.DialStart.STARTED
+        assert store.begin_dialing(conn, ids[4], "me/1", LEASE).outcome is (
+            store.DialStart.ACCOUNT_FULL
+        )
+        assert count_active_calls(conn, account_id) == 2
 
 
 def test_account_cap_holds_under_concurrent_dialers(engine: Engine) -> None:

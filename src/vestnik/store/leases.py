@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection
 
 from vestnik.calls import FinishReason
+from vestnik.store.account_calls import CALL_STATES
 from vestnik.store.schema import call_sessions
-from vestnik.store.sessions import CALL_STATES, IS_QUEUED, NOT_FINISHED, finish_where
+from vestnik.store.sessions import IS_QUEUED, NOT_FINISHED, finish_where
 
 _c = call_sessions.c
 

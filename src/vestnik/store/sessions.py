@@ -33,6 +33,11 @@ from sqlalchemy import ColumnElement, Connection
 from vestnik.calls import CallState, FinishReason
 from vestnik.calls.events import EventType
 from vestnik.calls.session import CallSession
+from vestnik.store.account_calls import (
+    CALL_STATES,
+    account_room,
+    forget_room,
+)
 from vestnik.store.blacklist import blacklisted_sessions, is_blacklisted
 from vestnik.store.db import now
 from vestnik.store.outbox import record_event
@@ -40,8 +45,6 @@ from vestnik.store.schema import accounts, call_sessions
 
 Row = dict[str, Any]
 
-# States in which a call may be up on the wire (an INVITE may have left).
-CALL_STATES = (CallState.DIALING.value, CallState.RINGING.value, CallState.ANSWERED.value)
 NOT_FINISHED = call_sessions.c.state != CallState.FINISHED.value
 IS_QUEUED = call_sessions.c.state == CallState.QUEUED.value
 
@@ -80,27 +83,11 @@ _SID: sa.BindParameter[int] = sa.bindparam("sid")
 _OWNER: sa.BindParameter[str] = sa.bindparam("owner")
 _AT: sa.BindParameter[float] = sa.bindparam("at")
 _SESSION_CONTACT = sa.select(_c.account_id, _c.contact, _c.contact_kind).where(_c.id == _SID)
-# FOR NO KEY UPDATE (key_share): it serialises the cap checks of one account across dialers
-# but not the foreign-key checks (FOR KEY SHARE) of rows inserted for the account, such as
-# call_events and new sessions, so those never wait for it and it never waits for them.
-_ACCOUNT_CAP = (
-    sa.select(accounts.c.max_concurrent_calls)
-    .where(accounts.c.id == sa.bindparam("account_id"))
-    .with_for_update(key_share=True)
-)
 _LOCK_ACCOUNTS = (
     sa.select(accounts.c.id)
     .where(accounts.c.id.in_(sa.bindparam("account_ids", expanding=True)))
     .order_by(accounts.c.id)
     .with_for_update(key_share=True)
-)
-_ACTIVE_CALLS = (
-    sa.select(sa.func.count())
-    .select_from(call_sessions)
-    .where(
-        _c.account_id == sa.bindparam("account_id"),
-        _c.state.in_(sa.bindparam("call_states", value=list(CALL_STATES), expanding=True)),
-    )
 )
 _MINE_QUEUED = sa.and_(
     _c.id == _SID, _c.lease_owner == _OWNER, _c.release_requested.is_(False), IS_QUEUED
@@ -252,11 +239,6 @@ def lock_accounts(conn: Connection, account_ids: Iterable[int]) -> None:
         conn.execute(_LOCK_ACCOUNTS, {"account_ids": ids}).all()
 
 
-def count_active_calls(conn: Connection, account_id: int) -> int:
-    """Calls of the account that are up or being set up, across every dialer."""
-    return int(conn.execute(_ACTIVE_CALLS, {"account_id": account_id}).scalar_one())
-
-
 def begin_dialing(
     conn: Connection, session_id: int, owner: str, lease_seconds: float, at: float | None = None
 ) -> BeginDialing:
@@ -273,7 +255,7 @@ def begin_dialing(
     if row is None:
         return BeginDialing(DialStart.GONE)
     account_id, contact, contact_kind = int(row[0]), str(row[1]), str(row[2])
-    cap = conn.execute(_ACCOUNT_CAP, {"account_id": account_id}).scalar_one()
+    room = account_room(conn, account_id)
     mine = {"sid": session_id, "owner": owner}
     if is_blacklisted(conn, account_id, contact, contact_kind):
         finished = _run_finish(
@@ -287,13 +269,14 @@ def begin_dialing(
         if finished is None:
             return BeginDialing(DialStart.GONE)
         return BeginDialing(DialStart.BLACKLISTED, finished)
-    if count_active_calls(conn, account_id) >= int(cap):
+    if room.active >= room.cap:
         return BeginDialing(DialStart.ACCOUNT_FULL)
     started = _sessions(
         conn.execute(_START_DIALING, {**mine, "at": at, "lease_until": at + lease_seconds})
     )
     if not started:
         return BeginDialing(DialStart.GONE)
+    room.active += 1
     record_event(conn, started[0], EventType.CALL_STARTED, at)
     return BeginDialing(DialStart.STARTED, started[0])
 
@@ -451,6 +434,7 @@ def _run_finish(
     }
     finished = _sessions(conn.execute(statement, values))
     for session in finished:
+        forget_room(conn, session.account_id)  # it may have been a call of the account
         record_event(conn, session, EventType.CALL_FINISHED, at)
     return finished[0] if finished else None
 
