@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 _LOCAL_TIMEOUT = 408
 
 
+def is_local_timeout(resp: Any) -> bool:
+    """Whether ``resp`` is sippy's own 408 for a request nothing answered, not the peer's."""
+    return bool(resp.getSCode()[0] == _LOCAL_TIMEOUT and resp.getHFBody("to").getTag() is None)
+
+
 def normalise_transport(msg: Any) -> None:
     """Lower-case ``transport=`` in Contact and Record-Route URIs, in place.
 
@@ -157,8 +162,7 @@ class TrunkUA(UA):  # type: ignore[misc]
                 SippyLoop.instance().call(partial(self.newUacTransaction, req, **kwargs))
 
     def recvResponse(self, resp: Any, tr: Any) -> Any:
-        code = resp.getSCode()[0]
-        if code == _LOCAL_TIMEOUT and resp.getHFBody("to").getTag() is None:
+        if is_local_timeout(resp):
             self.local_timeout = True
         return super().recvResponse(resp, tr)
 

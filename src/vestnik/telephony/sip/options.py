@@ -31,14 +31,13 @@ from sippy.SipURL import SipURL
 from vestnik.config import TrunkConfig
 from vestnik.telephony.sip.addressing import next_hop
 from vestnik.telephony.sip.endpoint import USER_AGENT, SipEndpoint
+from vestnik.telephony.sip.fixes import is_local_timeout
 from vestnik.telephony.trunks import TrunkState, TrunkStates
 
 log = logging.getLogger(__name__)
 
 # No answer within this long (or options_interval, if shorter) marks the trunk down.
 ANSWER_TIMEOUT_SECONDS = 8.0
-# sippy's own "no answer" (timer B) is a 408 it makes up, without a To tag.
-_LOCAL_TIMEOUT = 408
 
 
 def answer_timeout(trunk: TrunkConfig) -> float:
@@ -103,9 +102,9 @@ class OptionsProbes:
                 answered.set_result((code, reason))
 
         def respond(resp: Any) -> None:  # on the sippy thread
+            if is_local_timeout(resp):
+                return  # sippy's timer, not the trunk
             code, reason = resp.getSCode()
-            if code == _LOCAL_TIMEOUT and resp.getHFBody("to").getTag() is None:
-                return  # sippy's timer B, not the trunk
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
                 loop.call_soon_threadsafe(on_response, int(code), str(reason))
 
