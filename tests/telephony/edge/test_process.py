@@ -21,9 +21,9 @@ from tests.support.certs import Issued, TestCa
 from tests.support.processes import async_wait_until, require_binary
 from tests.support.rtp_receiver import RtpReceiver
 from tests.support.sipp import SippUas, requires_sipp
+from tests.support.telephony import RecordingObserver, ready, tone
 from tests.support.tls_carrier import TlsCarrier
 from vestnik.calls import ContactKind, FinishReason
-from vestnik.calls.audio import Pcm
 from vestnik.calls.ports import CallResult, DialSpec
 from vestnik.config import Config, TrunkConfig
 from vestnik.telephony.edge import Edge, EdgeError, config_via_edge
@@ -36,29 +36,6 @@ pytestmark = [requires_sipp, pytest.mark.sip]
 
 CALLER = "74993720692"
 CALLEE = "79161234567"
-
-
-class Observer:
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def on_dialing(self, sip_call_id: str) -> None:
-        self.names.append("dialing")
-
-    def on_ringing(self) -> None:
-        self.names.append("ringing")
-
-    def on_answered(self) -> None:
-        self.names.append("answered")
-
-
-def tone(seconds: float) -> Pcm:
-    t = np.arange(int(8000 * seconds)) / 8000
-    return np.round(8000 * np.sin(2 * np.pi * 440.0 * t)).astype(np.int16)
-
-
-async def ready(pcm: Pcm) -> Pcm:
-    return pcm
 
 
 def dial(timeout: float = 8.0, dtmf: str = "") -> DialSpec:
@@ -128,7 +105,7 @@ def tls_trunk(carrier: TlsCarrier, transport: str = "tls", **keys: Any) -> Trunk
 
 
 async def place(telephony: SipTelephony, dtmf: str = "", seconds: float = 1.0) -> CallResult:
-    handle = telephony.place_call(dial(dtmf=dtmf), ready(tone(seconds)), Observer())
+    handle = telephony.place_call(dial(dtmf=dtmf), ready(tone(seconds)), RecordingObserver())
     return await asyncio.wait_for(handle.result(), 30)
 
 
@@ -331,7 +308,7 @@ async def test_the_carrier_restarting_during_a_call_does_not_lose_its_bye(
     with TlsCarrier((callee.host, callee.port), carrier_cert(ca),
                     workdir=tmp_path / "carrier") as carrier:  # fmt: skip
         _, telephony = await through_edge(tls_trunk(carrier, tls_ca_file=str(ca.cert)))
-        observer = Observer()
+        observer = RecordingObserver()
         handle = telephony.place_call(dial(), ready(tone(3.0)), observer)
         await async_wait_until(lambda: "answered" in observer.names, 10, "the answer")
         carrier.stop()

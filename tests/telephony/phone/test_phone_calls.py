@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from tests.support.audio_match import match_audio, read_wav_8k
 from tests.support.processes import free_port_range
+from tests.support.telephony import RecordingObserver
 from vestnik.calls import ContactKind, FinishReason, MessageType
 from vestnik.calls.audio import Pcm
 from vestnik.calls.ports import CallResult, DialSpec, MessageSpec
@@ -30,20 +31,6 @@ from vestnik.telephony.sip.adapter import SipTelephony
 pytestmark = pytest.mark.sip
 
 TEXT = "Проверка связи. Это тестовое сообщение."
-
-
-class Observer:
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def on_dialing(self, sip_call_id: str) -> None:
-        self.seen.append("dialing")
-
-    def on_ringing(self) -> None:
-        self.seen.append("ringing")
-
-    def on_answered(self) -> None:
-        self.seen.append("answered")
 
 
 @pytest.fixture
@@ -66,13 +53,13 @@ class Dialer:
 
     async def call(
         self, audio: Pcm, dtmf: str = "", dialing_timeout: float = 10.0
-    ) -> tuple[CallResult, PhoneCall, Observer]:
+    ) -> tuple[CallResult, PhoneCall, RecordingObserver]:
         dial = DialSpec(1, "74993720692", "79161234567", ContactKind.PHONE, dialing_timeout, dtmf)
 
         async def ready() -> Pcm:
             return audio
 
-        observer = Observer()
+        observer = RecordingObserver()
         handle = self.telephony.place_call(dial, ready(), observer)
         result = await asyncio.wait_for(handle.result(), 60)
         call = await asyncio.to_thread(self.phone.wait_call, 5.0)
@@ -106,7 +93,7 @@ async def test_answer_rfc4733_digits_and_the_message(dial_phone, message: Pcm) -
     dialer = await dial_phone()
     result, call, observer = await dialer.call(message, dtmf="1.2#")
     assert result.finish_reason == FinishReason.SUCCESS_FINISH, result
-    assert observer.seen == ["dialing", "ringing", "answered"]
+    assert observer.names == ["dialing", "ringing", "answered"]
     assert result.sip_call_id == call.call_id
     assert call.hung_up_by == "caller" and call.final_code == 200
     assert call.codec == "PCMA" and call.telephone_event == 101
@@ -153,14 +140,14 @@ async def test_busy_phone(dial_phone, message: Pcm) -> None:
     assert result.finish_reason == FinishReason.SUBSCRIBER_BUSY, result
     assert result.sip_code == 486
     assert call.final_code == 486 and call.answered_at is None
-    assert "answered" not in observer.seen
+    assert "answered" not in observer.names
 
 
 async def test_phone_that_never_answers_is_cancelled(dial_phone, message: Pcm) -> None:
     dialer = await dial_phone(mode=PhoneMode.NOANSWER)
     result, call, observer = await dialer.call(message, dialing_timeout=1.5)
     assert result.finish_reason == FinishReason.SUBSCRIBER_NOT_RESPONSIBLE, result
-    assert observer.seen == ["dialing", "ringing"]
+    assert observer.names == ["dialing", "ringing"]
     assert call.final_code == 487 and call.hung_up_by == "caller"
     assert 1.4 < call.ended_at - call.started_at < 2.2
 
@@ -172,10 +159,10 @@ async def test_stopping_the_phone_mid_call_hangs_up(dial_phone, message: Pcm) ->
     async def ready() -> Pcm:
         return message
 
-    observer = Observer()
+    observer = RecordingObserver()
     handle = dialer.telephony.place_call(dial, ready(), observer)
     for _ in range(100):
-        if "answered" in observer.seen:
+        if "answered" in observer.names:
             break
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)

@@ -12,15 +12,14 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from tests.support.processes import free_port, free_port_range
 from tests.support.rtp_receiver import RtpReceiver
 from tests.support.sipp import SippUas, requires_sipp
+from tests.support.telephony import RecordingObserver, ready, tone
 from vestnik import metrics
 from vestnik.calls import ContactKind, FinishReason
-from vestnik.calls.audio import Pcm
 from vestnik.calls.ports import CallResult, DialSpec, TrunkAttempt
 from vestnik.calls.routing import route_for
 from vestnik.config import Config, TrunkConfig
@@ -32,22 +31,6 @@ pytestmark = [requires_sipp, pytest.mark.sip]
 
 CALLER = "74993720692"
 CALLEE = "79161234567"
-
-
-class Observer:
-    def __init__(self) -> None:
-        self.names: list[str] = []
-        self.call_ids: list[str] = []
-
-    def on_dialing(self, sip_call_id: str) -> None:
-        self.names.append("dialing")
-        self.call_ids.append(sip_call_id)
-
-    def on_ringing(self) -> None:
-        self.names.append("ringing")
-
-    def on_answered(self) -> None:
-        self.names.append("answered")
 
 
 class Gate:
@@ -66,15 +49,6 @@ class Gate:
 
     def leave(self, trunk: str) -> None:
         self.left.append(trunk)
-
-
-def tone(seconds: float) -> Pcm:
-    t = np.arange(int(8000 * seconds)) / 8000
-    return np.round(8000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
-
-
-async def ready(pcm: Pcm) -> Pcm:
-    return pcm
 
 
 def dial(route: tuple[str, ...] = (), contact: str = CALLEE, timeout: float = 10.0) -> DialSpec:
@@ -148,7 +122,7 @@ async def test_503_fails_over_to_the_next_trunk_which_answers(
     invites = counted("vestnik_sip_invites_total", trunk="first")
     refused = counted("vestnik_sip_final_responses_total", trunk="first", code="503")
     answered = counted("vestnik_sip_final_responses_total", trunk="second", code="200")
-    observer = Observer()
+    observer = RecordingObserver()
     handle = telephony.place_call(dial(("first", "second")), ready(tone(0.4)), observer)
     result: CallResult = await asyncio.wait_for(handle.result(), 15)
     assert await wait(first) == 0, first.log()
@@ -180,7 +154,7 @@ async def test_486_ends_the_session_without_trying_the_next_trunk(
     first = refusing(tmp_path, 486, "Busy Here")
     second = refusing(tmp_path, 503, "Service Unavailable")
     telephony = await telephony_for([trunk("first", first.port), trunk("second", second.port)])
-    handle = telephony.place_call(dial(("first", "second")), ready(tone(0.4)), Observer())
+    handle = telephony.place_call(dial(("first", "second")), ready(tone(0.4)), RecordingObserver())
     result = await asyncio.wait_for(handle.result(), 15)
     assert await wait(first) == 0, first.log()
     second.stop()
@@ -196,7 +170,7 @@ async def test_ringing_ends_the_failover(tmp_path: Path, telephony_for: Telephon
     first = SippUas.launch("uas_reject.xml", tmp_path, template=template)  # 180, then 503
     second = refusing(tmp_path, 486, "Busy Here")
     telephony = await telephony_for([trunk("first", first.port), trunk("second", second.port)])
-    handle = telephony.place_call(dial(("first", "second")), ready(tone(0.4)), Observer())
+    handle = telephony.place_call(dial(("first", "second")), ready(tone(0.4)), RecordingObserver())
     result = await asyncio.wait_for(handle.result(), 15)
     assert await wait(first) == 0, first.log()
     second.stop()
@@ -211,7 +185,7 @@ async def test_every_trunk_failing_records_each_and_ends_with_the_last(
     first = refusing(tmp_path, 502, "Bad Gateway")
     second = refusing(tmp_path, 504, "Server Time-out")
     telephony = await telephony_for([trunk("first", first.port), trunk("second", second.port)])
-    handle = telephony.place_call(dial(("first", "second")), ready(tone(0.4)), Observer())
+    handle = telephony.place_call(dial(("first", "second")), ready(tone(0.4)), RecordingObserver())
     result = await asyncio.wait_for(handle.result(), 15)
     assert await wait(first) == 0, first.log()
     assert await wait(second) == 0, second.log()
@@ -229,7 +203,7 @@ async def test_empty_route_tries_every_trunk_by_priority(
     telephony = await telephony_for(
         [trunk("backup", low.port, priority=5), trunk("main", high.port, priority=1)]
     )
-    handle = telephony.place_call(dial(), ready(tone(0.3)), Observer())
+    handle = telephony.place_call(dial(), ready(tone(0.3)), RecordingObserver())
     result = await asyncio.wait_for(handle.result(), 15)
     assert await wait(high) == 0, high.log()
     assert await wait(low) == 0, low.log()
@@ -250,7 +224,7 @@ async def test_calls_follow_their_prefix_route(
     results = []
     for number in ("74951234567", "79161234567"):
         route = route_for(trunks, "acme", number, ContactKind.PHONE)
-        handle = telephony.place_call(dial(route, number), ready(tone(0.3)), Observer())
+        handle = telephony.place_call(dial(route, number), ready(tone(0.3)), RecordingObserver())
         results.append(await asyncio.wait_for(handle.result(), 15))
     assert await wait(moscow) == 0, moscow.log()
     assert await wait(mobile) == 0, mobile.log()
@@ -266,7 +240,7 @@ async def test_a_trunk_that_never_answers_fails_over_within_eight_seconds(
     second = refusing(tmp_path, 486, "Busy Here")
     telephony = await telephony_for([trunk("silent", silent), trunk("second", second.port)])
     started = time.monotonic()
-    handle = telephony.place_call(dial(timeout=30), ready(tone(0.3)), Observer())
+    handle = telephony.place_call(dial(timeout=30), ready(tone(0.3)), RecordingObserver())
     result = await asyncio.wait_for(handle.result(), 20)
     elapsed = time.monotonic() - started
     assert await wait(second) == 0, second.log()
@@ -292,7 +266,7 @@ async def test_unusable_trunks_and_closed_gates_are_passed_over(
         [trunk("down", down.port), trunk("full", full.port), trunk("last", last.port)], gate
     )
     telephony.trunks.set_state("down", TrunkState.DOWN, "no answer to OPTIONS")
-    handle = telephony.place_call(dial(), ready(tone(0.3)), Observer())
+    handle = telephony.place_call(dial(), ready(tone(0.3)), RecordingObserver())
     result = await asyncio.wait_for(handle.result(), 15)
     assert await wait(last) == 0, last.log()
     down.stop()
@@ -309,7 +283,7 @@ async def test_unusable_trunks_and_closed_gates_are_passed_over(
 async def test_no_usable_trunk_sends_nothing(telephony_for: TelephonyFactory) -> None:
     telephony = await telephony_for([trunk("a", free_port()), trunk("b", free_port())], Gate("b"))
     telephony.trunks.set_state("a", TrunkState.DOWN)
-    handle = telephony.place_call(dial(), ready(tone(0.3)), Observer())
+    handle = telephony.place_call(dial(), ready(tone(0.3)), RecordingObserver())
     result = await asyncio.wait_for(handle.result(), 5)
     assert result.finish_reason is FinishReason.NO_SUCCESS_SUBSCRIBER_CALL
     assert result.detail == (
@@ -330,7 +304,7 @@ async def test_caller_id_pai_and_from_domain_reach_the_callee(
         "carrier", sipp.port, caller_id="pai", from_domain="carrier.example", caller_format="plus"
     )
     telephony = await telephony_for([carrier])
-    handle = telephony.place_call(dial(), ready(tone(0.3)), Observer())
+    handle = telephony.place_call(dial(), ready(tone(0.3)), RecordingObserver())
     result = await asyncio.wait_for(handle.result(), 10)
     assert await wait(sipp) == 0, sipp.log()  # SIPp's own check of both headers
     assert result.sip_code == 486
@@ -340,7 +314,7 @@ async def test_caller_id_pai_and_from_domain_reach_the_callee(
 async def test_caller_id_from_sends_no_pai(tmp_path: Path, telephony_for: TelephonyFactory) -> None:
     sipp = refusing(tmp_path, 486, "Busy Here")
     telephony = await telephony_for([trunk("plain", sipp.port, from_domain="carrier.example")])
-    handle = telephony.place_call(dial(), ready(tone(0.3)), Observer())
+    handle = telephony.place_call(dial(), ready(tone(0.3)), RecordingObserver())
     await asyncio.wait_for(handle.result(), 10)
     assert await wait(sipp) == 0, sipp.log()
     assert f"From: <sip:{CALLER}@carrier.example>" in sipp.log()
@@ -354,7 +328,7 @@ async def test_100_trying_stops_the_silence_timer(
     second = refusing(tmp_path, 486, "Busy Here")
     telephony = await telephony_for([trunk("slow", slow.port), trunk("second", second.port)])
     started = time.monotonic()
-    handle = telephony.place_call(dial(timeout=9.0), ready(tone(0.3)), Observer())
+    handle = telephony.place_call(dial(timeout=9.0), ready(tone(0.3)), RecordingObserver())
     result = await asyncio.wait_for(handle.result(), 20)
     elapsed = time.monotonic() - started
     assert await wait(slow) == 0, slow.log()
@@ -381,7 +355,7 @@ async def test_a_trunk_marked_down_by_options_is_passed_over_without_waiting(
         await asyncio.sleep(0.1)
     assert telephony.trunks.by_name["dead"].state is TrunkState.DOWN
     started = time.monotonic()
-    handle = telephony.place_call(dial(timeout=30), ready(tone(0.3)), Observer())
+    handle = telephony.place_call(dial(timeout=30), ready(tone(0.3)), RecordingObserver())
     result = await asyncio.wait_for(handle.result(), 10)
     assert time.monotonic() - started < 2.0
     assert await wait(live) == 0, live.log()

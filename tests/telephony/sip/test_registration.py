@@ -16,14 +16,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tests.support.processes import async_wait_until
 from tests.support.registrar import KamailioRegistrar, RegisterSeen
 from tests.support.sipp import SippUas, requires_sipp
+from tests.support.telephony import RecordingObserver, ready, tone
 from vestnik.calls import ContactKind, FinishReason
-from vestnik.calls.audio import Pcm
 from vestnik.calls.ports import CallResult, DialSpec
 from vestnik.config import Config
 from vestnik.telephony.sip.adapter import SipTelephony
@@ -40,24 +39,9 @@ CALLEE = "79161234567"
 Factory = Callable[..., Awaitable[SipTelephony]]
 
 
-class Observer:
-    def on_dialing(self, sip_call_id: str) -> None:
-        pass
-
-    def on_ringing(self) -> None:
-        pass
-
-    def on_answered(self) -> None:
-        pass
-
-
-async def silence() -> Pcm:
-    return np.zeros(1600, dtype=np.int16)
-
-
 async def call(telephony: SipTelephony) -> CallResult:
     dial = DialSpec(1, CALLER, CALLEE, ContactKind.PHONE, 5.0, "")
-    handle = telephony.place_call(dial, silence(), Observer())
+    handle = telephony.place_call(dial, ready(tone(0.2, level=0)), RecordingObserver())
     return await asyncio.wait_for(handle.result(), 15)
 
 

@@ -19,6 +19,7 @@ import pytest
 from tests.support.processes import free_port
 from tests.support.rtp_receiver import RtpReceiver
 from tests.support.sipp import SippUas, requires_sipp
+from tests.support.telephony import ready, tone
 from vestnik import metrics
 from vestnik.calls import ContactKind, FinishReason
 from vestnik.calls.audio import Pcm
@@ -59,20 +60,10 @@ class Observer:
         return [name for name, _ in self.events]
 
 
-def tone(seconds: float, hz: float = 440.0, level: float = 8000.0) -> Pcm:
-    t = np.arange(int(8000 * seconds)) / 8000
-    return np.round(level * np.sin(2 * np.pi * hz * t)).astype(np.int16)
-
-
 def dial(contact: str = CALLEE, timeout: float = 5.0, dtmf: str = "", **kw: object) -> DialSpec:
     kind = kw.pop("kind", ContactKind.PHONE)
     assert isinstance(kind, ContactKind)
     return DialSpec(1, CALLER, contact, kind, timeout, dtmf)
-
-
-async def ready(pcm: Pcm, delay: float = 0.0) -> Pcm:
-    await asyncio.sleep(delay)
-    return pcm
 
 
 @pytest.fixture
