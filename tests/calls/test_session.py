@@ -31,6 +31,8 @@ def stored_row(**values: Any) -> dict[str, Any]:
             {"trunk": "carrier-a", "sip_code": 503, "sip_reason": "Service Unavailable"},
             {"trunk": "carrier-b", "sip_code": 200, "sip_reason": "OK"},
         ],
+        "options": None, "scheduled_at": None, "attempt_count": 1, "attempt_log": None,
+        "dtmf_reply": None, "answered_by": None,
     }  # fmt: skip
     row.update(values)
     return row

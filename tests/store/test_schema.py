@@ -73,8 +73,10 @@ def test_account_removal_covers_every_table_that_refers_to_accounts() -> None:
         for key in table.foreign_keys
         if key.column.table is accounts
     }
-    # An account with call sessions (and so events) is never removed.
-    assert referring - {"call_sessions", "call_events"} == {t.name for t in ACCOUNT_OWNED_TABLES}
+    # An account with call sessions (and so events and recordings) is never removed.
+    assert referring - {"call_sessions", "call_events", "call_recordings"} == {
+        t.name for t in ACCOUNT_OWNED_TABLES
+    }
 
 
 def test_media_audio_migration_reverts_and_keeps_media_rows(engine: Engine) -> None:

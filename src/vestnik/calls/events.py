@@ -20,6 +20,8 @@ class EventType(StrEnum):
     CALL_STARTED = "call_started"  # dialing began
     CALL_ANSWERED = "call_answered"
     CALL_FINISHED = "call_finished"
+    # Ours: an attempt ended and the session will be dialled again (retry).
+    ATTEMPT_FAILED = "attempt_failed"
 
 
 def iso(ts: float | None) -> str | None:
@@ -64,6 +66,12 @@ def notification_payload(session: CallSession, event_type: EventType, at: float)
         "sip_reason": session.sip_reason,
         # Ours: the trunk that carried the call (the last one tried); null before the end.
         "trunk": session.trunk,
+        # Ours (docs/events.md): the reply keys (null: not asked), attempts begun, the attempt
+        # this event is about, who answered (null: not asked).
+        "dtmf_reply": session.dtmf_reply,
+        "attempts": session.attempt_count,
+        "attempt": session.attempt_count,
+        "answered_by": None if session.answered_by is None else session.answered_by.value,
     }
 
 
@@ -86,4 +94,8 @@ TEMPLATE_VARIABLES: tuple[str, ...] = (
     "sip_code",
     "sip_reason",
     "trunk",
+    "dtmf_reply",
+    "attempts",
+    "attempt",
+    "answered_by",
 )

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from vestnik.calls.audio import Pcm
 from vestnik.calls.model import ContactKind, FinishReason, MessageType
+from vestnik.calls.options import AnsweredBy, CollectDtmf
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,24 @@ class RenderError(Exception):
 
 
 @dataclass(frozen=True)
+class Listen:
+    """What a call must do with the callee's audio (``DialSpec.listen``; None: nothing, the
+    audio is not read at all)."""
+
+    collect_dtmf: CollectDtmf | None = None  # collect a reply of key presses
+    detect_machine: bool = False  # human or answering machine, before the message
+    record: bool = False  # both directions, as ``CallResult.recording``
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A call's audio: a WAV file, 8 kHz 16-bit, channel 1 the callee, channel 2 ours."""
+
+    wav: bytes
+    duration_ms: int
+
+
+@dataclass(frozen=True)
 class DialSpec:
     session_id: int
     caller: str  # E.164 digits, no "+"; the adapter formats it for the trunk
@@ -46,6 +65,7 @@ class DialSpec:
     # The trunks that may carry the call, in the order to try them (calls.routing); empty:
     # every configured trunk, by priority.
     route: tuple[str, ...] = ()
+    listen: Listen | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +95,9 @@ class CallResult:
     first_audio_delay: float | None = None  # seconds from 200 OK to first RTP packet
     trunk: str | None = None  # the trunk that carried the call (the last one tried)
     attempts: tuple[TrunkAttempt, ...] = ()  # every trunk tried, in order
+    dtmf_reply: str | None = None  # collect_dtmf: the keys pressed ("" none); else None
+    answered_by: AnsweredBy | None = None  # detect_machine's verdict; else None
+    recording: Recording | None = None  # record: the call's audio; else None
 
 
 class CallHandle(Protocol):

@@ -19,6 +19,7 @@ from vestnik.calls.model import (
     MessageType,
     UsageRule,
 )
+from vestnik.calls.options import AnsweredBy, CallOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,16 @@ class CallSession:
     trunk: str | None = None  # the trunk that carried the call (the last one tried)
     # Every INVITE: {"trunk", "sip_code", "sip_reason"}, in order (empty until finished).
     attempts: tuple[dict[str, Any], ...] = ()
+    # vestnik's options (collect_dtmf, retry, calling_window, detect_machine, record); None:
+    # none, the vendor's plain informer call.
+    options: CallOptions | None = None
+    scheduled_at: float | None = None  # queued: not dialled before this (window, retry)
+    attempt_count: int = 0  # attempts begun (each INVITE round of a retry is one attempt)
+    # Every ended attempt, in order: {"attempt", "dial_at", "end_at", "trunk", "sip_code",
+    # "sip_reason", "finish_reason", "answered_by"}; empty until the first attempt ends.
+    attempt_log: tuple[dict[str, Any], ...] = ()
+    dtmf_reply: str | None = None  # None: collect_dtmf not asked; "": nothing pressed
+    answered_by: AnsweredBy | None = None  # None: detect_machine not asked
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> CallSession:
@@ -101,4 +112,10 @@ class CallSession:
             dial_attempts=row["dial_attempts"],
             trunk=row["trunk"],
             attempts=tuple(row["attempts"] or ()),
+            options=CallOptions.from_json(row["options"]),
+            scheduled_at=row["scheduled_at"],
+            attempt_count=row["attempt_count"],
+            attempt_log=tuple(row["attempt_log"] or ()),
+            dtmf_reply=row["dtmf_reply"],
+            answered_by=None if row["answered_by"] is None else AnsweredBy(row["answered_by"]),
         )

@@ -66,6 +66,9 @@ accounts = Table(
     # {method: weight}; methods not listed weigh the configured default.
     Column("method_weights", JSON, nullable=False),
     Column("created_at", Float, nullable=False),
+    # Options for sessions whose request sends none of them (calls.options: retry,
+    # calling_window, detect_machine, record, as CallOptions.to_json); NULL: no policy.
+    Column("call_policy", JSON(none_as_null=True), nullable=True),
     **_SQLITE_AUTOINCREMENT,
 )
 
@@ -249,9 +252,33 @@ call_sessions = Table(
     # Every INVITE of the call, in order: [{"trunk", "sip_code", "sip_reason"}, ...];
     # NULL until the dialer finishes the session.
     Column("attempts", JSON(none_as_null=True), nullable=True),
+    # vestnik's options the session runs with (calls.options.CallOptions.to_json); NULL: none.
+    Column("options", JSON(none_as_null=True), nullable=True),
+    # Queued and not to be dialled before this time (a calling window, a retry's interval).
+    Column("scheduled_at", Float, nullable=True),
+    Column("attempt_count", Integer, nullable=False, server_default="0"),
+    Column("attempt_log", JSON(none_as_null=True), nullable=True),  # every ended attempt
+    Column("dtmf_reply", String(64), nullable=True),
+    Column("answered_by", String(8), nullable=True),  # human | machine | unknown
     Index("ix_call_sessions_state_id", "state", "id"),
     Index("ix_call_sessions_account_created", "account_id", "created_at"),
     Index("ix_call_sessions_account_state", "account_id", "state"),
+    **_SQLITE_AUTOINCREMENT,
+)
+
+# The audio of a call (``record``): one WAV per attempt that was answered, kept in the
+# database so that any node serves it (8 kHz 16-bit; channel 1 the callee, channel 2 ours).
+call_recordings = Table(
+    "call_recordings",
+    metadata,
+    Column("id", Integer, **_ID),
+    Column("call_session_id", Integer, ForeignKey("call_sessions.id"), nullable=False, index=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("wav", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
     **_SQLITE_AUTOINCREMENT,
 )
 
