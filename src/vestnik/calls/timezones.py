@@ -70,6 +70,8 @@ REGION_ZONES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("магаданск",), "Asia/Magadan"),
     (("камчатск",), "Asia/Kamchatka"),
     (("чукотск",), "Asia/Anadyr"),
+    # Not a federal subject: the city Russia leases, with Russian numbers (+7 336 22).
+    (("байконыр", "байконур"), "Asia/Qyzylorda"),
 )  # fmt: skip
 _WORD = re.compile(r"[a-zа-я]+")
 
