@@ -133,9 +133,10 @@ def _collect_dtmf(value: Any) -> CollectDtmf | None:
         digits, "collect_dtmf.max_digits", MAX_DIGITS_RANGE, WHOLE_FROM_TO
     )  # fmt: skip
     timeout = part.get("timeout")
+    low, high = COLLECT_TIMEOUT_RANGE
     if timeout is None:
         timeout = default.timeout
-    elif not _number(timeout) or not COLLECT_TIMEOUT_RANGE[0] <= timeout <= COLLECT_TIMEOUT_RANGE[1]:
+    elif not _number(timeout) or not low <= timeout <= high:
         reason = SECONDS_FROM_TO.format(*COLLECT_TIMEOUT_RANGE)
         raise OptionError("collect_dtmf.timeout", timeout, reason)
     finish_on = part.get("finish_on")
@@ -258,6 +259,4 @@ def plan_session(
         zone = contact_zone(digits, contact_region, home_region, russian=russian)
     window = replace(window, zone=zone)
     opening = next_opening(window, at)
-    return SessionPlan(
-        replace(options, calling_window=window), None if opening == at else opening
-    )
+    return SessionPlan(replace(options, calling_window=window), None if opening == at else opening)

@@ -24,13 +24,13 @@ from vestnik.calls.intake import (
     employee_uri,
     stored_contact,
 )
-from vestnik.calls.policy import SessionPlan
 from vestnik.calls.numbers import (
     REGIONAL_RULES,
     STICKY_RULES,
     PoolNumber,
     number_facts,
 )
+from vestnik.calls.policy import SessionPlan
 from vestnik.store import media as media_store
 from vestnik.store import numbering
 from vestnik.store.admin_numbers import NUMBER_ACTIVE
