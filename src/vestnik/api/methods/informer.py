@@ -1,12 +1,14 @@
 """``start.informer_call``: validate in the documented order, then decide and queue.
 
 Check order (docs/api.md mirrors it): envelope → access_token → account gates → component
-"Call API Информационный вызов" → unknown keys → required/types (spec order) → values (spec
-order, :func:`parse_request`) → the rules of :func:`vestnik.calls.intake.decide` (number
+"Call API Информационный вызов" → unknown keys → required/types (spec order, then vestnik's
+extensions) → values (spec order, :func:`parse_request`; then the extensions,
+:func:`parse_options`) → the rules of :func:`vestnik.calls.intake.decide` (number
 management component for non-fixed rules → virtual_phone_number is the account's → contact is
 not the account's own number → employee SIP number → media file → TTS length → blacklist →
-call-direction security rules → caller number) → session insert → points charge (by the
-endpoint). The insert and the charge share one transaction, so a refused charge leaves no
+call-direction security rules → caller number) → the session's options and schedule
+(:func:`session_plan`: the request's options or the account's policy, the calling window's
+zone and next opening) → session insert → points charge (by the endpoint). The insert and the charge share one transaction, so a refused charge leaves no
 session; the reply never waits for the call.
 """
 

@@ -14,6 +14,7 @@ from vestnik.cli.admin.policy import (
     add_policy_options,
     policy_change,
     policy_requested,
+    policy_text,
     shown_policy,
 )
 from vestnik.cli.admin.shared import (
@@ -423,6 +424,8 @@ def _account_json(account: dict[str, Any]) -> dict[str, Any]:
 
 def _account_text(data: dict[str, Any]) -> str:
     base = {k: v for k, v in data.items() if not isinstance(v, list) or k == "ip_allowlist"}
+    if "call_policy" in base:
+        base["call_policy"] = policy_text(base["call_policy"])
     return format_fields(base, skip=("created_at", "blacklist_size"))
 
 

@@ -169,3 +169,21 @@ def shown_policy(account: dict[str, Any]) -> dict[str, Any]:
     if policy:
         policy = {k: v for k, v in policy.items() if k != "source"}
     return {"call_policy": policy or None, "call_policy_clear": clear_hint(str(account["name"]))}
+
+
+def policy_text(policy: dict[str, Any] | None) -> str:
+    """One line for the text output: ``retry 3 × 600 s on subscriber_busy; window …``."""
+    if not policy:
+        return "none (sessions run as their request says)"
+    parts = []
+    retry = policy.get("retry")
+    if retry:
+        on = ",".join(retry["on"])
+        parts.append(f"retry {retry['attempts']} attempts, {retry['interval']} s apart, on {on}")
+    window = policy.get("calling_window")
+    if window:
+        parts.append(f"calling window {window['from']}-{window['till']} ({window['timezone']})")
+    for key in ("detect_machine", "record"):
+        if policy.get(key):
+            parts.append(key.replace("_", " "))
+    return "; ".join(parts)
