@@ -8,8 +8,9 @@ management component for non-fixed rules → virtual_phone_number is the account
 not the account's own number → employee SIP number → media file → TTS length → blacklist →
 call-direction security rules → caller number) → the session's options and schedule
 (:func:`session_plan`: the request's options or the account's policy, the calling window's
-zone and next opening) → session insert → points charge (by the endpoint). The insert and the charge share one transaction, so a refused charge leaves no
-session; the reply never waits for the call.
+zone and next opening) → session insert → points charge (by the endpoint). The insert and
+the charge share one transaction, so a refused charge leaves no session; the reply never
+waits for the call.
 """
 
 from __future__ import annotations
