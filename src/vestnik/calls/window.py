@@ -63,9 +63,17 @@ def next_opening(window: CallingWindow, at: float, zone: str | None = None) -> f
     readings of a time the clocks repeat) and each offset change, over a few days ahead.
     """
     tz = _zone(window, zone)
-    if _covers(window, _minute_of_day(datetime.fromtimestamp(at, tz))):
+    local = datetime.fromtimestamp(at, tz)
+    if _covers(window, _minute_of_day(local)):
         return at
-    candidates = _start_instants(window, at, tz) + _offset_changes(at, tz)
+    changes = _offset_changes(at, tz)
+    if not changes:  # the common case: the local clock runs evenly up to the next start
+        today = datetime(local.year, local.month, local.day, tzinfo=tz)
+        for days in (0, 1):
+            instant = (today + timedelta(days=days, minutes=window.start)).timestamp()
+            if instant > at:
+                return instant
+    candidates = _start_instants(window, at, tz) + changes
     for instant in sorted(c for c in candidates if c > at):
         if _covers(window, _minute_of_day(datetime.fromtimestamp(instant, tz))):
             return instant
