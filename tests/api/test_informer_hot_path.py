@@ -14,7 +14,9 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -22,8 +24,10 @@ import sqlalchemy as sa
 from tests.support.api import VPN, Api, error_of, seed_account, serve
 from tests.support.hot_path import run_requests
 from vestnik.auth import TokenKind
+from vestnik.calls.options import CallingWindow, CallOptions, RetryPolicy, parse_hhmm
 from vestnik.config import Config
 from vestnik.store import create_db_engine
+from vestnik.store.accounts import set_call_policy
 from vestnik.store.admin_blacklist import blacklist_add
 from vestnik.store.admin_numbers import add_number
 from vestnik.store.admin_users import block_key, issue_token
@@ -119,6 +123,43 @@ def test_accepted_requests_store_the_same_session(paths: tuple[Api, Api, list[in
         # The second request was charged after the first: one point less left.
         assert limits_other["day_remaining"] == limits_one["day_remaining"] - 1
     assert len(taken) == len(cases)
+
+
+def test_the_account_policy_applies_on_both_paths(paths: tuple[Api, Api, list[int]]) -> None:
+    """A plain request takes the hot path and runs with the account's policy, exactly as on the
+    general path (the window's zone resolved for the contact, scheduled at its next opening
+    when closed); a request with vestnik's own parameters goes the general way on both."""
+    hot, general, taken = paths
+    local = datetime.now(ZoneInfo("Asia/Novosibirsk"))
+    opens, closes = ((local + timedelta(hours=h)).strftime("%H:%M") for h in (2, 3))
+    closed = CallingWindow(parse_hhmm(opens) or 0, parse_hhmm(closes) or 0, "contact")
+    policies = [
+        CallOptions(retry=RetryPolicy(3, 60), detect_machine=True),
+        CallOptions(calling_window=closed, record=True),
+        CallOptions(calling_window=CallingWindow(0, 1440, "Asia/Vladivostok")),
+    ]
+    contacts = ["79261234567", "73832123456", "74232123456"]  # mobile, Novosibirsk, Primorye
+    for policy in policies:
+        with hot.engine.begin() as conn:
+            set_call_policy(conn, hot.account_id, policy)
+        for contact in contacts:
+            one, other = _both(hot, general, contact=contact)
+            first = _session(hot, one["result"]["data"]["call_session_id"])
+            second = _session(general, other["result"]["data"]["call_session_id"])
+            assert first == second, (policy, contact)
+            assert first["options"]["source"] == "account"
+    scheduled = [s for s in hot.sessions() if s["scheduled_at"] is not None]
+    assert len(scheduled) == 2 * len(contacts)  # the closed window's, on both paths
+    assert {s["options"]["calling_window"]["zone"] for s in scheduled} == {
+        "Europe/Moscow", "Asia/Novosibirsk", "Asia/Vladivostok",
+    }  # fmt: skip
+    assert len(taken) == len(policies) * len(contacts)
+    # vestnik's own parameters: the general path on both servers, the same session.
+    one, other = _both(hot, general, record=True, retry={"attempts": 2, "interval": 10})
+    assert _session(hot, one["result"]["data"]["call_session_id"]) == _session(
+        general, other["result"]["data"]["call_session_id"]
+    )
+    assert len(taken) == len(policies) * len(contacts)
 
 
 def test_refusals_are_the_same_errors_in_the_same_order(

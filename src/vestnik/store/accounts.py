@@ -12,11 +12,14 @@ has no call session.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from vestnik.calls.options import CallOptions
+from vestnik.calls.policy import policy_of
 from vestnik.config import LimitsConfig
 from vestnik.store.db import inserted_id, now
 from vestnik.store.errors import AdminError
@@ -116,6 +119,30 @@ def update_account(conn: Connection, account_id: int, **values: Any) -> None:
     if unknown:
         raise AdminError(f"unknown account fields: {', '.join(sorted(unknown))}")
     conn.execute(accounts.update().where(accounts.c.id == account_id).values(**values))
+
+
+def get_call_policy(conn: Connection, account_id: int) -> CallOptions | None:
+    """The account's call policy (``accounts.call_policy``; None: none)."""
+    query = sa.select(accounts.c.call_policy).where(accounts.c.id == account_id)
+    row = conn.execute(query).first()
+    if row is None:
+        raise AdminError(f"account {account_id} not found")
+    return policy_of(row[0])
+
+
+def set_call_policy(conn: Connection, account_id: int, policy: CallOptions | None) -> None:
+    """Store the account's call policy (None or an empty one: no policy). A policy holds no
+    ``collect_dtmf`` (a reply needs a message that asks for it) and no resolved zone."""
+    stored = None
+    if policy is not None and not policy.empty:
+        window = policy.calling_window
+        policy = replace(
+            policy, collect_dtmf=None, source="account",
+            calling_window=None if window is None else replace(window, zone=None),
+        )  # fmt: skip
+        stored = None if policy.empty else policy.to_json()
+    query = accounts.update().where(accounts.c.id == account_id).values(call_policy=stored)
+    conn.execute(query)
 
 
 def list_accounts(conn: Connection) -> list[dict[str, Any]]:

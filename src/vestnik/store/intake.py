@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
@@ -29,6 +30,7 @@ from vestnik.calls.numbers import (
     PoolNumber,
     number_facts,
 )
+from vestnik.calls.policy import SessionPlan
 from vestnik.store import media as media_store
 from vestnik.store import numbering
 from vestnik.store.admin_numbers import NUMBER_ACTIVE
@@ -48,12 +50,13 @@ SESSION_FIELDS = [
     "virtual_phone_number", "usage_rule", "caller_number", "contact", "contact_kind",
     "contact_region", "contact_country", "direction", "dtmf_string", "dialing_timeout",
     "message_type", "message_value", "media_file_id", "state", "created_at",
-    "release_requested", "dial_attempts",
+    "release_requested", "dial_attempts", "options", "scheduled_at",
 ]  # fmt: skip
 _INSERT_SESSION = Prepared(
     call_sessions.insert().returning(call_sessions.c.id), column_keys=SESSION_FIELDS
 )
 _REGISTRY_LOOKUP = Prepared(numbering.LOOKUP)
+_encode = msgspec.json.encode
 
 
 def region_of(conn: Connection, digits: str) -> str | None:
@@ -158,11 +161,13 @@ def insert_session(
     token_id: int | None,
     request_id: str,
     at: float,
+    plan: SessionPlan | None = None,
 ) -> int:
     """The queued session of an accepted request; its id."""
     values = session_values(
-        request, accepted, account_id=account_id, token_id=token_id, request_id=request_id, at=at
-    )
+        request, accepted, account_id=account_id, token_id=token_id, request_id=request_id,
+        at=at, plan=plan,
+    )  # fmt: skip
     inserted = _INSERT_SESSION.first(conn, values)
     assert inserted is not None
     return int(inserted[0])
@@ -176,8 +181,11 @@ def session_values(
     token_id: int | None,
     request_id: str,
     at: float,
+    plan: SessionPlan | None = None,
 ) -> dict[str, Any]:
-    """The ``call_sessions`` row (but its id) of an accepted request."""
+    """The ``call_sessions`` row (but its id) of an accepted request. ``plan``: its options
+    (stored as JSON text, as every driver takes it) and first dialling time."""
+    options = None if plan is None or plan.options is None else plan.options.to_json()
     return dict(
         account_id=account_id,
         access_token_id=token_id,
@@ -201,4 +209,6 @@ def session_values(
         created_at=at,
         release_requested=False,
         dial_attempts=0,
+        options=None if options is None else _encode(options).decode(),
+        scheduled_at=None if plan is None else plan.scheduled_at,
     )

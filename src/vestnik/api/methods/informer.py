@@ -1,13 +1,16 @@
 """``start.informer_call``: validate in the documented order, then decide and queue.
 
 Check order (docs/api.md mirrors it): envelope → access_token → account gates → component
-"Call API Информационный вызов" → unknown keys → required/types (spec order) → values (spec
-order, :func:`parse_request`) → the rules of :func:`vestnik.calls.intake.decide` (number
+"Call API Информационный вызов" → unknown keys → required/types (spec order, then vestnik's
+extensions) → values (spec order, :func:`parse_request`; then the extensions,
+:func:`parse_options`) → the rules of :func:`vestnik.calls.intake.decide` (number
 management component for non-fixed rules → virtual_phone_number is the account's → contact is
 not the account's own number → employee SIP number → media file → TTS length → blacklist →
-call-direction security rules → caller number) → session insert → points charge (by the
-endpoint). The insert and the charge share one transaction, so a refused charge leaves no
-session; the reply never waits for the call.
+call-direction security rules → caller number) → the session's options and schedule
+(:func:`session_plan`: the request's options or the account's policy, the calling window's
+zone and next opening) → session insert → points charge (by the endpoint). The insert and
+the charge share one transaction, so a refused charge leaves no session; the reply never
+waits for the call.
 """
 
 from __future__ import annotations
@@ -22,8 +25,25 @@ from vestnik.api.errors import ApiError
 from vestnik.api.jsonrpc import MethodCall
 from vestnik.api.params import Kind, Param, db_id
 from vestnik.calls import Direction, MessageType, UsageRule
-from vestnik.calls.intake import AccountRules, InformerRequest, Refusal, Refused, decide
+from vestnik.calls.intake import (
+    Accepted,
+    AccountRules,
+    InformerRequest,
+    Refusal,
+    Refused,
+    decide,
+)
 from vestnik.calls.numbers import ContactForm, normalize_e164, parse_contact, possible_e164
+from vestnik.calls.options import CallOptions
+from vestnik.calls.policy import (
+    OptionError,
+    SessionPlan,
+    effective_options,
+    plan_session,
+    policy_of,
+    read_options,
+    sends_policy,
+)
 from vestnik.store import intake as intake_store
 from vestnik.store.db import Connection
 
@@ -48,7 +68,34 @@ PARAMS = (
         required=True,
         fields=(Param("type", Kind.STRING, required=True), Param("value", Kind.STRING, True)),
     ),
-)
+    # vestnik's extensions (docs/api.md, "vestnik's extensions"), after the vendor's.
+    Param(
+        "collect_dtmf",
+        Kind.OBJECT,
+        fields=(
+            Param("max_digits", Kind.INTEGER), Param("timeout", Kind.NUMBER),
+            Param("finish_on", Kind.STRING),
+        ),
+    ),
+    Param(
+        "retry",
+        Kind.OBJECT,
+        fields=(
+            Param("attempts", Kind.INTEGER, True), Param("interval", Kind.INTEGER, True),
+            Param("on", Kind.ARRAY),
+        ),
+    ),
+    Param(
+        "calling_window",
+        Kind.OBJECT,
+        fields=(
+            Param("from", Kind.STRING, True), Param("till", Kind.STRING, True),
+            Param("timezone", Kind.STRING),
+        ),
+    ),
+    Param("detect_machine", Kind.BOOLEAN),
+    Param("record", Kind.BOOLEAN),
+)  # fmt: skip
 
 CALLER_RNG = random.Random()  # picks among caller numbers (non-fixed rules)
 _RULES = {rule.value: rule for rule in UsageRule}
@@ -114,8 +161,33 @@ EXTENSION_NOT_SUPPORTED = (
 NOT_AN_EMPLOYEE = "{contact} is not the SIP number of one of your employees"
 
 
+def parse_options(p: Mapping[str, Any]) -> CallOptions | None:
+    """vestnik's extensions, checked after the vendor's parameters (None: none sent)."""
+    try:
+        return read_options(p)
+    except OptionError as exc:
+        why = {"reason": exc.reason} if exc.mnemonic == "invalid_parameter_value" else {}
+        raise ApiError(exc.mnemonic, field=exc.field, value=exc.value, params=why) from None
+
+
+def session_plan(
+    params: Mapping[str, Any],
+    requested: CallOptions | None,
+    accepted: Accepted,
+    account: Mapping[str, Any],
+    at: float,
+) -> SessionPlan:
+    """The options an accepted request's session runs with, and when it is first dialled."""
+    options = effective_options(requested, sends_policy(params), policy_of(account["call_policy"]))
+    return plan_session(
+        options, contact=accepted.contact, contact_kind=accepted.contact_kind,
+        contact_region=accepted.contact_region, home_region=account["home_region"], at=at,
+    )  # fmt: skip
+
+
 def start_informer_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
     request = parse_request(call.params)
+    requested = parse_options(call.params)
     account_id = call.principal.account_id
     rules = AccountRules.of(call.principal.account)
     facts = intake_store.gather_facts(conn, account_id, request)
@@ -126,9 +198,10 @@ def start_informer_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
         intake_store.remember_caller(
             conn, account_id, decision.contact, request.rule, decision.caller.number, call.at
         )
+    plan = session_plan(call.params, requested, decision, call.principal.account, call.at)
     session_id = intake_store.insert_session(
         conn, request, decision, account_id=account_id, token_id=call.principal.token_id,
-        request_id=call.request_id_json, at=call.at,
+        request_id=call.request_id_json, at=call.at, plan=plan,
     )  # fmt: skip
     return {"call_session_id": session_id}
 

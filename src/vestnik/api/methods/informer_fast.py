@@ -2,10 +2,12 @@
 
 Taken when the endpoint runs it asynchronously (``[server] db_calls`` ``async``, the default on
 PostgreSQL) and the request is the common one: its parameters are valid, the contact is a
-phone number and the rule is ``fixed``. Anything else, a parameter error included (its place
-in the check order comes after the account's gates), returns None and goes the general way
-(:func:`vestnik.api.methods.informer.start_informer_call` in a transaction), so each error
-is the one the general path gives, in the same order:
+phone number, the rule is ``fixed`` and none of vestnik's own parameters (``collect_dtmf``,
+``retry`` …) is sent; the account's policy (``accounts.call_policy``, read in the same
+statement as the token) applies to it as on the general path. Anything else, a parameter
+error included (its place in the check order comes after the account's gates), returns None
+and goes the general way (:func:`vestnik.api.methods.informer.start_informer_call` in a
+transaction), so each error is the one the general path gives, in the same order:
 
 token → account gates → component → (parameters: already valid) → the rules of
 :func:`vestnik.calls.intake.decide` → the points charge, where the session is inserted only
@@ -32,18 +34,23 @@ from vestnik.api.methods.informer import (
     PARAMS,
     parse_request,
     refusal_error,
+    session_plan,
     start_informer_call,
 )
 from vestnik.api.params import check_params
 from vestnik.auth import hash_token
 from vestnik.calls import ContactKind, MessageType, UsageRule
 from vestnik.calls.intake import AccountRules, InformerRequest, IntakeFacts, Refused, decide
+from vestnik.calls.policy import EXTENSION_KEYS
 from vestnik.store.intake import region_from, session_values
 from vestnik.store.intake_pg import AsyncIntake, IntakeRead
 
 
 def _common(params: dict[str, Any]) -> InformerRequest | None:
-    """The request when it is one the hot path takes."""
+    """The request when it is one the hot path takes (none of vestnik's own parameters: the
+    account's policy, read with the token, applies here as on the general path)."""
+    if any(params.get(key) is not None for key in EXTENSION_KEYS):
+        return None
     try:
         check_params(PARAMS, params)
         request = parse_request(params)
@@ -92,9 +99,10 @@ async def _accept(conn: Any, fast: FastCall, request: InformerRequest) -> FastRe
         if isinstance(decision, Refused):
             raise refusal_error(decision, fast.params, rules)
         assert not decision.caller.remember  # only the *_fixed_for_numa rules remember
+        plan = session_plan(fast.params, None, decision, principal.account, at)
         session = session_values(
             request, decision, account_id=principal.account_id, token_id=principal.token_id,
-            request_id=call.request_id_json, at=at,
+            request_id=call.request_id_json, at=at, plan=plan,
         )  # fmt: skip
         weight = method_weight(principal.account, fast.method, fast.config.limits.default_weight)
         caps = {DAY: limits.day_limit, MINUTE: limits.minute_limit}

@@ -10,6 +10,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from vestnik.auth import TokenKind
+from vestnik.cli.admin.policy import (
+    add_policy_options,
+    policy_change,
+    policy_requested,
+    policy_text,
+    shown_policy,
+)
 from vestnik.cli.admin.shared import (
     account_argument,
     already,
@@ -152,6 +159,7 @@ def _register_set(actions: SubParsers) -> None:
         metavar="METHOD=N",
         help="points a method costs; repeatable; METHOD= restores the default",
     )
+    add_policy_options(p)
 
 
 def _add_settings(parser: argparse.ArgumentParser, settings: Iterable[_Setting]) -> None:
@@ -219,15 +227,18 @@ def account_create(args: argparse.Namespace) -> None:
 def account_set(args: argparse.Namespace) -> None:
     changes = _setting_changes(args)
     weights = [method_weight(item) for item in args.method_weight or ()]
-    if not changes and not weights:
+    if not changes and not weights and not policy_requested(args):
         raise CliError("nothing to change: give at least one option (see --help)")
     with transaction(args) as conn:
         account_id = store.resolve_account(conn, args.account)
+        if policy_requested(args):
+            policy_change(conn, account_id, args)
         if "name" in changes and store.name_taken(conn, changes["name"], account_id):
             raise CliError(f"account {changes['name']!r} already exists")
         if weights:
             changes["method_weights"] = _merged_weights(conn, account_id, weights)
-        store.update_account(conn, account_id, **changes)
+        if changes:
+            store.update_account(conn, account_id, **changes)
         account = store.get_account(conn, account_id)
     data = _account_json(account)
     if changes.get("ip_allowlist") == [] and not args.json:
@@ -408,11 +419,13 @@ def account_remove(args: argparse.Namespace) -> None:
 
 
 def _account_json(account: dict[str, Any]) -> dict[str, Any]:
-    return with_iso_times(account, ACCOUNT_TIME_COLUMNS)
+    return {**with_iso_times(account, ACCOUNT_TIME_COLUMNS), **shown_policy(account)}
 
 
 def _account_text(data: dict[str, Any]) -> str:
     base = {k: v for k, v in data.items() if not isinstance(v, list) or k == "ip_allowlist"}
+    if "call_policy" in base:
+        base["call_policy"] = policy_text(base["call_policy"])
     return format_fields(base, skip=("created_at", "blacklist_size"))
 
 
