@@ -16,7 +16,8 @@ Parent → child:
 - ``("close",)``: end the child.
 
 Child → parent: ``("ready",)``, ``("first", id, monotonic time)``, ``("mark", id, token,
-tick)`` (``RtpStream.on_mark``), ``("done", id, finished, packets, errors)`` and ``("stats", PacerStats as a dict, recent tick lags)``.
+tick)`` (``RtpStream.on_mark``), ``("done", id, finished, packets, errors)`` and ``("stats",
+PacerStats as a dict, recent tick lags)``.
 """
 
 from __future__ import annotations
