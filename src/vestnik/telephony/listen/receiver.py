@@ -233,17 +233,19 @@ class CalleeReceiver:
         if codec is None and pt != self.event_payload_type:
             self.ignored_packets += 1
             return
+        event: TelephoneEvent | None = None
+        if codec is None:
+            try:
+                event = TelephoneEvent.parse(packet.payload)
+            except RtpError:
+                self.bad_packets += 1
+                return
         self.packets += 1
         if self.first_arrival is None:
             self.first_arrival = time.monotonic() if now is None else now
-        if codec is not None:
-            if packet.payload:
+        if event is None:
+            if packet.payload and codec is not None:
                 self.assembler.audio(packet.ssrc, packet.timestamp, codec.decode(packet.payload))
-            return
-        try:
-            event = TelephoneEvent.parse(packet.payload)
-        except RtpError:
-            self.bad_packets += 1
             return
         self.assembler.note(packet.ssrc, packet.timestamp)
         key = self.events.packet(packet.ssrc, packet.timestamp, packet.marker, event)
