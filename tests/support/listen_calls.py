@@ -56,6 +56,7 @@ async def telephony(trunk_port: int, pacer_process: bool = True) -> SipTelephony
     config.sip.port = 0
     config.trunk.host = "127.0.0.1"
     config.trunk.port = trunk_port
+    config.trunk.options_interval = 0  # the SIPp callee answers calls, not OPTIONS
     config.rtp.port_min, config.rtp.port_max = 44000, 44998
     config.dialer.dtmf_tone_ms = 100
     config.dialer.dtmf_gap_ms = 100
