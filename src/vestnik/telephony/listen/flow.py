@@ -7,9 +7,11 @@ over (``("listen", "done")``). Its parts, each only when asked for:
 
 - ``detect_machine``: the callee's frames go to ``amd.MachineDetector`` until it gives a
   verdict (at most ``total_analysis_ms`` of audio, and as long in wall-clock time plus
-  ``AMD_GRACE_SECONDS``: a callee that sends no RTP is ``unknown``). Human or unknown: the DTMF
-  string and the message start at once. Machine: the frames go to ``amd.GreetingEnd`` until the
-  greeting and its beep are over (at most ``max_greeting_wait_ms``), then they start.
+  ``AMD_GRACE_SECONDS``: a callee that sends no RTP is ``unknown``), and to ``amd.GreetingEnd``
+  from the answer on. Human or unknown: the DTMF string and the message start at once.
+  Machine: they start once ``GreetingEnd`` says the greeting and its beep are over (at most
+  ``max_greeting_wait_ms`` of audio after the answer, or as long in wall-clock time plus
+  ``AMD_GRACE_SECONDS``).
 - ``collect_dtmf``: key presses (``receiver``: RFC 4733, else in-band) go to the
   ``collector.DtmfCollector``. The first press stops the message (``cut``: barge-in; a press
   before the message started means it is never played). The stream's mark after the message
@@ -98,7 +100,8 @@ class ListenFlow:
         self.stream: Any = None
         self.phase = "start"  # amd → greeting → speak → after (the message is over)
         self._detector: Any = None
-        self._greeting: Any = None
+        self._greeting: Any = None  # amd.GreetingEnd, fed from the answer on
+        self._greeting_limit = 0.0  # loop time: max_greeting_wait_ms after the answer
         self._timer: asyncio.TimerHandle | None = None
         self._pcm: Pcm | None = None
         self._encoded: bytes | None = None
@@ -119,8 +122,11 @@ class ListenFlow:
                 self.answered_by = AnsweredBy.UNKNOWN
             else:
                 self.phase = "amd"
-                self._detector = _AMD.MachineDetector(self._amd_config)
-                limit = self._amd_config.total_analysis_ms / 1000 + AMD_GRACE_SECONDS
+                config = self._amd_config
+                self._detector = _AMD.MachineDetector(config)
+                self._greeting = _AMD.GreetingEnd(config)  # fed from the answer on, too
+                self._greeting_limit = self._loop.time() + config.max_greeting_wait_ms / 1000
+                limit = config.total_analysis_ms / 1000 + AMD_GRACE_SECONDS
                 self._timer = self._loop.call_later(limit, self._post, ("listen", "amd_timeout"))
                 return
         self._speak()
@@ -236,6 +242,7 @@ class ListenFlow:
         if self.recorder is not None:
             self.recorder.add(0, self._callee_offset() + position, frame)
         if self.phase == "amd":
+            self._greeting.feed(frame)
             verdict = self._detector.feed(frame)
             if verdict is not None:
                 self._verdict(verdict)
@@ -249,10 +256,9 @@ class ListenFlow:
     def _verdict(self, verdict: AnsweredBy) -> None:
         self._cancel_timer()
         self.answered_by = verdict
-        if verdict is AnsweredBy.MACHINE:
+        if verdict is AnsweredBy.MACHINE and self._greeting is not None and not self._greeting.done:
             self.phase = "greeting"
-            self._greeting = _AMD.GreetingEnd(self._amd_config)
-            limit = self._amd_config.max_greeting_wait_ms / 1000 + AMD_GRACE_SECONDS
+            limit = max(0.0, self._greeting_limit - self._loop.time()) + AMD_GRACE_SECONDS
             self._timer = self._loop.call_later(limit, self._post, ("listen", "greeting_timeout"))
         else:
             self._speak()
