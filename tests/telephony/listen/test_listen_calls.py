@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support.callee_rtp import Press, callee_stream
+from tests.support.callee_rtp import Press
 from tests.support.listen_calls import Outcome, call, callee, telephony
 from tests.support.pcap import LoopbackCapture, read_rtp
 from tests.support.sipp import SippUas, requires_sipp
@@ -23,9 +23,8 @@ from vestnik.calls import FinishReason
 from vestnik.calls.options import CollectDtmf
 from vestnik.calls.ports import Listen
 from vestnik.telephony.listen.receiver import RECEIVE_BUFFER_BYTES
-from vestnik.telephony.rtp.dtmf import detect_dtmf
 from vestnik.telephony.rtp.g711 import PCMA
-from vestnik.telephony.rtp.packets import PT_PCMA, RtpPacket
+from vestnik.telephony.rtp.packets import PT_PCMA
 from vestnik.telephony.rtp.ports import RECEIVE_BUFFER_BYTES as UNREAD_BUFFER_BYTES
 from vestnik.telephony.sip.adapter import SipTelephony
 
@@ -180,15 +179,3 @@ async def test_a_call_without_listen_reads_nothing(tmp_path: Path) -> None:
     finally:
         sipp.stop()
         await t.stop()
-
-
-def test_pcap_presses_are_what_the_test_says() -> None:
-    """The pcap builder itself: the event and tone presses sit where they are asked."""
-
-    events = [RtpPacket.parse(d) for _, d in callee_stream(3.0, [Press(2.0, "1")])]
-    first = next(i for i, p in enumerate(events) if p.payload_type == 101)
-    assert first == 100 and events[first].marker
-    audio = [RtpPacket.parse(d) for _, d in callee_stream(3.0, [Press(2.0, "1")], inband=True)]
-    pcm = np.concatenate([PCMA.decode(p.payload) for p in audio])
-    (key,) = detect_dtmf(pcm)
-    assert key.key == "1" and abs(key.start - 2.0) < 0.03
