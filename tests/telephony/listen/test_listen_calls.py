@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 
 from tests.support.callee_rtp import Press
-from tests.support.listen_calls import Outcome, call, callee, telephony
+from tests.support.listen_calls import CALLEE, CALLER, Outcome, call, callee, telephony
 from tests.support.pcap import LoopbackCapture, read_rtp
 from tests.support.sipp import SippUas, requires_sipp
-from tests.support.telephony import tone
-from vestnik.calls import FinishReason
+from tests.support.telephony import RecordingObserver, ready, tone
+from vestnik.calls import ContactKind, FinishReason
 from vestnik.calls.options import CollectDtmf
-from vestnik.calls.ports import Listen
+from vestnik.calls.ports import DialSpec, Listen
 from vestnik.telephony.listen.receiver import RECEIVE_BUFFER_BYTES
 from vestnik.telephony.rtp.g711 import PCMA
 from vestnik.telephony.rtp.packets import PT_PCMA
@@ -176,6 +176,25 @@ async def test_a_call_without_listen_reads_nothing(tmp_path: Path) -> None:
         r = outcome.result
         assert (r.dtmf_reply, r.answered_by, r.recording) == (None, None, None)
         assert await asyncio.to_thread(sipp.wait, 15.0) == 0
+    finally:
+        sipp.stop()
+        await t.stop()
+
+
+async def test_release_during_collection_keeps_what_was_pressed(tmp_path: Path) -> None:
+    sipp = callee(tmp_path, [Press(1.0, "3")], seconds=4.0)
+    t = await telephony(sipp.port)
+    try:
+        collect = CollectDtmf(max_digits=4, timeout=10, finish_on="#")
+        dial = DialSpec(1, CALLER, CALLEE, ContactKind.PHONE, 5.0, "",
+                        listen=Listen(collect_dtmf=collect))  # fmt: skip
+        handle = t.place_call(dial, ready(tone(0.5)), RecordingObserver())
+        await asyncio.sleep(2.0)  # answered, "3" pressed, the timeout running
+        handle.release()
+        result = await asyncio.wait_for(handle.result(), 10)
+        assert result.finish_reason == FinishReason.RELEASED
+        assert result.dtmf_reply == "3"
+        assert await asyncio.to_thread(sipp.wait, 15.0) == 0, sipp.log()
     finally:
         sipp.stop()
         await t.stop()

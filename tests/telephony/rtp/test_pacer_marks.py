@@ -15,6 +15,8 @@ from tests.support.rtp_receiver import RtpReceiver
 from vestnik.telephony.rtp.g711 import PCMA
 from vestnik.telephony.rtp.pacer.process import ProcessPacer
 from vestnik.telephony.rtp.pacer.scheduler import RtpPacer
+from vestnik.telephony.rtp.pacer.stream import ToneEvent
+from vestnik.telephony.rtp.packets import TelephoneEvent
 
 SILENCE = bytes([PCMA.silence]) * 160
 
@@ -140,3 +142,24 @@ def test_cut_with_finish_queued_ends_the_stream_at_once(
     assert time.monotonic() - started < 0.3
     assert stream.finished
     sock.close()
+
+
+def test_cut_lets_an_event_in_progress_end_with_its_end_packets(
+    pacer: RtpPacer | ProcessPacer, receiver: RtpReceiver
+) -> None:
+
+    sock = _socket_to(receiver)
+    done = threading.Event()
+    stream = pacer.open_stream(sock, PCMA, 101, on_done=lambda s: done.set())
+    stream.event(ToneEvent(5, tone_ticks=25, gap_ticks=5))  # a 500 ms key press
+    stream.play(_audio(1.0))
+    assert receiver.wait_for(5, 3)
+    stream.cut()
+    stream.finish()
+    assert done.wait(3)
+    sock.close()
+    receiver.wait_quiet(0.1, 1)
+    packets = [r.packet for r in receiver.packets]
+    events = [TelephoneEvent.parse(p.payload) for p in packets if p.payload_type == 101]
+    assert len(events) == 27 and [e.end for e in events[-3:]] == [True] * 3
+    assert all(p.payload == SILENCE for p in packets if p.payload_type == PCMA.payload_type)
