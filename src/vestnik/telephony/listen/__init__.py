@@ -1,0 +1,1 @@
+"""Listening to the callee: DTMF replies, answering-machine detection, recordings."""
