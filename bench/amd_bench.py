@@ -123,11 +123,11 @@ def report(title: str, outcomes: list[Outcome]) -> None:
 
 
 GRID = {
-    "greeting_ms": (1200, 1500, 2000, 2500),
-    "after_greeting_silence_ms": (600, 800, 1000, 1200),
-    "max_words": (2, 3, 4, 5),
+    "greeting_ms": (1500, 2000),
+    "after_greeting_silence_ms": (800, 1000),
+    "max_words": (2, 3, 4),
     "between_words_silence_ms": (50, 80),
-    "noise_ratio": (1.5, 2.0, 3.0),
+    "noise_ratio": (2.0, 3.0),
 }
 
 
