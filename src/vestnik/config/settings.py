@@ -244,7 +244,7 @@ class AmdConfig:
     # Silence at least this long ends a word.
     between_words_silence_ms: int = 50
     # This many words before a pause: a machine.
-    max_words: int = 3
+    max_words: int = 4
     # One word longer than this: a machine (or a tone).
     max_word_length_ms: int = 5000
     # A 20 ms frame is silence below this mean absolute amplitude (Asterisk's 256 of 32767).
