@@ -35,6 +35,7 @@ from vestnik.telephony.sip.adapter import SipTelephony
 pytestmark = [requires_sipp, pytest.mark.sip]
 
 RTP_RANGE = (44000, 44998)
+PACER_PROCESS = True
 SSRC = 0x5EED  # the callee's stream (our pcap); any other SSRC is our message
 GREETING = "Здравствуйте, вы позвонили Ивану Петрову. Оставьте сообщение после сигнала."
 
@@ -62,6 +63,7 @@ async def place(sipp: SippUas, receiver: RtpReceiver) -> CallResult:
     config.sip.bind_host, config.sip.port = LOOPBACK, 0
     config.trunk.host, config.trunk.port = LOOPBACK, sipp.port
     config.rtp.port_min, config.rtp.port_max = RTP_RANGE
+    config.rtp.pacer_process = PACER_PROCESS
     telephony = SipTelephony(config)
     await telephony.start()
     try:
@@ -79,13 +81,15 @@ async def test_detect_machine_on_a_sipp_callee(
     tmp_path: Path, receiver: RtpReceiver, kind: str
 ) -> None:
     audio, beep_end_ms = callee_audio(kind)
-    pcap = write_rtp_pcap(tmp_path / f"{kind}.pcap", audio, "PCMA", ssrc=SSRC)
-    variables = {"media_ip": receiver.host, "media_port": receiver.port, "pt": 8,
-                 "codec": "PCMA"}  # fmt: skip
-    sipp = SippUas("uas_answer_play_pcap.xml", tmp_path, variables=variables,
-                   template={"pcap": pcap})  # fmt: skip
-    # Ours go to the receiver; SIPp's to our RTP port (in the range ``place`` configures).
-    capture_filter = f"udp port {receiver.port} or udp dst portrange {RTP_RANGE[0]}-{RTP_RANGE[1]}"
+    pcap = tmp_path / f"{kind}.pcap"
+    sipp = SippUas("uas_answer_play_pcap.xml", tmp_path, template={"pcap": pcap})
+    # Symmetric RTP, as a phone does it: SIPp's SDP names its media port, and its pcap is
+    # replayed from that port (play_pcap_audio keeps the file's source port).
+    write_rtp_pcap(pcap, audio, "PCMA", ssrc=SSRC, src_port=sipp.media_port)
+    for name, value in (("media_ip", LOOPBACK), ("media_port", sipp.media_port), ("pt", 8),
+                        ("codec", "PCMA")):  # fmt: skip
+        sipp.argv += ["-set", name, str(value)]
+    capture_filter = f"udp port {sipp.media_port}"
     with LoopbackCapture(tmp_path / "call.pcap", capture_filter) as capture:
         sipp.start()
         try:
