@@ -183,6 +183,12 @@ def test_bad_environment_values_raise_config_error(name: str, value: str) -> Non
             "server.trusted_proxies: 'proxy' is not an IP network",
         ),
         ({"VESTNIK_SERVER_HEADER_TIMEOUT": "0"}, "server.header_timeout must be above 0"),
+        ({"VESTNIK_AMD_TOTAL_ANALYSIS_MS": "0"}, "amd.total_analysis_ms must be 1000..30000"),
+        ({"VESTNIK_AMD_MAX_GREETING_WAIT_MS": "500"}, "amd.max_greeting_wait_ms must be"),
+        ({"VESTNIK_AMD_GREETING_MS": "5"}, "amd.greeting_ms must be at least 20"),
+        ({"VESTNIK_AMD_MAX_WORDS": "0"}, "amd.max_words must be at least 1"),
+        ({"VESTNIK_AMD_SILENCE_THRESHOLD": "40000"}, "amd.silence_threshold must be 1..32767"),
+        ({"VESTNIK_AMD_MIN_WORD_LENGTH_MS": "6000"}, "must be below amd.max_word_length_ms"),
     ],
 )
 def test_unusable_values_raise_config_error(env: dict[str, str], message: str) -> None:
@@ -384,6 +390,14 @@ SAMPLES = {
     "trunk.tls_ca_file": "/etc/hostname",  # must exist
     "trunk.name": "carrier-a",
     "tts.engine": "piper",
+    "amd.initial_silence_ms": "2000",
+    "amd.greeting_ms": "1800",
+    "amd.after_greeting_silence_ms": "900",
+    "amd.total_analysis_ms": "4000",
+    "amd.min_word_length_ms": "120",
+    "amd.max_word_length_ms": "4000",
+    "amd.greeting_end_silence_ms": "1200",
+    "amd.max_greeting_wait_ms": "15000",
 }
 
 

@@ -27,6 +27,7 @@ from vestnik.config.loading import (
     variable_for,
 )
 from vestnik.config.settings import (
+    AmdConfig,
     Config,
     ConfigError,
     DatabaseConfig,
@@ -54,6 +55,7 @@ __all__ = [
     "RENAMED_KEYS",
     "TRANSPORTS",
     "TTS_ENGINES",
+    "AmdConfig",
     "Config",
     "ConfigError",
     "DatabaseConfig",

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from vestnik.config.settings import Config, ConfigError, RtpConfig, TrunkConfig
+from vestnik.config.settings import AmdConfig, Config, ConfigError, RtpConfig, TrunkConfig
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 LOG_FORMATS = ("text", "json")
@@ -81,6 +81,34 @@ def check_trunk(trunk: TrunkConfig, prefix: str) -> None:
         raise ConfigError(f"{prefix}tls_ca_file: no such file {trunk.tls_ca_file!r}")
 
 
+def check_amd(amd: AmdConfig) -> None:
+    """``[amd]``: durations that let each rule fire, a threshold on the 16-bit scale."""
+    for name in (
+        "greeting_ms",
+        "after_greeting_silence_ms",
+        "initial_silence_ms",
+        "min_word_length_ms",
+        "max_word_length_ms",
+        "greeting_end_silence_ms",
+    ):
+        if getattr(amd, name) < 20:
+            raise ConfigError(f"amd.{name} must be at least 20 (one frame), got "
+                              f"{getattr(amd, name)}")  # fmt: skip
+    if not 1000 <= amd.total_analysis_ms <= 30000:
+        raise ConfigError(f"amd.total_analysis_ms must be 1000..30000, got {amd.total_analysis_ms}")
+    if not 1000 <= amd.max_greeting_wait_ms <= 120000:
+        raise ConfigError(
+            f"amd.max_greeting_wait_ms must be 1000..120000, got {amd.max_greeting_wait_ms}"
+        )
+    if amd.max_words < 1:
+        raise ConfigError(f"amd.max_words must be at least 1, got {amd.max_words}")
+    if not 1 <= amd.silence_threshold <= 32767:
+        raise ConfigError(f"amd.silence_threshold must be 1..32767, got {amd.silence_threshold}")
+    if amd.min_word_length_ms >= amd.max_word_length_ms:
+        raise ConfigError(f"amd.min_word_length_ms ({amd.min_word_length_ms}) must be below "
+                          f"amd.max_word_length_ms ({amd.max_word_length_ms})")  # fmt: skip
+
+
 def check_config(config: Config) -> None:
     """Refuse values of the right type that the service cannot use, naming the key."""
     _numbers("", config)
@@ -131,6 +159,7 @@ def check_config(config: Config) -> None:
                 raise ConfigError(f"{key}: {network!r} is not an IP network") from None
     if config.server.header_timeout <= 0:
         raise ConfigError("server.header_timeout must be above 0")
+    check_amd(config.amd)
 
 
 def _is_loopback(host: str) -> bool:

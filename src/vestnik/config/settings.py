@@ -226,6 +226,40 @@ class EdgeConfig:
 
 
 @dataclass
+class AmdConfig:
+    """Answering-machine detection (``detect_machine``), after Asterisk's AMD(): the same
+    parameters, in milliseconds, with defaults tuned on our labelled set (docs/telephony.md,
+    "Answering-machine detection"; docs/benchmarks.md has the measurement)."""
+
+    # Silence before the first word longer than this: no one speaks (verdict unknown).
+    initial_silence_ms: int = 2500
+    # Voice in the greeting longer than this: a machine (a person says "Алло?" and waits).
+    greeting_ms: int = 1500
+    # Silence after the first words longer than this: a person waiting for an answer.
+    after_greeting_silence_ms: int = 800
+    # Undecided after this much audio: unknown (the call stops listening).
+    total_analysis_ms: int = 5000
+    # Voice shorter than this is no word.
+    min_word_length_ms: int = 100
+    # Silence at least this long ends a word.
+    between_words_silence_ms: int = 50
+    # This many words before a pause: a machine.
+    max_words: int = 4
+    # One word longer than this: a machine (or a tone).
+    max_word_length_ms: int = 5000
+    # A 20 ms frame is silence below this mean absolute amplitude (Asterisk's 256 of 32767).
+    silence_threshold: int = 256
+    # ... or below the background level times this (steady noise counts as silence).
+    noise_ratio: float = 2.0
+    # A machine's greeting is over after this much silence (when no beep was heard) ...
+    greeting_end_silence_ms: int = 1500
+    # ... or this much silence after its beep.
+    beep_silence_ms: int = 200
+    # The message starts after this much of the machine's audio at the latest.
+    max_greeting_wait_ms: int = 20000
+
+
+@dataclass
 class LogConfig:
     # critical, error, warning, info or debug.
     level: str = "info"
@@ -250,6 +284,7 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     edge: EdgeConfig = field(default_factory=EdgeConfig)
+    amd: AmdConfig = field(default_factory=AmdConfig)
 
     @property
     def trunk_list(self) -> list[TrunkConfig]:
