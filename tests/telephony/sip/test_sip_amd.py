@@ -12,39 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.support.amd_audio import human_answer, silence, to_line, voicemail
-from tests.support.pcap import LoopbackCapture, read_rtp
-from tests.support.pcap_writer import write_rtp_pcap
-from tests.support.processes import LOOPBACK
-from tests.support.rtp_receiver import RtpReceiver
+from tests.support.listen_calls import call, telephony
+from tests.support.pcap import LoopbackCapture, read_rtp, write_udp
 from tests.support.sipp import SippUas, requires_sipp
-from tests.support.telephony import RecordingObserver, ready, tone
-from vestnik.calls import ContactKind
+from tests.support.telephony import tone
 from vestnik.calls.options import AnsweredBy
-from vestnik.calls.ports import CallResult, DialSpec, Listen
-from vestnik.config import Config
+from vestnik.calls.ports import Listen
 from vestnik.telephony.rtp import g711
-from vestnik.telephony.sip.adapter import SipTelephony
+from vestnik.telephony.rtp.packets import PT_PCMA, RtpPacket
 
 pytestmark = [requires_sipp, pytest.mark.sip]
 
-RTP_RANGE = (44000, 44998)
-PACER_PROCESS = True
 SSRC = 0x5EED  # the callee's stream (our pcap); any other SSRC is our message
 GREETING = "Здравствуйте, вы позвонили Ивану Петрову. Оставьте сообщение после сигнала."
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[RtpReceiver]:
-    r = RtpReceiver()
-    yield r
-    r.close()
 
 
 def callee_audio(kind: str) -> tuple[np.ndarray, int | None]:
@@ -55,59 +41,47 @@ def callee_audio(kind: str) -> tuple[np.ndarray, int | None]:
         return to_line(np.concatenate([signal, silence(4000)]), "PCMA"), None
     signal, end_ms, note = voicemail(rnd, rng, "ru", GREETING, with_beep=True)
     assert "beep" in note
-    return to_line(signal, "PCMA"), end_ms
+    return to_line(np.concatenate([signal, silence(3000)]), "PCMA"), end_ms
 
 
-async def place(sipp: SippUas, receiver: RtpReceiver) -> CallResult:
-    config = Config()
-    config.sip.bind_host, config.sip.port = LOOPBACK, 0
-    config.trunk.host, config.trunk.port = LOOPBACK, sipp.port
-    config.rtp.port_min, config.rtp.port_max = RTP_RANGE
-    config.rtp.pacer_process = PACER_PROCESS
-    telephony = SipTelephony(config)
-    await telephony.start()
-    try:
-        dial = DialSpec(1, "74993720692", "79161234567", ContactKind.PHONE, 10.0, "",
-                        listen=Listen(detect_machine=True))  # fmt: skip
-        message = tone(2.0, hz=440.0, level=8000.0)
-        handle = telephony.place_call(dial, ready(message), RecordingObserver())
-        return await asyncio.wait_for(handle.result(), 60)
-    finally:
-        await telephony.stop()
+def callee_pcap(path: Path, audio: np.ndarray) -> Path:
+    """The callee's audio as 20 ms PCMA packets for SIPp's ``play_pcap_audio``."""
+    datagrams = []
+    for i in range(len(audio) // 160):
+        payload = g711.PCMA.encode(audio[i * 160 : (i + 1) * 160])
+        datagrams.append((i * 0.02, RtpPacket(PT_PCMA, 1000 + i, 5000 + i * 160, SSRC,
+                                              payload, i == 0).pack()))  # fmt: skip
+    return write_udp(path, datagrams)
 
 
 @pytest.mark.parametrize("kind", ["human", "machine"])
-async def test_detect_machine_on_a_sipp_callee(
-    tmp_path: Path, receiver: RtpReceiver, kind: str
-) -> None:
+async def test_detect_machine_on_a_sipp_callee(tmp_path: Path, kind: str) -> None:
     audio, beep_end_ms = callee_audio(kind)
-    pcap = tmp_path / f"{kind}.pcap"
-    sipp = SippUas("uas_answer_play_pcap.xml", tmp_path, template={"pcap": pcap})
-    # Symmetric RTP, as a phone does it: SIPp's SDP names its media port, and its pcap is
-    # replayed from that port (play_pcap_audio keeps the file's source port).
-    write_rtp_pcap(pcap, audio, "PCMA", ssrc=SSRC, src_port=sipp.media_port)
-    for name, value in (("media_ip", LOOPBACK), ("media_port", sipp.media_port), ("pt", 8),
-                        ("codec", "PCMA")):  # fmt: skip
-        sipp.argv += ["-set", name, str(value)]
-    capture_filter = f"udp port {sipp.media_port}"
-    with LoopbackCapture(tmp_path / "call.pcap", capture_filter) as capture:
-        sipp.start()
-        try:
-            result = await place(sipp, receiver)
-            receiver.wait_quiet(0.5, 5.0)
-        finally:
-            code = await asyncio.to_thread(sipp.wait, 15.0)
-    assert code == 0, sipp.log()
+    pcap = callee_pcap(tmp_path / f"{kind}.pcap", audio)
+    template = {"pcap": pcap, "pts": "8", "events": "a=sendrecv"}
+    sipp = SippUas.launch("uas_answer_play.xml", tmp_path, template=template, timeout=60)
+    t = await telephony(sipp.port)
+    message = tone(2.0, hz=440.0, level=8000.0)
+    try:
+        # Our RTP range: both directions of the call's media, on one clock.
+        with LoopbackCapture(tmp_path / "call.pcap", "udp portrange 44000-44998") as capture:
+            outcome = await call(t, message, Listen(detect_machine=True), timeout=60)
+            await asyncio.sleep(0.2)
+            capture.stop()
+        assert await asyncio.to_thread(sipp.wait, 15.0) == 0, sipp.log()
+    finally:
+        sipp.stop()
+        await t.stop()
     packets = read_rtp(capture.path)
     theirs = [p for p in packets if p.ssrc == SSRC]
-    ours = [p for p in packets if p.ssrc != SSRC and p.payload_type == 8]
+    ours = [p for p in packets if p.ssrc != SSRC and p.payload_type == PT_PCMA]
     assert theirs, "SIPp played nothing"
     start = theirs[0].time  # the callee's audio starts here (its frame 0)
-    loud = [p for p in ours if np.abs(g711.alaw_decode(p.payload).astype(int)).mean() > 1000]
+    loud = [p for p in ours if np.abs(g711.PCMA.decode(p.payload).astype(int)).mean() > 1000]
     assert loud, "our message never arrived"
     message_at = loud[0].time - start
     expected = AnsweredBy.HUMAN if kind == "human" else AnsweredBy.MACHINE
-    assert result.answered_by is expected, result
+    assert outcome.result.answered_by is expected, outcome.result
     if beep_end_ms is None:
         # "Алло?" is over by ~2 s; the silence after it decides within ~1 s more.
         assert message_at < 4.0, message_at
