@@ -170,14 +170,18 @@ _FINISH_OWNED = _finish_statement(sa.and_(_c.id == _SID, _c.lease_owner == _OWNE
 _FINISH_MINE_QUEUED = _finish_statement(_MINE_QUEUED)
 
 
-def _claimable(at: float, due: ColumnElement[bool], order: Any, limit: int) -> Any:
+def claim_candidates(at: float, scheduled: bool, limit: int) -> sa.Select[Any]:
+    """The ids one pass of a claim may take: due scheduled sessions (``scheduled``) or the
+    unscheduled ones. Both are ordered by ``(scheduled_at, id)``, the index's own order, so
+    even a generic plan (PostgreSQL, a prepared statement) reads the index in order and stops
+    after ``limit`` rows; ordered by id alone, it scanned every waiting row (4 ms with 20,000
+    waiting, bench/claim_scheduled.py)."""
+    due = _c.scheduled_at <= at if scheduled else _c.scheduled_at.is_(None)
     return (
         sa.select(_c.id)
         .where(IS_QUEUED, due, sa.or_(_c.lease_owner.is_(None), _c.lease_expires_at < at))
-        .order_by(*order)
+        .order_by(_c.scheduled_at, _c.id)
         .limit(limit)
-        .with_for_update(skip_locked=True)
-        .cte("claimable")
     )
 
 
@@ -194,13 +198,14 @@ def claim_sessions(
     claimed too: the dialer finishes them as released without dialing.
     """
     rows: list[Row] = []
-    for due, order in (
-        (_c.scheduled_at <= at, (_c.scheduled_at, _c.id)),
-        (_c.scheduled_at.is_(None), (_c.id,)),
-    ):
+    for scheduled in (True, False):
         if limit - len(rows) <= 0:
             break
-        candidates = _claimable(at, due, order, limit - len(rows))
+        candidates = (
+            claim_candidates(at, scheduled, limit - len(rows))
+            .with_for_update(skip_locked=True)
+            .cte("claimable")
+        )
         rows += _rows(
             conn.execute(
                 _returning(

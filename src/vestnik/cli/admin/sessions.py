@@ -73,9 +73,8 @@ def session_json(row: Any) -> dict[str, Any]:
     the number of attempts begun (column ``attempt_count``), ``attempt_log`` each ended
     attempt (with ``_iso`` times), ``trunk_attempts`` the INVITEs of the last attempt (column
     ``attempts``, the trunk failover list)."""
-    data = dict(row)
-    data["trunk_attempts"] = data.pop("attempts", None)
-    data["attempts"] = data.pop("attempt_count", 0)
+    renamed = {"attempts": "trunk_attempts", "attempt_count": "attempts"}
+    data = {renamed.get(str(key), str(key)): value for key, value in dict(row).items()}
     data["attempt_log"] = [
         with_iso_times(entry, ("dial_at", "end_at")) for entry in data.get("attempt_log") or ()
     ]
