@@ -1,8 +1,8 @@
 """One session, several attempts, against a real SIPp callee: the whole service (HTTP API,
 dialer, SIP) on SQLite and PostgreSQL.
 
-The trunk is SIPp answering every INVITE with 180 then 486 Busy Here; the sessions are written
-with their effective options as the intake stores them (``tests.support.sessions``). What SIPp
+The trunk is SIPp answering every INVITE with 180 then 486 Busy Here; the sessions come from
+``start.informer_call`` with vestnik's extensions (``retry``, ``calling_window``). What SIPp
 received is the measure: INVITEs per contact, and when they arrived.
 """
 
@@ -18,23 +18,19 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from tests.support.dialer import trunk_config
+from tests.support.dialer import SHORT, trunk_config
 from tests.support.processes import async_wait_until
-from tests.support.sessions import event_payloads, events, provision, queue_with_options, session
+from tests.support.sessions import event_payloads, events, informer_call, provision, session
 from tests.support.sipp import SippUas, requires_sipp
-from vestnik.calls import FinishReason
-from vestnik.calls.options import CallingWindow, CallOptions, RetryPolicy
+from vestnik.calls.options import hhmm
 from vestnik.service import Service
 from vestnik.store import create_db_engine
 from vestnik.store.db import now
-from vestnik.store.schema import accounts
 
 pytestmark = [requires_sipp, pytest.mark.sip]
 
-BUSY = FinishReason.SUBSCRIBER_BUSY
 INTERVAL = 10  # the documented minimum of retry.interval
 # The dialer notices a due session at its next claim poll (20 ms here); the rest is the
 # database round trips of the claim and begin_dialing on a loaded 2-core machine.
@@ -47,14 +43,14 @@ class Busy:
     engine: Engine
     http: httpx.AsyncClient
     token: str
-    account_id: int
     sipp: SippUas
 
-    def queue(self, contact: str, options: CallOptions) -> int:
-        with self.engine.begin() as conn:
-            sid = queue_with_options(conn, self.account_id, options, contact=contact)
-        self.service.dialer.wake()  # as the API does after an insert
-        return sid
+    async def call(self, contact: str, **extensions: Any) -> int:
+        """start.informer_call with vestnik's extensions, through the API."""
+        body = informer_call(self.token, contact, SHORT, **extensions)
+        reply = (await self.http.post("/v4.0", json=body)).json()
+        assert "result" in reply, reply
+        return int(reply["result"]["data"]["call_session_id"])
 
     async def release(self, sid: int) -> dict[str, Any]:
         body = {
@@ -75,8 +71,6 @@ class Busy:
 async def busy_callee(tmp_path: Path, url: str) -> AsyncIterator[Busy]:
     engine = create_db_engine(url)
     token = provision(engine)
-    with engine.connect() as conn:
-        account_id = int(conn.execute(sa.select(accounts.c.id)).scalar_one())
     template = {"CODE": 486, "REASON": "Busy Here"}
     sipp = SippUas.launch(
         "uas_reject.xml", tmp_path / "sipp", calls=None, timeout=None, template=template
@@ -87,7 +81,7 @@ async def busy_callee(tmp_path: Path, url: str) -> AsyncIterator[Busy]:
         try:
             base = f"http://127.0.0.1:{service.http_port}"
             async with httpx.AsyncClient(base_url=base, timeout=10) as http:
-                yield Busy(service, engine, http, token, account_id, sipp)
+                yield Busy(service, engine, http, token, sipp)
         finally:
             await service.stop()
     finally:
@@ -95,19 +89,20 @@ async def busy_callee(tmp_path: Path, url: str) -> AsyncIterator[Busy]:
         engine.dispose()
 
 
-def moscow_window(start_offset: int, minutes: int) -> CallingWindow:
+def moscow_window(start_offset: int, minutes: int) -> dict[str, str]:
     """A window opening ``start_offset`` minutes from now, ``minutes`` long, in Moscow time."""
     moscow_now = (int(now() // 60) + 180) % 1440  # Moscow is UTC+3 all year
     start = (moscow_now + start_offset) % 1440
-    return CallingWindow(start, (start + minutes) % 1440, "contact", "Europe/Moscow")
+    till = (start + minutes) % 1440
+    return {"from": hhmm(start), "till": hhmm(till), "timezone": "Europe/Moscow"}
 
 
 async def test_busy_callee_gets_exactly_n_invites_at_the_interval(
     tmp_path: Path, db_url: str
 ) -> None:
-    retry = CallOptions(retry=RetryPolicy(3, INTERVAL, (BUSY,)))
+    retry = {"attempts": 3, "interval": INTERVAL, "on": ["subscriber_busy"]}
     async with busy_callee(tmp_path, db_url) as run:
-        sid = run.queue("79260001001", retry)
+        sid = await run.call("79260001001", retry=retry)
         row = await run.finished(sid, timeout=3 * INTERVAL + 15)
         invites = run.sipp.invite_times()
     assert (row["finish_reason"], row["attempt_count"], row["sip_code"]) == (
@@ -139,11 +134,11 @@ async def test_busy_callee_gets_exactly_n_invites_at_the_interval(
 
 
 async def test_windows_and_release_of_waiting_sessions(tmp_path: Path, db_url: str) -> None:
-    retry = RetryPolicy(3, INTERVAL, (BUSY,))
+    retry = {"attempts": 3, "interval": INTERVAL, "on": ["subscriber_busy"]}
     async with busy_callee(tmp_path, db_url) as run:
-        closed = run.queue("79260001011", CallOptions(calling_window=moscow_window(120, 60)))
-        open_ = run.queue("79260001012", CallOptions(calling_window=moscow_window(-30, 60)))
-        retried = run.queue("79260001013", CallOptions(retry=retry))
+        closed = await run.call("79260001011", calling_window=moscow_window(120, 60))
+        open_ = await run.call("79260001012", calling_window=moscow_window(-30, 60))
+        retried = await run.call("79260001013", retry=retry)
         await run.finished(open_, timeout=10)
         await async_wait_until(
             lambda: "attempt_failed" in events(run.engine, retried), 10, "the first attempt"

@@ -1,62 +1,22 @@
-"""When a session's next attempt may start: the retry rule and the calling window.
+"""When a session's next attempt may start: the retry rule, with the calling window.
 
-Pure functions of the stored options and a time (UNIX seconds). The dialer's store calls them
-in the transaction that ends an attempt (``store.attempts``) and in the claim (a session whose
-window is closed now waits for its opening).
-
-``window_opening`` is the minimal calling-window function the retry rule needs; the intake's
-own window rules live in ``calls.window`` (helper "intake" owns that module).
+Pure functions of the stored options and a time (UNIX seconds). The store calls them in the
+transaction that ends an attempt (``store.attempts``) and in the claim (a session whose window
+is closed now waits for its opening). The window's own rules (open at an instant, its next
+opening, DST) are ``calls.window``'s.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
 from vestnik.calls.model import FinishReason
-from vestnik.calls.options import CONTACT_ZONE, CallingWindow, CallOptions
-
-# The zone of a window whose zone was not resolved for the session (documented default).
-DEFAULT_ZONE = "Europe/Moscow"
-
-
-def window_zone(window: CallingWindow) -> ZoneInfo:
-    """The zone the window is read in: the one resolved at intake, else the requested IANA
-    name, else ``DEFAULT_ZONE`` (also for a name this machine's tz database does not know)."""
-    for name in (window.zone, None if window.timezone == CONTACT_ZONE else window.timezone):
-        if name:
-            try:
-                return ZoneInfo(name)
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    return ZoneInfo(DEFAULT_ZONE)
-
-
-def window_open(window: CallingWindow, at: float) -> bool:
-    """Whether ``at`` is inside the window (``from`` inclusive, ``till`` exclusive; ``till`` <
-    ``from`` wraps past midnight; ``from`` = ``till`` is the whole day)."""
-    local = datetime.fromtimestamp(at, window_zone(window))
-    minute = local.hour * 60 + local.minute + (local.second + local.microsecond / 1e6) / 60
-    start, till = window.start, window.till
-    if start == till:
-        return True
-    if start < till:
-        return start <= minute < till
-    return minute >= start or minute < till
+from vestnik.calls.options import CallingWindow, CallOptions
+from vestnik.calls.window import next_opening
 
 
 def window_opening(window: CallingWindow | None, at: float) -> float:
-    """``at`` when the window is open then (or there is none), else the next time it opens."""
-    if window is None or window_open(window, at):
-        return at
-    zone = window_zone(window)
-    day = datetime.fromtimestamp(at, zone).date()
-    for offset in range(3):  # today's opening, else tomorrow's (a DST day may shift it)
-        midnight = datetime(day.year, day.month, day.day, tzinfo=zone) + timedelta(days=offset)
-        opening = (midnight + timedelta(minutes=window.start)).astimezone(UTC).timestamp()
-        if opening > at:
-            return opening
-    return at  # unreachable for a valid window: dial rather than wait forever
+    """``at`` when the window is open then (or there is none), else its next opening, read in
+    the zone resolved for the session (``calls.window``: else Europe/Moscow)."""
+    return at if window is None else next_opening(window, at)
 
 
 def next_attempt_at(
