@@ -18,16 +18,25 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from tests.support.dialer import SHORT, trunk_config
 from tests.support.processes import async_wait_until
-from tests.support.sessions import event_payloads, events, informer_call, provision, session
+from tests.support.sessions import (
+    event_payloads,
+    events,
+    informer_call,
+    provision,
+    queue_with_options,
+    session,
+)
 from tests.support.sipp import SippUas, requires_sipp
-from vestnik.calls.options import hhmm
+from vestnik.calls.options import CallingWindow, CallOptions, hhmm, parse_hhmm
 from vestnik.service import Service
 from vestnik.store import create_db_engine
 from vestnik.store.db import now
+from vestnik.store.schema import accounts
 
 pytestmark = [requires_sipp, pytest.mark.sip]
 
@@ -139,10 +148,19 @@ async def test_windows_and_release_of_waiting_sessions(tmp_path: Path, db_url: s
         closed = await run.call("79260001011", calling_window=moscow_window(120, 60))
         open_ = await run.call("79260001012", calling_window=moscow_window(-30, 60))
         retried = await run.call("79260001013", retry=retry)
+        # Due an hour ago (a window that opened while no dialer ran), closed now: the claim
+        # puts it back with its next opening, no INVITE.
+        missed = _waiting_since_an_hour(run.engine, "79260001014", moscow_window(120, 60))
         await run.finished(open_, timeout=10)
         await async_wait_until(
             lambda: "attempt_failed" in events(run.engine, retried), 10, "the first attempt"
         )
+        await async_wait_until(
+            lambda: session(run.engine, missed)["scheduled_at"] > now(), 5, "deferred at claim"
+        )
+        deferred = session(run.engine, missed)
+        assert (deferred["state"], deferred["lease_owner"]) == ("queued", None)
+        assert 115 * 60 < deferred["scheduled_at"] - now() < 121 * 60
         waiting = session(run.engine, closed)
         assert (waiting["state"], waiting["lease_owner"], waiting["attempt_count"]) == (
             "queued", None, 0,
@@ -157,6 +175,18 @@ async def test_windows_and_release_of_waiting_sessions(tmp_path: Path, db_url: s
     assert rows[closed]["finish_reason"] == "released" and rows[closed]["dial_at"] is None
     assert rows[open_]["finish_reason"] == "subscriber_busy"
     assert (rows[retried]["finish_reason"], rows[retried]["attempt_count"]) == ("released", 1)
-    assert counts == {"79260001012": 1, "79260001013": 1}
+    assert counts == {"79260001012": 1, "79260001013": 1}  # none for closed or missed
     assert events(run.engine, closed) == ["call_finished"]
     assert events(run.engine, retried) == ["call_started", "attempt_failed", "call_finished"]
+
+
+def _waiting_since_an_hour(engine: Engine, contact: str, window: dict[str, str]) -> int:
+    start, till = (parse_hhmm(window[k]) for k in ("from", "till"))
+    assert start is not None and till is not None
+    zone = window["timezone"]
+    options = CallOptions(calling_window=CallingWindow(start, till, zone, zone))
+    with engine.begin() as conn:
+        account_id = int(conn.execute(sa.select(accounts.c.id)).scalar_one())
+        return queue_with_options(
+            conn, account_id, options, contact=contact, scheduled_at=now() - 3600
+        )

@@ -1,6 +1,9 @@
 """The dialer's loops, each with its own back-off while the database is unavailable.
 
-- claim: take queued sessions from the table (the work queue) while there is room;
+- claim: take due queued sessions from the table (the work queue) while there is room (a
+  session whose calling window is closed goes back with ``scheduled_at`` = its opening); an
+  idle claim polls every ``poll_interval_seconds``, which bounds how late a session that
+  becomes due (a retry, a window's opening) is dialled;
 - renew: extend the leases of every session in hand (``lease_seconds / 3``); a lease lost to
   another dialer's sweep hangs its call up;
 - release poll: ``release_requested`` for sessions in hand (~200 ms); those are hung up;
@@ -15,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from vestnik.calls.events import iso
 from vestnik.calls.session import CallSession
 from vestnik.config import DialerConfig
 from vestnik.dialer.call import InHand, Interrupt
@@ -72,10 +76,14 @@ class DialerLoops:
                 backoff.ok(started)
             for done in claim.settled:
                 log.info("session %d finished at claim: %s", done.id, done.finish_reason)
+            for later in claim.deferred:
+                log.info("session %d: calling window closed, waits until %s", later.id,
+                         iso(later.scheduled_at))  # fmt: skip
             deadline = asyncio.get_running_loop().time() + self.settings.slot_wait_seconds
             for session in claim.to_dial:
                 self._start_session(session, deadline)
-            short = asked == 0 or len(claim.to_dial) + len(claim.settled) < asked
+            taken = len(claim.to_dial) + len(claim.settled) + len(claim.deferred)
+            short = asked == 0 or taken < asked
             if short and not hand.stopping:
                 await self._idle(self.settings.poll_interval_seconds)
 
