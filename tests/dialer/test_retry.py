@@ -21,7 +21,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
+from tests.support.callee_rtp import Press
 from tests.support.dialer import SHORT, trunk_config
+from tests.support.listen_calls import callee as listen_callee
 from tests.support.processes import async_wait_until
 from tests.support.sessions import (
     event_payloads,
@@ -190,3 +192,38 @@ def _waiting_since_an_hour(engine: Engine, contact: str, window: dict[str, str])
         return queue_with_options(
             conn, account_id, options, contact=contact, scheduled_at=now() - 3600
         )
+
+
+async def test_a_reply_reaches_the_session_its_attempt_and_call_finished(
+    tmp_path: Path, db_url: str
+) -> None:
+    """The dialer's side of collect_dtmf: the options become ``DialSpec.listen``, the result's
+    ``dtmf_reply`` is stored on the session and its attempt and sent with ``call_finished``
+    (a SIPp callee that answers and sends RFC 4733 "1" two seconds in)."""
+    engine = create_db_engine(db_url)
+    token = provision(engine)
+    sipp = listen_callee(tmp_path / "sipp", [Press(2.0, "1")])
+    try:
+        service = Service(trunk_config(tmp_path, db_url, sipp))
+        await service.start()
+        try:
+            base = f"http://127.0.0.1:{service.http_port}"
+            async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+                run = Busy(service, engine, http, token, sipp)
+                collect = {"max_digits": 1, "timeout": 5}
+                sid = await run.call("79260001021", collect_dtmf=collect)
+                row = await run.finished(sid, timeout=20)
+        finally:
+            await service.stop()
+    finally:
+        sipp.stop()
+        engine.dispose()
+    assert (row["finish_reason"], row["dtmf_reply"], row["attempt_count"]) == (
+        "success_finish", "1", 1,
+    )  # fmt: skip
+    assert [(a["attempt"], a["dtmf_reply"]) for a in row["attempt_log"]] == [(1, "1")]
+    finished = event_payloads(engine, sid)[-1]
+    assert finished["notification_mnemonic"] == "call_finished"
+    assert (finished["dtmf_reply"], finished["attempts"], finished["answered_by"]) == (
+        "1", 1, None,
+    )  # fmt: skip
