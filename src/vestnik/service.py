@@ -229,6 +229,7 @@ class Service:
         from vestnik.api import create_app
         from vestnik.api.dataapi import dataapi_routes
         from vestnik.api.metrics import metrics_routes
+        from vestnik.api.recordings import recording_routes
         from vestnik.api.upload import upload_routes
         from vestnik.media.audiofile import MediaImporter
 
@@ -236,6 +237,7 @@ class Service:
             *metrics_routes(engine),
             *dataapi_routes(self.config, engine),
             *upload_routes(self.config, engine, MediaImporter(self.config)),
+            *recording_routes(self.config, engine),
             *self._extra_routes,
         ]
         # A queued session is claimed at once instead of at the dialer's next poll.

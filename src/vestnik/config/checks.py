@@ -8,6 +8,7 @@ import ipaddress
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from vestnik.config.settings import Config, ConfigError, RtpConfig, TrunkConfig
 
@@ -131,6 +132,24 @@ def check_config(config: Config) -> None:
                 raise ConfigError(f"{key}: {network!r} is not an IP network") from None
     if config.server.header_timeout <= 0:
         raise ConfigError("server.header_timeout must be above 0")
+    if config.dialer.max_recording_seconds <= 0:
+        raise ConfigError("dialer.max_recording_seconds must be above 0")
+    check_public_url(config.server.public_url)
+
+
+def check_public_url(url: str) -> None:
+    """``server.public_url``: empty, or an absolute http(s) URL without query or fragment."""
+    if not url:
+        return
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:
+        raise ConfigError(f"server.public_url has a bad port: {url!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"server.public_url must be an http:// or https:// URL, got {url!r}")
+    if parts.query or parts.fragment or parts.username is not None:
+        raise ConfigError(f"server.public_url must have no user, query or fragment, got {url!r}")
 
 
 def _is_loopback(host: str) -> bool:

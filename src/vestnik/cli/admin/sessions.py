@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from vestnik.calls import CallState, FinishReason
+from vestnik.cli.admin import recordings
 from vestnik.cli.admin.shared import object_actions
 from vestnik.cli.common import (
     CliError,
@@ -49,6 +50,7 @@ def register(objects: SubParsers) -> None:
         handler=session_release,
     )
     p.add_argument("session_id", metavar="ID", type=record_id)
+    recordings.register(actions)
     p = command_parser(actions, "list", help="recent sessions, newest first", handler=session_list)
     p.add_argument("--account", metavar="ACCOUNT", help="account id or name")
     p.add_argument("--state", choices=[s.value for s in CallState])
@@ -88,9 +90,11 @@ def _attempt_text(attempt: dict[str, Any]) -> str:
 def session_show(args: argparse.Namespace) -> None:
     with reading(args) as conn:
         row = store.get_session(conn, args.session_id)
+        recording = recordings.recording_list(conn, args, args.session_id)
     if row is None:
         raise CliError(f"call session {args.session_id} not found")
     data = session_json(row)
+    data["recording"] = recording
     emit(args, data, lambda: session_fields(data))
 
 

@@ -1,0 +1,1 @@
+"""Listening to the callee: RTP in, DTMF replies, answering-machine detection, recordings."""
