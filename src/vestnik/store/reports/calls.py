@@ -77,7 +77,10 @@ _total = _duration(_cs.end_at, _dial_start)
 _is_lost = sa.case((_cs.answer_at.is_(None), sa.true()), else_=sa.false())
 _INFORMER = "the informer call is never transferred"
 _RECORDING_IDS = recording_ids_expr()
-_RECORDS = "`record: true`: the ids (strings) of the session's recordings, one per answer"
+_RECORDS = (
+    "`record: true`: the ids (strings) of the session's recordings, one per answered "
+    "attempt, oldest first"
+)
 _WAV = "(every recording is a WAV file)"
 _LINK = (
     "the download URL of the last recording: `[server] public_url` + "
