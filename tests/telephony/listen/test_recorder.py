@@ -70,7 +70,7 @@ def test_bounded_by_max_seconds() -> None:
     recording = recorder.recording()
     assert recording is not None
     callee, ours = channels(recording.wav)
-    assert len(callee) == 4000 and recording.duration_ms == 500
+    assert len(callee) == len(ours) == 4000 and recording.duration_ms == 500
     # The frame that straddles the bound is cut at it.
     recorder.add(0, 3950, ramp(160))
     callee, _ = channels(recorder.recording().wav)  # type: ignore[union-attr]

@@ -1,0 +1,180 @@
+"""``record: true`` against a real callee: SIPp answers and plays known audio (an RTP pcap
+written here), the call is placed through SipTelephony with ``Listen(record=True)``, and the
+recording's channel 1 is compared frame by frame (20 ms) with what the callee sent, channel 2
+with our message.
+
+The callee's audio is encoded and decoded by sox (A-law), not by vestnik's G.711, so the
+reference does not come from the code under test. The recorder places the callee's frames by
+RTP timestamp from the first packet's arrival: one alignment offset (found, then bounded) holds
+for every frame, and every frame the callee sent must be there, sample for sample; a frame
+that is not is reported as lost (not found anywhere) or displaced (found elsewhere).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import soundfile
+
+from tests.support.pcap import read_rtp
+from tests.support.pcap_writer import FRAME_SAMPLES, write_rtp_pcap
+from tests.support.processes import require_binary
+from tests.support.sipp import SippUas, requires_sipp
+from tests.support.speech import speech
+from tests.support.telephony import RecordingObserver, ready
+from vestnik.calls import ContactKind, FinishReason
+from vestnik.calls.audio import SAMPLE_RATE, Pcm
+from vestnik.calls.ports import DialSpec, Listen
+from vestnik.config import Config
+from vestnik.telephony.sip.adapter import SipTelephony
+
+pytestmark = [requires_sipp, pytest.mark.sip]
+
+CALLER, CALLEE = "74993720692", "79161234567"
+Int16 = npt.NDArray[np.int16]
+
+
+def sweep(seconds: float, f0: float, f1: float, level: float) -> Int16:
+    """A linear chirp with a rising envelope: no two 20 ms frames alike."""
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    phase = 2 * np.pi * (f0 * t + (f1 - f0) * t**2 / (2 * seconds))
+    envelope = 0.4 + 0.6 * t / seconds
+    return np.round(level * envelope * np.sin(phase)).astype(np.int16)
+
+
+def sox_alaw(pcm: Int16, workdir: Path) -> tuple[bytes, Int16]:
+    """``pcm`` A-law encoded by sox, and what those bytes decode to (sox again)."""
+    sox = require_binary("sox", "sox")
+    raw, alaw = workdir / "callee.s16", workdir / "callee.al"
+    raw.write_bytes(pcm.astype("<i2").tobytes())
+    fmt = ["-r", str(SAMPLE_RATE), "-c", "1"]
+    subprocess.run([sox, "-t", "s16", *fmt, str(raw), "-t", "al", str(alaw)], check=True,
+                   timeout=30)  # fmt: skip
+    decoded = subprocess.run(
+        [sox, "-t", "al", *fmt, str(alaw), "-t", "s16", "-"],
+        check=True, capture_output=True, timeout=30,
+    ).stdout  # fmt: skip
+    return alaw.read_bytes(), np.frombuffer(decoded, dtype="<i2").astype(np.int16)
+
+
+def find_exact(haystack: Int16, needle: Int16) -> list[int]:
+    """Every offset where ``needle`` occurs in ``haystack`` sample for sample."""
+    if len(haystack) < len(needle):
+        return []
+    windows = np.lib.stride_tricks.sliding_window_view(haystack, len(needle))
+    return [int(i) for i in np.flatnonzero((windows == needle).all(axis=1))]
+
+
+def close(recorded: Int16, sent: Int16) -> bool:
+    """Equal but for G.711 quantisation (ours may be recorded before or after encoding)."""
+    diff = np.abs(recorded.astype(np.int32) - sent.astype(np.int32))
+    return bool((diff <= 64 + np.abs(sent.astype(np.int32)) // 16).all())
+
+
+@pytest.fixture
+async def telephony(sipp_port: int) -> AsyncIterator[SipTelephony]:
+    config = Config()
+    config.sip.bind_host = "127.0.0.1"
+    config.sip.port = 0
+    config.trunk.host = "127.0.0.1"
+    config.trunk.port = sipp_port
+    config.trunk.codecs = ["PCMA"]
+    config.rtp.port_min, config.rtp.port_max = 45200, 45398
+    t = SipTelephony(config)
+    await t.start()
+    yield t
+    await t.stop()
+
+
+@pytest.fixture
+def callee(tmp_path: Path) -> tuple[bytes, Int16]:
+    """The callee's audio: a rising sweep then speech, 20 ms frames (sox-encoded, decoded)."""
+    said = speech("Алло, слушаю вас. Говорите.")[: int(1.6 * SAMPLE_RATE)]
+    pcm = np.concatenate([sweep(1.2, 250, 3300, 9000), said])
+    pcm = pcm[: len(pcm) // FRAME_SAMPLES * FRAME_SAMPLES]
+    return sox_alaw(pcm, tmp_path)
+
+
+@pytest.fixture
+def sipp(tmp_path: Path, callee: tuple[bytes, Int16]) -> Iterator[SippUas]:
+    encoded, _ = callee
+    pcap = tmp_path / "callee.pcap"
+    frames = write_rtp_pcap(pcap, encoded)
+    assert frames == len(encoded) // FRAME_SAMPLES == len(read_rtp(pcap))
+    uas = SippUas.launch("uas_answer_play_pcap.xml", tmp_path, template={"pcap": pcap})
+    yield uas
+    uas.stop()
+
+
+@pytest.fixture
+def sipp_port(sipp: SippUas) -> int:
+    return sipp.port
+
+
+async def test_recording_holds_every_frame_the_callee_sent_and_our_message(
+    sipp: SippUas, telephony: SipTelephony, callee: tuple[bytes, Int16]
+) -> None:
+    _, sent = callee
+    message = sweep(4.5, 3000, 400, 6000)  # longer than the callee's 2.8 s: they all arrive
+    dial = DialSpec(1, CALLER, CALLEE, ContactKind.PHONE, 5.0, "", listen=Listen(record=True))
+    handle = telephony.place_call(dial, ready(message), RecordingObserver())
+    result = await asyncio.wait_for(handle.result(), 30)
+    assert result.finish_reason is FinishReason.SUCCESS_FINISH, result
+    assert result.recording is not None, "record: true gave no recording"
+    assert await asyncio.to_thread(sipp.wait, 15.0) == 0, sipp.log()
+
+    data, rate = soundfile.read(io.BytesIO(result.recording.wav), dtype="int16")
+    info = soundfile.info(io.BytesIO(result.recording.wav))
+    assert (rate, info.channels, info.subtype) == (SAMPLE_RATE, 2, "PCM_16")
+    assert abs(result.recording.duration_ms - len(data) * 1000 / SAMPLE_RATE) <= 1
+    theirs, ours = data[:, 0].copy(), data[:, 1].copy()
+    assert_callee_frames(theirs, sent)
+    assert_our_message(ours, message)
+
+
+def assert_callee_frames(theirs: Pcm, sent: Int16) -> None:
+    frames = [sent[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES] for k in range(len(sent) // 160)]
+    starts = find_exact(theirs, frames[0])
+    assert starts, "the callee's first frame is not in the recording"
+    offset = starts[0]
+    # SIPp starts playing at the ACK: its audio lands within a second of the answer.
+    assert offset < SAMPLE_RATE, f"the callee's audio starts {offset / SAMPLE_RATE:.3f} s in"
+    lost, displaced = [], []
+    for k, frame in enumerate(frames):
+        at = offset + k * FRAME_SAMPLES
+        if np.array_equal(theirs[at : at + FRAME_SAMPLES], frame):
+            continue
+        (displaced if find_exact(theirs, frame) else lost).append(k)
+    assert not lost and not displaced, (
+        f"{len(frames)} frames sent; lost (not in the recording): {lost}; displaced: {displaced}"
+    )
+    # Nothing but the callee's audio on channel 1: silence before and after it.
+    end = offset + len(frames) * FRAME_SAMPLES
+    assert not theirs[:offset].any() and not theirs[end:].any()
+
+
+def assert_our_message(ours: Pcm, message: Int16) -> None:
+    first = message[:FRAME_SAMPLES]
+    windows = np.lib.stride_tricks.sliding_window_view(ours, FRAME_SAMPLES)
+    candidates = [int(i) for i in range(len(windows)) if close(windows[i], first)]
+    assert candidates, "our message's first frame is not on channel 2"
+    start = candidates[0]
+    recorded = ours[start : start + len(message)]
+    assert len(recorded) == len(message), (
+        f"channel 2 holds {len(recorded) / SAMPLE_RATE:.2f} s of the {len(message) / 8000} s "
+        "message"
+    )
+    bad = [
+        k
+        for k in range(len(message) // FRAME_SAMPLES)
+        if not close(recorded[k * 160 : (k + 1) * 160], message[k * 160 : (k + 1) * 160])
+    ]
+    assert not bad, f"message frames not on channel 2 as sent: {bad[:20]}"
+    assert not ours[:start].any() and not ours[start + len(message) :].any()
