@@ -183,6 +183,12 @@ def test_bad_environment_values_raise_config_error(name: str, value: str) -> Non
             "server.trusted_proxies: 'proxy' is not an IP network",
         ),
         ({"VESTNIK_SERVER_HEADER_TIMEOUT": "0"}, "server.header_timeout must be above 0"),
+        ({"VESTNIK_DIALER_MAX_RECORDING_SECONDS": "0"}, "max_recording_seconds must be above 0"),
+        ({"VESTNIK_SERVER_PUBLIC_URL": "calls.example.ru"}, "must be an http:// or https:// URL"),
+        ({"VESTNIK_SERVER_PUBLIC_URL": "ftp://calls.example.ru"}, "must be an http:// or https"),
+        ({"VESTNIK_SERVER_PUBLIC_URL": "https://h.ru/?a=1"}, "must have no user, query or"),
+        ({"VESTNIK_SERVER_PUBLIC_URL": "https://u:p@h.ru/"}, "must have no user, query or"),
+        ({"VESTNIK_SERVER_PUBLIC_URL": "https://h.ru:99999/"}, "server.public_url has a bad port"),
     ],
 )
 def test_unusable_values_raise_config_error(env: dict[str, str], message: str) -> None:
@@ -384,6 +390,7 @@ SAMPLES = {
     "trunk.tls_ca_file": "/etc/hostname",  # must exist
     "trunk.name": "carrier-a",
     "tts.engine": "piper",
+    "server.public_url": "https://calls.example.ru",
 }
 
 

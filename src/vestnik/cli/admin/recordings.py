@@ -59,6 +59,15 @@ def recording_list(conn: Connection, args: argparse.Namespace, session_id: int) 
     ]
 
 
+def recording_text(listed: list[dict[str, Any]]) -> str:
+    """``session show``'s text for :func:`recording_list`: one line per recording."""
+    return "; ".join(
+        f"{r['id']} (attempt {r['attempt']}, {r['duration_ms'] / 1000:.1f} s, {r['size']} bytes) "
+        f"{r['url']}"
+        for r in listed
+    )
+
+
 def session_recording(args: argparse.Namespace) -> None:
     with reading(args) as conn:
         found = find_recording(conn, args.session_id, attempt=args.attempt)
