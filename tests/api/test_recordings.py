@@ -191,6 +191,10 @@ def test_another_accounts_or_unknown_recording_404(seeded: Seeded) -> None:
             session_id,
             recording_id,
         )
+    # Without the trailing slash: a redirect to the path with it.
+    response = api.http.get(path(seeded.session_id, rid).rstrip("/"))
+    assert response.status_code == 307
+    assert response.headers["location"].endswith(path(seeded.session_id, rid))
     # A path that is no recording's shape at all is the app's plain 404.
     response = api.http.get("/system/media/talk/x/1/", params={"access_token": api.token})
     assert response.status_code == 404
