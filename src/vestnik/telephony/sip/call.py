@@ -8,6 +8,7 @@ ready and the pacer reporting that everything was sent. Each call ends in exactl
 Call flow: INVITE (SDP offer: our codecs in preference order + telephone-event) → 1xx (180/183
 → ``on_ringing``; early media is not an answer) → 200 OK → ACK (sippy), ``on_answered``, RTP
 starts at once (silence until there is something to send) → DTMF string → message → BYE.
+``DialSpec.listen``: the callee is read too (``listen.flow.ListenFlow``); else never.
 ``dialing_timeout`` or ``release()`` before the answer → CANCEL (a 200 OK racing
 the CANCEL is ACKed and BYEd by sippy's Cancelling state).
 
@@ -32,6 +33,7 @@ from vestnik.calls import FinishReason, finish_reason_for_sip_code
 from vestnik.calls.audio import Pcm
 from vestnik.calls.ports import CallObserver, CallResult, DialSpec
 from vestnik.config import TrunkConfig
+from vestnik.telephony.listen.flow import ListenFlow, listen_result
 from vestnik.telephony.rtp import sdp
 from vestnik.telephony.rtp.g711 import G711Codec, get_codec
 from vestnik.telephony.rtp.pacer.ipc import RemoteStream
@@ -89,6 +91,7 @@ class SipCall:
         self._stream: RtpStream | RemoteStream | None = None
         self._sock: Any = None
         self._answered_at: float | None = None  # time.monotonic() of the 200 OK
+        self._flow: ListenFlow | None = None  # dial.listen: the callee is read
         self._result: asyncio.Future[CallResult] = self._loop.create_future()
         self._task = self._loop.create_task(self._main(), name=f"call {dial.session_id}")
 
@@ -152,6 +155,8 @@ class SipCall:
 
     def _cleanup(self) -> None:
         self._leave()
+        if self._flow is not None:
+            self._flow.close()  # stop reading before the socket can go
         if self._stream is not None:
             self._stream.stop()  # the pacer closes the socket when it drops the stream
         elif self._sock is not None:
@@ -183,7 +188,8 @@ class SipCall:
         stream = self._stream
         if stream is not None and stream.first_sent_at is not None and self._answered_at:
             delay = max(0.0, stream.first_sent_at - self._answered_at)
-        return CallResult(reason, code, phrase, self.call_id, detail, delay)
+        heard = listen_result(self.dial.listen, self._flow)
+        return CallResult(reason, code, phrase, self.call_id, detail, delay, **heard)
 
     async def _run(self) -> CallResult:
         t = self.telephony
@@ -405,24 +411,20 @@ class SipCall:
         items = dtmf_items(
             self.dial.dtmf, codec, chosen.telephone_event, dialer.dtmf_tone_ms, dialer.dtmf_gap_ms
         )
-        sock = self._sock
-        self._stream = t.pacer.open_stream(
-            sock,
-            codec,
-            chosen.telephone_event,
-            on_done=lambda _stream: self._stream_done(sock),
-            items=items,
-        )
+        sock, listen = self._sock, self.dial.listen
+        if listen is not None:
+            dtmf = (self.dial.dtmf, items, dialer.dtmf_tone_ms, dialer.dtmf_gap_ms)
+            self._flow = ListenFlow(listen, sock, chosen.telephone_event, self._signals.put_nowait,
+                                    self._answered_at, t.config, dtmf)  # fmt: skip
+        self._stream = t.pacer.open_stream(sock, codec, chosen.telephone_event,
+                                           on_done=lambda _stream: self._stream_done(sock),
+                                           items=items if listen is None else ())  # fmt: skip
+        if self._flow is not None:
+            self._flow.start(self._stream)
         return self._stream, codec
 
-    def _on_talk_signal(
-        self,
-        signal: tuple[Any, ...],
-        stream: RtpStream | RemoteStream,
-        codec: G711Codec,
-        code: int,
-        phrase: str,
-    ) -> CallResult | None:
+    def _on_talk_signal(self, signal: tuple[Any, ...], stream: RtpStream | RemoteStream,
+                        codec: G711Codec, code: int, phrase: str) -> CallResult | None:  # fmt: skip
         """What a signal after the answer does; the call's result once it is over."""
         kind = signal[0]
         if kind == "audio":
@@ -434,9 +436,18 @@ class SipCall:
                 return self._result_for(
                     FinishReason.INTERNAL_ERROR, code, phrase, f"message not rendered: {exc}"
                 )
-            if pcm is not None:
-                stream.play(self.telephony.encoded.get(pcm, codec))
-            stream.finish()
+            encoded = self.telephony.encoded.get(pcm, codec) if pcm is not None else b""
+            if self._flow is not None:
+                self._flow.audio(pcm, encoded)
+            else:
+                stream.play(encoded)
+                stream.finish()
+        elif kind == "listen":
+            assert self._flow is not None
+            if self._flow.signal(signal):  # the reply is complete: we hang up
+                stream.stop()
+                self._hangup()
+                return self._result_for(FinishReason.SUCCESS_FINISH, code, phrase)
         elif kind == "played":
             self._hangup()
             if stream.finished:
@@ -471,9 +482,13 @@ class SipCall:
         task.add_done_callback(lambda _t: self._post(("audio",)))
 
     def _stream_done(self, sock: Any) -> None:
-        """Pacer thread: the stream is dropped, so its socket can go."""
+        """Pacer thread: the stream is dropped, so its socket can go (a listening call's on
+        the loop, once it is no longer read)."""
         try:
-            sock.close()
+            if self._flow is None:
+                sock.close()
+            else:
+                self._flow.close_socket(sock)
         finally:
             self._post(("played",))
 

@@ -11,11 +11,13 @@ Parent → child:
   child with the stream's codec);
 - ``("buffer", key, audio)``: an encoded message, sent once however many streams play it;
   ``("play", id, key)`` queues it on a stream; ``("drop", key)``: no stream needs it any more;
-- ``("finish", id)``, ``("stop", id)``: ``RtpStream.finish`` / ``RtpStream.stop``;
+- ``("finish", id)``, ``("stop", id)``, ``("cut", id)``: ``RtpStream.finish`` / ``stop`` /
+  ``cut`` (a ``Mark`` travels as an item of ``items``);
 - ``("close",)``: end the child.
 
-Child → parent: ``("ready",)``, ``("first", id, monotonic time)``, ``("done", id, finished,
-packets, errors)`` and ``("stats", PacerStats as a dict, recent tick lags)``.
+Child → parent: ``("ready",)``, ``("first", id, monotonic time)``, ``("mark", id, token,
+tick)`` (``RtpStream.on_mark``), ``("done", id, finished, packets, errors)`` and ``("stats",
+PacerStats as a dict, recent tick lags)``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import struct
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from vestnik.telephony.rtp.pacer.stream import ToneEvent
+from vestnik.telephony.rtp.pacer.stream import Mark, ToneEvent
 
 _LENGTH = struct.Struct("!I")
 
@@ -83,8 +85,9 @@ class StreamOwner(Protocol):
 
 class RemoteStream:
     """The main process's view of a stream the child pacer sends. Same surface as
-    ``RtpStream`` for callers: ``play``, ``pause``, ``event``, ``finish``, ``stop``,
-    ``first_sent_at``, ``finished``, ``packets_sent``."""
+    ``RtpStream`` for callers: ``play``, ``pause``, ``event``, ``mark``, ``finish``, ``stop``,
+    ``cut``, ``on_mark`` (called on the pacer's reader thread), ``first_sent_at``, ``finished``,
+    ``packets_sent``."""
 
     def __init__(
         self, owner: StreamOwner, stream_id: int, on_done: Callable[[Any], None] | None
@@ -92,6 +95,7 @@ class RemoteStream:
         self.owner = owner
         self.stream_id = stream_id
         self.on_done = on_done
+        self.on_mark: Callable[[Any, int, int], None] | None = None
         self.first_sent_at: float | None = None
         self.finished = False
         self.stopped = False
@@ -110,8 +114,14 @@ class RemoteStream:
     def event(self, event: ToneEvent) -> None:
         self.owner.send(("items", self.stream_id, [event]))
 
+    def mark(self, token: int) -> None:
+        self.owner.send(("items", self.stream_id, [Mark(token)]))
+
     def finish(self) -> None:
         self.owner.send(("finish", self.stream_id))
+
+    def cut(self) -> None:
+        self.owner.send(("cut", self.stream_id))
 
     def stop(self) -> None:
         if not self.stopped:

@@ -5,7 +5,8 @@ collector; at 1000 calls a full collection of sippy's objects paused every threa
 70-180 ms (measured), and every packet's send() hands the GIL to whoever waits for it.
 ``ProcessPacer`` runs the same ``RtpPacer`` in a small child process instead. The main process
 passes each call's connected UDP socket, the items to play and each distinct encoded message
-once; the child reports first-packet times, finished streams and stats (``ipc`` has the frames).
+once; the child reports first-packet times, marks reached, finished streams and stats (``ipc``
+has the frames).
 """
 
 from __future__ import annotations
@@ -172,6 +173,13 @@ class ProcessPacer:
             stream = self._streams.get(message[1])
             if stream is not None:
                 stream.first_sent_at = message[2]
+        elif kind == "mark":
+            stream = self._streams.get(message[1])
+            if stream is not None and stream.on_mark is not None:
+                try:
+                    stream.on_mark(stream, message[2], message[3])
+                except Exception:
+                    log.exception("RTP stream mark-callback failed")
         elif kind == "done":
             _, stream_id, finished, packets, errors = message
             stream = self._streams.pop(stream_id, None)
@@ -268,7 +276,7 @@ class _Child:
     def _on_stream_message(self, stream: RtpStream, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "items":
-            stream.queue.extend(_item(i, stream.codec) for i in message[2])
+            stream.extend(_item(i, stream.codec) for i in message[2])
         elif kind == "play":
             audio = self.buffers.get(message[2])
             if audio is not None:
@@ -277,6 +285,8 @@ class _Child:
             stream.finish()
         elif kind == "stop":
             stream.stop()
+        elif kind == "cut":
+            stream.cut()
 
     def _open(
         self,
@@ -290,7 +300,8 @@ class _Child:
         codec = get_codec(codec_name)
         stream = RtpStream(sock, codec, event_payload_type, lambda s: self._done(stream_id, s))
         stream.on_first = lambda s: self.send(("first", stream_id, s.first_sent_at))
-        stream.queue.extend(_item(i, codec) for i in items)
+        stream.on_mark = lambda s, token, tick: self.send(("mark", stream_id, token, tick))
+        stream.extend(_item(i, codec) for i in items)
         self.streams[stream_id] = stream
         self.pacer.adopt(stream)
 
@@ -309,7 +320,7 @@ class _Child:
             self.send(("stats", dataclasses.asdict(pacer.stats), fresh))
 
 
-_STREAM_MESSAGES = frozenset({"items", "play", "finish", "stop"})
+_STREAM_MESSAGES = frozenset({"items", "play", "finish", "stop", "cut"})
 
 
 def _item(value: Any, codec: G711Codec) -> Any:

@@ -84,7 +84,7 @@ class RtpPacer:
         ``items`` queued. It starts at the next tick and sends silence whenever its queue is
         empty (audio still rendering) until ``finish`` is queued."""
         stream = RtpStream(sock, codec, event_payload_type, on_done)
-        stream.queue.extend(items)
+        stream.extend(items)
         self.adopt(stream)
         return stream
 

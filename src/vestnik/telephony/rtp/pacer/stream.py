@@ -6,8 +6,9 @@ items: encoded G.711 audio (``bytes``; identical messages share one encoded buff
 (``scheduler.RtpPacer``) calls ``tick`` once per 20 ms; each tick sends exactly one packet.
 
 Thread rules: the pacer thread owns each stream's sending state. Other threads only append to a
-stream's queue (``play``/``event``/``finish``), flag it (``stop``) or read its counters;
-``collections.deque.append`` and attribute stores are atomic under the GIL.
+stream's queue (``play``/``event``/``mark``/``extend``/``finish``; one thread per stream),
+flag it (``stop``, ``cut``) or read its counters; ``collections.deque.append`` and attribute
+stores are atomic under the GIL.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -97,7 +98,16 @@ class ToneEvent:
     gap_ticks: int
 
 
-Item = bytes | ToneEvent
+@dataclass(frozen=True)
+class Mark:
+    """A point in the queue: ``on_mark(stream, token, tick)`` is called when everything queued
+    before it has been sent (``tick``: the stream's ticks so far, so the audio after the mark
+    starts ``tick`` × 20 ms after the stream's first packet), or when ``cut`` drops it."""
+
+    token: int
+
+
+Item = bytes | ToneEvent | Mark
 
 
 def dtmf_items(
@@ -137,6 +147,7 @@ class RtpStream:
         self.event_payload_type = event_payload_type
         self.on_done = on_done
         self.on_first: Callable[[RtpStream], None] | None = None
+        self.on_mark: Callable[[RtpStream, int, int], None] | None = None
         self.ssrc = int.from_bytes(os.urandom(4), "big")
         self.seq = int.from_bytes(os.urandom(2), "big")
         self.timestamp = int.from_bytes(os.urandom(4), "big")
@@ -144,6 +155,7 @@ class RtpStream:
         self.queue: deque[Any] = deque()
         # Counters and times, written by the pacer thread, readable anywhere.
         self.packets_sent = 0
+        self.ticks = 0  # packets made (sent or not): the stream's position in 20 ms steps
         self.send_errors = 0
         self.first_sent_at: float | None = None  # time.monotonic() of the first packet
         self.finished = False  # everything queued was sent (hang-up may follow)
@@ -155,22 +167,45 @@ class RtpStream:
         self._event_tick = 0
         self._event_ts = 0
         self._marker = True  # first packet of a talkspurt
+        # Items appended (by the one thread that queues) and taken (by the pacer thread);
+        # ``cut`` drops the items up to ``_cut_to``.
+        self._queued = 0
+        self._taken = 0
+        self._cut_to = 0
 
     # -- called from any thread -------------------------------------------------------------
     def play(self, audio: bytes) -> None:
         """Queue encoded audio (any length; the last packet is padded with silence)."""
         if audio:
-            self.queue.append(audio)
+            self._append(audio)
 
     def pause(self, seconds: float) -> None:
         self.play(silence(self.codec, ticks(seconds)))
 
     def event(self, event: ToneEvent) -> None:
-        self.queue.append(event)
+        self._append(event)
+
+    def mark(self, token: int) -> None:
+        """Report ``token`` through ``on_mark`` once everything queued so far has been sent."""
+        self._append(Mark(token))
+
+    def extend(self, items: Iterable[Item]) -> None:
+        for item in items:
+            self._append(item)
 
     def finish(self) -> None:
         """Report done (``on_done``) once everything queued so far has been sent."""
-        self.queue.append(_FINISH)
+        self._append(_FINISH)
+
+    def cut(self) -> None:
+        """Drop, at the next tick, the audio playing and everything queued so far (an RFC 4733
+        event being sent still ends properly; a queued finish is kept); the dropped marks are
+        reported then. What is queued after the call plays as usual."""
+        self._cut_to = self._queued
+
+    def _append(self, item: object) -> None:
+        self.queue.append(item)
+        self._queued += 1
 
     def stop(self) -> None:
         """Stop sending at the next tick (callee hung up, call released)."""
@@ -180,6 +215,8 @@ class RtpStream:
     def tick(self) -> bool:
         """Send this tick's packet. False when the stream is done and should be dropped."""
         if self.stopped:
+            return False
+        if self._cut_to > self._taken and not self._drop_cut():
             return False
         if self._event is None and self._audio is None and not self._next_item():
             return False
@@ -218,16 +255,47 @@ class RtpStream:
             if self.on_first is not None:
                 self.on_first(self)
         self.seq += 1
+        self.ticks += 1
         self.timestamp += SAMPLES_PER_PACKET
         return True
+
+    def _drop_cut(self) -> bool:
+        """``cut``: drop the audio playing and the items queued before it. False when a
+        dropped item was the finish mark (the stream is done)."""
+        self._audio = None
+        finish = False
+        while self._taken < self._cut_to and self.queue:
+            item = self.queue.popleft()
+            self._taken += 1
+            if item is _FINISH:
+                finish = True
+            elif isinstance(item, Mark):
+                self._report_mark(item)
+        if finish and self._event is None:
+            self._cut_to = self._taken
+            self.finished = True
+            return False
+        if finish:  # let the event end, then finish
+            self.queue.appendleft(_FINISH)
+            self._taken -= 1
+        self._cut_to = self._taken
+        return True
+
+    def _report_mark(self, mark: Mark) -> None:
+        if self.on_mark is not None:
+            self.on_mark(self, mark.token, self.ticks)
 
     def _next_item(self) -> bool:
         """Load the next queued item. False once the finish sentinel is reached."""
         while self.queue:
             item = self.queue.popleft()
+            self._taken += 1
             if item is _FINISH:
                 self.finished = True
                 return False
+            if isinstance(item, Mark):
+                self._report_mark(item)
+                continue
             if isinstance(item, ToneEvent):
                 self._event = item
                 self._event_tick = 0

@@ -1,0 +1,324 @@
+"""``ListenFlow``: what a call with ``DialSpec.listen`` does between the answer and the hang-up.
+
+The call (``sip.call.SipCall``) opens the stream with nothing queued, builds this flow and
+hands it the message audio when it is rendered; the flow queues the call's audio, reads the
+callee (``receiver``) and tells the call, by signals on the call's queue, when the call is
+over (``("listen", "done")``). Its parts, each only when asked for:
+
+- ``detect_machine``: the callee's frames go to ``amd.MachineDetector`` until it gives a
+  verdict (at most ``total_analysis_ms`` of audio, and as long in wall-clock time plus
+  ``AMD_GRACE_SECONDS``: a callee that sends no RTP is ``unknown``). Human or unknown: the DTMF
+  string and the message start at once. Machine: the frames go to ``amd.GreetingEnd`` until the
+  greeting and its beep are over (at most ``max_greeting_wait_ms``), then they start.
+- ``collect_dtmf``: key presses (``receiver``: RFC 4733, else in-band) go to the
+  ``collector.DtmfCollector``. The first press stops the message (``cut``: barge-in; a press
+  before the message started means it is never played). The stream's mark after the message
+  (or the cut) starts the ``timeout``; the reply is complete at ``max_digits``, ``finish_on`` or
+  the timeout, and the call hangs up (``success_finish``). Without ``collect_dtmf`` the call
+  hangs up when the message is sent, as without listening.
+- ``record``: the callee's frames go to ``recorder.CallRecorder`` channel 0 at their RTP
+  position from the first packet's arrival after the answer; ours (the DTMF string as tones,
+  RFC 4733 events included, and the message as far as it was played) to channel 1 at the
+  stream positions the marks report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from vestnik.calls.audio import SAMPLE_RATE, Pcm
+from vestnik.calls.options import AnsweredBy
+from vestnik.calls.ports import Listen, Recording
+from vestnik.telephony.listen.collector import DtmfCollector
+from vestnik.telephony.listen.receiver import CalleeReceiver
+from vestnik.telephony.rtp.dtmf import PAUSE_SECONDS, dtmf_tone
+from vestnik.telephony.rtp.pacer.stream import TICK_SECONDS, Item, ticks
+
+
+def _optional(module: str) -> Any:
+    """``amd`` and ``recorder`` are separate pieces of work: while one is not there, its part
+    is left out (logged when a call asks for it). TODO: plain imports once both are merged."""
+    try:
+        return importlib.import_module(f"vestnik.telephony.listen.{module}")
+    except ImportError:
+        return None
+
+
+_AMD = _optional("amd")
+_RECORDER = _optional("recorder")
+log = logging.getLogger(__name__)
+
+AMD_GRACE_SECONDS = 0.5  # wall-clock slack over the detector's own audio bounds
+RECORD_MAX_SECONDS = 600.0  # a recording keeps at most this much (then it is cut)
+TICK_SAMPLES = round(SAMPLE_RATE * TICK_SECONDS)
+# Stream marks: where the DTMF string and the message start and end; CUT follows a barge-in.
+DTMF_START, MESSAGE_START, MESSAGE_END, CUT = 1, 2, 3, 4
+
+
+class ListenFlow:
+    def __init__(
+        self,
+        listen: Listen,
+        sock: socket.socket,
+        event_payload_type: int | None,
+        post: Callable[[tuple[Any, ...]], None],
+        answered_at: float | None,
+        config: Any = None,
+        dtmf: tuple[str, list[Item], int, int] = ("", [], 0, 0),
+    ) -> None:
+        """``post`` queues a signal for the call (loop thread only); ``answered_at`` is the
+        ``time.monotonic()`` of the answer; ``config`` the service's (its ``amd`` section);
+        ``dtmf`` the DTMF string, its stream items, and its tone and gap lengths in ms."""
+        self.listen = listen
+        self._post = post
+        self._loop = asyncio.get_running_loop()
+        self._answered_at = time.monotonic() if answered_at is None else answered_at
+        self._amd_config: Any = getattr(config, "amd", None)
+        self._dtmf = dtmf
+        self.collector = DtmfCollector(listen.collect_dtmf) if listen.collect_dtmf else None
+        self.answered_by: AnsweredBy | None = None
+        self.recorder: Any = None
+        if listen.record:
+            if _RECORDER is None:
+                log.warning("recording is not available: no recording")
+            else:
+                self.recorder = _RECORDER.CallRecorder(RECORD_MAX_SECONDS)
+        self.receiver = CalleeReceiver(
+            sock, event_payload_type, self._frame, self._key, inband=self.collector is not None
+        )
+        self.stream: Any = None
+        self.phase = "start"  # amd → greeting → speak → after (the message is over)
+        self._detector: Any = None
+        self._greeting: Any = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._pcm: Pcm | None = None
+        self._encoded: bytes | None = None
+        self._speaking = False  # the DTMF string (and the message, when ready) are queued
+        self._barged = False
+        self._marks: dict[int, int] = {}  # mark → the stream's tick when it was reached
+        self.keys: list[tuple[str, float]] = []  # (key, time.monotonic()) as they came
+
+    # -- the call's side ----------------------------------------------------------------------
+    def start(self, stream: Any) -> None:
+        """The stream is open (nothing queued): listen, and start the analysis or speaking."""
+        self.stream = stream
+        stream.on_mark = self._on_mark
+        self.receiver.start(self._loop)
+        if self.listen.detect_machine:
+            if _AMD is None or self._amd_config is None:
+                log.warning("answering-machine detection is not available: answered_by unknown")
+                self.answered_by = AnsweredBy.UNKNOWN
+            else:
+                self.phase = "amd"
+                self._detector = _AMD.MachineDetector(self._amd_config)
+                limit = self._amd_config.total_analysis_ms / 1000 + AMD_GRACE_SECONDS
+                self._timer = self._loop.call_later(limit, self._post, ("listen", "amd_timeout"))
+                return
+        self._speak()
+
+    def audio(self, pcm: Pcm | None, encoded: bytes) -> None:
+        """The message is rendered (``encoded`` for the stream's codec)."""
+        self._pcm, self._encoded = pcm, encoded
+        if self._speaking:
+            self._queue_message()
+
+    def signal(self, signal: tuple[Any, ...]) -> bool:
+        """A ``("listen", …)`` signal; True when the call is over (the reply is complete)."""
+        kind = signal[1]
+        if kind == "done":
+            return True
+        if kind == "timeout":
+            if self.collector is not None:
+                self.collector.time_out()
+            return True
+        if kind == "mark":
+            self._mark(signal[2], signal[3])
+        elif kind == "amd_timeout" and self.phase == "amd":
+            self._verdict(AnsweredBy.UNKNOWN)
+        elif kind == "greeting_timeout" and self.phase == "greeting":
+            self._speak()
+        return False
+
+    def close(self) -> None:
+        """Stop reading and the timers (idempotent); before the socket is closed."""
+        self.receiver.stop()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def close_socket(self, sock: socket.socket) -> None:
+        """The pacer dropped the stream (its thread): close the socket on the loop, once it is
+        no longer read."""
+
+        def close() -> None:
+            self.close()
+            sock.close()
+
+        try:
+            self._loop.call_soon_threadsafe(close)
+        except RuntimeError:  # the loop is closed: nothing reads the socket any more
+            sock.close()
+
+    @property
+    def dtmf_reply(self) -> str | None:
+        return None if self.collector is None else self.collector.reply
+
+    def recording(self) -> Recording | None:
+        recorder = self.recorder
+        if recorder is None:
+            return None
+        try:
+            self._record_ours()
+            result: Recording | None = recorder.recording()
+        except Exception:
+            log.exception("the call's recording failed")
+            return None
+        return result
+
+    # -- speaking -----------------------------------------------------------------------------
+    def _speak(self) -> None:
+        if self._speaking or self._barged:
+            return
+        self._cancel_timer()
+        self.phase, self._speaking = "speak", True
+        stream = self.stream
+        stream.mark(DTMF_START)
+        stream.extend(self._dtmf[1])
+        stream.mark(MESSAGE_START)
+        if self._encoded is not None:
+            self._queue_message()
+
+    def _queue_message(self) -> None:
+        if self._barged:
+            return
+        assert self._encoded is not None
+        self.stream.play(self._encoded)
+        self.stream.mark(MESSAGE_END)
+        if self.collector is None:
+            self.stream.finish()  # hang up once it is sent, as without listening
+
+    def _on_mark(self, _stream: object, token: int, tick: int) -> None:
+        """The pacer's thread (or its reader thread): hand the mark to the loop."""
+        with contextlib.suppress(RuntimeError):  # a closed loop: the call is long over
+            self._loop.call_soon_threadsafe(self._post, ("listen", "mark", token, tick))
+
+    def _mark(self, token: int, tick: int) -> None:
+        self._marks.setdefault(token, tick)
+        if token == MESSAGE_END and not self._barged:
+            self._message_over()
+
+    def _message_over(self) -> None:
+        """The message was sent (or cut): the reply's ``timeout`` runs from now."""
+        if self.phase == "after":
+            return
+        self.phase = "after"
+        self._cancel_timer()
+        if self.collector is not None and not self.collector.done:
+            timeout = self.collector.spec.timeout
+            self._timer = self._loop.call_later(timeout, self._post, ("listen", "timeout"))
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # -- listening ----------------------------------------------------------------------------
+    def _frame(self, position: int, frame: Pcm) -> None:
+        if self.recorder is not None:
+            self.recorder.add(0, self._callee_offset() + position, frame)
+        if self.phase == "amd":
+            verdict = self._detector.feed(frame)
+            if verdict is not None:
+                self._verdict(verdict)
+        elif self.phase == "greeting" and self._greeting.feed(frame):
+            self._speak()
+
+    def _callee_offset(self) -> int:
+        first = self.receiver.first_arrival
+        return max(0, round(((first or self._answered_at) - self._answered_at) * SAMPLE_RATE))
+
+    def _verdict(self, verdict: AnsweredBy) -> None:
+        self._cancel_timer()
+        self.answered_by = verdict
+        if verdict is AnsweredBy.MACHINE:
+            self.phase = "greeting"
+            self._greeting = _AMD.GreetingEnd(self._amd_config)
+            limit = self._amd_config.max_greeting_wait_ms / 1000 + AMD_GRACE_SECONDS
+            self._timer = self._loop.call_later(limit, self._post, ("listen", "greeting_timeout"))
+        else:
+            self._speak()
+
+    def _key(self, key: str, at: float) -> None:
+        collector = self.collector
+        if collector is None or collector.done:
+            return
+        self.keys.append((key, at))
+        if not self._barged and self.phase != "after":
+            self._barge()
+        if collector.press(key):
+            self._cancel_timer()
+            self._post(("listen", "done"))
+
+    def _barge(self) -> None:
+        """The first key: the message stops (or never starts); the timeout runs from now."""
+        if self.phase == "amd":
+            self.answered_by = AnsweredBy.HUMAN  # a machine does not press keys
+        self._barged = True
+        if self._speaking:
+            self.stream.cut()
+            self.stream.mark(CUT)
+        self._message_over()
+
+    # -- recording ----------------------------------------------------------------------------
+    def _record_ours(self) -> None:
+        """Our channel: the DTMF string and the message where the stream sent them."""
+        first = getattr(self.stream, "first_sent_at", None)
+        if first is None:
+            return
+        base = max(0, round((first - self._answered_at) * SAMPLE_RATE))
+        end = min((t for m, t in self._marks.items() if m in (MESSAGE_END, CUT)), default=None)
+        for mark, pcm in ((DTMF_START, self._dtmf_pcm()), (MESSAGE_START, self._pcm)):
+            tick = self._marks.get(mark)
+            if tick is None or pcm is None or not len(pcm):
+                continue
+            if end is not None:
+                pcm = pcm[: max(0, (end - tick) * TICK_SAMPLES)]
+            if len(pcm):
+                self.recorder.add(1, base + tick * TICK_SAMPLES, pcm)
+
+    def _dtmf_pcm(self) -> Pcm | None:
+        digits, _items, tone_ms, gap_ms = self._dtmf
+        parts: list[Pcm] = []
+        for key in digits:
+            if key == ".":
+                parts.append(np.zeros(ticks(PAUSE_SECONDS) * TICK_SAMPLES, dtype=np.int16))
+            else:
+                tone = ticks(tone_ms / 1000) * TICK_SAMPLES
+                gap = ticks(gap_ms / 1000) * TICK_SAMPLES
+                parts += [dtmf_tone(key, tone * 1000 // SAMPLE_RATE), np.zeros(gap, np.int16)]
+        return np.concatenate(parts) if parts else None
+
+
+def listen_result(listen: Listen | None, flow: ListenFlow | None) -> dict[str, Any]:
+    """A call result's ``dtmf_reply``, ``answered_by`` and ``recording``: None for what was not
+    asked; "" when a reply was asked and nothing pressed (or the call was never answered);
+    ``unknown`` when a machine was to be detected on an answered call that gave no verdict."""
+    if listen is None:
+        return {}
+    if flow is None:
+        return {"dtmf_reply": "" if listen.collect_dtmf else None}
+    detected = flow.answered_by or AnsweredBy.UNKNOWN
+    return {
+        "dtmf_reply": flow.dtmf_reply,
+        "answered_by": detected if listen.detect_machine else None,
+        "recording": flow.recording(),
+    }
