@@ -78,9 +78,10 @@ def close(recorded: Int16, sent: Int16) -> bool:
     return bool((diff <= 64 + np.abs(sent.astype(np.int32)) // 16).all())
 
 
-@pytest.fixture
-async def telephony(sipp_port: int) -> AsyncIterator[SipTelephony]:
+@pytest.fixture(params=[True, False], ids=["pacer_process", "pacer_in_process"])
+async def telephony(sipp_port: int, request: pytest.FixtureRequest) -> AsyncIterator[SipTelephony]:
     config = Config()
+    config.rtp.pacer_process = request.param
     config.sip.bind_host = "127.0.0.1"
     config.sip.port = 0
     config.trunk.host = "127.0.0.1"
