@@ -1,5 +1,6 @@
 """Read RTP out of a classic libpcap file (Ethernet/IPv4/UDP), e.g. SIPp's bundled g711a.pcap;
-capture UDP on loopback with dumpcap (Debian package ``wireshark-common``) and read it back."""
+write one (``write_udp``: what SIPp's ``play_pcap_audio`` plays); capture UDP on loopback with
+dumpcap (Debian package ``wireshark-common``) and read it back."""
 
 from __future__ import annotations
 
@@ -122,6 +123,34 @@ class LoopbackCapture:
     def stop(self) -> None:
         """SIGTERM: dumpcap writes what it holds and exits."""
         self._process.stop()
+
+
+def write_udp(
+    path: str | Path,
+    datagrams: list[tuple[float, bytes]],
+    src: tuple[str, int] = ("127.0.0.1", 6000),
+    dst: tuple[str, int] = ("127.0.0.1", 6002),
+) -> Path:
+    """A classic pcap (microseconds, Ethernet) of ``(time, UDP payload)`` datagrams from
+    ``src`` to ``dst`` (SIPp replaces the addresses and ports when it plays it)."""
+    path = Path(path)
+    out = [struct.pack("<IHHiIII", PCAP_MAGIC_US, 2, 4, 0, 0, 65535, LINKTYPE_ETHERNET)]
+    saddr, daddr = (bytes(int(x) for x in host.split(".")) for host in (src[0], dst[0]))
+    for ident, (at, payload) in enumerate(datagrams):
+        udp = struct.pack("!HHHH", src[1], dst[1], 8 + len(payload), 0) + payload
+        header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), ident & 0xFFFF, 0, 64,
+                             IPPROTO_UDP, 0, saddr, daddr)  # fmt: skip
+        words = struct.unpack("!10H", header)
+        total = sum(words)
+        while total >> 16:
+            total = (total & 0xFFFF) + (total >> 16)
+        header = header[:10] + struct.pack("!H", ~total & 0xFFFF) + header[12:]
+        frame = b"\0" * 12 + struct.pack("!H", ETHERTYPE_IPV4) + header + udp
+        sec = int(at)
+        usec = min(999_999, round((at - sec) * 1e6))
+        out.append(struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame)
+    path.write_bytes(b"".join(out))
+    return path
 
 
 def _udp_payload(frame: bytes, linktype: int) -> bytes | None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import pickle
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from vestnik.telephony.rtp.pacer.stream import Mark, ToneEvent
@@ -85,7 +85,8 @@ class StreamOwner(Protocol):
 
 class RemoteStream:
     """The main process's view of a stream the child pacer sends. Same surface as
-    ``RtpStream`` for callers: ``play``, ``pause``, ``event``, ``mark``, ``finish``, ``stop``,
+    ``RtpStream`` for callers: ``play``, ``pause``, ``event``, ``mark``, ``extend``, ``finish``,
+    ``stop``,
     ``cut``, ``on_mark`` (called on the pacer's reader thread), ``first_sent_at``, ``finished``,
     ``packets_sent``."""
 
@@ -116,6 +117,12 @@ class RemoteStream:
 
     def mark(self, token: int) -> None:
         self.owner.send(("items", self.stream_id, [Mark(token)]))
+
+    def extend(self, items: Iterable[Any]) -> None:
+        """Queue items as ``RtpStream.extend`` (audio here is sent along, not shared)."""
+        items = list(items)
+        if items:
+            self.owner.send(("items", self.stream_id, items))
 
     def finish(self) -> None:
         self.owner.send(("finish", self.stream_id))
