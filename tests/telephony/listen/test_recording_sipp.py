@@ -1,7 +1,7 @@
 """``record: true`` against a real callee: SIPp answers and plays known audio (an RTP pcap
-written here), the call is placed through SipTelephony with ``Listen(record=True)``, and the
-recording's channel 1 is compared frame by frame (20 ms) with what the callee sent, channel 2
-with our message.
+written here with ``tests.support.pcap.write_udp``), the call is placed through SipTelephony
+with ``Listen(record=True)``, and the recording's channel 1 is compared frame by frame (20 ms)
+with what the callee sent, channel 2 with our message.
 
 The callee's audio is encoded and decoded by sox (A-law), not by vestnik's G.711, so the
 reference does not come from the code under test. The recorder places the callee's frames by
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import struct
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,8 +24,7 @@ import numpy.typing as npt
 import pytest
 import soundfile
 
-from tests.support.pcap import read_rtp
-from tests.support.pcap_writer import FRAME_SAMPLES, write_rtp_pcap
+from tests.support.pcap import read_rtp, write_udp
 from tests.support.processes import require_binary
 from tests.support.sipp import SippUas, requires_sipp
 from tests.support.speech import speech
@@ -38,6 +38,8 @@ from vestnik.telephony.sip.adapter import SipTelephony
 pytestmark = [requires_sipp, pytest.mark.sip]
 
 CALLER, CALLEE = "74993720692", "79161234567"
+FRAME_SAMPLES = 160  # 20 ms at 8 kHz
+PCMA_PT, SSRC, FIRST_SEQ, FIRST_TS = 8, 0x5EED1234, 1000, 80_000
 Int16 = npt.NDArray[np.int16]
 
 
@@ -103,13 +105,26 @@ def callee(tmp_path: Path) -> tuple[bytes, Int16]:
     return sox_alaw(pcm, tmp_path)
 
 
+def rtp_datagrams(encoded: bytes) -> list[tuple[float, bytes]]:
+    """``encoded`` (one A-law byte per sample) as 20 ms RTP packets, 20 ms apart (the RTP
+    header packed here, not by vestnik)."""
+    datagrams = []
+    for k in range(len(encoded) // FRAME_SAMPLES):
+        header = struct.pack("!BBHII", 0x80, PCMA_PT | (0x80 if k == 0 else 0), FIRST_SEQ + k,
+                             FIRST_TS + k * FRAME_SAMPLES, SSRC)  # fmt: skip
+        datagrams.append((k * 0.02, header + encoded[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES]))
+    return datagrams
+
+
 @pytest.fixture
 def sipp(tmp_path: Path, callee: tuple[bytes, Int16]) -> Iterator[SippUas]:
     encoded, _ = callee
-    pcap = tmp_path / "callee.pcap"
-    frames = write_rtp_pcap(pcap, encoded)
-    assert frames == len(encoded) // FRAME_SAMPLES == len(read_rtp(pcap))
-    uas = SippUas.launch("uas_answer_play_pcap.xml", tmp_path, template={"pcap": pcap})
+    pcap = write_udp(tmp_path / "callee.pcap", rtp_datagrams(encoded))
+    packets = read_rtp(pcap)
+    assert len(packets) == len(encoded) // FRAME_SAMPLES
+    assert b"".join(p.payload for p in packets) == encoded[: len(packets) * FRAME_SAMPLES]
+    template = {"pcap": pcap, "pts": "8 101", "events": "a=rtpmap:101 telephone-event/8000"}
+    uas = SippUas.launch("uas_answer_play.xml", tmp_path, template=template)
     yield uas
     uas.stop()
 
