@@ -78,8 +78,6 @@ def session_fields(session: dict[str, Any]) -> str:
     shown = {k: v for k, v in session.items() if k not in SESSION_TIME_COLUMNS and k != "id"}
     if shown.get("attempts"):  # one "trunk code reason" per INVITE
         shown["attempts"] = "; ".join(_attempt_text(a) for a in shown["attempts"])
-    if shown.get("recording"):  # one "id attempt duration size url" per recording
-        shown["recording"] = recordings.recording_text(shown["recording"])
     return format_fields(shown)
 
 
@@ -97,7 +95,8 @@ def session_show(args: argparse.Namespace) -> None:
         raise CliError(f"call session {args.session_id} not found")
     data = session_json(row)
     data["recording"] = recording
-    emit(args, data, lambda: session_fields(data))
+    text = {**data, "recording": recordings.recording_text(recording) or None}
+    emit(args, data, lambda: session_fields(text))
 
 
 def session_release(args: argparse.Namespace) -> None:
