@@ -167,6 +167,12 @@ def test_bad_environment_values_raise_config_error(name: str, value: str) -> Non
         ({"VESTNIK_TRUNK_CALLER_FORMAT": "+"}, "trunk.caller_format must be one of"),
         ({"VESTNIK_SERVER_DB_CALLS": "fork"}, "server.db_calls must be one of"),
         ({"VESTNIK_DATABASE_TIMEOUT": "0"}, "database.timeout must be positive"),
+        ({"VESTNIK_DIALER_MAX_RECORDING_SECONDS": "0"}, "max_recording_seconds must be above 0"),
+        ({"VESTNIK_SERVER_PUBLIC_URL": "calls.example.ru"}, "must be an http:// or https:// URL"),
+        ({"VESTNIK_SERVER_PUBLIC_URL": "ftp://calls.example.ru"}, "must be an http:// or https"),
+        ({"VESTNIK_SERVER_PUBLIC_URL": "https://h.ru/?a=1"}, "must have no user, query or"),
+        ({"VESTNIK_SERVER_PUBLIC_URL": "https://u:p@h.ru/"}, "must have no user, query or"),
+        ({"VESTNIK_SERVER_PUBLIC_URL": "https://h.ru:99999/"}, "server.public_url has a bad port"),
         ({"VESTNIK_LIMITS_IP_ALLOWLIST": "10.0.0.0/8,nowhere"}, "'nowhere' is not an IP"),
         # What this version does not implement is refused at load, not at the first call.
         (
@@ -183,12 +189,6 @@ def test_bad_environment_values_raise_config_error(name: str, value: str) -> Non
             "server.trusted_proxies: 'proxy' is not an IP network",
         ),
         ({"VESTNIK_SERVER_HEADER_TIMEOUT": "0"}, "server.header_timeout must be above 0"),
-        ({"VESTNIK_DIALER_MAX_RECORDING_SECONDS": "0"}, "max_recording_seconds must be above 0"),
-        ({"VESTNIK_SERVER_PUBLIC_URL": "calls.example.ru"}, "must be an http:// or https:// URL"),
-        ({"VESTNIK_SERVER_PUBLIC_URL": "ftp://calls.example.ru"}, "must be an http:// or https"),
-        ({"VESTNIK_SERVER_PUBLIC_URL": "https://h.ru/?a=1"}, "must have no user, query or"),
-        ({"VESTNIK_SERVER_PUBLIC_URL": "https://u:p@h.ru/"}, "must have no user, query or"),
-        ({"VESTNIK_SERVER_PUBLIC_URL": "https://h.ru:99999/"}, "server.public_url has a bad port"),
     ],
 )
 def test_unusable_values_raise_config_error(env: dict[str, str], message: str) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
+import urllib.parse
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from vestnik.config.settings import Config, ConfigError, RtpConfig, TrunkConfig
 
@@ -48,6 +48,21 @@ def _numbers(prefix: str, section: Any) -> None:
                 raise ConfigError(f"{prefix}{f.name} must be a finite number")
             if item < 0:
                 raise ConfigError(f"{prefix}{f.name} must not be negative, got {item}")
+
+
+def check_public_url(url: str) -> None:
+    """``server.public_url``: empty, or an absolute http(s) URL without query or fragment."""
+    if not url:
+        return
+    parts = urllib.parse.urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:
+        raise ConfigError(f"server.public_url has a bad port: {url!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"server.public_url must be an http:// or https:// URL, got {url!r}")
+    if parts.query or parts.fragment or parts.username is not None:
+        raise ConfigError(f"server.public_url must have no user, query or fragment, got {url!r}")
 
 
 def check_trunk(trunk: TrunkConfig, prefix: str) -> None:
@@ -121,6 +136,9 @@ def check_config(config: Config) -> None:
     _one_of("server.db_calls", config.server.db_calls, DB_CALLS_MODES)
     if config.database.timeout <= 0:
         raise ConfigError(f"database.timeout must be positive, got {config.database.timeout}")
+    if config.dialer.max_recording_seconds <= 0:
+        raise ConfigError("dialer.max_recording_seconds must be above 0")
+    check_public_url(config.server.public_url)
     for key, networks in (
         ("limits.ip_allowlist", config.limits.ip_allowlist),
         ("server.trusted_proxies", config.server.trusted_proxies),
@@ -132,24 +150,6 @@ def check_config(config: Config) -> None:
                 raise ConfigError(f"{key}: {network!r} is not an IP network") from None
     if config.server.header_timeout <= 0:
         raise ConfigError("server.header_timeout must be above 0")
-    if config.dialer.max_recording_seconds <= 0:
-        raise ConfigError("dialer.max_recording_seconds must be above 0")
-    check_public_url(config.server.public_url)
-
-
-def check_public_url(url: str) -> None:
-    """``server.public_url``: empty, or an absolute http(s) URL without query or fragment."""
-    if not url:
-        return
-    parts = urlsplit(url)
-    try:
-        parts.port  # noqa: B018 (raises ValueError on a bad port)
-    except ValueError:
-        raise ConfigError(f"server.public_url has a bad port: {url!r}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"server.public_url must be an http:// or https:// URL, got {url!r}")
-    if parts.query or parts.fragment or parts.username is not None:
-        raise ConfigError(f"server.public_url must have no user, query or fragment, got {url!r}")
 
 
 def _is_loopback(host: str) -> bool:
