@@ -384,13 +384,13 @@ SAMPLES = {
     "trunk.callee_format": "plus",
     "rtp.port_max": "40000",
     "server.db_calls": "thread",
+    "server.public_url": "https://calls.example.ru",
     "trunk.transport": "udp",  # the only one (the default): still proves the name is read
     "trunk.caller_id": "pai",
     "trunk.outbound_proxy": "proxy.example:5070",
     "trunk.tls_ca_file": "/etc/hostname",  # must exist
     "trunk.name": "carrier-a",
     "tts.engine": "piper",
-    "server.public_url": "https://calls.example.ru",
 }
 
 
