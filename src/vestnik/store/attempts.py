@@ -36,7 +36,7 @@ from vestnik.store.sessions import (
 )
 
 _c = call_sessions.c
-_OPTIONS = sa.select(_c.options, _c.attempt_count, _c.release_requested).where(
+_ATTEMPT = sa.select(_c.attempt_count, _c.release_requested).where(
     _c.id == sa.bindparam("sid"), _c.lease_owner == sa.bindparam("owner"), NOT_FINISHED
 )
 _RETRY = (
@@ -93,18 +93,19 @@ def end_attempt(
     """End the attempt that ``session`` (as it was when the attempt began) is in.
 
     Retried when the rule allows it and no ``release.call`` arrived meanwhile; a release that
-    stopped a retry ends the session ``released``. Otherwise finished with the result.
+    stops a retry ends the session ``released`` (the attempt's own outcome stays in
+    ``attempt_log``). Otherwise finished with the result.
     """
-    row = conn.execute(_OPTIONS, {"sid": session.id, "owner": owner}).first()
+    row = conn.execute(_ATTEMPT, {"sid": session.id, "owner": owner}).first()
     if row is None:
         return EndedAttempt(AttemptEnd.GONE)
-    made = int(row[1])
+    made, released = int(row[0]), bool(row[1])
     entry = _log_entry(session, made, at, result)
     log = [*session.attempt_log, entry]
     fields = attempt_values(_fields(result)) | {"attempt_log": log}
-    next_at = next_attempt_at(session.options, result.reason, made, at, released=bool(row[2]))
+    next_at = next_attempt_at(session.options, result.reason, made, at)
     reason, detail = result.reason, result.detail
-    if next_at is not None:
+    if next_at is not None and not released:
         params = {"sid": session.id, "owner": owner, "next_at": next_at, "detail": detail}
         rows = conn.execute(_RETRY, params | fields).mappings()
         retried = [CallSession.from_row(r) for r in rows]
@@ -114,7 +115,7 @@ def end_attempt(
             record_event(conn, failed, EventType.ATTEMPT_FAILED, at)
             _save(conn, retried[0], made, at, result)
             return EndedAttempt(AttemptEnd.RETRIED, retried[0])
-        # Still ours (the row was there), so release.call asked to stop: no further attempt.
+    if next_at is not None:  # release.call asked to stop (before, or just now): no more
         reason = FinishReason.RELEASED
         detail = f"released between attempts (attempt {made} ended {result.reason.value})"
     finished = finish_session(conn, session.id, owner, at, reason, detail=detail, **fields)
