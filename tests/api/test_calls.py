@@ -99,8 +99,9 @@ def test_list_calls(api: Api) -> None:
     call = calls[0]
     assert set(call) == {
         "call_session_id", "direction", "start_time", "virtual_phone_number",
-        "contact_phone_number", "external_id", "tags", "legs",
+        "contact_phone_number", "external_id", "tags", "legs", "scheduled_at", "attempts",
     }  # fmt: skip
+    assert (call["scheduled_at"], call["attempts"]) == (None, 0)
     assert call["tags"] == []
     assert call["direction"] == "out" and call["external_id"] == "a"
     assert call["virtual_phone_number"] == VPN and call["contact_phone_number"] == CONTACT
@@ -127,6 +128,21 @@ def test_list_calls(api: Api) -> None:
     assert error_of(bad) == (-32602, "invalid_parameter_value")
     bad = api.rpc("list.calls", {"access_token": api.token, "virtual_phone_number": "x"})
     assert error_of(bad) == (-32602, "invalid_parameter_value")
+
+
+def test_list_calls_shows_waiting_sessions(api: Api) -> None:
+    sid = api.start()["result"]["data"]["call_session_id"]
+    at = 1_790_000_000.0
+    with api.engine.begin() as conn:  # as after a failed first attempt: queued, scheduled
+        conn.execute(
+            call_sessions.update()
+            .where(call_sessions.c.id == sid)
+            .values(scheduled_at=at, attempt_count=1, dial_at=at - 12)
+        )
+    (call,) = api.rpc("list.calls", {"access_token": api.token})["result"]["data"]
+    assert (call["scheduled_at"], call["attempts"]) == ("2026-09-21T14:13:20.000+00:00", 1)
+    assert call["legs"][0]["state"] == "На очереди"
+    assert call["legs"][0]["start_time"] == "2026-09-21T14:13:08.000+00:00"  # the last INVITE
 
 
 def test_list_calls_shows_only_own_sessions(api: Api) -> None:

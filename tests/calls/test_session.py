@@ -80,6 +80,11 @@ def test_notification_payload_of_a_session_has_plain_values() -> None:
         "sip_code": 200,
         "sip_reason": "OK",
         "trunk": "carrier-b",
+        # Ours: no collect_dtmf or detect_machine asked; the one attempt.
+        "dtmf_reply": None,
+        "attempts": 1,
+        "attempt": 1,
+        "answered_by": None,
     }
     # Plain strings, not enum members: the payload is stored as JSON and templated as text.
     assert type(payload["direction"]) is str and type(payload["finish_reason"]) is str

@@ -97,6 +97,25 @@ def test_webhook_admin_commands(vestnik: Any, engine: Engine, tmp_path: Path) ->
     assert (status, json.loads(out)) == (0, {"replayed": 0})
 
 
+def test_attempt_failed_is_subscribable(vestnik: Any, engine: Engine) -> None:
+    with engine.begin() as conn:
+        account = make_account(conn, "acme")
+        session = make_call_session(conn, account)
+    status, out, err = vestnik(
+        "admin", "webhook", "add", "acme", "http://127.0.0.1:9/hook",
+        "--events", "attempt_failed", "--secret", SECRET, "--json",
+    )  # fmt: skip
+    assert status == 0, err
+    assert json.loads(out)["events"] == ["attempt_failed"]
+    with engine.begin() as conn:
+        for kind in (EventType.CALL_STARTED, EventType.ATTEMPT_FAILED, EventType.CALL_FINISHED):
+            record_event(conn, session, kind, time.time())
+    dispatch_pending(engine, time.time())
+    with engine.connect() as conn:
+        count = sa.select(sa.func.count()).select_from(webhook_deliveries)
+        assert conn.execute(count).scalar() == 1  # attempt_failed only
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

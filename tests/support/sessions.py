@@ -92,3 +92,22 @@ def informer_call(
     }
     params.update(extra)
     return {"jsonrpc": "2.0", "id": 1, "method": "start.informer_call", "params": params}
+
+
+def event_payloads(engine: Engine, session_id: int) -> list[dict[str, Any]]:
+    """The session's events' payloads, in order."""
+    with engine.connect() as conn:
+        return [
+            dict(r[0])
+            for r in conn.execute(
+                sa.select(call_events.c.payload)
+                .where(call_events.c.call_session_id == session_id)
+                .order_by(call_events.c.id)
+            )
+        ]
+
+
+def queue_with_options(conn: Connection, account_id: int, options: Any, **fields: Any) -> int:
+    """A queued session that runs with ``options`` (a ``CallOptions``), as the intake stores
+    the effective options it resolved."""
+    return queue_session(conn, account_id, options=options.to_json(), **fields)

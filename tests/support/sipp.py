@@ -19,6 +19,7 @@ import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -45,6 +46,7 @@ requires_sipp = pytest.mark.skipif(
 )
 
 _BLOCK = re.compile(r"^-{20,}.*$", re.MULTILINE)
+_STAMP = re.compile(r"^-{20,} (\d{4}-\d\d-\d\d)[ \t](\d\d:\d\d:\d\d\.\d+)", re.MULTILINE)
 _CALL_ID = re.compile(r"^(?:Call-ID|i)\s*:\s*(\S+)", re.MULTILINE | re.IGNORECASE)
 _RURI_USER = re.compile(r"^INVITE sip:([^@;>\s]+)@")
 
@@ -219,3 +221,24 @@ class SippUas(Peer):
     def calls_by_contact(self) -> Counter[str]:
         """Request-URI user → distinct calls (Call-IDs) SIPp was offered."""
         return Counter(user for user, _ in self.invites())
+
+    def invite_times(self) -> dict[str, list[float]]:
+        """Request-URI user → when each distinct call's first INVITE arrived, in order (UNIX
+        seconds, from the message trace's local time stamps)."""
+        text = self.trace.read_text(errors="replace") if self.trace.exists() else ""
+        marks = list(_STAMP.finditer(text))
+        first: dict[tuple[str, str], float] = {}
+        for i, mark in enumerate(marks):
+            end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+            block = text[mark.end() : end]
+            if "message received" not in block:
+                continue
+            message = block.split("bytes :", 1)[-1].lstrip()
+            user, call_id = _RURI_USER.match(message), _CALL_ID.search(message)
+            if user and call_id:
+                at = datetime.fromisoformat(f"{mark.group(1)}T{mark.group(2)}").timestamp()
+                first.setdefault((user.group(1), call_id.group(1)), at)
+        times: dict[str, list[float]] = {}
+        for (user, _), at in sorted(first.items(), key=lambda item: item[1]):
+            times.setdefault(user, []).append(at)
+        return times

@@ -51,7 +51,7 @@ def register_admin(objects: SubParsers) -> None:
     add.add_argument(
         "--events",
         required=True,
-        help="comma-separated: call_started, call_answered, call_finished",
+        help="comma-separated: call_started, call_answered, call_finished, attempt_failed",
     )
     add.add_argument("--secret", required=True, help="HMAC secret (at least 16 characters)")
     add.add_argument(

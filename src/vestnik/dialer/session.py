@@ -3,7 +3,8 @@
 The render starts at claim time (a task), so the audio is ready when the callee answers. The
 call's progress (ringing, answered) is written by the observer as it happens, in order; its
 result decides the finish reason. Whatever happens the session ends finished or back in the
-queue: a run that fails finishes it ``internal_error`` (``Settler.failed``).
+queue (given back undialled, or waiting for its next attempt, ``store.attempts``): a run that
+fails ends its attempt ``internal_error`` (``Settler.failed``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ import logging
 from vestnik import metrics
 from vestnik.calls import FinishReason, MessageType
 from vestnik.calls.audio import Pcm
-from vestnik.calls.ports import CallResult, DialSpec, MessageRenderer, MessageSpec, Telephony
+from vestnik.calls.options import CallOptions
+from vestnik.calls.ports import (
+    CallResult,
+    DialSpec,
+    Listen,
+    MessageRenderer,
+    MessageSpec,
+    Telephony,
+)
 from vestnik.calls.session import CallSession
 from vestnik.config import DialerConfig
 from vestnik.dialer.call import Call, InHand, Interrupt
@@ -209,6 +218,9 @@ class SessionRuns:
             sip_call_id=result.sip_call_id or call.sip_call_id,
             trunk=result.trunk,
             attempts=result.attempts,
+            dtmf_reply=result.dtmf_reply,
+            answered_by=result.answered_by,
+            recording=result.recording,
         )
 
 
@@ -235,4 +247,12 @@ def _dial_spec(call: Call) -> DialSpec:
         dialing_timeout=session.dialing_timeout,
         dtmf=session.dtmf_string or "",
         route=call.route,
+        listen=listen_spec(session.options),
     )
+
+
+def listen_spec(options: CallOptions | None) -> Listen | None:
+    """What the call must do with the callee's audio; None: nothing (today's call)."""
+    if options is None or not options.listens:
+        return None
+    return Listen(options.collect_dtmf, options.detect_machine, options.record)

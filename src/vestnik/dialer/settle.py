@@ -1,4 +1,5 @@
-"""How a session in hand ends: finished with a reason, or given back to the queue.
+"""How a session in hand ends: finished with a reason, back in the queue for its next attempt
+(a retry, ``store.attempts``), or given back to the queue undialled.
 
 Every session the dialer claims ends one of these ways, whatever happens; the final write is
 retried through database outages (``DialerDatabase.write``), and one that cannot be written
@@ -10,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import asdict
-from functools import partial
 
 from vestnik.calls import FinishReason
-from vestnik.calls.ports import TrunkAttempt
+from vestnik.calls.events import iso
+from vestnik.calls.options import AnsweredBy
+from vestnik.calls.ports import Recording, TrunkAttempt
 from vestnik.dialer.call import Call, Interrupt
 from vestnik.dialer.database import DialerDatabase
-from vestnik.store import leases, sessions
+from vestnik.store import attempts as store_attempts
+from vestnik.store import leases
+from vestnik.store.attempts import AttemptEnd, AttemptResult
 from vestnik.store.db import now
 from vestnik.store.health import is_unavailable
 
@@ -39,33 +43,48 @@ class Settler:
         sip_call_id: str | None = None,
         trunk: str | None = None,
         attempts: tuple[TrunkAttempt, ...] | None = None,
+        dtmf_reply: str | None = None,
+        answered_by: AnsweredBy | None = None,
+        recording: Recording | None = None,
     ) -> None:
-        """Write the final state (after the call's pending progress writes), retrying; while
-        the database is unavailable, until it answers (or the dialer stops: the lease lapses)."""
+        """Write the end of the session's attempt (after the call's pending progress writes),
+        retrying; while the database is unavailable, until it answers (or the dialer stops:
+        the lease lapses). A session whose attempt began (``dialing``) may go back to the
+        queue for its next attempt (``store.attempts``); any other ends finished."""
         if call.finished:
             return
         call.finished = True
         if call.writes is not None:
             await asyncio.gather(call.writes, return_exceptions=True)
-        finish = partial(
-            sessions.finish_session,
-            detail=detail,
-            sip_code=sip_code,
-            sip_reason=sip_reason,
-            sip_call_id=sip_call_id,
-            trunk=trunk,
-            attempts=None if attempts is None else [asdict(a) for a in attempts],
-        )
+        result = AttemptResult(
+            reason, detail, sip_code, sip_reason, sip_call_id, trunk,
+            None if attempts is None else [asdict(a) for a in attempts],
+            dtmf_reply, answered_by, recording,
+        )  # fmt: skip
         try:
-            finished = await self._db.write(finish, call.id, self._owner, now(), reason)
+            if call.dialing:
+                ended = await self._db.write(
+                    store_attempts.end_attempt, call.session, self._owner, now(), result
+                )
+            else:
+                ended = await self._db.write(
+                    store_attempts.finish_undialled, call.id, self._owner, now(), result
+                )
         except Exception:
             log.exception("session %d: final write failed; its lease will lapse", call.id)
             return
-        if finished is None:
+        if ended.outcome is AttemptEnd.GONE:
             log.warning("session %d: not finished by us (already final or lease lost)", call.id)
-        else:
+        elif ended.outcome is AttemptEnd.RETRIED and ended.session is not None:
             log.info(
-                "session %d finished: %s (sip %s %s%s)", call.id, reason.value, sip_code,
+                "session %d attempt %d ended %s (sip %s): next attempt at %s", call.id,
+                ended.session.attempt_count, reason.value, sip_code,
+                iso(ended.session.scheduled_at),
+            )  # fmt: skip
+        else:
+            final = ended.session.finish_reason if ended.session else None
+            log.info(
+                "session %d finished: %s (sip %s %s%s)", call.id, final, sip_code,
                 sip_reason or "", f", trunk {trunk}" if trunk else "",
             )  # fmt: skip
 

@@ -261,6 +261,8 @@ call_sessions = Table(
     Column("dtmf_reply", String(64), nullable=True),
     Column("answered_by", String(8), nullable=True),  # human | machine | unknown
     Index("ix_call_sessions_state_id", "state", "id"),
+    # The claim: due scheduled sessions by time, then the unscheduled by id (store.sessions).
+    Index("ix_call_sessions_state_scheduled", "state", "scheduled_at", "id"),
     Index("ix_call_sessions_account_created", "account_id", "created_at"),
     Index("ix_call_sessions_account_state", "account_id", "state"),
     **_SQLITE_AUTOINCREMENT,

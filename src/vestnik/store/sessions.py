@@ -32,6 +32,7 @@ from sqlalchemy import ColumnElement, Connection
 
 from vestnik.calls import CallState, FinishReason
 from vestnik.calls.events import EventType
+from vestnik.calls.retry import window_opening
 from vestnik.calls.session import CallSession
 from vestnik.store.account_calls import (
     CALL_STATES,
@@ -100,6 +101,11 @@ _START_DIALING = (
         dial_at=_AT,
         dial_attempts=_c.dial_attempts + 1,
         lease_expires_at=sa.bindparam("lease_until"),
+        # A new attempt, counted, with its own progress and outcome (a retry's earlier
+        # attempts are in attempt_log).
+        attempt_count=_c.attempt_count + 1,
+        **dict.fromkeys(("scheduled_at", "ring_at", "answer_at", "finish_detail")),
+        **dict.fromkeys(("sip_code", "sip_reason", "sip_call_id", "trunk", "attempts")),
     )
     .returning(*call_sessions.c)
 )
@@ -124,10 +130,26 @@ _ANSWERED = (
 
 # None binds as SQL NULL (not JSON null), so that coalesce keeps a stored value.
 _ATTEMPTS = sa.JSON(none_as_null=True)
+# An attempt's outcome: each keeps the stored value when bound None (finish and retry alike).
+ATTEMPT_END_VALUES: dict[str, Any] = {
+    "sip_code": sa.func.coalesce(sa.bindparam("sip_code", type_=sa.Integer), _c.sip_code),
+    "sip_reason": sa.func.coalesce(sa.bindparam("sip_reason", type_=sa.String), _c.sip_reason),
+    "sip_call_id": _SIP_CALL_ID,
+    "trunk": sa.func.coalesce(sa.bindparam("trunk", type_=sa.String), _c.trunk),
+    "attempts": sa.func.coalesce(sa.bindparam("attempts", type_=_ATTEMPTS), _c.attempts),
+    "attempt_log": sa.func.coalesce(sa.bindparam("attempt_log", type_=_ATTEMPTS), _c.attempt_log),
+    "dtmf_reply": sa.func.coalesce(sa.bindparam("dtmf_reply", type_=sa.String), _c.dtmf_reply),
+    "answered_by": sa.func.coalesce(sa.bindparam("answered_by", type_=sa.String), _c.answered_by),
+}
+# The bound values of ATTEMPT_END_VALUES that a caller may leave out (None: keep stored).
+ATTEMPT_END_FIELDS = (
+    "sip_code", "sip_reason", "sip_call_id", "trunk", "attempts", "attempt_log", "dtmf_reply",
+    "answered_by",
+)  # fmt: skip
 
 
 def _finish_statement(guard: ColumnElement[bool]) -> sa.Update:
-    """Any non-final state → finished; optional SIP fields keep stored values when None."""
+    """Any non-final state → finished; the attempt's fields keep stored values when None."""
     return (
         call_sessions.update()
         .where(guard, NOT_FINISHED)
@@ -137,11 +159,8 @@ def _finish_statement(guard: ColumnElement[bool]) -> sa.Update:
             finish_detail=sa.bindparam("detail", type_=sa.Text),
             end_at=_AT,
             lease_expires_at=None,
-            sip_code=sa.func.coalesce(sa.bindparam("sip_code", type_=sa.Integer), _c.sip_code),
-            sip_reason=sa.func.coalesce(sa.bindparam("sip_reason", type_=sa.String), _c.sip_reason),
-            sip_call_id=_SIP_CALL_ID,
-            trunk=sa.func.coalesce(sa.bindparam("trunk", type_=sa.String), _c.trunk),
-            attempts=sa.func.coalesce(sa.bindparam("attempts", type_=_ATTEMPTS), _c.attempts),
+            scheduled_at=None,
+            **ATTEMPT_END_VALUES,
         )
         .returning(*call_sessions.c)
     )
@@ -151,39 +170,47 @@ _FINISH_OWNED = _finish_statement(sa.and_(_c.id == _SID, _c.lease_owner == _OWNE
 _FINISH_MINE_QUEUED = _finish_statement(_MINE_QUEUED)
 
 
-def claim_sessions(
-    conn: Connection, owner: str, limit: int, lease_seconds: float, at: float
-) -> list[Row]:
-    """Take up to ``limit`` claimable queued sessions, oldest first, under ``owner``'s lease.
-
-    Claimable: queued and either unclaimed or with a lapsed lease (its dialer died before
-    dialing, so nothing was sent). Sessions with ``release_requested`` are claimed too: the
-    dialer finishes them as released without dialing.
-    """
-    if limit <= 0:
-        return []
-    candidates = (
-        sa.select(call_sessions.c.id)
-        .where(
-            IS_QUEUED,
-            sa.or_(
-                call_sessions.c.lease_owner.is_(None),
-                call_sessions.c.lease_expires_at < at,
-            ),
-        )
-        .order_by(call_sessions.c.id)
+def _claimable(at: float, due: ColumnElement[bool], order: Any, limit: int) -> Any:
+    return (
+        sa.select(_c.id)
+        .where(IS_QUEUED, due, sa.or_(_c.lease_owner.is_(None), _c.lease_expires_at < at))
+        .order_by(*order)
         .limit(limit)
         .with_for_update(skip_locked=True)
         .cte("claimable")
     )
-    result = conn.execute(
-        _returning(
-            call_sessions.update()
-            .where(call_sessions.c.id == candidates.c.id)
-            .values(lease_owner=owner, lease_expires_at=at + lease_seconds)
+
+
+def claim_sessions(
+    conn: Connection, owner: str, limit: int, lease_seconds: float, at: float
+) -> list[Row]:
+    """Take up to ``limit`` claimable queued sessions under ``owner``'s lease.
+
+    Claimable: queued, due (no ``scheduled_at``, or it has come) and either unclaimed or with
+    a lapsed lease (its dialer died before dialing, so nothing was sent). Due scheduled
+    sessions (a retry, a calling window) come first, earliest first, then the unscheduled
+    ones, oldest (lowest id) first: two index range scans of ``(state, scheduled_at, id)``,
+    however many sessions wait for a later time. Sessions with ``release_requested`` are
+    claimed too: the dialer finishes them as released without dialing.
+    """
+    rows: list[Row] = []
+    for due, order in (
+        (_c.scheduled_at <= at, (_c.scheduled_at, _c.id)),
+        (_c.scheduled_at.is_(None), (_c.id,)),
+    ):
+        if limit - len(rows) <= 0:
+            break
+        candidates = _claimable(at, due, order, limit - len(rows))
+        rows += _rows(
+            conn.execute(
+                _returning(
+                    call_sessions.update()
+                    .where(_c.id == candidates.c.id)
+                    .values(lease_owner=owner, lease_expires_at=at + lease_seconds)
+                )
+            )
         )
-    )
-    return sorted(_rows(result), key=lambda r: int(r["id"]))
+    return sorted(rows, key=lambda r: int(r["id"]))
 
 
 @dataclass
@@ -192,15 +219,26 @@ class Claim:
 
     to_dial: list[CallSession] = field(default_factory=list)
     settled: list[CallSession] = field(default_factory=list)  # finished (blacklisted, released)
+    deferred: list[CallSession] = field(default_factory=list)  # window closed: wait for it
+
+
+_DEFER = (
+    call_sessions.update()
+    .where(_c.id == _SID, _c.lease_owner == _OWNER, IS_QUEUED)
+    .values(lease_owner=None, lease_expires_at=None, scheduled_at=_AT)
+    .returning(*call_sessions.c)
+)
 
 
 def claim_for_dialing(
     conn: Connection, owner: str, limit: int, lease_seconds: float, at: float
 ) -> Claim:
-    """``claim_sessions``, then finish in the same transaction what must not be dialled.
+    """``claim_sessions``, then settle in the same transaction what must not be dialled now.
 
     A contact blacklisted while its session was queued ends ``numa_in_black_list``; a session
-    whose ``release.call`` arrived while another dialer held it ends ``released``.
+    whose ``release.call`` arrived while another dialer held it ends ``released``; a session
+    whose calling window is closed now goes back to the queue (lease cleared) with
+    ``scheduled_at`` at the window's next opening.
     """
     claim = Claim()
     rows = claim_sessions(conn, owner, limit, lease_seconds, at)
@@ -216,7 +254,14 @@ def claim_for_dialing(
         elif row["release_requested"]:
             reason, detail = FinishReason.RELEASED, "released before dialing"
         else:
-            claim.to_dial.append(CallSession.from_row(row))
+            session = CallSession.from_row(row)
+            window = session.options.calling_window if session.options else None
+            opening = window_opening(window, at)
+            if opening <= at:
+                claim.to_dial.append(session)
+            else:
+                params = {"sid": session.id, "owner": owner, "at": opening}
+                claim.deferred += _sessions(conn.execute(_DEFER, params))
             continue
         guard = sa.and_(call_sessions.c.id == row["id"], call_sessions.c.lease_owner == owner)
         finished = finish_where(conn, guard, at, reason, detail=detail)
@@ -309,31 +354,21 @@ def finish_session(
     reason: FinishReason,
     *,
     detail: str | None = None,
-    sip_code: int | None = None,
-    sip_reason: str | None = None,
-    sip_call_id: str | None = None,
-    trunk: str | None = None,
-    attempts: list[dict[str, Any]] | None = None,
+    **attempt: Any,
 ) -> CallSession | None:
     """Any non-final state → finished, once, with its ``call_finished`` event.
 
-    ``owner`` guards the write: only the lease holder may finish. ``trunk`` and ``attempts``
-    (``{"trunk", "sip_code", "sip_reason"}`` per INVITE) record the trunks the call tried.
+    ``owner`` guards the write: only the lease holder may finish. ``attempt``: the outcome
+    of the attempt that ends the session, any of ``ATTEMPT_END_FIELDS`` (None or left out:
+    the stored value stays): ``trunk`` and ``attempts`` (``{"trunk", "sip_code",
+    "sip_reason"}`` per INVITE) record the trunks the call tried; ``attempt_log`` the whole
+    list of ended attempts; ``dtmf_reply``, ``answered_by`` what the call heard.
     Returns the finished session, or None when it was already final or not ours.
     """
     return _run_finish(
-        conn,
-        _FINISH_OWNED,
-        {"sid": session_id, "owner": owner},
-        at,
-        reason,
-        detail=detail,
-        sip_code=sip_code,
-        sip_reason=sip_reason,
-        sip_call_id=sip_call_id,
-        trunk=trunk,
-        attempts=attempts,
-    )
+        conn, _FINISH_OWNED, {"sid": session_id, "owner": owner}, at, reason, detail=detail,
+        **attempt,
+    )  # fmt: skip
 
 
 class ReleaseOutcome(StrEnum):
@@ -407,6 +442,16 @@ def finish_where(
     return _run_finish(conn, _finish_statement(guard), {}, at, reason, detail=detail)
 
 
+def attempt_values(fields: dict[str, Any]) -> dict[str, Any]:
+    """The bound values of ``ATTEMPT_END_VALUES``: every field, None where not given, the
+    strings cut to their columns."""
+    values: dict[str, Any] = dict.fromkeys(ATTEMPT_END_FIELDS) | fields
+    for name in ("sip_reason", "sip_call_id", "trunk"):
+        if values[name] is not None:
+            values[name] = str(values[name])[:255]
+    return values
+
+
 def _run_finish(
     conn: Connection,
     statement: sa.Update,
@@ -415,24 +460,10 @@ def _run_finish(
     reason: FinishReason,
     *,
     detail: str | None = None,
-    sip_code: int | None = None,
-    sip_reason: str | None = None,
-    sip_call_id: str | None = None,
-    trunk: str | None = None,
-    attempts: list[dict[str, Any]] | None = None,
+    **attempt: Any,
 ) -> CallSession | None:
-    values = {
-        **params,
-        "at": at,
-        "reason": reason.value,
-        "detail": detail,
-        "sip_code": sip_code,
-        "sip_reason": sip_reason[:255] if sip_reason is not None else None,
-        "sip_call_id": sip_call_id[:255] if sip_call_id is not None else None,
-        "trunk": trunk[:255] if trunk is not None else None,
-        "attempts": attempts,
-    }
-    finished = _sessions(conn.execute(statement, values))
+    values = {**params, "at": at, "reason": reason.value, "detail": detail}
+    finished = _sessions(conn.execute(statement, values | attempt_values(attempt)))
     for session in finished:
         forget_room(conn, session.account_id)  # it may have been a call of the account
         record_event(conn, session, EventType.CALL_FINISHED, at)

@@ -309,3 +309,31 @@ def test_session_started_through_call_api_appears(api: DataApi) -> None:
     found = api.call("get.calls_report", include_ongoing_calls=True, filter=by_request,
                      fields=["id"], **window)  # fmt: skip
     assert found["data"] == [{"id": session_id}]
+
+
+def test_our_fields_of_one_session_several_attempts(api: DataApi) -> None:
+    with api.engine.begin() as conn:
+        confirmed = make_session(
+            conn, api.account_id, created_at=T0 + 60, attempt_count=2, dtmf_reply="1",
+            answered_by="human",
+        )  # fmt: skip
+        plain = make_session(conn, api.account_id, created_at=T0 + 120, attempt_count=1)
+        never = make_session(
+            conn, api.account_id, created_at=T0 + 180, attempt_count=0, dial_at=None,
+            answer_at=None, finish_reason="released",
+        )  # fmt: skip
+    fields = ["id", "dtmf_reply", "attempts", "answered_by"]
+    rows = api.call("get.calls_report", fields=fields, **DAY)["data"]
+    assert rows == [
+        {"id": confirmed["id"], "dtmf_reply": "1", "attempts": 2, "answered_by": "human"},
+        {"id": plain["id"], "dtmf_reply": None, "attempts": 1, "answered_by": None},
+        {"id": never["id"], "dtmf_reply": None, "attempts": 0, "answered_by": None},
+    ]
+    retried = api.call(
+        "get.calls_report", fields=["id"], filter={"field": "attempts", "operator": ">",
+        "value": 1}, sort=[{"field": "attempts", "order": "desc"}], **DAY,
+    )["data"]  # fmt: skip
+    assert retried == [{"id": confirmed["id"]}]
+    # Not in the vendor's default set: a UIS client that asks for nothing sees nothing new.
+    default = api.call("get.calls_report", **DAY)["data"][0]
+    assert not {"dtmf_reply", "attempts", "answered_by"} & set(default)

@@ -38,8 +38,9 @@ def test_session_show_has_every_stored_field(cli: CliRunner, db: Engine) -> None
     run = cli("admin", "session", "show", str(session_id), "--json")
     assert run.status == 0, run.err
     data = run.json
+    renamed = {"attempts": "trunk_attempts", "attempt_count": "attempts"}
     for column in [c.name for c in call_sessions.columns]:
-        assert column in data, column
+        assert renamed.get(column, column) in data, column
     assert data["call_session_id"] == session_id
     assert (data["state"], data["finish_reason"], data["sip_code"], data["sip_reason"]) == (
         "finished",
@@ -49,7 +50,7 @@ def test_session_show_has_every_stored_field(cli: CliRunner, db: Engine) -> None
     )
     assert data["finish_detail"] == "486 from trunk"
     assert data["trunk"] == "carrier-b"
-    assert [(a["trunk"], a["sip_code"]) for a in data["attempts"]] == [
+    assert [(a["trunk"], a["sip_code"]) for a in data["trunk_attempts"]] == [
         ("carrier-a", 503),
         ("carrier-b", 486),
     ]
@@ -63,6 +64,33 @@ def test_session_show_has_every_stored_field(cli: CliRunner, db: Engine) -> None
         assert expected in text
     assert "carrier-a 503 Service Unavailable; carrier-b 486 Busy Here" in text
     assert_refused(cli("admin", "session", "show", "999"), "not found")
+
+
+def test_session_show_has_the_attempts_and_their_outcomes(cli: CliRunner, db: Engine) -> None:
+    account_id = make_account(cli)
+    t0 = 1_790_000_000.0
+    log = [
+        {"attempt": 1, "dial_at": t0, "end_at": t0 + 2, "trunk": "main", "sip_code": 486,
+         "sip_reason": "Busy Here", "finish_reason": "subscriber_busy", "answered_by": None,
+         "dtmf_reply": None},
+    ]  # fmt: skip
+    session_id = insert_session(
+        db, account_id, attempt_count=1, attempt_log=log, scheduled_at=t0 + 12,
+        options={"source": "request", "retry": {"attempts": 3, "interval": 10,
+                 "on": ["subscriber_busy"]}},
+    )  # fmt: skip
+    data = cli("admin", "session", "show", str(session_id), "--json").json
+    assert (data["attempts"], data["dtmf_reply"], data["answered_by"]) == (1, None, None)
+    assert data["scheduled_at"] == t0 + 12
+    assert data["scheduled_at_iso"] == "2026-09-21T14:13:32.000+00:00"
+    (entry,) = data["attempt_log"]
+    assert (entry["attempt"], entry["trunk"], entry["sip_code"], entry["finish_reason"]) == (
+        1, "main", 486, "subscriber_busy",
+    )  # fmt: skip
+    assert entry["dial_at_iso"] == "2026-09-21T14:13:20.000+00:00"
+    assert "attempt_count" not in data and data["trunk_attempts"] is None
+    text = cli("admin", "session", "show", str(session_id)).out
+    assert "1 at 2026-09-21T14:13:20.000+00:00: main 486 Busy Here → subscriber_busy" in text
 
 
 def test_session_list_filters(cli: CliRunner, db: Engine) -> None:

@@ -28,6 +28,7 @@ from vestnik.store.sessions import ReleaseOutcome
 
 SESSION_TIME_COLUMNS = (
     "created_at",
+    "scheduled_at",
     "dial_at",
     "ring_at",
     "answer_at",
@@ -70,18 +71,37 @@ def register(objects: SubParsers) -> None:
 
 
 def session_json(row: Any) -> dict[str, Any]:
-    return {"call_session_id": row["id"], **with_iso_times(dict(row), SESSION_TIME_COLUMNS)}
+    """A session's stored fields by column name, with ``_iso`` times, except: ``attempts`` is
+    the number of attempts begun (column ``attempt_count``), ``attempt_log`` each ended
+    attempt (with ``_iso`` times), ``trunk_attempts`` the INVITEs of the last attempt (column
+    ``attempts``, the trunk failover list)."""
+    data = dict(row)
+    data["trunk_attempts"] = data.pop("attempts", None)
+    data["attempts"] = data.pop("attempt_count", 0)
+    data["attempt_log"] = [
+        with_iso_times(entry, ("dial_at", "end_at")) for entry in data.get("attempt_log") or ()
+    ]
+    return {"call_session_id": row["id"], **with_iso_times(data, SESSION_TIME_COLUMNS)}
 
 
 def session_fields(session: dict[str, Any]) -> str:
     """``session show``'s text: every field of :func:`session_json`, times once (ISO)."""
     shown = {k: v for k, v in session.items() if k not in SESSION_TIME_COLUMNS and k != "id"}
-    if shown.get("attempts"):  # one "trunk code reason" per INVITE
-        shown["attempts"] = "; ".join(_attempt_text(a) for a in shown["attempts"])
+    if shown.get("trunk_attempts"):  # one "trunk code reason" per INVITE
+        shown["trunk_attempts"] = "; ".join(_invite_text(a) for a in shown["trunk_attempts"])
+    # One "N at <time>: trunk code reason → finish_reason" per ended attempt.
+    shown["attempt_log"] = (
+        "; ".join(
+            f"{a.get('attempt')} at {a.get('dial_at_iso')}: {_invite_text(a)} → "
+            f"{a.get('finish_reason')}"
+            for a in shown.get("attempt_log") or ()
+        )
+        or None
+    )
     return format_fields(shown)
 
 
-def _attempt_text(attempt: dict[str, Any]) -> str:
+def _invite_text(attempt: dict[str, Any]) -> str:
     code, reason = attempt.get("sip_code"), attempt.get("sip_reason")
     answer = f"{code} {reason or ''}".rstrip() if code is not None else "no final response"
     return f"{attempt.get('trunk')} {answer}"

@@ -188,6 +188,14 @@ CALLS_REPORT = Dataset(
         "trunk": F(STR, "string", "", "the trunk (its `name`) that carried the call, or the "
                    "last one tried; null when no INVITE went out", _cs.trunk, more_flags="FS",
                    ours=True),
+        "dtmf_reply": F(STR, "string", "", "the keys the contact pressed (`collect_dtmf`); "
+                        "`\"\"` none; null when not asked", _cs.dtmf_reply, more_flags="F",
+                        ours=True),
+        "attempts": F(NUM, "number", "", "attempts begun (a `retry` makes several; 0 when "
+                      "none was dialled)", _cs.attempt_count, more_flags="FS", ours=True),
+        "answered_by": F(STR, "enum", "", "`human`, `machine` or `unknown` "
+                         "(`detect_machine`); null when not asked", _cs.answered_by,
+                         more_flags="F", ours=True),
     },
     source=call_sessions,
     default_sort=(("start_time", "asc"),),
