@@ -227,17 +227,8 @@ class Service:
             )
             await self.dialer.start()
         from vestnik.api import create_app
-        from vestnik.api.dataapi import dataapi_routes
-        from vestnik.api.metrics import metrics_routes
-        from vestnik.api.upload import upload_routes
-        from vestnik.media.audiofile import MediaImporter
 
-        routes = [
-            *metrics_routes(engine),
-            *dataapi_routes(self.config, engine),
-            *upload_routes(self.config, engine, MediaImporter(self.config)),
-            *self._extra_routes,
-        ]
+        routes = [*_api_routes(self.config, engine), *self._extra_routes]
         # A queued session is claimed at once instead of at the dialer's next poll.
         wake = self.dialer.wake if self.dialer is not None else None
         self.app = create_app(self.config, engine, extra_routes=routes, on_session_queued=wake)
@@ -387,6 +378,23 @@ def _sip_telephony(config: Config, engine: Engine) -> Telephony:
 
     gate = DatabaseTrunkGate(engine, config.trunk_list, config.dialer.lease_seconds)
     return SipTelephony(config, gate=gate)
+
+
+def _api_routes(config: Config, engine: Engine) -> list[Any]:
+    """The app's routes beyond the Call API: /metrics, the Data API, the media upload, the
+    recordings' download."""
+    from vestnik.api.dataapi import dataapi_routes
+    from vestnik.api.metrics import metrics_routes
+    from vestnik.api.recordings import recording_routes
+    from vestnik.api.upload import upload_routes
+    from vestnik.media.audiofile import MediaImporter
+
+    return [
+        *metrics_routes(engine),
+        *dataapi_routes(config, engine),
+        *upload_routes(config, engine, MediaImporter(config)),
+        *recording_routes(config, engine),
+    ]
 
 
 async def _start_trunk_parts(

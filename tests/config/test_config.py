@@ -167,6 +167,12 @@ def test_bad_environment_values_raise_config_error(name: str, value: str) -> Non
         ({"VESTNIK_TRUNK_CALLER_FORMAT": "+"}, "trunk.caller_format must be one of"),
         ({"VESTNIK_SERVER_DB_CALLS": "fork"}, "server.db_calls must be one of"),
         ({"VESTNIK_DATABASE_TIMEOUT": "0"}, "database.timeout must be positive"),
+        ({"VESTNIK_DIALER_MAX_RECORDING_SECONDS": "0"}, "max_recording_seconds must be above 0"),
+        ({"VESTNIK_SERVER_PUBLIC_URL": "calls.example.ru"}, "must be an http:// or https:// URL"),
+        ({"VESTNIK_SERVER_PUBLIC_URL": "ftp://calls.example.ru"}, "must be an http:// or https"),
+        ({"VESTNIK_SERVER_PUBLIC_URL": "https://h.ru/?a=1"}, "must have no user, query or"),
+        ({"VESTNIK_SERVER_PUBLIC_URL": "https://u:p@h.ru/"}, "must have no user, query or"),
+        ({"VESTNIK_SERVER_PUBLIC_URL": "https://h.ru:99999/"}, "server.public_url has a bad port"),
         ({"VESTNIK_LIMITS_IP_ALLOWLIST": "10.0.0.0/8,nowhere"}, "'nowhere' is not an IP"),
         # What this version does not implement is refused at load, not at the first call.
         (
@@ -384,6 +390,7 @@ SAMPLES = {
     "trunk.callee_format": "plus",
     "rtp.port_max": "40000",
     "server.db_calls": "thread",
+    "server.public_url": "https://calls.example.ru",
     "trunk.transport": "udp",  # the only one (the default): still proves the name is read
     "trunk.caller_id": "pai",
     "trunk.outbound_proxy": "proxy.example:5070",

@@ -30,6 +30,7 @@ class Exchange:
     method: str | None = None
     account_id: int | None = None
     started: float = field(default_factory=time.perf_counter)
+    verb: str = "POST"  # the HTTP method (GET: a recording's download)
 
     def log(self, status: int, error: str | None) -> None:
         """Write the line: ``error`` is the reply's mnemonic, None for a success."""
@@ -39,8 +40,9 @@ class Exchange:
         duration_ms = round((time.perf_counter() - self.started) * 1000, 1)
         account = "-" if self.account_id is None else self.account_id
         log.info(
-            "POST %s %s account=%s client=%s %s %.1f ms",
-            self.path, self.method or "-", account, self.client or "-", result, duration_ms,
+            "%s %s %s account=%s client=%s %s %.1f ms",
+            self.verb, self.path, self.method or "-", account, self.client or "-", result,
+            duration_ms,
             extra={
                 "method": self.method, "account_id": self.account_id, "client": self.client,
                 "result": result, "duration_ms": duration_ms, "path": self.path,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,21 @@ def _numbers(prefix: str, section: Any) -> None:
                 raise ConfigError(f"{prefix}{f.name} must be a finite number")
             if item < 0:
                 raise ConfigError(f"{prefix}{f.name} must not be negative, got {item}")
+
+
+def check_public_url(url: str) -> None:
+    """``server.public_url``: empty, or an absolute http(s) URL without query or fragment."""
+    if not url:
+        return
+    parts = urllib.parse.urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:
+        raise ConfigError(f"server.public_url has a bad port: {url!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"server.public_url must be an http:// or https:// URL, got {url!r}")
+    if parts.query or parts.fragment or parts.username is not None:
+        raise ConfigError(f"server.public_url must have no user, query or fragment, got {url!r}")
 
 
 def check_trunk(trunk: TrunkConfig, prefix: str) -> None:
@@ -148,6 +164,9 @@ def check_config(config: Config) -> None:
     _one_of("server.db_calls", config.server.db_calls, DB_CALLS_MODES)
     if config.database.timeout <= 0:
         raise ConfigError(f"database.timeout must be positive, got {config.database.timeout}")
+    if config.dialer.max_recording_seconds <= 0:
+        raise ConfigError("dialer.max_recording_seconds must be above 0")
+    check_public_url(config.server.public_url)
     for key, networks in (
         ("limits.ip_allowlist", config.limits.ip_allowlist),
         ("server.trusted_proxies", config.server.trusted_proxies),

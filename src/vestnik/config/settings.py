@@ -39,6 +39,9 @@ class ServerConfig:
     # A request body must keep arriving at this many bytes per second on average, after a
     # grace of header_timeout; slower connections are closed (0: no bound).
     min_body_rate: float = 500.0
+    # The address clients reach this server at ("https://calls.example.ru"), for the links
+    # the service hands out (recordings); empty: the links are paths ("/system/media/...").
+    public_url: str = ""
 
 
 @dataclass
@@ -151,6 +154,8 @@ class DialerConfig:
     max_call_seconds: float = 1800.0
     dtmf_tone_ms: int = 100
     dtmf_gap_ms: int = 100
+    # ``record``: a call's recording stops this many seconds after the answer.
+    max_recording_seconds: float = 600.0
 
 
 @dataclass

@@ -23,6 +23,7 @@ from vestnik.store.reports.pages import Page
 MAX_INTERVAL_MONTHS = 3
 MAX_BLACKLIST_NUMBER_LENGTH = 255
 MAX_COMMENT_LENGTH = 1000
+RECORD_LINK = "full_record_file_link"
 
 
 def _add_months(moment: datetime, months: int) -> datetime:
@@ -62,7 +63,19 @@ def get_calls_report(call: MethodCall, conn: Connection) -> Page:
     query = page_query(CALLS_REPORT, call.params)
     ongoing = bool(call.params.get("include_ongoing_calls"))
     page = calls_report(conn, call.principal.account_id, start, end, query, ongoing=ongoing)
-    return in_reply_format(CALLS_REPORT, page)
+    return with_public_links(in_reply_format(CALLS_REPORT, page), call.config.server.public_url)
+
+
+def with_public_links(page: Page, public_url: str) -> Page:
+    """``full_record_file_link`` (a path as stored) prefixed with ``[server] public_url``; the
+    path alone when that is empty (never the request's ``Host``: the client chooses it)."""
+    base = public_url.rstrip("/")
+    if base:
+        for item in page.items:
+            link = item.get(RECORD_LINK)
+            if link:
+                item[RECORD_LINK] = base + link
+    return page
 
 
 def get_call_legs_report(call: MethodCall, conn: Connection) -> Page:

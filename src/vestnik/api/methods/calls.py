@@ -52,6 +52,10 @@ def list_calls(call: MethodCall, conn: Connection) -> list[dict[str, Any]]:
             "contact_phone_number": row["contact"],
             "external_id": row["external_id"],
             "tags": [],
+            # Ours: a waiting session's next attempt (null: dialled as soon as possible) and
+            # the attempts begun so far.
+            "scheduled_at": iso(row["scheduled_at"]),
+            "attempts": row["attempt_count"],
             "legs": [
                 {
                     "leg_id": row["id"],

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from vestnik.calls import CallState, FinishReason
+from vestnik.cli.admin import recordings
 from vestnik.cli.admin.shared import object_actions
 from vestnik.cli.common import (
     CliError,
@@ -50,6 +51,7 @@ def register(objects: SubParsers) -> None:
         handler=session_release,
     )
     p.add_argument("session_id", metavar="ID", type=record_id)
+    recordings.register(actions)
     p = command_parser(actions, "list", help="recent sessions, newest first", handler=session_list)
     p.add_argument("--account", metavar="ACCOUNT", help="account id or name")
     p.add_argument("--state", choices=[s.value for s in CallState])
@@ -107,10 +109,13 @@ def _invite_text(attempt: dict[str, Any]) -> str:
 def session_show(args: argparse.Namespace) -> None:
     with reading(args) as conn:
         row = store.get_session(conn, args.session_id)
+        recording = recordings.recording_list(conn, args, args.session_id)
     if row is None:
         raise CliError(f"call session {args.session_id} not found")
     data = session_json(row)
-    emit(args, data, lambda: session_fields(data))
+    data["recording"] = recording
+    text = {**data, "recording": recordings.recording_text(recording) or None}
+    emit(args, data, lambda: session_fields(text))
 
 
 def session_release(args: argparse.Namespace) -> None:

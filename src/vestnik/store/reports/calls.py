@@ -26,6 +26,7 @@ from vestnik.calls.legs import (
 )
 from vestnik.calls.model import FinishReason
 from vestnik.calls.numbers import country_names
+from vestnik.store.recordings import last_recording_path_expr, read_ids, recording_ids_expr
 from vestnik.store.reports.pages import (
     Dataset,
     FieldSpec,
@@ -75,6 +76,16 @@ _talk = _duration(_cs.end_at, _cs.answer_at)
 _total = _duration(_cs.end_at, _dial_start)
 _is_lost = sa.case((_cs.answer_at.is_(None), sa.true()), else_=sa.false())
 _INFORMER = "the informer call is never transferred"
+_RECORDING_IDS = recording_ids_expr()
+_RECORDS = (
+    "`record: true`: the ids (strings) of the session's recordings, one per answered "
+    "attempt, oldest first"
+)
+_WAV = "(every recording is a WAV file)"
+_LINK = (
+    "the download URL of the last recording: `[server] public_url` + "
+    '`/system/media/talk/{id}/{recording id}/` (docs/api.md, "Recordings"); null: none'
+)
 
 
 def _empty(names: str, kind: ValueKind, vendor_type: str, flags: str) -> dict[str, FieldSpec]:
@@ -121,8 +132,10 @@ CALLS_REPORT = Dataset(
                             int_or_zero, more_flags="S"),
         **_empty("lost_call_processing_duration", NUM, "number", "FS"),
         **_empty("postprocess_duration", NUM, "number", "F"),
-        **_empty("call_records wav_call_records", ARR, "array", "D"),
-        **_empty("full_record_file_link", STR, "string", "D"),
+        "call_records": F(ARR, "array", "D", _RECORDS, _RECORDING_IDS, read_ids),
+        "wav_call_records": F(ARR, "array", "D", f"= `call_records` {_WAV}", _RECORDING_IDS,
+                              read_ids),
+        "full_record_file_link": F(STR, "string", "D", _LINK, last_recording_path_expr()),
         **_empty("voice_mail_records", ARR, "array", ""),
         "virtual_phone_number": F(STR, "string", "FSD", "the caller number actually used",
                                   _cs.caller_number),
