@@ -143,6 +143,15 @@ def test_list_calls_shows_waiting_sessions(api: Api) -> None:
     assert (call["scheduled_at"], call["attempts"]) == ("2026-09-21T14:13:20.000+00:00", 1)
     assert call["legs"][0]["state"] == "На очереди"
     assert call["legs"][0]["start_time"] == "2026-09-21T14:13:08.000+00:00"  # the last INVITE
+    assert call["legs"][0]["record_call_enabled"] is False
+
+
+def test_list_calls_shows_whether_a_session_records(api: Api) -> None:
+    recorded = api.start(record=True)["result"]["data"]["call_session_id"]
+    plain = api.start(contact="79161234568")["result"]["data"]["call_session_id"]
+    calls = api.rpc("list.calls", {"access_token": api.token})["result"]["data"]
+    enabled = {c["call_session_id"]: c["legs"][0]["record_call_enabled"] for c in calls}
+    assert enabled == {recorded: True, plain: False}
 
 
 def test_list_calls_shows_only_own_sessions(api: Api) -> None:

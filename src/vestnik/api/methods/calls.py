@@ -52,10 +52,6 @@ def list_calls(call: MethodCall, conn: Connection) -> list[dict[str, Any]]:
             "contact_phone_number": row["contact"],
             "external_id": row["external_id"],
             "tags": [],
-            # Ours: a waiting session's next attempt (null: dialled as soon as possible) and
-            # the attempts begun so far.
-            "scheduled_at": iso(row["scheduled_at"]),
-            "attempts": row["attempt_count"],
             "legs": [
                 {
                     "leg_id": row["id"],
@@ -64,7 +60,7 @@ def list_calls(call: MethodCall, conn: Connection) -> list[dict[str, Any]]:
                     "is_operator": False,
                     "employee_id": None,
                     "employee_full_name": None,
-                    "record_call_enabled": False,
+                    "record_call_enabled": bool((row["options"] or {}).get("record")),
                     "state": LEG_STATE[row["state"]],
                     # Ours: the leg's direction and times.
                     "direction": "out",

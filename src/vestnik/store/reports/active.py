@@ -14,7 +14,7 @@ _cs = call_sessions.c
 _ACTIVE = sorted(s.value for s in ACTIVE_STATES)
 _LISTED_COLUMNS = (
     _cs.id, _cs.direction, _cs.created_at, _cs.dial_at, _cs.answer_at, _cs.caller_number,
-    _cs.contact, _cs.external_id, _cs.state, _cs.scheduled_at, _cs.attempt_count,
+    _cs.contact, _cs.external_id, _cs.state, _cs.scheduled_at, _cs.attempt_count, _cs.options,
 )  # fmt: skip
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import socket
 import time
@@ -40,27 +39,17 @@ import numpy as np
 from vestnik.calls.audio import SAMPLE_RATE, Pcm
 from vestnik.calls.options import AnsweredBy
 from vestnik.calls.ports import Listen, Recording
+from vestnik.config import Config
+from vestnik.telephony.listen.amd import GreetingEnd, MachineDetector
 from vestnik.telephony.listen.collector import DtmfCollector
 from vestnik.telephony.listen.receiver import CalleeReceiver
+from vestnik.telephony.listen.recorder import CallRecorder
 from vestnik.telephony.rtp.dtmf import PAUSE_SECONDS, dtmf_tone
 from vestnik.telephony.rtp.pacer.stream import TICK_SECONDS, Item, ticks
 
-
-def _optional(module: str) -> Any:
-    """``amd`` and ``recorder`` are separate pieces of work: while one is not there, its part
-    is left out (logged when a call asks for it). TODO: plain imports once both are merged."""
-    try:
-        return importlib.import_module(f"vestnik.telephony.listen.{module}")
-    except ImportError:
-        return None
-
-
-_AMD = _optional("amd")
-_RECORDER = _optional("recorder")
 log = logging.getLogger(__name__)
 
 AMD_GRACE_SECONDS = 0.5  # wall-clock slack over the detector's own audio bounds
-RECORD_MAX_SECONDS = 600.0  # a recording keeps at most this much (then it is cut)
 TICK_SAMPLES = round(SAMPLE_RATE * TICK_SECONDS)
 # Stream marks: where the DTMF string and the message start and end; CUT follows a barge-in.
 DTMF_START, MESSAGE_START, MESSAGE_END, CUT = 1, 2, 3, 4
@@ -74,33 +63,32 @@ class ListenFlow:
         event_payload_type: int | None,
         post: Callable[[tuple[Any, ...]], None],
         answered_at: float | None,
-        config: Any = None,
+        config: Config | None = None,
         dtmf: tuple[str, list[Item], int, int] = ("", [], 0, 0),
     ) -> None:
         """``post`` queues a signal for the call (loop thread only); ``answered_at`` is the
-        ``time.monotonic()`` of the answer; ``config`` the service's (its ``amd`` section);
+        ``time.monotonic()`` of the answer; ``config`` the service's (``[amd]``, and
+        ``[dialer] max_recording_seconds``; None: the defaults);
         ``dtmf`` the DTMF string, its stream items, and its tone and gap lengths in ms."""
         self.listen = listen
         self._post = post
         self._loop = asyncio.get_running_loop()
         self._answered_at = time.monotonic() if answered_at is None else answered_at
-        self._amd_config: Any = getattr(config, "amd", None)
+        config = Config() if config is None else config
+        self._amd_config = config.amd
         self._dtmf = dtmf
         self.collector = DtmfCollector(listen.collect_dtmf) if listen.collect_dtmf else None
         self.answered_by: AnsweredBy | None = None
-        self.recorder: Any = None
+        self.recorder: CallRecorder | None = None
         if listen.record:
-            if _RECORDER is None:
-                log.warning("recording is not available: no recording")
-            else:
-                self.recorder = _RECORDER.CallRecorder(RECORD_MAX_SECONDS)
+            self.recorder = CallRecorder(config.dialer.max_recording_seconds)
         self.receiver = CalleeReceiver(
             sock, event_payload_type, self._frame, self._key, inband=self.collector is not None
         )
         self.stream: Any = None
         self.phase = "start"  # amd → greeting → speak → after (the message is over)
-        self._detector: Any = None
-        self._greeting: Any = None  # amd.GreetingEnd, fed from the answer on
+        self._detector: MachineDetector | None = None
+        self._greeting: GreetingEnd | None = None  # fed from the answer on
         self._greeting_limit = 0.0  # loop time: max_greeting_wait_ms after the answer
         self._timer: asyncio.TimerHandle | None = None
         self._pcm: Pcm | None = None
@@ -117,18 +105,14 @@ class ListenFlow:
         stream.on_mark = self._on_mark
         self.receiver.start(self._loop)
         if self.listen.detect_machine:
-            if _AMD is None or self._amd_config is None:
-                log.warning("answering-machine detection is not available: answered_by unknown")
-                self.answered_by = AnsweredBy.UNKNOWN
-            else:
-                self.phase = "amd"
-                config = self._amd_config
-                self._detector = _AMD.MachineDetector(config)
-                self._greeting = _AMD.GreetingEnd(config)  # fed from the answer on, too
-                self._greeting_limit = self._loop.time() + config.max_greeting_wait_ms / 1000
-                limit = config.total_analysis_ms / 1000 + AMD_GRACE_SECONDS
-                self._timer = self._loop.call_later(limit, self._post, ("listen", "amd_timeout"))
-                return
+            self.phase = "amd"
+            config = self._amd_config
+            self._detector = MachineDetector(config)
+            self._greeting = GreetingEnd(config)  # fed from the answer on, too
+            self._greeting_limit = self._loop.time() + config.max_greeting_wait_ms / 1000
+            limit = config.total_analysis_ms / 1000 + AMD_GRACE_SECONDS
+            self._timer = self._loop.call_later(limit, self._post, ("listen", "amd_timeout"))
+            return
         self._speak()
 
     def audio(self, pcm: Pcm | None, encoded: bytes) -> None:
@@ -241,12 +225,13 @@ class ListenFlow:
     def _frame(self, position: int, frame: Pcm) -> None:
         if self.recorder is not None:
             self.recorder.add(0, self._callee_offset() + position, frame)
-        if self.phase == "amd":
-            self._greeting.feed(frame)
-            verdict = self._detector.feed(frame)
+        greeting, detector = self._greeting, self._detector
+        if self.phase == "amd" and greeting is not None and detector is not None:
+            greeting.feed(frame)
+            verdict = detector.feed(frame)
             if verdict is not None:
                 self._verdict(verdict)
-        elif self.phase == "greeting" and self._greeting.feed(frame):
+        elif self.phase == "greeting" and greeting is not None and greeting.feed(frame):
             self._speak()
 
     def _callee_offset(self) -> int:
@@ -288,7 +273,8 @@ class ListenFlow:
     def _record_ours(self) -> None:
         """Our channel: the DTMF string and the message where the stream sent them."""
         first = getattr(self.stream, "first_sent_at", None)
-        if first is None:
+        recorder = self.recorder
+        if first is None or recorder is None:
             return
         base = max(0, round((first - self._answered_at) * SAMPLE_RATE))
         end = min((t for m, t in self._marks.items() if m in (MESSAGE_END, CUT)), default=None)
@@ -299,7 +285,7 @@ class ListenFlow:
             if end is not None:
                 pcm = pcm[: max(0, (end - tick) * TICK_SAMPLES)]
             if len(pcm):
-                self.recorder.add(1, base + tick * TICK_SAMPLES, pcm)
+                recorder.add(1, base + tick * TICK_SAMPLES, pcm)
 
     def _dtmf_pcm(self) -> Pcm | None:
         digits, _items, tone_ms, gap_ms = self._dtmf
