@@ -18,10 +18,9 @@ import sqlalchemy as sa
 from tests.support.dialer import MEDIUM, trunk_config
 from tests.support.processes import async_wait_until
 from tests.support.recorded_audio import assert_callee_frames, playing_callee, sox_alaw, sweep
-from tests.support.sessions import provision, queue_with_options, session
+from tests.support.sessions import informer_call, provision, session
 from tests.support.sipp import requires_sipp
 from vestnik.calls.audio import SAMPLE_RATE
-from vestnik.calls.options import CallOptions
 from vestnik.service import Service
 from vestnik.store import create_db_engine
 from vestnik.store.recordings import find_recording, session_recordings
@@ -42,12 +41,13 @@ async def test_recorded_call_is_listed_and_downloaded(tmp_path: Path, db_url: st
     service = Service(trunk_config(tmp_path, db_url, sipp))
     try:
         await service.start()
-        with engine.begin() as conn:
-            sid = queue_with_options(
-                conn, account_id, CallOptions(record=True), message_value=MEDIUM
+        base = f"http://127.0.0.1:{service.http_port}"
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            # As a client asks for it: the request's own `record` (vestnik's extension).
+            body = informer_call(token, "79161234567", MEDIUM, record=True)
+            sid = int(
+                (await http.post("/v4.0", json=body)).json()["result"]["data"]["call_session_id"]
             )
-        assert service.dialer is not None
-        service.dialer.wake()
         await async_wait_until(
             lambda: session(engine, sid)["state"] == "finished", 40, "the session to finish"
         )
@@ -59,8 +59,6 @@ async def test_recorded_call_is_listed_and_downloaded(tmp_path: Path, db_url: st
         assert [(r["attempt"], r["account_id"]) for r in listed] == [(1, account_id)]
         assert stored is not None
         rid = int(stored["id"])
-
-        base = f"http://127.0.0.1:{service.http_port}"
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
             day = datetime.now(UTC)
             body = {"jsonrpc": "2.0", "id": 1, "method": "get.calls_report", "params": {

@@ -17,8 +17,10 @@ import numpy as np
 import soundfile
 import soxr
 
+from tests.support.pcap import write_udp
 from vestnik.calls.audio import SAMPLE_RATE, Pcm
 from vestnik.telephony.rtp.g711 import PCMA, PCMU
+from vestnik.telephony.rtp.packets import PT_PCMA, RtpPacket
 
 BEEP_HZ = (425, 800, 1000, 1400)
 
@@ -140,3 +142,31 @@ def noisy_line(rnd: random.Random, rng: np.random.Generator, ms: int) -> tuple[n
     kind = rnd.choice(("white", "pink"))
     signal = (pink if kind == "pink" else white)(rng, n, level)
     return signal, f"{kind} noise {level:.0f} dBFS"
+
+
+CALLEE_SSRC = 0x5EED  # the SIPp callee's stream in ``callee_pcap`` (ours has another SSRC)
+GREETING = "Здравствуйте, вы позвонили Ивану Петрову. Оставьте сообщение после сигнала."
+
+
+def callee_answer(kind: str) -> tuple[np.ndarray, int | None]:
+    """What a test callee says when it answers, at 8 kHz after G.711: ``human`` a short
+    "Алло?" then silence, ``machine`` a voicemail greeting with a beep; and for the machine,
+    where its beep ends (ms)."""
+    rnd, rng = random.Random(12), np.random.default_rng(12)
+    if kind == "human":
+        signal, _ = human_answer(rnd, rng, "ru", "Алло?", noisy=False)
+        return to_line(np.concatenate([signal, silence(4000)]), "PCMA"), None
+    signal, end_ms, note = voicemail(rnd, rng, "ru", GREETING, with_beep=True)
+    assert "beep" in note
+    return to_line(np.concatenate([signal, silence(3000)]), "PCMA"), end_ms
+
+
+def callee_pcap(path: Path, audio: np.ndarray) -> Path:
+    """``audio`` as 20 ms PCMA packets for SIPp's ``play_pcap_audio``
+    (``scenarios/uas_answer_play.xml``)."""
+    datagrams = []
+    for i in range(len(audio) // 160):
+        payload = PCMA.encode(audio[i * 160 : (i + 1) * 160])
+        packet = RtpPacket(PT_PCMA, 1000 + i, 5000 + i * 160, CALLEE_SSRC, payload, i == 0)
+        datagrams.append((i * 0.02, packet.pack()))
+    return write_udp(path, datagrams)

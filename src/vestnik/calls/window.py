@@ -36,8 +36,12 @@ def _zone(window: CallingWindow, zone: str | None) -> ZoneInfo:
     return zone_of(zone or window.zone or DEFAULT_ZONE)
 
 
-def _minute_of_day(local: datetime) -> float:
-    return local.hour * 60 + local.minute + (local.second + local.microsecond / 1e6) / 60
+def _local_minute(at: float, tz: ZoneInfo) -> float:
+    """Minutes after local midnight at ``at``. From the instant itself plus the zone's offset
+    (offsets change on whole seconds): a ``datetime`` would round ``at`` to the microsecond,
+    and an instant half a microsecond before a window's start would read as open."""
+    offset = _offset(math.floor(at), tz) or timedelta(0)
+    return ((at + offset.total_seconds()) % _DAY) / 60
 
 
 def _covers(window: CallingWindow, minute: float) -> bool:
@@ -49,8 +53,7 @@ def _covers(window: CallingWindow, minute: float) -> bool:
 def is_open(window: CallingWindow, at: float, zone: str | None = None) -> bool:
     """Whether the window is open at ``at`` in ``zone`` (default: the window's own resolved
     zone, else Europe/Moscow)."""
-    local = datetime.fromtimestamp(at, _zone(window, zone))
-    return _covers(window, _minute_of_day(local))
+    return _covers(window, _local_minute(at, _zone(window, zone)))
 
 
 def next_opening(window: CallingWindow, at: float, zone: str | None = None) -> float:
@@ -63,9 +66,9 @@ def next_opening(window: CallingWindow, at: float, zone: str | None = None) -> f
     readings of a time the clocks repeat) and each offset change, over a few days ahead.
     """
     tz = _zone(window, zone)
-    local = datetime.fromtimestamp(at, tz)
-    if _covers(window, _minute_of_day(local)):
+    if _covers(window, _local_minute(at, tz)):
         return at
+    local = datetime.fromtimestamp(at, tz)
     changes = _offset_changes(at, tz)
     if not changes:  # the common case: the local clock runs evenly up to the next start
         today = datetime(local.year, local.month, local.day, tzinfo=tz)
@@ -75,7 +78,7 @@ def next_opening(window: CallingWindow, at: float, zone: str | None = None) -> f
                 return instant
     candidates = _start_instants(window, at, tz) + changes
     for instant in sorted(c for c in candidates if c > at):
-        if _covers(window, _minute_of_day(datetime.fromtimestamp(instant, tz))):
+        if _covers(window, _local_minute(instant, tz)):
             return instant
     raise AssertionError(f"a calling window that never opens: {window}")  # pragma: no cover
 

@@ -96,10 +96,14 @@ def end_attempt(
     stops a retry ends the session ``released`` (the attempt's own outcome stays in
     ``attempt_log``). Otherwise finished with the result.
     """
-    row = conn.execute(_ATTEMPT, {"sid": session.id, "owner": owner}).first()
-    if row is None:
-        return EndedAttempt(AttemptEnd.GONE)
-    made, released = int(row[0]), bool(row[1])
+    if session.options is None or session.options.retry is None:
+        # Nothing to retry (every plain call): no read, the finish is owner-guarded itself.
+        made, released = session.attempt_count, False
+    else:
+        row = conn.execute(_ATTEMPT, {"sid": session.id, "owner": owner}).first()
+        if row is None:
+            return EndedAttempt(AttemptEnd.GONE)
+        made, released = int(row[0]), bool(row[1])
     entry = _log_entry(session, made, at, result)
     log = [*session.attempt_log, entry]
     fields = attempt_values(_fields(result)) | {"attempt_log": log}

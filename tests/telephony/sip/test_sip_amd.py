@@ -11,52 +11,28 @@ both directions on loopback, so the beep's end and our message's start are on on
 from __future__ import annotations
 
 import asyncio
-import random
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.support.amd_audio import human_answer, silence, to_line, voicemail
+from tests.support.amd_audio import CALLEE_SSRC as SSRC
+from tests.support.amd_audio import callee_answer, callee_pcap
 from tests.support.listen_calls import call, telephony
-from tests.support.pcap import LoopbackCapture, read_rtp, write_udp
+from tests.support.pcap import LoopbackCapture, read_rtp
 from tests.support.sipp import SippUas, requires_sipp
 from tests.support.telephony import tone
 from vestnik.calls.options import AnsweredBy
 from vestnik.calls.ports import Listen
 from vestnik.telephony.rtp import g711
-from vestnik.telephony.rtp.packets import PT_PCMA, RtpPacket
+from vestnik.telephony.rtp.packets import PT_PCMA
 
 pytestmark = [requires_sipp, pytest.mark.sip]
-
-SSRC = 0x5EED  # the callee's stream (our pcap); any other SSRC is our message
-GREETING = "Здравствуйте, вы позвонили Ивану Петрову. Оставьте сообщение после сигнала."
-
-
-def callee_audio(kind: str) -> tuple[np.ndarray, int | None]:
-    """The callee's answer at 8 kHz (after G.711) and, for a machine, where its beep ends."""
-    rnd, rng = random.Random(12), np.random.default_rng(12)
-    if kind == "human":
-        signal, _ = human_answer(rnd, rng, "ru", "Алло?", noisy=False)
-        return to_line(np.concatenate([signal, silence(4000)]), "PCMA"), None
-    signal, end_ms, note = voicemail(rnd, rng, "ru", GREETING, with_beep=True)
-    assert "beep" in note
-    return to_line(np.concatenate([signal, silence(3000)]), "PCMA"), end_ms
-
-
-def callee_pcap(path: Path, audio: np.ndarray) -> Path:
-    """The callee's audio as 20 ms PCMA packets for SIPp's ``play_pcap_audio``."""
-    datagrams = []
-    for i in range(len(audio) // 160):
-        payload = g711.PCMA.encode(audio[i * 160 : (i + 1) * 160])
-        datagrams.append((i * 0.02, RtpPacket(PT_PCMA, 1000 + i, 5000 + i * 160, SSRC,
-                                              payload, i == 0).pack()))  # fmt: skip
-    return write_udp(path, datagrams)
 
 
 @pytest.mark.parametrize("kind", ["human", "machine"])
 async def test_detect_machine_on_a_sipp_callee(tmp_path: Path, kind: str) -> None:
-    audio, beep_end_ms = callee_audio(kind)
+    audio, beep_end_ms = callee_answer(kind)
     pcap = callee_pcap(tmp_path / f"{kind}.pcap", audio)
     template = {"pcap": pcap, "pts": "8", "events": "a=sendrecv"}
     sipp = SippUas.launch("uas_answer_play.xml", tmp_path, template=template, timeout=60)
