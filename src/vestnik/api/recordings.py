@@ -16,21 +16,18 @@ is ``{"error": {...}}`` (the JSON-RPC error object, same mnemonics) with its HTT
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from vestnik.api.access import Exchange
-from vestnik.api.auth import authenticate, check_account
 from vestnik.api.client import client_address, trusted_networks
-from vestnik.api.errors import AUTH, ApiError, error_object
-from vestnik.api.limits import LimitExceeded, charge, method_weight
+from vestnik.api.endpoint import Refused, admit, charge_request, gate_errors, refuse, respond
+from vestnik.api.errors import ApiError
 from vestnik.config import Config
 from vestnik.store.db import Engine, now
-from vestnik.store.health import DATABASE
 from vestnik.store.recordings import RECORDING_PATH, find_recording
 from vestnik.threads import run_in_thread
 
@@ -41,13 +38,6 @@ _ROUTE = RECORDING_PATH.replace("{call_session_id}", "{call_session_id:int}").re
     "{recording_id}", "{recording_id:int}"
 )
 _BEARER = "bearer "
-
-
-class DownloadRefused(Exception):
-    def __init__(self, status: int, error: ApiError) -> None:
-        super().__init__(error.message)
-        self.status = status
-        self.error = error
 
 
 def _token(request: Request) -> str | None:
@@ -69,61 +59,36 @@ class RecordingDownload:
     async def handle(self, request: Request) -> Response:
         client = client_address(request.scope, self.trusted_proxies)
         exchange = Exchange(request.url.path, client, method=DOWNLOAD_METHOD, verb="GET")
-        error: ApiError | None = None
-        started = time.monotonic()
-        response: Response
-        try:
+
+        async def download() -> Response:
             token = _token(request)
             if token is None:
-                raise DownloadRefused(
-                    401, ApiError("required_parameter_missed", field="access_token")
-                )
+                missing = ApiError("required_parameter_missed", field="access_token")
+                raise Refused(401, missing, {"WWW-Authenticate": "Bearer"})
             session_id = int(request.path_params["call_session_id"])
             recording_id = int(request.path_params["recording_id"])
             found = await run_in_thread(self._read, token, exchange, session_id, recording_id)
-            response = _wav_response(found)
-        except DownloadRefused as exc:
-            error = exc.error
-            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-            body = {"error": error_object(error)}
-            response = JSONResponse(body, status_code=exc.status, headers=headers)
-        except Exception as exc:
-            if not DATABASE.failed("recordings", exc, started):
-                log.exception("recording download failed")
-            error = ApiError("internal_error")
-            response = JSONResponse({"error": error_object(error)}, 500)
-        else:
-            DATABASE.ok("recordings", started)
-        exchange.log(response.status_code, error.mnemonic if error else None)
-        return response
+            return _wav_response(found)
+
+        return await respond(exchange, "recordings", log, download)
 
     def _read(
         self, token: str, exchange: Exchange, session_id: int, recording_id: int
     ) -> dict[str, Any]:
         at = now()
         try:
-            with self.engine.begin() as conn:
-                principal = authenticate(conn, token, at)
-                exchange.account_id = principal.account_id
-                check_account(principal, exchange.client)
-                weight = method_weight(
-                    principal.account, DOWNLOAD_METHOD, self.config.limits.default_weight
-                )
-                charge(conn, principal.limits, weight, at)
+            with gate_errors(), self.engine.begin() as conn:
+                principal = admit(conn, token, exchange, at)
+                charge_request(conn, self.config, principal, DOWNLOAD_METHOD, at)
                 found = find_recording(
-                    conn,
-                    session_id,
-                    recording_id=recording_id,
-                    account_id=principal.account_id,
+                    conn, session_id, recording_id=recording_id, account_id=principal.account_id
                 )
                 if found is None:  # rolls the charge back: only successes are charged
-                    raise DownloadRefused(
-                        404, ApiError("entity_not_found", field="recording_id", value=recording_id)
-                    )
-        except LimitExceeded as exc:
-            raise DownloadRefused(429, exc) from None
-        except ApiError as exc:
-            raise DownloadRefused(401 if exc.code == AUTH else 403, exc) from None
+                    raise refuse(404, "entity_not_found", field="recording_id", value=recording_id)
+        except Refused as exc:
+            if exc.status == 401:
+                exc.headers = {"WWW-Authenticate": "Bearer"}
+            raise
         return found
 
 

@@ -20,7 +20,6 @@ import contextlib
 import logging
 import os
 import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -28,19 +27,17 @@ from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from vestnik.api.access import Exchange
-from vestnik.api.auth import authenticate, check_account
 from vestnik.api.client import client_address, trusted_networks
-from vestnik.api.errors import AUTH, ApiError, error_object
-from vestnik.api.limits import LimitExceeded, charge, method_weight
+from vestnik.api.endpoint import Refused, admit, charge_request, gate_errors, refuse, respond
+from vestnik.api.errors import ApiError
 from vestnik.api.params import check_text
 from vestnik.calls.ports import AudioImporter, AudioImportError
 from vestnik.config import Config
 from vestnik.store.db import Engine, now
-from vestnik.store.health import DATABASE
 from vestnik.store.media import get_media_file
 from vestnik.threads import run_in_thread
 
@@ -57,23 +54,12 @@ MAX_TEXT_FIELD_BYTES = 4096
 TMP_SUBDIR = "tmp"
 
 
-class UploadRefused(Exception):
-    def __init__(self, status: int, error: ApiError) -> None:
-        super().__init__(error.message)
-        self.status = status
-        self.error = error
-
-
-def _refuse(status: int, mnemonic: str, **kwargs: Any) -> UploadRefused:
-    return UploadRefused(status, ApiError(mnemonic, **kwargs))
-
-
 def _check_text(value: str, field: str) -> None:
     """The Call API's rule for strings (no NUL: PostgreSQL cannot store it), as a 400."""
     try:
         check_text(value, field)
     except ApiError as exc:
-        raise UploadRefused(400, exc) from None
+        raise Refused(400, exc) from None
 
 
 class _FormReader:
@@ -121,39 +107,39 @@ class _FormReader:
     def _headers_finished(self) -> None:
         disposition, options = parse_options_header(self._headers.get(b"content-disposition"))
         if disposition != b"form-data" or b"name" not in options:
-            raise _refuse(400, "invalid_request", field="file")
+            raise refuse(400, "invalid_request", field="file")
         name = options[b"name"].decode("utf-8", "replace")
         if name == FILE_FIELD:
             if self.file_seen:
-                raise _refuse(400, "unexpected_parameters", field=FILE_FIELD)
+                raise refuse(400, "unexpected_parameters", field=FILE_FIELD)
             self.file_seen = True
             self._is_file = True
             raw = options.get(b"filename", b"")
             self.filename = os.path.basename(raw.decode("utf-8", "replace").replace("\\", "/"))
             _check_text(self.filename, FILE_FIELD)
         elif name not in TEXT_FIELDS:
-            raise _refuse(400, "unexpected_parameters", field=name, params={"parameters": [name]})
+            raise refuse(400, "unexpected_parameters", field=name, params={"parameters": [name]})
         self._part = name
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self._is_file:
             self.file_bytes += end - start
             if self.file_bytes > self.max_file_bytes:
-                raise _refuse(
+                raise refuse(
                     413, "request_too_large", params={"max_body_bytes": self.max_file_bytes}
                 )
             self.sink.write(data[start:end])
         else:
             self._text += data[start:end]
             if len(self._text) > MAX_TEXT_FIELD_BYTES:
-                raise _refuse(400, "invalid_parameter_value", field=self._part)
+                raise refuse(400, "invalid_parameter_value", field=self._part)
 
     def _part_end(self) -> None:
         if self._part is not None and not self._is_file:
             try:
                 text = self._text.decode("utf-8")
             except UnicodeDecodeError:
-                raise _refuse(400, "character_encoding_not_allowed", field=self._part) from None
+                raise refuse(400, "character_encoding_not_allowed", field=self._part) from None
             _check_text(text, self._part)
             self.fields[self._part] = text
 
@@ -163,7 +149,7 @@ def _multipart_boundary(content_type: str | None) -> bytes:
     boundary = options.get(b"boundary")
     if media != b"multipart/form-data" or not boundary:
         # The row's message names JSON (the Call API's rule); data.value shows what came.
-        raise _refuse(415, "unsupported_content_type", value=content_type)
+        raise refuse(415, "unsupported_content_type", value=content_type)
     return boundary
 
 
@@ -178,33 +164,21 @@ class MediaUpload:
         self.max_bytes = min(config.server.max_upload_bytes, config.media.max_file_bytes)
         self.trusted_proxies = trusted_networks(config.server.trusted_proxies)
 
-    async def handle(self, request: Request) -> JSONResponse:
+    async def handle(self, request: Request) -> Response:
         client = client_address(request.scope, self.trusted_proxies)
         exchange = Exchange(request.url.path, client, method=UPLOAD_METHOD)
-        error: ApiError | None = None
-        started = time.monotonic()
-        try:
-            data = await self._handle(request, exchange)
-            response = JSONResponse({"data": data})
-        except UploadRefused as exc:
-            error = exc.error
-            response = JSONResponse({"error": error_object(error)}, status_code=exc.status)
-        except Exception as exc:
-            if not DATABASE.failed("upload", exc, started):  # an outage is logged once there
-                log.exception("media upload failed")
-            error = ApiError("internal_error")
-            response = JSONResponse({"error": error_object(error)}, 500)
-        else:
-            DATABASE.ok("upload", started)
-        exchange.log(response.status_code, error.mnemonic if error else None)
-        return response
+
+        async def upload() -> Response:
+            return JSONResponse({"data": await self._handle(request, exchange)})
+
+        return await respond(exchange, "upload", log, upload)
 
     async def _handle(self, request: Request, exchange: Exchange) -> dict[str, Any]:
         boundary = _multipart_boundary(request.headers.get("content-type"))
         declared = request.headers.get("content-length")
         # A declared length far beyond the limit is refused before reading anything.
         if declared and declared.isdigit() and int(declared) > self.max_bytes + 65_536:
-            raise _refuse(413, "request_too_large", params={"max_body_bytes": self.max_bytes})
+            raise refuse(413, "request_too_large", params={"max_body_bytes": self.max_bytes})
         tmp_dir = self.config.data_path / TMP_SUBDIR
         tmp_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix="upload-", dir=tmp_dir)
@@ -218,14 +192,14 @@ class MediaUpload:
                         parser.write(chunk)
                     parser.finalize()
                 except MultipartParseError:
-                    raise _refuse(400, "invalid_request", field=FILE_FIELD) from None
+                    raise refuse(400, "invalid_request", field=FILE_FIELD) from None
                 except ClientDisconnect:
-                    raise _refuse(400, "invalid_request") from None
+                    raise refuse(400, "invalid_request") from None
             token = form.fields.get("access_token") or request.query_params.get("access_token")
             if not token:
-                raise _refuse(400, "required_parameter_missed", field="access_token")
+                raise refuse(400, "required_parameter_missed", field="access_token")
             if not form.file_seen or form.file_bytes == 0:
-                raise _refuse(400, "required_parameter_missed", field=FILE_FIELD)
+                raise refuse(400, "required_parameter_missed", field=FILE_FIELD)
             return await run_in_thread(
                 self._import, token, exchange, tmp_path, form.fields.get("name"), form.filename
             )
@@ -242,35 +216,19 @@ class MediaUpload:
         filename: str | None,
     ) -> dict[str, Any]:
         at = now()
-        try:
-            with self.engine.begin() as conn:
-                principal = authenticate(conn, token, at)
-                exchange.account_id = principal.account_id
-                check_account(principal, exchange.client)
-                try:
-                    media_id = self.importer.import_audio(
-                        conn, principal.account_id, path, name or None, filename or "upload"
-                    )
-                except AudioImportError as exc:
-                    raise UploadRefused(
-                        422,
-                        ApiError(
-                            "invalid_parameter_value",
-                            field=FILE_FIELD,
-                            value=filename,
-                            params={"reason": str(exc)},
-                        ),
-                    ) from None
-                weight = method_weight(
-                    principal.account, UPLOAD_METHOD, self.config.limits.default_weight
+        with gate_errors(), self.engine.begin() as conn:
+            principal = admit(conn, token, exchange, at)
+            try:
+                media_id = self.importer.import_audio(
+                    conn, principal.account_id, path, name or None, filename or "upload"
                 )
-                charge(conn, principal.limits, weight, at)
-                stored = get_media_file(conn, media_id)
-        except LimitExceeded as exc:
-            raise UploadRefused(429, exc) from None
-        except ApiError as exc:
-            status = 401 if exc.code == AUTH else 403
-            raise UploadRefused(status, exc) from None
+            except AudioImportError as exc:
+                reason = {"reason": str(exc)}
+                raise refuse(
+                    422, "invalid_parameter_value", field=FILE_FIELD, value=filename, params=reason
+                ) from None
+            charge_request(conn, self.config, principal, UPLOAD_METHOD, at)
+            stored = get_media_file(conn, media_id)
         return {
             "media_file_id": int(stored["id"]),
             "name": stored["name"],
