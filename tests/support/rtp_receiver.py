@@ -91,3 +91,11 @@ class RtpReceiver:
             else:
                 presses[ts] = (key, presses[ts][1], max(presses[ts][2], event.duration))
         return list(presses.values())
+
+
+def socket_to(receiver: RtpReceiver) -> socket.socket:
+    """A UDP socket on loopback connected to ``receiver``: what a call's RTP socket is."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.connect((receiver.host, receiver.port))
+    return sock

@@ -54,15 +54,8 @@ def session(engine: Engine, session_id: int) -> dict[str, Any]:
 
 
 def events(engine: Engine, session_id: int) -> list[str]:
-    with engine.connect() as conn:
-        return [
-            str(r[0])
-            for r in conn.execute(
-                sa.select(call_events.c.event_type)
-                .where(call_events.c.call_session_id == session_id)
-                .order_by(call_events.c.id)
-            )
-        ]
+    """The session's event types, in order."""
+    return [str(p["notification_mnemonic"]) for p in event_payloads(engine, session_id)]
 
 
 VPN = "74993720692"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import socket
 import threading
 from collections.abc import Iterator
 from itertools import pairwise
@@ -11,7 +10,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from tests.support.rtp_receiver import RtpReceiver
+from tests.support.rtp_receiver import RtpReceiver, socket_to
 from vestnik.telephony.rtp import g711
 from vestnik.telephony.rtp.dtmf import detect_dtmf
 from vestnik.telephony.rtp.g711 import PCMA, PCMU
@@ -29,27 +28,13 @@ def pacer() -> Iterator[RtpPacer]:
     p.close()
 
 
-@pytest.fixture
-def receiver() -> Iterator[RtpReceiver]:
-    r = RtpReceiver()
-    yield r
-    r.close()
-
-
-def _socket_to(receiver: RtpReceiver) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.connect((receiver.host, receiver.port))
-    return sock
-
-
 def test_audio_is_paced_every_20ms_and_arrives_intact(
     pacer: RtpPacer, receiver: RtpReceiver
 ) -> None:
     rng = np.random.default_rng(1)
     pcm = (rng.standard_normal(8000 + 37) * 3000).astype(np.int16)  # 1 s and a bit
     done = threading.Event()
-    sock = _socket_to(receiver)
+    sock = socket_to(receiver)
     stream = pacer.open_stream(
         sock, PCMU, None, on_done=lambda s: done.set(), items=[PCMU.encode(pcm)]
     )
@@ -76,7 +61,7 @@ def test_audio_is_paced_every_20ms_and_arrives_intact(
 
 
 def test_rfc4733_events_follow_the_rules(pacer: RtpPacer, receiver: RtpReceiver) -> None:
-    sock = _socket_to(receiver)
+    sock = socket_to(receiver)
     done = threading.Event()
     items = dtmf_items("1#.9", PCMA, 101, tone_ms=100, gap_ms=100)
     stream = pacer.open_stream(sock, PCMA, 101, on_done=lambda s: done.set(), items=items)
@@ -99,7 +84,7 @@ def test_rfc4733_events_follow_the_rules(pacer: RtpPacer, receiver: RtpReceiver)
 
 
 def test_inband_dtmf_when_no_telephone_event(pacer: RtpPacer, receiver: RtpReceiver) -> None:
-    sock = _socket_to(receiver)
+    sock = socket_to(receiver)
     done = threading.Event()
     items = dtmf_items("5*0", PCMU, None, tone_ms=100, gap_ms=100)
     assert all(isinstance(item, bytes) for item in items)
@@ -114,7 +99,7 @@ def test_inband_dtmf_when_no_telephone_event(pacer: RtpPacer, receiver: RtpRecei
 
 
 def test_silence_until_audio_then_stop_is_immediate(pacer: RtpPacer, receiver: RtpReceiver) -> None:
-    sock = _socket_to(receiver)
+    sock = socket_to(receiver)
     done = threading.Event()
     stream: RtpStream = pacer.open_stream(sock, PCMA, 101, on_done=lambda s: done.set())
     assert receiver.wait_for(5, 2)
@@ -158,7 +143,7 @@ def test_process_pacer_plays_shared_audio_and_reports_done(receiver: RtpReceiver
             if len(done) == 2:
                 finished.set()
 
-        socks = [_socket_to(receiver) for _ in range(2)]
+        socks = [socket_to(receiver) for _ in range(2)]
         streams = [pacer.open_stream(s, PCMA, 101, on_done=on_done) for s in socks]
         for stream in streams:
             stream.play(audio)  # the same buffer: sent to the child once
@@ -183,7 +168,7 @@ def test_process_pacer_plays_shared_audio_and_reports_done(receiver: RtpReceiver
 def test_process_pacer_death_ends_its_streams(receiver: RtpReceiver) -> None:
     pacer = ProcessPacer()
     pacer.start()
-    sock = _socket_to(receiver)
+    sock = socket_to(receiver)
     ended = threading.Event()
     stream = pacer.open_stream(sock, PCMU, None, on_done=lambda s: ended.set())
     assert receiver.wait_for(3, 3)

@@ -3,7 +3,6 @@ silence), and a cut drops what is playing; the in-process and the child-process 
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from tests.support.rtp_receiver import RtpReceiver
+from tests.support.rtp_receiver import RtpReceiver, socket_to
 from vestnik.telephony.rtp.g711 import PCMA
 from vestnik.telephony.rtp.pacer.process import ProcessPacer
 from vestnik.telephony.rtp.pacer.scheduler import RtpPacer
@@ -27,20 +26,6 @@ def pacer(request: pytest.FixtureRequest) -> Iterator[RtpPacer | ProcessPacer]:
     p.start()
     yield p
     p.close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[RtpReceiver]:
-    r = RtpReceiver()
-    yield r
-    r.close()
-
-
-def _socket_to(receiver: RtpReceiver) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.connect((receiver.host, receiver.port))
-    return sock
 
 
 class Marks:
@@ -67,7 +52,7 @@ def _audio(seconds: float) -> bytes:
 def test_a_mark_is_reported_when_the_audio_before_it_was_sent(
     pacer: RtpPacer | ProcessPacer, receiver: RtpReceiver
 ) -> None:
-    sock = _socket_to(receiver)
+    sock = socket_to(receiver)
     done = threading.Event()
     stream = pacer.open_stream(sock, PCMA, 101, on_done=lambda s: done.set())
     marks = Marks()
@@ -97,7 +82,7 @@ def test_a_mark_is_reported_when_the_audio_before_it_was_sent(
 def test_cut_drops_the_audio_playing_and_reports_the_dropped_marks(
     pacer: RtpPacer | ProcessPacer, receiver: RtpReceiver
 ) -> None:
-    sock = _socket_to(receiver)
+    sock = socket_to(receiver)
     done = threading.Event()
     stream = pacer.open_stream(sock, PCMA, 101, on_done=lambda s: done.set())
     marks = Marks()
@@ -130,7 +115,7 @@ def test_cut_drops_the_audio_playing_and_reports_the_dropped_marks(
 def test_cut_with_finish_queued_ends_the_stream_at_once(
     pacer: RtpPacer | ProcessPacer, receiver: RtpReceiver
 ) -> None:
-    sock = _socket_to(receiver)
+    sock = socket_to(receiver)
     done = threading.Event()
     stream = pacer.open_stream(sock, PCMA, 101, on_done=lambda s: done.set())
     stream.play(_audio(3.0))
@@ -148,7 +133,7 @@ def test_cut_lets_an_event_in_progress_end_with_its_end_packets(
     pacer: RtpPacer | ProcessPacer, receiver: RtpReceiver
 ) -> None:
 
-    sock = _socket_to(receiver)
+    sock = socket_to(receiver)
     done = threading.Event()
     stream = pacer.open_stream(sock, PCMA, 101, on_done=lambda s: done.set())
     stream.event(ToneEvent(5, tone_ticks=25, gap_ticks=5))  # a 500 ms key press
