@@ -10,12 +10,13 @@ import pytest
 from vestnik.calls.model import ContactKind, FinishReason
 from vestnik.calls.options import DEFAULT_RETRY_ON, CallingWindow, CallOptions, RetryPolicy
 from vestnik.calls.policy import (
+    POLICY_KEYS,
     OptionError,
     effective_options,
     plan_session,
     policy_of,
     read_options,
-    sends_policy,
+    sends,
 )
 
 POLICY = CallOptions(retry=RetryPolicy(2, 60), record=True, source="account")
@@ -24,8 +25,9 @@ POLICY = CallOptions(retry=RetryPolicy(2, 60), record=True, source="account")
 def test_nothing_sent_is_none() -> None:
     assert read_options({"contact": "79260000000"}) is None
     assert read_options({"retry": None, "record": None}) is None
-    assert not sends_policy({"collect_dtmf": {}})
-    assert sends_policy({"record": False})
+    assert not sends({"collect_dtmf": {}}, POLICY_KEYS)
+    assert sends({"record": False}, POLICY_KEYS)
+    assert sends({"collect_dtmf": {}}) and not sends({"collect_dtmf": None})
 
 
 def test_defaults() -> None:

@@ -79,15 +79,16 @@ def retryable_names() -> str:
     return ", ".join(sorted(r.value for r in RETRYABLE))
 
 
-def sends_policy(data: Mapping[str, Any]) -> bool:
-    """Whether ``data`` (a request's params) sends any option that replaces the policy."""
-    return any(data.get(key) is not None for key in POLICY_KEYS)
+def sends(data: Mapping[str, Any], keys: tuple[str, ...] = EXTENSION_KEYS) -> bool:
+    """Whether ``data`` (a request's params) sends any of ``keys`` (null counts as absent):
+    any option at all by default; ``POLICY_KEYS``: any option that replaces the policy."""
+    return any(data.get(key) is not None for key in keys)
 
 
 def read_options(data: Mapping[str, Any], *, source: str = "request") -> CallOptions | None:
     """The options ``data`` sends (None when it sends none), every value checked in the order
     of :data:`EXTENSION_KEYS` and, inside each, of its fields."""
-    if all(data.get(key) is None for key in EXTENSION_KEYS):
+    if not sends(data):
         return None
     return CallOptions(
         collect_dtmf=_collect_dtmf(data.get("collect_dtmf")),

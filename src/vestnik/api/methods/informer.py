@@ -36,13 +36,14 @@ from vestnik.calls.intake import (
 from vestnik.calls.numbers import ContactForm, normalize_e164, parse_contact, possible_e164
 from vestnik.calls.options import CallOptions
 from vestnik.calls.policy import (
+    POLICY_KEYS,
     OptionError,
     SessionPlan,
     effective_options,
     plan_session,
     policy_of,
     read_options,
-    sends_policy,
+    sends,
 )
 from vestnik.store import intake as intake_store
 from vestnik.store.db import Connection
@@ -178,7 +179,9 @@ def session_plan(
     at: float,
 ) -> SessionPlan:
     """The options an accepted request's session runs with, and when it is first dialled."""
-    options = effective_options(requested, sends_policy(params), policy_of(account["call_policy"]))
+    options = effective_options(
+        requested, sends(params, POLICY_KEYS), policy_of(account["call_policy"])
+    )
     return plan_session(
         options, contact=accepted.contact, contact_kind=accepted.contact_kind,
         contact_region=accepted.contact_region, home_region=account["home_region"], at=at,

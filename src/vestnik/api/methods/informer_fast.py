@@ -41,7 +41,7 @@ from vestnik.api.params import check_params
 from vestnik.auth import hash_token
 from vestnik.calls import ContactKind, MessageType, UsageRule
 from vestnik.calls.intake import AccountRules, InformerRequest, IntakeFacts, Refused, decide
-from vestnik.calls.policy import EXTENSION_KEYS
+from vestnik.calls.policy import sends
 from vestnik.store.intake import region_from, session_values
 from vestnik.store.intake_pg import AsyncIntake, IntakeRead
 
@@ -49,7 +49,7 @@ from vestnik.store.intake_pg import AsyncIntake, IntakeRead
 def _common(params: dict[str, Any]) -> InformerRequest | None:
     """The request when it is one the hot path takes (none of vestnik's own parameters: the
     account's policy, read with the token, applies here as on the general path)."""
-    if any(params.get(key) is not None for key in EXTENSION_KEYS):
+    if sends(params):
         return None
     try:
         check_params(PARAMS, params)
