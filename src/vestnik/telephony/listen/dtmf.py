@@ -1,8 +1,8 @@
 """In-band DTMF on the callee's decoded audio: a streaming Goertzel detector over 20 ms frames.
 
 Each frame's power at the eight keypad frequencies (``rtp.dtmf``'s table) is one Goertzel bin
-per frequency (computed as a single-bin DFT against a precomputed basis, the same value). A
-frame holds a key when:
+per frequency (``rtp.dtmf.tone_powers``: a single-bin DFT, the same value). A frame holds a
+key when:
 
 - it is loud enough (``MIN_ENERGY``: about -40 dBFS per sample) and each of its two tones too;
 - the strongest row and column tones carry most of the frame's energy (``TONE_SHARE``), and
@@ -19,10 +19,9 @@ drop-out inside a long press is not a second press) or when another key holds.
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
 from vestnik.calls.audio import SAMPLE_RATE, Pcm
-from vestnik.telephony.rtp.dtmf import COLUMN_HZ, KEYPAD, ROW_HZ
+from vestnik.telephony.rtp.dtmf import COLUMN_HZ, KEYPAD, ROW_HZ, tone_powers
 
 FRAME_SAMPLES = SAMPLE_RATE // 50  # 20 ms
 MIN_ENERGY = 330.0**2  # mean square per sample: about -40 dBFS
@@ -35,8 +34,6 @@ MIN_FRAMES = 2
 RELEASE_FRAMES = 2
 
 _FREQUENCIES = ROW_HZ + COLUMN_HZ
-_T = np.arange(FRAME_SAMPLES) / SAMPLE_RATE
-_BASIS: npt.NDArray[np.complex128] = np.exp(-2j * np.pi * np.outer(_FREQUENCIES, _T)).T
 _MIN_TWIST = 10 ** (-NORMAL_TWIST_DB / 10)  # column / row power
 _MAX_TWIST = 10 ** (REVERSE_TWIST_DB / 10)
 
@@ -49,7 +46,7 @@ def frame_key(frame: Pcm) -> str | None:
     energy = float(x @ x)
     if energy < MIN_ENERGY * FRAME_SAMPLES:
         return None
-    powers = 2.0 * np.abs(x @ _BASIS) ** 2 / FRAME_SAMPLES
+    powers = tone_powers(x, _FREQUENCIES)
     rows, cols = powers[:4], powers[4:]
     r, c = int(rows.argmax()), int(cols.argmax())
     row, col = float(rows[r]), float(cols[c])

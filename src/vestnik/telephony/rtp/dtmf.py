@@ -8,8 +8,10 @@ tests and the test phone use it to check what was sent in-band.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+import numpy.typing as npt
 
 from vestnik.calls.audio import SAMPLE_RATE, Pcm
 
@@ -41,15 +43,22 @@ def dtmf_tone(key: str, duration_ms: int, sample_rate: int = SAMPLE_RATE) -> Pcm
     return np.round(wave).astype(np.int16)
 
 
+@lru_cache(maxsize=16)
+def _basis(frequencies: tuple[int, ...], n: int, sample_rate: int) -> npt.NDArray[np.complex128]:
+    """The single-bin DFT basis, ``(n, freqs)``: made once per block length (the streaming
+    detector asks for it 50 times a second per listening call)."""
+    t = np.arange(n) / sample_rate
+    basis: npt.NDArray[np.complex128] = np.exp(-2j * np.pi * np.outer(frequencies, t)).T
+    return basis
+
+
 def tone_powers(
     blocks: np.ndarray, frequencies: tuple[int, ...], sample_rate: int = SAMPLE_RATE
 ) -> np.ndarray:
     """Power at each frequency for each row of ``blocks`` (a single-bin DFT, the same value
     the Goertzel recurrence computes), scaled so a sine of energy E in a block gives about E."""
-    n = blocks.shape[1]
-    t = np.arange(n) / sample_rate
-    basis = np.exp(-2j * np.pi * np.outer(frequencies, t))  # (freqs, n)
-    spectrum = blocks @ basis.T  # (blocks, freqs)
+    n = blocks.shape[-1]
+    spectrum = blocks @ _basis(frequencies, n, sample_rate)  # (blocks, freqs)
     powers: np.ndarray = 2.0 * np.abs(spectrum) ** 2 / n
     return powers
 
