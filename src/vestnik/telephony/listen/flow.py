@@ -183,7 +183,6 @@ class ListenFlow:
         stream = self.stream
         stream.mark(DTMF_START)
         stream.extend(self._dtmf[1])
-        stream.mark(MESSAGE_START)
         if self._encoded is not None:
             self._queue_message()
 
@@ -191,6 +190,9 @@ class ListenFlow:
         if self._barged:
             return
         assert self._encoded is not None
+        # Marked with the message, not when speaking began: a message rendered late starts
+        # after some silence, and the recording places ours where it really started.
+        self.stream.mark(MESSAGE_START)
         self.stream.play(self._encoded)
         self.stream.mark(MESSAGE_END)
         if self.collector is None:
