@@ -63,6 +63,24 @@ def udp_free(port: int) -> bool:
     return _bindable(socket.SOCK_DGRAM, port)
 
 
+def udp_port_owned_by(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a UDP socket bound to ``port`` (not merely someone)."""
+    inodes = set()
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    fds = Path(f"/proc/{pid}/fd")
+    with contextlib.suppress(OSError):
+        for fd in fds.iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) in inodes:
+                    return True
+    return False
+
+
 def free_port_range(count: int, *, low: int = 30000, high: int = 60000) -> tuple[int, int]:
     """``count`` consecutive UDP ports (even start) that are all free now: an RTP range."""
     rng = random.Random()

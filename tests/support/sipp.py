@@ -31,7 +31,7 @@ from tests.support.processes import (
     PeerProcess,
     free_port,
     require_binary,
-    udp_free,
+    udp_port_owned_by,
     wait_until,
 )
 
@@ -40,6 +40,7 @@ SCENARIOS = Path(__file__).parent / "scenarios"
 # SIPp's own media port, then it waits for the caller's BYE.
 TRUNK_SCENARIO = "uas_ring_then_answer.xml"
 READY_TIMEOUT = 10.0
+BIND_TRIES = 4
 
 requires_sipp = pytest.mark.skipif(
     shutil.which("sipp") is None, reason="sipp (Debian package sip-tester) is not installed"
@@ -115,30 +116,42 @@ class SippUas(Peer):
         super().__init__(workdir)
         self.binary = require_binary("sipp", "sip-tester")
         self.host = LOOPBACK
-        self.port = port or free_port()
-        self.media_port = free_port(tcp_too=False)
-        self.scenario = (
-            sipp_scenario(scenario, self.workdir, prefix=f"{self.port}-", **template)
-            if template
-            else SCENARIOS / scenario
-        )
-        self.trace = self.workdir / f"sipp-{self.port}-messages.log"
-        self.errors = self.workdir / f"sipp-{self.port}-errors.log"
         self.returncode: int | None = None
+        self._chosen_port = port
+        self._options: dict[str, Any] = {
+            "scenario": scenario, "calls": calls, "timeout": timeout, "variables": variables,
+            "template": template, "extra": extra, "trace": trace,
+        }  # fmt: skip
+        self._prepare(port or free_port())
+
+    def _prepare(self, port: int) -> None:
+        """The ports, file names and command line for one start on ``port``."""
+        o = self._options
+        self.port = port
+        self.media_port = free_port(tcp_too=False)
+        while self.media_port == self.port:
+            self.media_port = free_port(tcp_too=False)
+        self.scenario = (
+            sipp_scenario(o["scenario"], self.workdir, prefix=f"{port}-", **o["template"])
+            if o["template"]
+            else SCENARIOS / o["scenario"]
+        )
+        self.trace = self.workdir / f"sipp-{port}-messages.log"
+        self.errors = self.workdir / f"sipp-{port}-errors.log"
         self.argv = [
-            self.binary, "-sf", str(self.scenario), "-i", LOOPBACK, "-p", str(self.port),
+            self.binary, "-sf", str(self.scenario), "-i", LOOPBACK, "-p", str(port),
             "-mi", LOOPBACK, "-mp", str(self.media_port), "-nostdin", "-max_socket", "2000",
         ]  # fmt: skip
-        if calls is not None:
-            self.argv += ["-m", str(calls)]
-        if timeout is not None:
-            self.argv += ["-timeout", f"{int(timeout)}s"]
-        if trace:
+        if o["calls"] is not None:
+            self.argv += ["-m", str(o["calls"])]
+        if o["timeout"] is not None:
+            self.argv += ["-timeout", f"{int(o['timeout'])}s"]
+        if o["trace"]:
             self.argv += ["-trace_msg", "-message_file", str(self.trace)]
         self.argv += ["-trace_err", "-error_file", str(self.errors)]
-        for name, value in (variables or {}).items():
+        for name, value in (o["variables"] or {}).items():
             self.argv += ["-set", name, str(value)]
-        self.argv += list(extra)
+        self.argv += list(o["extra"])
 
     @classmethod
     def trunk(cls, workdir: Path) -> Self:
@@ -157,14 +170,25 @@ class SippUas(Peer):
         return sipp
 
     def start(self) -> None:
-        self.process = PeerProcess(f"sipp-{self.port}", self.argv, self.workdir)
-        process = self.process
+        # A port free a moment ago can be taken by another process before SIPp binds it (CI
+        # saw errno 98 once in ~1,900 tests): a port we chose is chosen again, a few times.
+        for tries_left in reversed(range(BIND_TRIES)):
+            self.process = PeerProcess(f"sipp-{self.port}", self.argv, self.workdir)
+            process = self.process
 
-        def listening() -> bool:
-            process.check_alive()
-            return not udp_free(self.port)
+            def listening(process: PeerProcess = process) -> bool:
+                process.check_alive()
+                return udp_port_owned_by(process.pid, self.port)
 
-        wait_until(listening, READY_TIMEOUT, "SIPp to listen")
+            try:
+                wait_until(listening, READY_TIMEOUT, "SIPp to listen")
+                return
+            except RuntimeError:
+                taken = "errno = 98" in process.log()
+                if not taken or tries_left == 0 or self._chosen_port is not None:
+                    raise
+                process.stop()
+                self._prepare(free_port())
 
     def wait(self, timeout: float = 15.0) -> int:
         """SIPp's exit code (0 when every call followed the scenario); stops it on timeout."""
