@@ -382,11 +382,12 @@ def _sip_telephony(config: Config, engine: Engine) -> Telephony:
 
 def _api_routes(config: Config, engine: Engine) -> list[Any]:
     """The app's routes beyond the Call API: /metrics, the Data API, the media upload, the
-    recordings' download."""
+    recordings' download, the operator console."""
     from vestnik.api.dataapi import dataapi_routes
     from vestnik.api.metrics import metrics_routes
     from vestnik.api.recordings import recording_routes
     from vestnik.api.upload import upload_routes
+    from vestnik.console import console_routes
     from vestnik.media.audiofile import MediaImporter
 
     return [
@@ -394,6 +395,7 @@ def _api_routes(config: Config, engine: Engine) -> list[Any]:
         *dataapi_routes(config, engine),
         *upload_routes(config, engine, MediaImporter(config)),
         *recording_routes(config, engine),
+        *console_routes(config, engine),
     ]
 
 

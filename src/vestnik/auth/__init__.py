@@ -1,6 +1,6 @@
 """Credentials: password hashing and access tokens (session tokens and permanent keys)."""
 
-from vestnik.auth.passwords import hash_password, verify_password
+from vestnik.auth.passwords import hash_password, verify_login, verify_password
 from vestnik.auth.tokens import (
     PERMANENT_KEY_LENGTH,
     SESSION_TOKEN_TTL_SECONDS,
@@ -16,5 +16,6 @@ __all__ = [
     "hash_password",
     "hash_token",
     "new_token",
+    "verify_login",
     "verify_password",
 ]

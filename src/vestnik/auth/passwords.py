@@ -19,3 +19,17 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _HASHER.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+_dummy_hash: list[str] = []
+
+
+def verify_login(password_hash: str | None, password: str) -> bool:
+    """``verify_password`` for a login that may not exist (``None``): an unknown login still
+    pays for one verification, so the reply time does not reveal which logins exist."""
+    if password_hash is None:
+        if not _dummy_hash:
+            _dummy_hash.append(hash_password("not a password of anybody"))
+        verify_password(_dummy_hash[0], password)
+        return False
+    return verify_password(password_hash, password)

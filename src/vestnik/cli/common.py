@@ -75,7 +75,11 @@ def add_config_option(parser: argparse.ArgumentParser, *, suppress_default: bool
 
 
 def load_cli_config(args: argparse.Namespace) -> Config:
-    """The effective configuration: ``--config`` file (or the default lookup) + environment."""
+    """The effective configuration: ``--config`` file (or the default lookup) + environment;
+    in-process (``run_admin``), the running service's."""
+    bound: Config | None = getattr(args, "bound_config", None)
+    if bound is not None:
+        return bound
     path = getattr(args, "config", None)
     if path is not None and not _is_file(path):
         raise CliError(f"config file {path} not found")
@@ -92,7 +96,12 @@ def _is_file(path: str) -> bool:
 
 @contextmanager
 def database(args: argparse.Namespace) -> Iterator[tuple[Config, Engine]]:
-    """``with database(args) as (config, engine):`` the configured database, schema up to date."""
+    """``with database(args) as (config, engine):`` the configured database, schema up to date;
+    in-process (``run_admin``), the running service's engine."""
+    bound: Engine | None = getattr(args, "bound_engine", None)
+    if bound is not None:
+        yield load_cli_config(args), bound
+        return
     config = load_cli_config(args)
     with db.open_database(config.database_url) as engine:
         yield config, engine
@@ -134,7 +143,12 @@ def emit(
     *,
     stream: TextIO | None = None,
 ) -> None:
-    """Print ``data`` as JSON under ``--json``, else the human-readable ``text``."""
+    """Print ``data`` as JSON under ``--json``, else the human-readable ``text``; in-process
+    (``run_admin``), hand both to the caller instead."""
+    sink: list[tuple[Any, str]] | None = getattr(args, "sink", None)
+    if sink is not None:
+        sink.append((data, text() if callable(text) else text))
+        return
     out = stream or sys.stdout
     if wants_json(args):
         out.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")

@@ -10,7 +10,14 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from vestnik.config.settings import AmdConfig, Config, ConfigError, RtpConfig, TrunkConfig
+from vestnik.config.settings import (
+    AmdConfig,
+    Config,
+    ConfigError,
+    ConsoleConfig,
+    RtpConfig,
+    TrunkConfig,
+)
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 LOG_FORMATS = ("text", "json")
@@ -97,6 +104,21 @@ def check_trunk(trunk: TrunkConfig, prefix: str) -> None:
         raise ConfigError(f"{prefix}tls_ca_file: no such file {trunk.tls_ca_file!r}")
 
 
+def check_console(console: ConsoleConfig) -> None:
+    """``[console]``: positive durations and counts, a known cookie mode."""
+    for name in ("idle_minutes", "max_hours", "lockout_after", "lockout_seconds"):
+        if getattr(console, name) < 1:
+            raise ConfigError(f"console.{name} must be at least 1, got {getattr(console, name)}")
+    if console.lockout_max_seconds < console.lockout_seconds:
+        raise ConfigError(
+            f"console.lockout_max_seconds ({console.lockout_max_seconds}) must be at least "
+            f"console.lockout_seconds ({console.lockout_seconds})"
+        )
+    if console.secure_cookie not in ("auto", "always", "never"):
+        raise ConfigError(f"console.secure_cookie must be auto, always or never, got "
+                          f"{console.secure_cookie!r}")  # fmt: skip
+
+
 def check_amd(amd: AmdConfig) -> None:
     """``[amd]``: durations that let each rule fire, a threshold on the 16-bit scale."""
     for name in (
@@ -179,6 +201,7 @@ def check_config(config: Config) -> None:
     if config.server.header_timeout <= 0:
         raise ConfigError("server.header_timeout must be above 0")
     check_amd(config.amd)
+    check_console(config.console)
 
 
 def _is_loopback(host: str) -> bool:

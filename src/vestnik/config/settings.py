@@ -265,6 +265,26 @@ class AmdConfig:
 
 
 @dataclass
+class ConsoleConfig:
+    """The operator console at ``/console/`` (docs/console.md)."""
+
+    # false: no console (``/console/`` answers 404).
+    enabled: bool = True
+    # A console login lapses after this many minutes without a request ...
+    idle_minutes: int = 60
+    # ... and after this many hours in any case.
+    max_hours: int = 12
+    # From this many consecutive failed logins of one login name on, it is locked ...
+    lockout_after: int = 5
+    # ... for this many seconds, doubled for each further failure, at most lockout_max_seconds.
+    lockout_seconds: int = 30
+    lockout_max_seconds: int = 3600
+    # The session cookie's Secure flag: "auto" (when the request came over HTTPS, also as a
+    # trusted proxy's X-Forwarded-Proto says), "always", "never".
+    secure_cookie: str = "auto"
+
+
+@dataclass
 class LogConfig:
     # critical, error, warning, info or debug.
     level: str = "info"
@@ -290,6 +310,7 @@ class Config:
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     edge: EdgeConfig = field(default_factory=EdgeConfig)
     amd: AmdConfig = field(default_factory=AmdConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
 
     @property
     def trunk_list(self) -> list[TrunkConfig]:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from vestnik.auth import TokenKind, hash_password, hash_token, new_token
+from vestnik.store.console import end_user_sessions, login_taken
 from vestnik.store.db import inserted_id, now
 from vestnik.store.errors import AdminError
 from vestnik.store.schema import access_tokens, text_length, users
@@ -29,7 +30,7 @@ class IssuedKey:
 
 
 def create_user(conn: Connection, account_id: int, login: str, password: str) -> int:
-    if conn.execute(sa.select(users.c.id).where(users.c.login == login)).first():
+    if login_taken(conn, login):
         raise AdminError(f"login {login!r} is taken")
     return inserted_id(
         conn.execute(
@@ -72,6 +73,7 @@ def update_user(
             )
             .values(is_blocked=True)
         )
+        end_user_sessions(conn, int(row.id))
     active = row.is_active if is_active is None else is_active
     return {"id": int(row.id), "account_id": int(row.account_id), "login": login,
             "is_active": bool(active)}  # fmt: skip
@@ -95,6 +97,7 @@ def remove_user(conn: Connection, login: str) -> dict[str, Any]:
     if row is None:
         raise AdminError(f"user {login!r} not found")
     tokens = conn.execute(access_tokens.delete().where(access_tokens.c.user_id == row.id))
+    end_user_sessions(conn, int(row.id))
     conn.execute(users.delete().where(users.c.id == row.id))
     return {
         "id": int(row.id),

@@ -373,6 +373,43 @@ trunk_places = Table(
     Column("expires_at", Float, nullable=False),
 )
 
+# The console's people who see every account (account users log in with their ``users`` row).
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", Integer, **_ID),
+    Column("login", String(200), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("is_blocked", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    **_SQLITE_AUTOINCREMENT,
+)
+
+# A console login: the cookie's SHA-256, who (an operator or an account user: no foreign key,
+# the lookup joins, so removing either ends the session without touching this table first),
+# the CSRF token of its forms, and when it lapses (idle and absolute).
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("operator_id", Integer, nullable=True, index=True),
+    Column("user_id", Integer, nullable=True, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("seen_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+# Consecutive failed console logins per login name, and the lockout they caused.
+console_logins = Table(
+    "console_logins",
+    metadata,
+    Column("login", String(200), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("locked_until", Float, nullable=True),
+    Column("updated_at", Float, nullable=False),
+)
+
 
 def text_length(column: Column[Any]) -> int | None:
     """The most characters a text column holds (None: no limit)."""

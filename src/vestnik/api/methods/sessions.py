@@ -9,21 +9,12 @@ from vestnik.api.auth import Principal
 from vestnik.api.errors import ApiError
 from vestnik.api.jsonrpc import MethodCall, MethodSpec
 from vestnik.api.params import Kind, Param
-from vestnik.auth import SESSION_TOKEN_TTL_SECONDS, TokenKind, hash_password, verify_password
+from vestnik.auth import SESSION_TOKEN_TTL_SECONDS, TokenKind, verify_login
 from vestnik.store.admin_users import issue_token
 from vestnik.store.db import Connection
 from vestnik.store.runner import DbRunner
 from vestnik.store.tokens import UserLogin, delete_token, find_login, load_account
 from vestnik.threads import run_in_thread
-
-_dummy_hash: list[str] = []
-
-
-def _dummy() -> str:
-    # Unknown logins still pay for one verification: the reply time does not reveal them.
-    if not _dummy_hash:
-        _dummy_hash.append(hash_password("not a password of anybody"))
-    return _dummy_hash[0]
 
 
 async def _login_step(params: Mapping[str, Any], runner: DbRunner) -> Principal:
@@ -37,9 +28,9 @@ async def _login_step(params: Mapping[str, Any], runner: DbRunner) -> Principal:
         return user, account
 
     user, account = await runner.run(read)
-    stored = user.password_hash if user is not None else _dummy()
+    stored = user.password_hash if user is not None else None
     # Argon2 costs ~40 ms: never on the event loop.
-    ok = await run_in_thread(verify_password, stored, password)
+    ok = await run_in_thread(verify_login, stored, password)
     if user is None or account is None or not ok or not user.is_active:
         raise ApiError("auth_error")
     return Principal(None, None, user.user_id, account)

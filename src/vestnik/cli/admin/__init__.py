@@ -1,5 +1,5 @@
 """``vestnik admin …``: accounts, users, keys, numbers, employees, blacklist, media, sessions,
-trunks.
+trunks, operators.
 
 One module per group of objects; each registers its objects' parsers with ``register``.
 Every command validates all of its input before it opens a transaction, so a refused command
@@ -9,11 +9,21 @@ What removal keeps and deletes is decided in the store (``store.accounts``, ``st
 
 from __future__ import annotations
 
-from vestnik.cli.admin import accounts, blacklist, db, media, numbers, sessions, trunks, users
+from vestnik.cli.admin import (
+    accounts,
+    blacklist,
+    db,
+    media,
+    numbers,
+    operators,
+    sessions,
+    trunks,
+    users,
+)
 from vestnik.cli.common import SubParsers
 
 # In ``vestnik admin --help`` order.
-_OBJECT_MODULES = (accounts, users, numbers, blacklist, media, sessions, trunks, db)
+_OBJECT_MODULES = (accounts, users, numbers, blacklist, media, sessions, trunks, operators, db)
 
 
 def register_admin(objects: SubParsers) -> None:

@@ -93,12 +93,19 @@ def _register_keys(objects: SubParsers) -> None:
 # --- input checks --------------------------------------------------------------------------
 
 
-def password(text: str) -> str:
-    """The password given, or the line on stdin for ``-``."""
-    value = sys.stdin.readline().rstrip("\r\n") if text == "-" else text
+def password(text: str, args: argparse.Namespace | None = None) -> str:
+    """The password given, or the line on stdin for ``-`` (in-process: ``args.stdin_text``)."""
+    value = stdin_line(args) if text == "-" else text
     if not value.strip():
         raise CliError("password must not be empty")
     return value
+
+
+def stdin_line(args: argparse.Namespace | None) -> str:
+    """One line of standard input; in-process (``run_admin(..., stdin=)``), the text given."""
+    given: str | None = getattr(args, "stdin_text", None)
+    line = given if given is not None else sys.stdin.readline()
+    return line.rstrip("\r\n")
 
 
 def expiry(text: str, *, now: datetime | None = None) -> float:
@@ -128,7 +135,7 @@ def user_create(args: argparse.Namespace) -> None:
     login = text_value(args.login, store.LOGIN_LENGTH, "login")
     if login != args.login:
         raise CliError("login must not have surrounding spaces")
-    secret = password(args.password)
+    secret = password(args.password, args)
     with transaction(args) as conn:
         account_id = resolve_account(conn, args.account)
         user_id = store.create_user(conn, account_id, login, secret)
@@ -137,7 +144,7 @@ def user_create(args: argparse.Namespace) -> None:
 
 
 def user_set(args: argparse.Namespace) -> None:
-    secret = password(args.password) if args.password is not None else None
+    secret = password(args.password, args) if args.password is not None else None
     if secret is None and args.is_active is None:
         raise CliError("nothing to change: give --password, --active or --inactive")
     with transaction(args) as conn:
