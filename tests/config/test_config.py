@@ -385,6 +385,9 @@ NEEDS = {"trunk.register": {"VESTNIK_TRUNK_USERNAME": "x"}}
 # Keys whose values are checked beyond their type get a valid, non-default sample.
 SAMPLES = {
     "log.level": "debug",
+    "console.lockout_max_seconds": "7200",
+    "console.secure_cookie": "always",
+    "console.timezone": "Europe/Moscow",
     "log.format": "json",
     "trunk.caller_format": "plus",
     "trunk.callee_format": "plus",

@@ -9,6 +9,7 @@ import re
 import urllib.parse
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from vestnik.config.settings import (
     AmdConfig,
@@ -114,6 +115,12 @@ def check_console(console: ConsoleConfig) -> None:
             f"console.lockout_max_seconds ({console.lockout_max_seconds}) must be at least "
             f"console.lockout_seconds ({console.lockout_seconds})"
         )
+    try:
+        ZoneInfo(console.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"console.timezone {console.timezone!r} is not an IANA time zone (e.g. Europe/Moscow)"
+        ) from None
     if console.secure_cookie not in ("auto", "always", "never"):
         raise ConfigError(f"console.secure_cookie must be auto, always or never, got "
                           f"{console.secure_cookie!r}")  # fmt: skip

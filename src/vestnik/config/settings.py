@@ -282,6 +282,8 @@ class ConsoleConfig:
     # The session cookie's Secure flag: "auto" (when the request came over HTTPS, also as a
     # trusted proxy's X-Forwarded-Proto says), "always", "never".
     secure_cookie: str = "auto"
+    # The time zone the console shows times in (an IANA name, e.g. "Europe/Moscow").
+    timezone: str = "UTC"
 
 
 @dataclass

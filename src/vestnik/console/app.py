@@ -17,7 +17,7 @@ from vestnik.config import Config
 from vestnik.console import calls, login, manage, overview
 from vestnik.console.context import Console
 from vestnik.console.gate import ASGIApp, Receive, Scope, Send, SessionGate
-from vestnik.console.render import STATIC, render
+from vestnik.console.render import STATIC, render, set_zone
 from vestnik.store.db import Engine
 
 MOUNT = "/console"
@@ -65,6 +65,7 @@ async def _to_slash(request: Request) -> Response:
 
 def console_app(config: Config, engine: Engine) -> Starlette:
     console = Console(config, engine)
+    set_zone(config.console.timezone)
     routes: list[BaseRoute] = [
         *login.ROUTES,
         *overview.ROUTES,

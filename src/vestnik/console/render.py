@@ -3,9 +3,10 @@ navigation, the CSRF token for its forms, times and raw values beside their labe
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -17,14 +18,28 @@ STATIC = Path(__file__).parent / "static"
 templates = Jinja2Templates(directory=str(TEMPLATES))
 
 
+_zone: list[tzinfo] = [UTC]
+
+
+def set_zone(name: str) -> None:
+    """The zone times are shown in (``[console] timezone``, checked at load)."""
+    _zone[0] = ZoneInfo(name)
+
+
+def zone_name() -> str:
+    return str(_zone[0])
+
+
 def when(value: float | None) -> str:
-    """A stored UNIX time as the console shows it: ``2026-12-07 14:05:03`` (UTC)."""
+    """A stored UNIX time as the console shows it: ``2026-12-07 14:05:03`` in the console's
+    zone (its name is in the page header)."""
     if value is None:
         return "—"
-    return datetime.fromtimestamp(float(value), UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(float(value), _zone[0]).strftime("%Y-%m-%d %H:%M:%S")
 
 
 templates.env.filters["when"] = when
+templates.env.globals["zone_name"] = zone_name
 
 
 def nav(viewer: Any) -> list[tuple[str, str]]:
