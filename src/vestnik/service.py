@@ -33,6 +33,7 @@ from vestnik.threads import run_in_thread
 
 if TYPE_CHECKING:
     from vestnik.calls.ports import MessageRenderer, Telephony
+    from vestnik.console.commands import AdminRunner
     from vestnik.store.db import Engine
 
 log = logging.getLogger("vestnik.service")
@@ -129,7 +130,9 @@ class Service:
     """The whole vestnik service. ``await start()``, later ``await stop()``.
 
     ``telephony`` / ``renderer`` / ``engine`` replace the configured ones (tests, embedding);
-    ``workers`` replaces :func:`default_workers`; ``extra_routes`` go to the API app.
+    ``workers`` replaces :func:`default_workers`; ``extra_routes`` go to the API app;
+    ``admin`` runs the admin commands for the console's changes (the command line passes it;
+    None: the console only reads).
     """
 
     def __init__(
@@ -143,8 +146,10 @@ class Service:
         extra_routes: Sequence[Any] | None = None,
         listen_socket: socket.socket | None = None,
         edge_dir: Path | None = None,
+        admin: AdminRunner | None = None,
     ) -> None:
         self.config = config
+        self._admin = admin
         self.engine: Engine | None = engine
         self._own_engine = engine is None
         self.telephony = telephony
@@ -228,7 +233,7 @@ class Service:
             await self.dialer.start()
         from vestnik.api import create_app
 
-        routes = [*_api_routes(self.config, engine), *self._extra_routes]
+        routes = [*_api_routes(self.config, engine, self._admin), *self._extra_routes]
         # A queued session is claimed at once instead of at the dialer's next poll.
         wake = self.dialer.wake if self.dialer is not None else None
         self.app = create_app(self.config, engine, extra_routes=routes, on_session_queued=wake)
@@ -380,7 +385,7 @@ def _sip_telephony(config: Config, engine: Engine) -> Telephony:
     return SipTelephony(config, gate=gate)
 
 
-def _api_routes(config: Config, engine: Engine) -> list[Any]:
+def _api_routes(config: Config, engine: Engine, admin: AdminRunner | None) -> list[Any]:
     """The app's routes beyond the Call API: /metrics, the Data API, the media upload, the
     recordings' download, the operator console."""
     from vestnik.api.dataapi import dataapi_routes
@@ -395,7 +400,7 @@ def _api_routes(config: Config, engine: Engine) -> list[Any]:
         *dataapi_routes(config, engine),
         *upload_routes(config, engine, MediaImporter(config)),
         *recording_routes(config, engine),
-        *console_routes(config, engine),
+        *console_routes(config, engine, admin),
     ]
 
 
@@ -458,6 +463,7 @@ def run(
     edge_dir: Path | None = None,
     signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT),
     on_ready: Callable[[], None] | None = None,
+    admin: AdminRunner | None = None,
 ) -> None:
     """Run the service until one of ``signals`` (blocking). ``vestnik serve`` calls this; a
     worker of ``serve --workers`` passes the shared ``listen_socket``, its own ``edge_dir``,
@@ -466,7 +472,7 @@ def run(
     Raises :class:`ServiceError` when it cannot start (the CLI prints the message).
     """
     configure_logging(config.log)
-    service = Service(config, listen_socket=listen_socket, edge_dir=edge_dir)
+    service = Service(config, listen_socket=listen_socket, edge_dir=edge_dir, admin=admin)
     with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
         runner.run(_serve(service, signals, on_ready))
 

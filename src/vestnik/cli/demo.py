@@ -236,9 +236,10 @@ async def _serve_demo(
     announce: threading.Event,
 ) -> int:
     """Run the service, place the demo call, report it; then keep serving if asked."""
+    from vestnik.cli.admin.inprocess import run_admin
     from vestnik.service import Service, ServiceError
 
-    service = Service(config, engine=engine)
+    service = Service(config, engine=engine, admin=run_admin)
     try:
         try:
             await service.start()

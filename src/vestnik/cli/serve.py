@@ -45,6 +45,7 @@ def register(commands: SubParsers) -> None:
 
 def serve(args: argparse.Namespace) -> int | None:
     from vestnik import service
+    from vestnik.cli.admin.inprocess import run_admin
 
     config = load_cli_config(args)
     if args.host is not None:
@@ -56,7 +57,7 @@ def serve(args: argparse.Namespace) -> int | None:
     try:
         if count > 1:
             return _serve_workers(config, count)
-        service.run(config)  # blocks until SIGTERM / SIGINT
+        service.run(config, admin=run_admin)  # blocks until SIGTERM / SIGINT
     except service.ServiceError as exc:
         raise CliError(str(exc)) from None
     return None

@@ -334,6 +334,7 @@ def _tag_log_records(index: int, log_format: str) -> None:
 def worker_main() -> int:
     """One worker: read its :class:`WorkerJob`, run the service until SIGTERM."""
     from vestnik import service
+    from vestnik.cli.admin.inprocess import run_admin
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     job: WorkerJob = pickle.load(sys.stdin.buffer)
@@ -356,6 +357,7 @@ def worker_main() -> int:
             edge_dir=job.config.data_path / "edge" / f"worker-{job.index}",
             signals=(signal.SIGTERM,),
             on_ready=on_ready,
+            admin=run_admin,
         )
     except service.ServiceError as exc:
         sys.stderr.write(f"vestnik: error: worker {job.index}: {exc}\n")

@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 
 from vestnik.config import Config
 from vestnik.console import calls, login, manage, overview
+from vestnik.console.commands import AdminRunner
 from vestnik.console.context import Console
 from vestnik.console.gate import ASGIApp, Receive, Scope, Send, SessionGate
 from vestnik.console.render import STATIC, render, set_zone
@@ -63,8 +64,8 @@ async def _to_slash(request: Request) -> Response:
     return RedirectResponse(f"{MOUNT}/", 308)
 
 
-def console_app(config: Config, engine: Engine) -> Starlette:
-    console = Console(config, engine)
+def console_app(config: Config, engine: Engine, admin: AdminRunner | None = None) -> Starlette:
+    console = Console(config, engine, admin)
     set_zone(config.console.timezone)
     routes: list[BaseRoute] = [
         *login.ROUTES,
@@ -82,8 +83,11 @@ def console_app(config: Config, engine: Engine) -> Starlette:
     return app
 
 
-def console_routes(config: Config, engine: Engine) -> list[BaseRoute]:
-    """The routes the service adds to its HTTP app (none when ``[console] enabled = false``)."""
+def console_routes(
+    config: Config, engine: Engine, admin: AdminRunner | None = None
+) -> list[BaseRoute]:
+    """The routes the service adds to its HTTP app (none when ``[console] enabled = false``);
+    ``admin`` runs the admin commands for the console's changes (None: read-only)."""
     if not config.console.enabled:
         return []
-    return [Route(MOUNT, _to_slash), Mount(MOUNT, app=console_app(config, engine))]
+    return [Route(MOUNT, _to_slash), Mount(MOUNT, app=console_app(config, engine, admin))]

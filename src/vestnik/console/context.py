@@ -10,8 +10,8 @@ from typing import TypeVar
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from vestnik.cli.admin.inprocess import AdminOutcome, run_admin
 from vestnik.config import Config
+from vestnik.console.commands import AdminOutcome, AdminRefused, AdminRunner
 from vestnik.store import db
 from vestnik.store.console import Person
 from vestnik.store.db import Connection, Engine
@@ -44,6 +44,7 @@ class Viewer:
 class Console:
     config: Config
     engine: Engine
+    admin_runner: AdminRunner | None = None  # None: a read-only console (no command line)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         """``fn(conn)`` on a reading connection, in a worker thread."""
@@ -65,7 +66,13 @@ class Console:
 
     async def admin(self, argv: Sequence[str], *, stdin: str | None = None) -> AdminOutcome:
         """``vestnik admin ARGV`` in-process (raises ``AdminRefused`` with its message)."""
-        return await run_in_thread(run_admin, argv, self.config, self.engine, stdin=stdin)
+        if self.admin_runner is None:
+            raise AdminRefused(
+                "changes are not available here: this service was started without the admin "
+                "commands (start it with 'vestnik serve')"
+            )
+        runner = self.admin_runner
+        return await run_in_thread(lambda: runner(argv, self.config, self.engine, stdin=stdin))
 
 
 def console_of(request: Request) -> Console:

@@ -1,4 +1,6 @@
-"""The admin commands as a library: ``run_admin(["key", "create", "acme"], config, engine)``.
+"""The admin commands as a library: ``run_admin(["key", "create", "acme"], config, engine)``,
+the console's ``AdminRunner`` (``vestnik.console.commands``), given to the service by
+``vestnik serve``.
 
 The console performs every change through the very command the operator would type (one
 implementation: the same checks, the same store calls, the same messages), parsed by the same
@@ -9,23 +11,12 @@ command raises :class:`AdminRefused` with the message the command line would pri
 from __future__ import annotations
 
 import argparse
-import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from vestnik.config import Config, ConfigError
+from vestnik.console.commands import AdminOutcome, AdminRefused
 from vestnik.store.db import Engine
-
-
-class AdminRefused(Exception):
-    """The command refused its input or could not be carried out; the message says why."""
-
-
-@dataclass(frozen=True)
-class AdminOutcome:
-    data: Any  # what ``--json`` prints
-    text: str  # what the command prints without ``--json``
 
 
 class _RaisingParser(argparse.ArgumentParser):
@@ -53,11 +44,6 @@ def admin_parser() -> argparse.ArgumentParser:
                 register_admin(objects)
         _parser.append(root)
     return _parser[0]
-
-
-def cli_text(argv: Sequence[str]) -> str:
-    """The command line an operator would type for ``argv`` (shown beside console forms)."""
-    return shlex.join(["vestnik", "admin", *argv])
 
 
 def run_admin(
