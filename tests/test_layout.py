@@ -6,7 +6,8 @@ Source (``src/vestnik``):
   (its migrations included);
 * no import cycle between packages (a top-level module such as ``service`` counts as one);
 * the middle packages (api, dialer, events, telephony, media) do not import one another, and
-  nothing below ``cli`` and ``service`` imports them;
+  nothing below ``cli`` and ``service`` imports them; only ``service`` and ``cli`` import
+  ``console`` (it sits above the adapters);
 * ``calls`` (the domain) imports nothing of vestnik but ``config``; ``calls.intake`` only the
   domain's model and numbers; ``metrics`` knows no database and no HTTP; ``telephony.rtp``
   (the pacer's child process) no SIP;
@@ -159,6 +160,12 @@ def test_middle_packages_do_not_import_one_another() -> None:
         others = [f"vestnik.{p}" for p in MIDDLE_PACKAGES if p != package]
         found.update(forbidden_imports(modules_of(package), others))
     assert found == {}
+
+
+def test_nothing_but_service_and_cli_imports_the_console() -> None:
+    """The console sits above the adapters: none of them (nor the store) knows it."""
+    below = [p for p in source_modules() if package_of(p) not in ("console", "cli", "service")]
+    assert forbidden_imports(below, ("vestnik.console",)) == {}
 
 
 def test_nothing_below_cli_and_service_imports_them() -> None:
