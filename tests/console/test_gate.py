@@ -170,6 +170,9 @@ def test_the_lockout_doubles_and_is_capped(engine: Engine) -> None:
         ends = [store.record_failure(conn, "x", 1000.0, free=3, base=30, cap=100)
                 for _ in range(6)]  # fmt: skip
     assert ends == [None, None, 1030.0, 1060.0, 1100.0, 1100.0]
+    with engine.begin() as conn:  # long after: the old count is gone, a new one starts
+        assert store.record_failure(conn, "y", 1201.0, free=3, base=30, cap=100) is None
+        assert store.locked_until(conn, "x") is None
 
 
 def test_a_blocked_operator_or_switched_off_user_is_out_at_once(

@@ -148,6 +148,9 @@ def record_failure(
     """Count a failed login; from the ``free``-th consecutive failure on, the login is locked
     for ``base`` seconds, doubled for each further failure, at most ``cap``. Returns the end
     of the lockout (None: not locked)."""
+    # Counts untouched for twice the longest lock are history: guesses at many made-up
+    # names cannot grow the table without bound.
+    conn.execute(console_logins.delete().where(console_logins.c.updated_at < at - 2 * cap))
     row = conn.execute(
         sa.select(console_logins.c.failures).where(console_logins.c.login == login)
     ).first()
