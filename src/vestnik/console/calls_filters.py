@@ -12,7 +12,7 @@ from starlette.datastructures import QueryParams
 
 from vestnik.calls.model import CallState, FinishReason
 from vestnik.console.render import zone_name
-from vestnik.store.console_calls import CallFilter
+from vestnik.store.console_calls import CallFilter, phone_digits
 
 FIELDS = ("q", "id", "state", "finish_reason", "external_id", "contact", "from", "till", "account")
 PAGE_SIZE = 50
@@ -76,13 +76,6 @@ def _moment(text: str, field: str, *, end_of_day: bool) -> float:
     return parsed.timestamp()
 
 
-def _contact(text: str) -> str:
-    """Digits of a typed number ("+7 916 123-45-67" → "79161234567"); anything without a
-    digit (a SIP URI fragment) as typed."""
-    digits = "".join(ch for ch in text if ch.isdigit())
-    return digits or text.strip()
-
-
 def read_filters(params: QueryParams, *, operator: bool) -> ListRequest:
     """The list's filters and page from the query string; raises :class:`BadFilter`."""
     form = {name: params.get(name, "").strip() for name in FIELDS}
@@ -103,7 +96,7 @@ def read_filters(params: QueryParams, *, operator: bool) -> ListRequest:
         state=form["state"] or None,
         finish_reason=form["finish_reason"] or None,
         external_id=form["external_id"] or None,
-        contact=_contact(form["contact"]) if form["contact"] else None,
+        contact=phone_digits(form["contact"]) if form["contact"] else None,
         created_from=_moment(form["from"], "from", end_of_day=False) if form["from"] else None,
         created_till=_moment(form["till"], "till", end_of_day=True) if form["till"] else None,
         account=form["account"] or None,

@@ -48,13 +48,20 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
+def phone_digits(text: str) -> str:
+    """A typed number's digits ("+7 916 123-45-67" → "79161234567"); text with a letter in
+    it (a SIP URI, an external_id) as typed."""
+    if any(ch.isalpha() for ch in text):
+        return text.strip()
+    return "".join(ch for ch in text if ch.isdigit()) or text.strip()
+
+
 def _conditions(wanted: CallFilter, visible: Sequence[int] | None) -> list[Any]:
     where: list[Any] = []
     if visible is not None:
         where.append(_c.account_id.in_(list(visible)))
     if wanted.search is not None:
-        digits = "".join(ch for ch in wanted.search if ch.isdigit())
-        by_contact = _c.contact.like(_like(digits or wanted.search), escape="\\")
+        by_contact = _c.contact.like(_like(phone_digits(wanted.search)), escape="\\")
         where.append(sa.or_(_c.external_id == wanted.search, by_contact))
     if wanted.session_id is not None:
         where.append(_c.id == wanted.session_id)
