@@ -75,7 +75,7 @@ def test_an_account_user_sees_only_their_calls(tmp_path: Path, sqlite_url: str) 
                            data={"csrf_token": csrf})  # fmt: skip
         assert replay.status_code == 404
         page = user.get(f"/calls/{ours}").text
-        assert "form class=\"inline replay\"" not in page
+        assert 'form class="inline replay"' not in page
 
         operator, _ = _signed_in(stack, "op", "s3cret")
         for path in (f"/calls/{theirs}", f"/calls/{ours}"):
