@@ -85,3 +85,17 @@ def test_a_call_appears_finishes_live_and_its_detail_tells_the_story(
         assert "error" not in (flash.get_attribute("class") or ""), flash.text
         states = {d["id"]: d["state"] for d in _deliveries(stack)}
         assert states[delivery_id] == "pending", states
+
+        # A call's detail opened while it is going on follows it to its end without a reload.
+        talk = "Здравствуйте! Это длинное сообщение, оно звучит несколько секунд. " * 3
+        going = stack.call(token, "79161230000", text=talk)
+        browser.get(f"{stack.url}/console/calls/{going}")
+        browser.execute_script("window.__marker = 2;")
+        summary = ".call-summary .finish-reason"
+        assert browser.find_element(By.CSS_SELECTOR, summary).text == "—"  # not ended yet
+        wait_for(lambda: "success_finish" in browser.find_element(By.CSS_SELECTOR, summary).text,
+                 30, "the detail's finish")  # fmt: skip
+        assert browser.execute_script("return window.__marker;") == 2
+        steps = [li.get_attribute("data-what") for li in
+                 browser.find_elements(By.CSS_SELECTOR, "ol.timeline li")]  # fmt: skip
+        assert "answered" in steps and steps[-1] == "ended", steps
