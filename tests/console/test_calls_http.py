@@ -82,6 +82,14 @@ def test_an_account_user_sees_only_their_calls(tmp_path: Path, sqlite_url: str) 
             assert operator.get(path).status_code == 200
         for path in ("/calls/abc", "/calls/999999", "/calls/999999/message.wav"):
             assert operator.get(path).status_code == 404, path
+        operator_csrf = _CSRF.search(operator.get("/calls").text)
+        assert operator_csrf is not None
+        form = {"csrf_token": operator_csrf.group(1)}
+        wrong_call = operator.post(f"/calls/{ours}/deliveries/{delivery['id']}/replay", data=form)
+        assert wrong_call.status_code == 404  # the delivery is not this call's
+        pending = operator.post(f"/calls/{theirs}/deliveries/{delivery['id']}/replay", data=form)
+        assert pending.status_code == 409  # still pending (retried for a day): nothing to replay
+        assert "only parked deliveries can be replayed" in pending.text
 
 
 def test_filters_read_a_number_in_any_format_and_refuse_bad_input(

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from vestnik.cli.admin.inprocess import AdminRefused, cli_text
@@ -65,7 +65,13 @@ async def _detail(request: Request, session_id: int) -> dict[str, Any]:
 
 async def call_page(request: Request) -> Response:
     session_id = int(request.path_params["session_id"])
-    return render(request, "call_detail.html", **await _detail(request, session_id))
+    detail = await _detail(request, session_id)
+    replayed = request.query_params.get("replayed", "")
+    if replayed.isdigit():  # back from a replay (a reload shows this again, replays nothing)
+        argv = ["webhook", "replay", replayed]
+        detail |= {"flash": f"Delivery {replayed} replayed: pending again.",
+                   "flash_cli": cli_text(argv)}  # fmt: skip
+    return render(request, "call_detail.html", **detail)
 
 
 async def call_live(request: Request) -> Response:
@@ -85,12 +91,15 @@ async def replay(request: Request) -> Response:
     argv = ["webhook", "replay", str(delivery_id)]
     try:
         outcome = await console.admin(argv)
-        flash, kind, status = outcome.text.strip() or f"delivery {delivery_id} replayed", "ok", 200
+        refusal = None if outcome.data.get("replayed") else outcome.text.strip()
     except AdminRefused as exc:
-        flash, kind, status = str(exc), "error", 409
-    detail = await _detail(request, session_id)
-    return render(request, "call_detail.html", status=status, flash=flash, flash_kind=kind,
-                  flash_cli=cli_text(argv), **detail)  # fmt: skip
+        refusal = str(exc)
+    if refusal is not None:  # refused, or nothing to replay (no longer parked, endpoint gone)
+        detail = await _detail(request, session_id)
+        return render(request, "call_detail.html", status=409, flash=refusal,
+                      flash_kind="error", flash_cli=cli_text(argv), **detail)  # fmt: skip
+    root = request.scope.get("root_path", "")
+    return RedirectResponse(f"{root}/calls/{session_id}?replayed={delivery_id}", 303)
 
 
 ROUTES: list[BaseRoute] = [
