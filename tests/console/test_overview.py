@@ -111,7 +111,7 @@ async def test_an_operator_sees_every_accounts_numbers(
     assert card(page, "queued") == "1"
     assert "1 scheduled for later" in page
     assert card(page, "webhooks") == "1"
-    assert re.search(r"parked 1 · oldest pending 4[2-4] s", page)
+    assert re.search(r"parked 1 · oldest pending 4[2-9] s", page)
     assert re.fullmatch(r"\d+\.\d ms", card(page, "database"))
     assert re.search(r'schema <code class="raw">0010\w*</code>', page)
     assert outcome_total(page, "answered") == 3
