@@ -1,4 +1,4 @@
-"""The overview's numbers over HTTP (Starlette's TestClient on the console app, both
+"""The overview's numbers over HTTP (httpx on the console app as the service mounts it, both
 databases): outcomes per bucket, the answer rate, live and queued calls, the webhook backlog,
 scoping to an account user's own account, the window parameter, the search box."""
 
@@ -73,18 +73,20 @@ async def operator(config: Config, engine: Engine) -> AsyncIterator[httpx.AsyncC
 
 def seed(engine: Engine) -> tuple[int, int]:
     """acme: 3 success_finish, 1 subscriber_busy two minutes ago, one dialing and one queued
-    (due later) now; other: 2 internal_error; one pending and one parked delivery of acme."""
+    (due later) this minute; other: 2 internal_error a minute ago, one ringing this minute;
+    one pending and one parked delivery of acme's."""
     at = time.time()
+    minute = at // 60 * 60  # the current minute's start: the seeds' minutes are known
     with engine.begin() as conn:
         acme, other = new_account(conn, "acme"), new_account(conn, "other")
         for _ in range(3):
-            sid = finished(conn, acme, "success_finish", at - 120, answer_at=at - 118)
-        finished(conn, acme, "subscriber_busy", at - 120)
-        queue_session(conn, acme, state="dialing", created_at=at - 3)
-        queue_session(conn, acme, created_at=at - 2, scheduled_at=at + 3600)
+            sid = finished(conn, acme, "success_finish", minute - 110, answer_at=minute - 108)
+        finished(conn, acme, "subscriber_busy", minute - 110)
+        queue_session(conn, acme, state="dialing", created_at=minute)
+        queue_session(conn, acme, created_at=minute, scheduled_at=at + 3600)
         for _ in range(2):
-            finished(conn, other, "internal_error", at - 60)
-        queue_session(conn, other, state="ringing", created_at=at - 1)
+            finished(conn, other, "internal_error", minute - 50)
+        queue_session(conn, other, state="ringing", created_at=minute)
         finished(conn, acme, "success_finish", at - 5 * 3600)  # outside the 3 h window
         hook = conn.execute(webhooks.insert().values(
             account_id=acme, url="http://127.0.0.1:9/", events=["call_finished"], secret="s",
@@ -128,8 +130,11 @@ async def test_an_operator_sees_every_accounts_numbers(
     # The per-minute table: the minute two minutes ago has 3 answered and 1 not answered.
     rows = re.findall(r"<tr><td>[\d: -]+</td>((?:<td class=\"num\">\d+</td>)+)</tr>", page)
     numbers = [[int(n) for n in re.findall(r">(\d+)<", row)] for row in rows]
-    assert [3, 1, 0, 0, 0, 0, 0, 4] in numbers
-    assert [0, 0, 2, 0, 0, 0, 0, 2] in numbers
+    assert numbers == [  # newest first: this minute, a minute ago, two minutes ago
+        [0, 0, 0, 0, 0, 0, 3, 3],
+        [0, 0, 2, 0, 0, 0, 0, 2],
+        [3, 1, 0, 0, 0, 0, 0, 4],
+    ]
 
 
 async def test_the_window_parameter_widens_and_the_live_part_has_the_same_numbers(
