@@ -18,7 +18,7 @@ def _value(browser: object, card: str) -> str:
 def test_the_overview_charts_a_real_call_and_follows_the_next_without_a_reload(
     tmp_path: Path, sqlite_url: str
 ) -> None:
-    with ConsoleStack(tmp_path, sqlite_url) as stack, chromium() as browser:
+    with ConsoleStack(tmp_path, sqlite_url) as stack, chromium(height=1500) as browser:
         stack.admin("operator", "create", "op", "--password-stdin", stdin="s3cret\n")
         token = stack.account("acme")
         first = stack.call(token, "79161234567")
