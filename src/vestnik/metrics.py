@@ -40,6 +40,13 @@ API_REQUESTS = Counter(
     ["method", "mnemonic"],
     registry=REGISTRY,
 )
+API_REQUEST_SECONDS = Histogram(
+    "vestnik_api_request_duration_seconds",
+    "JSON-RPC requests answered, by method: from the request's arrival to its reply ready.",
+    ["method"],
+    buckets=_FAST_BUCKETS,
+    registry=REGISTRY,
+)
 WEBHOOK_DELIVERIES = Counter(
     "vestnik_webhook_deliveries",
     "Webhook delivery attempts by outcome: delivered, failed (will retry), parked.",
@@ -98,8 +105,11 @@ def register_api_methods(names: Iterable[str]) -> None:
 _MAX_METHOD_LABELS = 64
 
 
-def observe_api_request(method: str | None, mnemonic: str | None = None) -> None:
-    """Count one answered JSON-RPC request (``mnemonic`` None = success).
+def observe_api_request(
+    method: str | None, mnemonic: str | None = None, seconds: float | None = None
+) -> None:
+    """Count one answered JSON-RPC request (``mnemonic`` None = success) and, given, the
+    ``seconds`` it took.
 
     The endpoints' own methods (and ``none``: refused before naming one) have their own
     labels; any other name is counted as itself for the first few, then as ``other``, so the
@@ -112,6 +122,8 @@ def observe_api_request(method: str | None, mnemonic: str | None = None) -> None
         else:
             _KNOWN_API_METHODS.add(name)
     API_REQUESTS.labels(name, mnemonic or SUCCESS).inc()
+    if seconds is not None:
+        API_REQUEST_SECONDS.labels(name).observe(max(0.0, seconds))
 
 
 def observe_webhook_outcome(outcome: str, lag_seconds: float | None = None) -> None:

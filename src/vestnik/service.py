@@ -149,7 +149,7 @@ class Service:
         admin: AdminRunner | None = None,
     ) -> None:
         self.config = config
-        self._admin = admin
+        self.admin = admin
         self.engine: Engine | None = engine
         self._own_engine = engine is None
         self.telephony = telephony
@@ -233,7 +233,7 @@ class Service:
             await self.dialer.start()
         from vestnik.api import create_app
 
-        routes = [*_api_routes(self.config, engine, self._admin), *self._extra_routes]
+        routes = [*_api_routes(self, engine), *self._extra_routes]
         # A queued session is claimed at once instead of at the dialer's next poll.
         wake = self.dialer.wake if self.dialer is not None else None
         self.app = create_app(self.config, engine, extra_routes=routes, on_session_queued=wake)
@@ -385,7 +385,7 @@ def _sip_telephony(config: Config, engine: Engine) -> Telephony:
     return SipTelephony(config, gate=gate)
 
 
-def _api_routes(config: Config, engine: Engine, admin: AdminRunner | None) -> list[Any]:
+def _api_routes(service: Service, engine: Engine) -> list[Any]:
     """The app's routes beyond the Call API: /metrics, the Data API, the media upload, the
     recordings' download, the operator console."""
     from vestnik.api.dataapi import dataapi_routes
@@ -395,12 +395,13 @@ def _api_routes(config: Config, engine: Engine, admin: AdminRunner | None) -> li
     from vestnik.console import console_routes
     from vestnik.media.audiofile import MediaImporter
 
+    config = service.config
     return [
         *metrics_routes(engine),
         *dataapi_routes(config, engine),
         *upload_routes(config, engine, MediaImporter(config)),
         *recording_routes(config, engine),
-        *console_routes(config, engine, admin),
+        *console_routes(config, engine, service.admin, service.renderer),
     ]
 
 

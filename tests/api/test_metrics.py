@@ -42,3 +42,27 @@ async def test_replies_are_counted_by_method_and_mnemonic(sqlite_url: str) -> No
         assert await _count(client, "none", "parse_error") == parse_before + 1
         assert await _count(client, "none", "method_not_found") == unknown_before + 1
     engine.dispose()
+
+
+async def test_request_durations_are_a_histogram_by_method(sqlite_url: str) -> None:
+    engine = create_db_engine(sqlite_url)
+    app = create_app(Config(), engine, extra_routes=metrics_routes(engine))
+    body = {"jsonrpc": "2.0", "id": 1, "method": "list.calls", "params": {"access_token": "x"}}
+    name = "vestnik_api_request_duration_seconds"
+
+    async def count(client: httpx.AsyncClient) -> tuple[float, float]:
+        samples = {
+            (sample.name, sample.labels.get("le")): sample.value
+            for family in text_string_to_metric_families((await client.get("/metrics")).text)
+            for sample in family.samples
+            if sample.labels.get("method") == "list.calls"
+        }
+        return samples.get((f"{name}_count", None), 0.0), samples.get((f"{name}_bucket", "+Inf"), 0)
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        before, inf_before = await count(client)
+        await client.post("/v4.0", json=body)
+        after, inf_after = await count(client)
+    assert (after, inf_after) == (before + 1, inf_before + 1)
+    engine.dispose()

@@ -32,12 +32,16 @@ class Exchange:
     started: float = field(default_factory=time.perf_counter)
     verb: str = "POST"  # the HTTP method (GET: a recording's download)
 
+    def elapsed(self) -> float:
+        """Seconds since the request arrived."""
+        return time.perf_counter() - self.started
+
     def log(self, status: int, error: str | None) -> None:
         """Write the line: ``error`` is the reply's mnemonic, None for a success."""
         if not log.isEnabledFor(logging.INFO):
             return
         result = error or OK
-        duration_ms = round((time.perf_counter() - self.started) * 1000, 1)
+        duration_ms = round(self.elapsed() * 1000, 1)
         account = "-" if self.account_id is None else self.account_id
         log.info(
             "%s %s %s account=%s client=%s %s %.1f ms",

@@ -202,7 +202,7 @@ class JsonRpcEndpoint:
         status, reply = await self._respond(scope, receive, exchange)
         error = reply.get("error")
         mnemonic = error["data"]["mnemonic"] if error else None
-        metrics.observe_api_request(exchange.method, mnemonic)
+        metrics.observe_api_request(exchange.method, mnemonic, exchange.elapsed())
         exchange.log(status, mnemonic)
         body = _encode(reply)
         await send(

@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from vestnik.calls.ports import MessageRenderer
 from vestnik.config import Config
 from vestnik.console import calls, login, manage, overview
 from vestnik.console.commands import AdminRunner
@@ -64,8 +65,13 @@ async def _to_slash(request: Request) -> Response:
     return RedirectResponse(f"{MOUNT}/", 308)
 
 
-def console_app(config: Config, engine: Engine, admin: AdminRunner | None = None) -> Starlette:
-    console = Console(config, engine, admin)
+def console_app(
+    config: Config,
+    engine: Engine,
+    admin: AdminRunner | None = None,
+    renderer: MessageRenderer | None = None,
+) -> Starlette:
+    console = Console(config, engine, admin, renderer)
     set_zone(config.console.timezone)
     routes: list[BaseRoute] = [
         *login.ROUTES,
@@ -84,10 +90,15 @@ def console_app(config: Config, engine: Engine, admin: AdminRunner | None = None
 
 
 def console_routes(
-    config: Config, engine: Engine, admin: AdminRunner | None = None
+    config: Config,
+    engine: Engine,
+    admin: AdminRunner | None = None,
+    renderer: MessageRenderer | None = None,
 ) -> list[BaseRoute]:
     """The routes the service adds to its HTTP app (none when ``[console] enabled = false``);
-    ``admin`` runs the admin commands for the console's changes (None: read-only)."""
+    ``admin`` runs the admin commands for the console's changes (None: read-only);
+    ``renderer`` (the dialer's) renders a call's message for its player."""
     if not config.console.enabled:
         return []
-    return [Route(MOUNT, _to_slash), Mount(MOUNT, app=console_app(config, engine, admin))]
+    app = console_app(config, engine, admin, renderer)
+    return [Route(MOUNT, _to_slash), Mount(MOUNT, app=app)]

@@ -1,7 +1,7 @@
 """A call's audio in the console, scoped like its detail page (another account's call or an
 unknown id: 404): the last recording (``recording.wav``) and the message as the dialer renders
-it (``message.wav``, rendered on demand by a renderer built from the config as ``serve``
-builds the dialer's: same TTS engine, same caches)."""
+it (``message.wav``, rendered on demand by the service's own renderer, the dialer's; in a
+process without a dialer, by one built from the config as ``serve`` builds it)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import asyncio
 import io
 import wave
 
-from sqlalchemy import Connection
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,6 +20,7 @@ from vestnik.calls.ports import MessageSpec, RenderError
 from vestnik.console.context import Console, console_of, viewer_of, visible_accounts
 from vestnik.media.render import AudioRenderer
 from vestnik.store.console_calls import find_call
+from vestnik.store.db import Connection
 from vestnik.store.recordings import find_recording
 
 RENDER_SECONDS = 60.0  # a first TTS render loads the engine: generous, but bounded
@@ -28,10 +28,11 @@ RENDERS_AT_ONCE = 2  # the console must not take the dialer's CPU
 
 
 class _MessageAudio:
-    """One renderer per console, made at the first request; at most RENDERS_AT_ONCE renders."""
+    """The service's renderer (or one made at the first request); at most RENDERS_AT_ONCE
+    renders at once."""
 
     def __init__(self, console: Console) -> None:
-        self.renderer = AudioRenderer(console.config, console.engine)
+        self.renderer = console.renderer or AudioRenderer(console.config, console.engine)
         self.slots = asyncio.Semaphore(RENDERS_AT_ONCE)
 
     async def render(self, message: MessageSpec) -> Pcm:

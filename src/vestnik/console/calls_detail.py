@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from vestnik.cli.admin.inprocess import AdminRefused, cli_text
 from vestnik.console.calls_filters import REASON_LABELS, STATE_LABELS
 from vestnik.console.calls_timeline import as_json, policy_options, request_params, timeline
+from vestnik.console.commands import AdminRefused, cli_text
 from vestnik.console.context import console_of, require_operator, viewer_of, visible_accounts
 from vestnik.console.render import fragment, render
 from vestnik.store.console_calls import (
@@ -23,6 +22,7 @@ from vestnik.store.console_calls import (
     delivery_session,
     find_call,
 )
+from vestnik.store.db import Connection
 from vestnik.store.recordings import session_recordings
 
 # Shown in "every stored field" under their own headings instead.

@@ -10,6 +10,7 @@ from typing import TypeVar
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from vestnik.calls.ports import MessageRenderer
 from vestnik.config import Config
 from vestnik.console.commands import AdminOutcome, AdminRefused, AdminRunner
 from vestnik.store import db
@@ -45,6 +46,7 @@ class Console:
     config: Config
     engine: Engine
     admin_runner: AdminRunner | None = None  # None: a read-only console (no command line)
+    renderer: MessageRenderer | None = None  # the dialer's (None: made when first needed)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         """``fn(conn)`` on a reading connection, in a worker thread."""

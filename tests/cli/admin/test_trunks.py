@@ -42,9 +42,11 @@ def test_trunks_never_stored_are_listed_from_the_config_as_unknown(
     assert run.status == 0, run.err
     assert run.json == [
         {"name": "carrier", "transport": "udp", "host": "sbc.example", "port": 5060,
-         "registered": False, "state": "unknown", "last_error": None, "dialer": None},
+         "registered": False, "state": "unknown", "last_error": None, "dialer": None,
+         "updated_at": None},
         {"name": "backup", "transport": "udp", "host": "10.0.0.7", "port": 5070,
-         "registered": None, "state": "unknown", "last_error": None, "dialer": None},
+         "registered": None, "state": "unknown", "last_error": None, "dialer": None,
+         "updated_at": None},
     ]  # fmt: skip
 
 
@@ -68,6 +70,7 @@ def test_the_latest_stored_status_of_each_trunk_is_shown(
         ["backup", "udp", "10.0.0.7", 5070, None, "up", None, "host2:5060"],
         ["old", "udp", "10.0.0.9", 5060, None, "down", "gone", "host1:5060"],
     ]
+    assert [row["updated_at"] for row in run.json] == [100.0, 200.0, 50.0]
     with transaction(db) as conn:  # the same dialer stores again: its row is replaced
         record_status(conn, "host2:5060", [down], 300.0)
     text = cli("admin", "trunk", "list", "--config", config_file)

@@ -33,7 +33,7 @@ def trunk_list(args: argparse.Namespace) -> None:
         if row is None:
             registered = False if trunk.register else None
             rows.append(_row(trunk.name, trunk.transport, trunk.host, trunk.sip_port,
-                             registered, "unknown", None, None))  # fmt: skip
+                             registered, "unknown", None, None, None))  # fmt: skip
         else:
             rows.append(_stored(row))
     rows += [_stored(row) for row in stored.values()]  # stored, no longer configured here
@@ -42,7 +42,7 @@ def trunk_list(args: argparse.Namespace) -> None:
 
 def _stored(row: dict[str, Any]) -> dict[str, Any]:
     return _row(row["trunk"], row["transport"], row["host"], row["port"], row["registered"],
-                row["state"], row["last_error"], row["dialer"])  # fmt: skip
+                row["state"], row["last_error"], row["dialer"], row["updated_at"])  # fmt: skip
 
 
 def _row(
@@ -54,9 +54,12 @@ def _row(
     state: str,
     last_error: str | None,
     dialer: str | None,
+    updated_at: float | None,
 ) -> dict[str, Any]:
-    """One trunk: the issue's fields, then the dialer process that stored it (None: never)."""
+    """One trunk: the issue's fields, then the dialer process that stored it and when (None:
+    never)."""
     return {
         "name": name, "transport": transport, "host": host, "port": port,
         "registered": registered, "state": state, "last_error": last_error, "dialer": dialer,
+        "updated_at": updated_at,
     }  # fmt: skip
