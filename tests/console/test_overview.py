@@ -175,14 +175,6 @@ async def test_an_account_user_sees_only_their_account(
     assert "parked 0" in page
 
 
-async def test_the_search_box_leads_to_the_calls_list(operator: httpx.AsyncClient) -> None:
-    reply = await operator.get("/find", params={"field": "contact", "q": "+7 916 123-45-67"})
-    assert reply.status_code == 303
-    assert reply.headers["location"] == "/console/calls?contact=79161234567"
-    reply = await operator.get("/find", params={"field": "external_id", "q": "order 42"})
-    assert reply.headers["location"] == "/console/calls?external_id=order+42"
-
-
 async def test_an_empty_database_shows_no_rate_and_no_bars(operator: httpx.AsyncClient) -> None:
     page = (await operator.get("/")).text
     assert card(page, "answer-rate") == "—"

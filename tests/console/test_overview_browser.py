@@ -48,5 +48,7 @@ def test_the_overview_charts_a_real_call_and_follows_the_next_without_a_reload(
         # The search box: two clicks from the overview to the call to that contact.
         browser.find_element(By.NAME, "q").send_keys("+7 916 123-45-67")
         browser.find_element(By.CSS_SELECTOR, "form.find button[type=submit]").click()
-        wait_for(lambda: "/console/calls?contact=79161234567" in browser.current_url, 10,
-                 "the calls list filtered by contact")  # fmt: skip
+        wait_for(lambda: "/console/calls?q=%2B7+916+123-45-67" in browser.current_url, 10,
+                 "the calls list searched by the number")  # fmt: skip
+        wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#call-rows a[href*='/calls/']"),
+                 10, "the call in the list")  # fmt: skip

@@ -1,16 +1,14 @@
 """The overview page (``/console/``): calls per time bucket by outcome over the last hours, the
 answer rate, the calls live and queued now, the webhook backlog, database and trunk health;
-``/console/overview/live`` is its live part, ``/console/find`` the search box's target."""
+``/console/overview/live`` is its live part; its search box is the calls list's (``q``)."""
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from vestnik.console.chart import stacked_bars
@@ -29,7 +27,6 @@ from vestnik.threads import run_in_thread
 
 # What an account user sees of a trunk: whether calls can go out, not where they go.
 _TENANT_TRUNK_FIELDS = ("name", "state", "registered")
-_PHONE_LIKE = re.compile(r"^\+?[\d\s().-]+$")
 
 
 async def _trunks(request: Request, viewer: Viewer) -> list[dict[str, Any]]:
@@ -81,21 +78,7 @@ async def overview_live(request: Request) -> Response:
     return fragment(request, "overview_live.html", **await _context(request))
 
 
-async def find(request: Request) -> Response:
-    """The search box: to the calls list filtered by contact (digits only, as stored, for a
-    number typed as ``+7 916 123-45-67``) or by external_id."""
-    viewer_of(request)
-    field = "external_id" if request.query_params.get("field") == "external_id" else "contact"
-    value = request.query_params.get("q", "").strip()
-    if field == "contact" and _PHONE_LIKE.match(value):
-        value = re.sub(r"\D", "", value)
-    root = request.scope.get("root_path", "")
-    query = urlencode({field: value}) if value else ""
-    return RedirectResponse(f"{root}/calls" + (f"?{query}" if query else ""), 303)
-
-
 ROUTES = [
     Route("/", overview, name="overview"),
     Route("/overview/live", overview_live, name="overview_live"),
-    Route("/find", find, name="find"),
 ]
