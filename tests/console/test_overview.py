@@ -29,7 +29,7 @@ async def sign_in(
     config: Config, engine: Engine, login: str, password: str
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the console as the service mounts it, signed in through the login form."""
-    app = Starlette(routes=console_routes(config, engine))
+    app = Starlette(routes=console_routes(config, engine, run_admin))
     transport = httpx.ASGITransport(app=app, client=CLIENT)
     async with httpx.AsyncClient(transport=transport, base_url="http://test/console") as client:
         form = await client.get("/login")

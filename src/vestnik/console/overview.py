@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from vestnik.console.chart import stacked_bars
+from vestnik.console.commands import AdminRefused
 from vestnik.console.context import Viewer, console_of, viewer_of, visible_accounts
 from vestnik.console.overview_data import (
     OUTCOMES,
@@ -31,7 +32,11 @@ _TENANT_TRUNK_FIELDS = ("name", "state", "registered")
 
 async def _trunks(request: Request, viewer: Viewer) -> list[dict[str, Any]]:
     """``vestnik admin trunk list`` (one implementation), cut to what the viewer may see."""
-    rows: list[dict[str, Any]] = (await console_of(request).admin(["trunk", "list"])).data or []
+    try:
+        rows: list[dict[str, Any]] = (await console_of(request).admin(["trunk", "list"])).data
+    except AdminRefused:  # a console without the admin commands: no trunk rows to show
+        return []
+    rows = rows or []
     if viewer.is_operator:
         return rows
     return [{k: row.get(k) for k in _TENANT_TRUNK_FIELDS} for row in rows]
