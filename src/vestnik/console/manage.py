@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from vestnik.console import manage_accounts, manage_media, manage_ops, manage_owned
-from vestnik.console import manage_webhooks
+from vestnik.console import manage_accounts, manage_media, manage_ops, manage_owned, manage_webhooks
 from vestnik.console.manage_common import CONSOLE_ACTIONS, CONSOLE_VIEWS
 
 __all__ = ["CONSOLE_ACTIONS", "CONSOLE_VIEWS", "EXCLUDED", "ROUTES"]

@@ -100,9 +100,7 @@ async def _activate(request: Request, account_id: int, form: FormData) -> tuple[
     return ["account", "activate", str(account_id)], None
 
 
-async def _deactivate(
-    request: Request, account_id: int, form: FormData
-) -> tuple[list[str], None]:
+async def _deactivate(request: Request, account_id: int, form: FormData) -> tuple[list[str], None]:
     release = ["--release-calls"] if field(form, "release-calls") else []
     return ["account", "deactivate", str(account_id), *release], None
 

@@ -54,15 +54,17 @@ async def perform(
     *,
     stdin: str | None = None,
     shown_argv: Sequence[str] | None = None,
+    summary: Callable[[Any], str] | None = None,
 ) -> Flash:
     """Run the admin command a form stands for: its first line of text, or its refusal, with
-    the command line (``shown_argv`` when a secret in ``argv`` must not be shown)."""
+    the command line (``shown_argv`` when a secret in ``argv`` must not be shown);
+    ``summary`` makes the line from the data when the text says it poorly."""
     line = cli_text(argv if shown_argv is None else shown_argv)
     try:
         outcome = await console_of(request).admin(argv, stdin=stdin)
     except AdminRefused as exc:
         return refused(f"{exc} (nothing changed: {line})")
-    first = (outcome.text or "done").splitlines()[0]
+    first = summary(outcome.data) if summary else (outcome.text or "done").splitlines()[0]
     return Flash(f"{first} ({line})", data=outcome.data)
 
 

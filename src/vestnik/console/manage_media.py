@@ -13,6 +13,7 @@ import re
 import tempfile
 import wave
 from pathlib import Path
+from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
@@ -73,9 +74,17 @@ async def media_add(request: Request) -> Response:
         with path.open("wb") as out:
             while chunk := await upload.read(1 << 20):
                 out.write(chunk)
-        argv = ["media", "add", str(account_id), str(path), *option("name", field(form, "name"))]
-        flash = await perform(request, argv)
+        name = option("name", field(form, "name"))
+        argv = ["media", "add", str(account_id), str(path), *name]
+        # Shown with the upload's name: the temporary path means nothing to the reader.
+        flash = await perform(request, argv, shown_argv=[*argv[:3], path.name, *name],
+                              summary=_added)  # fmt: skip
     return await media_page(request, account_id, flash)
+
+
+def _added(data: dict[str, Any]) -> str:
+    # ``media add`` prints the row's fields: one line says it better.
+    return f"media file {data['media_file_id']} ({data['name']}) added, {data['duration_ms']} ms"
 
 
 async def _remove(request: Request, account_id: int, form: FormData) -> tuple[list[str], None]:

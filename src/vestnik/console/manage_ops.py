@@ -15,7 +15,6 @@ from vestnik.console.manage_common import (
     CONSOLE_ACTIONS,
     Flash,
     admin_data,
-    field,
     perform,
     positional,
     refused,
