@@ -130,6 +130,24 @@ def test_forms_without_the_csrf_token_or_on_another_accounts_objects_change_noth
             )
             answer = op.post("/operators/block", data={"login": "op2", "csrf_token": csrf})
             assert answer.status_code == 200 and "operator 2 (op2) blocked" in answer.text
+            # Passwords go to the commands on stdin, never on the command line shown.
+            answer = op.post("/operators", data={"login": "op3", "password": "th1rd-pw",
+                                                 "csrf_token": csrf})  # fmt: skip
+            assert answer.status_code == 200 and "operator create op3 --password-stdin" in (
+                answer.text
+            )
+            _signed_in(stack, "op3", "th1rd-pw")[0].close()
+            users = f"/accounts/{acme}/users"
+            answer = op.post(f"{users}/create", data={"login": "carol", "password": "c4rol-pw",
+                                                      "csrf_token": csrf})  # fmt: skip
+            assert answer.status_code == 200 and "c4rol-pw" not in answer.text
+            _signed_in(stack, "carol", "c4rol-pw")[0].close()
+            change = {"login": "carol", "password": "new-c4rol", "state": "inactive"}
+            answer = op.post(f"{users}/set", data={**change, "csrf_token": csrf})
+            assert answer.status_code == 200 and "new-c4rol" not in answer.text
+            assert stack.admin("user", "list", "acme")[0]["is_active"] is False
+            answer = op.post(f"{users}/remove", data={"login": "carol", "csrf_token": csrf})
+            assert answer.status_code == 200 and stack.admin("user", "list", "acme") == []
         finally:
             op.close()
         assert [n["number"] for n in stack.admin("number", "list", "acme")] == [VPN]
@@ -138,4 +156,4 @@ def test_forms_without_the_csrf_token_or_on_another_accounts_objects_change_noth
         shown = stack.admin("account", "show", "acme")
         assert (shown["minute_limit"], shown["allow_international"]) == (42, True)
         assert {o["login"]: o["is_blocked"] for o in stack.admin("operator", "list")} == {
-            "op": False, "op2": True}  # fmt: skip
+            "op": False, "op2": True, "op3": False}  # fmt: skip
