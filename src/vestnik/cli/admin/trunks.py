@@ -6,7 +6,14 @@ import argparse
 from typing import Any
 
 from vestnik.cli.admin.shared import object_actions
-from vestnik.cli.common import SubParsers, command_parser, database, emit, format_table
+from vestnik.cli.common import (
+    SubParsers,
+    command_parser,
+    database,
+    emit,
+    format_table,
+    with_iso_times,
+)
 from vestnik.store.db import connection
 from vestnik.store.trunks import stored_status
 
@@ -33,7 +40,7 @@ def trunk_list(args: argparse.Namespace) -> None:
         if row is None:
             registered = False if trunk.register else None
             rows.append(_row(trunk.name, trunk.transport, trunk.host, trunk.sip_port,
-                             registered, "unknown", None, None))  # fmt: skip
+                             registered, "unknown", None, None, None))  # fmt: skip
         else:
             rows.append(_stored(row))
     rows += [_stored(row) for row in stored.values()]  # stored, no longer configured here
@@ -42,7 +49,7 @@ def trunk_list(args: argparse.Namespace) -> None:
 
 def _stored(row: dict[str, Any]) -> dict[str, Any]:
     return _row(row["trunk"], row["transport"], row["host"], row["port"], row["registered"],
-                row["state"], row["last_error"], row["dialer"])  # fmt: skip
+                row["state"], row["last_error"], row["dialer"], row["updated_at"])  # fmt: skip
 
 
 def _row(
@@ -54,9 +61,12 @@ def _row(
     state: str,
     last_error: str | None,
     dialer: str | None,
+    updated_at: float | None,
 ) -> dict[str, Any]:
-    """One trunk: the issue's fields, then the dialer process that stored it (None: never)."""
-    return {
+    """One trunk: the issue's fields, then the dialer process that stored it and when (None:
+    never; the JSON only, as ``updated_at`` and ``updated_at_iso``)."""
+    return with_iso_times({
         "name": name, "transport": transport, "host": host, "port": port,
         "registered": registered, "state": state, "last_error": last_error, "dialer": dialer,
-    }  # fmt: skip
+        "updated_at": updated_at,
+    }, ("updated_at",))  # fmt: skip
