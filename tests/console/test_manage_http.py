@@ -100,6 +100,8 @@ def test_forms_without_the_csrf_token_or_on_another_accounts_objects_change_noth
         stack.admin("key", "create", "other")
         acme = stack.admin("account", "show", "acme")["id"]
         (other_key,) = stack.admin("key", "list", "other")
+        theirs = stack.admin("media", "add", "other", str(_wav(tmp_path)))["media_file_id"]
+        ours = stack.admin("media", "add", "acme", str(_wav(tmp_path)))["media_file_id"]
         op, csrf = _signed_in(stack, "op", "s3cret")
         try:
             answer = op.post(f"/accounts/{acme}/numbers/add", data={"number": "74993720693"})
@@ -112,6 +114,13 @@ def test_forms_without_the_csrf_token_or_on_another_accounts_objects_change_noth
             answer = op.post(f"/accounts/{acme}/keys/block",
                              data={"key_id": str(other_key["id"]), "csrf_token": csrf})  # fmt: skip
             assert answer.status_code == 404
+            media = f"/accounts/{acme}/media/remove"
+            answer = op.post(media, data={"media_id": str(theirs), "csrf_token": csrf})
+            assert answer.status_code == 404
+            answer = op.post(media, data={"media_id": str(ours), "csrf_token": csrf})
+            assert answer.status_code == 200 and f"media file {ours} (tone) removed" in (
+                answer.text
+            )
             # An operator cannot block or remove themselves.
             for action in ("block", "remove"):
                 answer = op.post(f"/operators/{action}", data={"login": "op", "csrf_token": csrf})
@@ -128,6 +137,12 @@ def test_forms_without_the_csrf_token_or_on_another_accounts_objects_change_noth
             assert "vestnik admin account set 1 --minute-limit=42 --international=on" in (
                 answer.text
             )
+            answer = op.post(f"/accounts/{acme}/deactivate",
+                             data={"release-calls": "1", "csrf_token": csrf})  # fmt: skip
+            assert "vestnik admin account deactivate 1 --release-calls" in answer.text
+            assert stack.admin("account", "show", "acme")["is_active"] is False
+            answer = op.post(f"/accounts/{acme}/activate", data={"csrf_token": csrf})
+            assert "account 1 is active" in answer.text
             answer = op.post("/operators/block", data={"login": "op2", "csrf_token": csrf})
             assert answer.status_code == 200 and "operator 2 (op2) blocked" in answer.text
             # Passwords go to the commands on stdin, never on the command line shown.
@@ -153,6 +168,10 @@ def test_forms_without_the_csrf_token_or_on_another_accounts_objects_change_noth
         assert [n["number"] for n in stack.admin("number", "list", "acme")] == [VPN]
         assert [a["name"] for a in stack.admin("account", "list")] == ["acme", "other"]
         assert stack.admin("key", "list", "other")[0]["is_blocked"] is False
+        assert [m["id"] for m in stack.admin("media", "list", "other") if m["type"] == "user"] == [
+            theirs
+        ]
+        assert [m for m in stack.admin("media", "list", "acme") if m["type"] == "user"] == []
         shown = stack.admin("account", "show", "acme")
         assert (shown["minute_limit"], shown["allow_international"]) == (42, True)
         assert {o["login"]: o["is_blocked"] for o in stack.admin("operator", "list")} == {

@@ -89,8 +89,9 @@ def _added(data: dict[str, Any]) -> str:
 
 async def _remove(request: Request, account_id: int, form: FormData) -> tuple[list[str], None]:
     media_id = field(form, "media_id")
-    if not media_id.isdigit():
-        raise HTTPException(404)
+    listed = await admin_data(request, ["media", "list", str(account_id)])
+    if not any(str(row["id"]) == media_id for row in listed):
+        raise HTTPException(404)  # another account's file, or no such id
     return ["media", "remove", str(account_id), media_id], None
 
 
