@@ -116,9 +116,9 @@ async def account_remove(request: Request) -> Response:
     return await account_page(request, account_id, flash)
 
 
-PAGE = viewing("/accounts/{account_id}", ("account", "show"), ("blacklist", "list"))
+PAGE = viewing("/accounts/{id}", ("account", "show"), ("blacklist", "list"))
 CONSOLE_ACTIONS[("account", "create")] = viewing("/accounts", ("account", "list"))
-CONSOLE_ACTIONS[("account", "remove")] = "/accounts/{account_id:int}/remove"
+CONSOLE_ACTIONS[("account", "remove")] = "/accounts/{id}/remove"
 
 ROUTES: list[BaseRoute] = [
     Route("/accounts", accounts, name="accounts"),

@@ -23,7 +23,8 @@ from vestnik.console.render import templates
 
 templates.env.globals["cli_text"] = cli_text
 
-# (object, action) of every admin command a console form runs → the page holding the form.
+# (object, action) of every admin command a console form runs → the address the form posts to
+# (below /console; {id}: the account's id).
 CONSOLE_ACTIONS: dict[tuple[str, str], str] = {}
 # (object, action) of every admin command a console page shows the data of → that page.
 CONSOLE_VIEWS: dict[tuple[str, str], str] = {}
@@ -116,9 +117,8 @@ def account_action(path: str, command: tuple[str, str], build: Build, page: Page
             return await page(request, account_id, refused(str(exc)))
         return await page(request, account_id, await perform(request, argv, stdin=stdin))
 
-    full = f"/accounts/{{account_id:int}}/{path}"
-    CONSOLE_ACTIONS[command] = full
-    return Route(full, handle, methods=["POST"])
+    CONSOLE_ACTIONS[command] = f"/accounts/{{id}}/{path}"
+    return Route(f"/accounts/{{account_id:int}}/{path}", handle, methods=["POST"])
 
 
 def viewing(path: str, *commands: tuple[str, str]) -> str:

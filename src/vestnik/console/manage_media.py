@@ -40,7 +40,7 @@ from vestnik.console.render import render
 from vestnik.media.audiofile import resolve_media_path
 from vestnik.store.media import TYPE_SYSTEM, media_pcm, stored_audio
 
-PAGE = viewing("/accounts/{account_id}/media", ("media", "list"))
+PAGE = viewing("/accounts/{id}/media", ("media", "list"))
 _UNSAFE = re.compile(r"[^\w.\- ]+")
 
 
@@ -124,7 +124,7 @@ async def media_audio(request: Request) -> Response:
     return Response(_wav(pcm), media_type="audio/wav")
 
 
-CONSOLE_ACTIONS[("media", "add")] = "/accounts/{account_id:int}/media/add"
+CONSOLE_ACTIONS[("media", "add")] = "/accounts/{id}/media/add"
 
 ROUTES: list[BaseRoute] = [
     Route("/accounts/{account_id:int}/media", media, name="media"),

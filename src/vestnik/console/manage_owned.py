@@ -141,7 +141,7 @@ async def _number_remove(request: Request, account_id: int, form: FormData) -> A
 
 
 viewing(PAGE, ("user", "list"), ("key", "list"), ("number", "list"), ("employee", "list"))
-CONSOLE_ACTIONS[("key", "create")] = "/accounts/{account_id:int}/keys/create"
+CONSOLE_ACTIONS[("key", "create")] = "/accounts/{id}/keys/create"
 
 ROUTES: list[BaseRoute] = [
     account_action("users/create", ("user", "create"), _user_create, account_page),

@@ -34,7 +34,7 @@ from vestnik.console.manage_common import (
 )
 from vestnik.console.render import render
 
-PAGE = viewing("/accounts/{account_id}/webhooks", ("webhook", "list"), ("webhook", "deliveries"))
+PAGE = viewing("/accounts/{id}/webhooks", ("webhook", "list"), ("webhook", "deliveries"))
 EVENTS = ("call_started", "call_answered", "call_finished", "attempt_failed")
 PARKED_SHOWN = 200  # the page lists (and "replay all" replays) at most this many at a time
 
@@ -102,7 +102,7 @@ async def _replay(request: Request, account_id: int, form: FormData) -> tuple[li
     return ["webhook", "replay", delivery], None
 
 
-CONSOLE_ACTIONS[("webhook", "add")] = "/accounts/{account_id:int}/webhooks/add"
+CONSOLE_ACTIONS[("webhook", "add")] = "/accounts/{id}/webhooks/add"
 
 ROUTES: list[BaseRoute] = [
     Route("/accounts/{account_id:int}/webhooks", webhooks, name="webhooks"),
