@@ -10,25 +10,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.console import ConsoleStack, wait_for
+from tests.support.console import ConsoleStack, http_sign_in, wait_for
 
 BETA_NUMBER = "74993720693"
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def _signed_in(stack: ConsoleStack, login: str, password: str) -> tuple[httpx.Client, str]:
-    """An HTTP client with a console session, and the session's CSRF token."""
-    client = httpx.Client(base_url=f"{stack.url}/console", timeout=30)
-    form = client.get("/login")
-    token = _CSRF.search(form.text)
-    assert token is not None
-    fields = {"csrf_token": token.group(1), "login": login, "password": password, "next": ""}
-    assert client.post("/login", data=fields).status_code == 303
-    page = client.get("/calls")
-    assert page.status_code == 200, page.text
-    session_csrf = _CSRF.search(page.text)
-    assert session_csrf is not None
-    return client, session_csrf.group(1)
 
 
 def _other_account(stack: ConsoleStack, name: str, number: str) -> str:
@@ -64,7 +48,7 @@ def test_an_account_user_sees_only_their_calls(tmp_path: Path, sqlite_url: str) 
         _finished(stack, theirs)
         delivery = wait_for(lambda: stack.admin("webhook", "deliveries"), 20, "a delivery")[0]
 
-        user, csrf = _signed_in(stack, "u1", "pw-of-u1")
+        user, csrf = http_sign_in(stack, "u1", "pw-of-u1")
         listed = user.get("/calls").text + user.get("/calls/rows").text
         assert f'data-call="{ours}"' in listed and f'data-call="{theirs}"' not in listed
         assert user.get("/calls", params={"account": "beta"}).text.count("data-call=") == 1
@@ -77,14 +61,12 @@ def test_an_account_user_sees_only_their_calls(tmp_path: Path, sqlite_url: str) 
         page = user.get(f"/calls/{ours}").text
         assert 'form class="inline replay"' not in page
 
-        operator, _ = _signed_in(stack, "op", "s3cret")
+        operator, _ = http_sign_in(stack, "op", "s3cret")
         for path in (f"/calls/{theirs}", f"/calls/{ours}"):
             assert operator.get(path).status_code == 200
         for path in ("/calls/abc", "/calls/999999", "/calls/999999/message.wav"):
             assert operator.get(path).status_code == 404, path
-        operator_csrf = _CSRF.search(operator.get("/calls").text)
-        assert operator_csrf is not None
-        form = {"csrf_token": operator_csrf.group(1)}
+        form = {"csrf_token": csrf_in(operator.get("/calls").text)}
         wrong_call = operator.post(f"/calls/{ours}/deliveries/{delivery['id']}/replay", data=form)
         assert wrong_call.status_code == 404  # the delivery is not this call's
         pending = operator.post(f"/calls/{theirs}/deliveries/{delivery['id']}/replay", data=form)
@@ -102,7 +84,7 @@ def test_filters_read_a_number_in_any_format_and_refuse_bad_input(
         other = stack.call(token, "79035550000", external_id="order-2")
         _finished(stack, wanted)
         _finished(stack, other)
-        client, _ = _signed_in(stack, "op", "s3cret")
+        client, _ = http_sign_in(stack, "op", "s3cret")
 
         def ids(**params: str) -> set[int]:
             page = client.get("/calls/rows", params=params)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -164,3 +165,25 @@ def screenshot(browser: Any, name: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(path))
     return path
+
+
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_in(page: str) -> str:
+    """The ``csrf_token`` of the first form on ``page``."""
+    found = CSRF_FIELD.search(page)
+    assert found is not None, "no csrf_token on the page"
+    return found.group(1)
+
+
+def http_sign_in(stack: ConsoleStack, login: str, password: str) -> tuple[httpx.Client, str]:
+    """An HTTP client signed in through the login form, and its session's CSRF token."""
+    client = httpx.Client(base_url=f"{stack.url}/console", timeout=30)
+    fields = {"csrf_token": csrf_in(client.get("/login").text), "login": login,
+              "password": password}  # fmt: skip
+    answer = client.post("/login", data=fields)
+    assert answer.status_code == 303, answer.text
+    page = client.get("/")
+    assert page.status_code == 200, page.text
+    return client, csrf_in(page.text)

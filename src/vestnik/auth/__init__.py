@@ -2,6 +2,7 @@
 
 from vestnik.auth.passwords import hash_password, verify_login, verify_password
 from vestnik.auth.tokens import (
+    KEY_SHOWN_ONCE,
     PERMANENT_KEY_LENGTH,
     SESSION_TOKEN_TTL_SECONDS,
     TokenKind,
@@ -10,6 +11,7 @@ from vestnik.auth.tokens import (
 )
 
 __all__ = [
+    "KEY_SHOWN_ONCE",
     "PERMANENT_KEY_LENGTH",
     "SESSION_TOKEN_TTL_SECONDS",
     "TokenKind",

@@ -14,6 +14,10 @@ SESSION_TOKEN_TTL_SECONDS = 3600
 _ALPHABET = string.ascii_letters + string.digits
 
 
+# Said wherever a permanent key is issued (the command line, the console).
+KEY_SHOWN_ONCE = "Keep the access_token now: only its hash is stored, it cannot be shown again."
+
+
 class TokenKind(StrEnum):
     SESSION = "session"  # from login.user, lives one hour
     PERMANENT = "permanent"  # an API key, optional end date, can be blocked

@@ -43,10 +43,10 @@ def test_trunks_never_stored_are_listed_from_the_config_as_unknown(
     assert run.json == [
         {"name": "carrier", "transport": "udp", "host": "sbc.example", "port": 5060,
          "registered": False, "state": "unknown", "last_error": None, "dialer": None,
-         "updated_at": None},
+         "updated_at": None, "updated_at_iso": None},
         {"name": "backup", "transport": "udp", "host": "10.0.0.7", "port": 5070,
          "registered": None, "state": "unknown", "last_error": None, "dialer": None,
-         "updated_at": None},
+         "updated_at": None, "updated_at_iso": None},
     ]  # fmt: skip
 
 
@@ -70,7 +70,9 @@ def test_the_latest_stored_status_of_each_trunk_is_shown(
         ["backup", "udp", "10.0.0.7", 5070, None, "up", None, "host2:5060"],
         ["old", "udp", "10.0.0.9", 5060, None, "down", "gone", "host1:5060"],
     ]
+    # When each row was stored (the JSON only; the console's trunks page shows it).
     assert [row["updated_at"] for row in run.json] == [100.0, 200.0, 50.0]
+    assert run.json[0]["updated_at_iso"].startswith("1970-01-01T00:01:40")
     with transaction(db) as conn:  # the same dialer stores again: its row is replaced
         record_status(conn, "host2:5060", [down], 300.0)
     text = cli("admin", "trunk", "list", "--config", config_file)

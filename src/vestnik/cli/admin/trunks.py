@@ -6,7 +6,14 @@ import argparse
 from typing import Any
 
 from vestnik.cli.admin.shared import object_actions
-from vestnik.cli.common import SubParsers, command_parser, database, emit, format_table
+from vestnik.cli.common import (
+    SubParsers,
+    command_parser,
+    database,
+    emit,
+    format_table,
+    with_iso_times,
+)
 from vestnik.store.db import connection
 from vestnik.store.trunks import stored_status
 
@@ -57,9 +64,9 @@ def _row(
     updated_at: float | None,
 ) -> dict[str, Any]:
     """One trunk: the issue's fields, then the dialer process that stored it and when (None:
-    never)."""
-    return {
+    never; the JSON only, as ``updated_at`` and ``updated_at_iso``)."""
+    return with_iso_times({
         "name": name, "transport": transport, "host": host, "port": port,
         "registered": registered, "state": state, "last_error": last_error, "dialer": dialer,
         "updated_at": updated_at,
-    }  # fmt: skip
+    }, ("updated_at",))  # fmt: skip

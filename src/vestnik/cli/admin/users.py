@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 
-from vestnik.auth import TokenKind
+from vestnik.auth import KEY_SHOWN_ONCE, TokenKind
 from vestnik.calls.events import iso
 from vestnik.cli.admin.shared import (
     account_argument,
@@ -28,8 +28,6 @@ from vestnik.cli.common import (
 )
 from vestnik.store import admin_users as store
 from vestnik.store.accounts import resolve_account
-
-KEY_SHOWN_ONCE = "Keep the access_token now: only its hash is stored, it cannot be shown again."
 
 
 def register(objects: SubParsers) -> None:
