@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.console import ConsoleStack, http_sign_in, wait_for
+from tests.support.console import ConsoleStack, csrf_in, http_sign_in, wait_for
 
 BETA_NUMBER = "74993720693"
 
