@@ -121,3 +121,38 @@ def test_filters_read_a_number_in_any_format_and_refuse_bad_input(
         message = client.get(f"/calls/{wanted}/message.wav")
         assert message.status_code == 200 and message.content[:4] == b"RIFF"
         assert len(message.content) > 8000  # more than half a second of 8 kHz 16-bit audio
+
+
+def test_an_operator_releases_a_waiting_call_and_a_user_cannot(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """The Release button is ``session release``: a session waiting for its calling window
+    ends ``released`` without an INVITE; an account user's POST is 404; a finished one, 409."""
+    with ConsoleStack(tmp_path, sqlite_url) as stack:
+        token = stack.account("acme")
+        stack.admin("user", "create", "acme", "u1", "pw-u1")
+        stack.admin("operator", "create", "op", "--password-stdin", stdin="pw-op\n")
+        hour = time.gmtime().tm_hour
+        window = {"from": f"{(hour + 2) % 24:02d}:00", "till": f"{(hour + 3) % 24:02d}:00",
+                  "timezone": "UTC"}  # fmt: skip
+        waiting = stack.call(token, "79161234567", calling_window=window)
+        assert stack.session(waiting)["state"] == "queued"
+        user, user_csrf = http_sign_in(stack, "u1", "pw-u1")
+        page = user.get(f"/calls/{waiting}")
+        assert page.status_code == 200 and "/release" not in page.text
+        assert (
+            user.post(f"/calls/{waiting}/release", data={"csrf_token": user_csrf}).status_code
+            == 404
+        )
+        operator, csrf = http_sign_in(stack, "op", "pw-op")
+        page = operator.get(f"/calls/{waiting}").text
+        assert f"vestnik admin session release {waiting}" in page
+        assert operator.post(f"/calls/{waiting}/release").status_code == 403  # no CSRF token
+        assert stack.session(waiting)["state"] == "queued"
+        reply = operator.post(f"/calls/{waiting}/release", data={"csrf_token": csrf})
+        assert reply.status_code == 200, reply.text
+        shown = stack.session(waiting)
+        assert (shown["state"], shown["finish_reason"]) == ("finished", "released")
+        assert stack.sipp.received("INVITE") == 0
+        again = operator.post(f"/calls/{waiting}/release", data={"csrf_token": csrf})
+        assert again.status_code == 409 and "session release" in again.text

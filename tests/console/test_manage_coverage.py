@@ -8,7 +8,7 @@ from pathlib import Path
 from vestnik.cli.admin.inprocess import admin_parser
 from vestnik.console.manage import CONSOLE_ACTIONS, CONSOLE_VIEWS, EXCLUDED
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "console-manage.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "console.md"
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

@@ -60,6 +60,7 @@ async def _detail(request: Request, session_id: int) -> dict[str, Any]:
         "state_labels": STATE_LABELS,
         "reason_labels": REASON_LABELS,
         "replay_cli": cli_text(["webhook", "replay", "DELIVERY_ID"]),
+        "release_cli": cli_text(["session", "release", str(session_id)]),
     }
 
 
@@ -102,6 +103,23 @@ async def replay(request: Request) -> Response:
     return RedirectResponse(f"{root}/calls/{session_id}?replayed={delivery_id}", 303)
 
 
+async def release(request: Request) -> Response:
+    """End this call as release.call does (``vestnik admin session release ID``)."""
+    require_operator(request)
+    session_id = int(request.path_params["session_id"])
+    argv = ["session", "release", str(session_id)]
+    console = console_of(request)
+    try:
+        outcome = await console.admin(argv)
+    except AdminRefused as exc:
+        detail = await _detail(request, session_id)
+        return render(request, "call_detail.html", status=409, flash=str(exc),
+                      flash_kind="error", flash_cli=cli_text(argv), **detail)  # fmt: skip
+    detail = await _detail(request, session_id)
+    return render(request, "call_detail.html", flash=outcome.text.strip().splitlines()[0],
+                  flash_cli=cli_text(argv), **detail)  # fmt: skip
+
+
 ROUTES: list[BaseRoute] = [
     Route("/calls/{session_id:int}", call_page, name="call"),
     Route("/calls/{session_id:int}/live", call_live, name="call_live"),
@@ -111,4 +129,5 @@ ROUTES: list[BaseRoute] = [
         methods=["POST"],
         name="call_replay",
     ),
+    Route("/calls/{session_id:int}/release", release, methods=["POST"], name="call_release"),
 ]

@@ -21,12 +21,15 @@ EXCLUDED: dict[tuple[str, str], str] = {
     ("numbering-plan", "import"): "a file-based operator task (the national registry CSV), "
     "run where the file is",
     ("webhook", "prune"): "housekeeping of old delivered deliveries, for a scheduled job",
-    ("session", "show"): "calls: covered by /console/calls/{id} (the calls pages)",
-    ("session", "list"): "calls: covered by /console/calls (the calls pages)",
-    ("session", "release"): "calls: covered by the calls pages",
-    ("session", "recording"): "writes a file; its console twin is the recording player on "
-    "/console/calls/{id} (the calls pages)",
 }
+
+# The calls pages' twins (vestnik.console.calls*): the list, a call, its release and player.
+CONSOLE_VIEWS.update({
+    ("session", "list"): "/calls",
+    ("session", "show"): "/calls/{id}",
+    ("session", "recording"): "/calls/{id} (the recording player)",
+})  # fmt: skip
+CONSOLE_ACTIONS[("session", "release")] = "/calls/{id}/release"
 
 ROUTES: list[BaseRoute] = [
     *manage_accounts.ROUTES,
