@@ -6,8 +6,6 @@ process without a dialer, by one built from the config as ``serve`` builds it)."
 from __future__ import annotations
 
 import asyncio
-import io
-import wave
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -15,8 +13,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from vestnik.calls import MessageType
-from vestnik.calls.audio import SAMPLE_RATE, Pcm
+from vestnik.calls.audio import Pcm
 from vestnik.calls.ports import MessageSpec, RenderError
+from vestnik.console.audio import wav_bytes, wav_response
 from vestnik.console.context import Console, console_of, viewer_of, visible_accounts
 from vestnik.media.render import AudioRenderer
 from vestnik.store.console_calls import find_call
@@ -48,21 +47,6 @@ def _message_audio(request: Request) -> _MessageAudio:
     return audio
 
 
-def _wav(pcm: Pcm) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(SAMPLE_RATE)
-        wav.writeframes(pcm.astype("<i2").tobytes())
-    return out.getvalue()
-
-
-def _audio(body: bytes, name: str) -> Response:
-    headers = {"Content-Disposition": f'inline; filename="{name}"'}
-    return Response(body, media_type="audio/wav", headers=headers)
-
-
 async def message_wav(request: Request) -> Response:
     session_id = int(request.path_params["session_id"])
     visible = visible_accounts(viewer_of(request))
@@ -78,7 +62,7 @@ async def message_wav(request: Request) -> Response:
         pcm = await _message_audio(request).render(spec)
     except (RenderError, TimeoutError) as exc:
         raise HTTPException(503, f"the message could not be rendered: {exc}") from exc
-    return _audio(_wav(pcm), f"call-{session_id}-message.wav")
+    return wav_response(wav_bytes(pcm.astype("<i2").tobytes()), f"call-{session_id}-message.wav")
 
 
 async def recording_wav(request: Request) -> Response:
@@ -94,7 +78,7 @@ async def recording_wav(request: Request) -> Response:
     wav = await console_of(request).read(read)
     if wav is None:
         raise HTTPException(404)
-    return _audio(wav, f"call-{session_id}-recording.wav")
+    return wav_response(wav, f"call-{session_id}-recording.wav")
 
 
 ROUTES: list[BaseRoute] = [

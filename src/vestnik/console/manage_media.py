@@ -8,10 +8,8 @@ a call plays), served as WAV by ``/accounts/{id}/media/{media_id}/audio``.
 
 from __future__ import annotations
 
-import io
 import re
 import tempfile
-import wave
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from vestnik.calls.audio import SAMPLE_RATE
+from vestnik.console.audio import wav_bytes, wav_response
 from vestnik.console.context import console_of, require_account, require_operator
 from vestnik.console.manage_common import (
     CONSOLE_ACTIONS,
@@ -95,16 +93,6 @@ async def _remove(request: Request, account_id: int, form: FormData) -> tuple[li
     return ["media", "remove", str(account_id), media_id], None
 
 
-def _wav(pcm: bytes) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(SAMPLE_RATE)
-        wav.writeframes(pcm)
-    return out.getvalue()
-
-
 async def media_audio(request: Request) -> Response:
     """The message audio of a file the account may use (its own or a system one), as WAV."""
     account_id = int(request.path_params["account_id"])
@@ -121,7 +109,7 @@ async def media_audio(request: Request) -> Response:
             pcm = path.read_bytes()
         except OSError:
             raise HTTPException(404) from None
-    return Response(_wav(pcm), media_type="audio/wav")
+    return wav_response(wav_bytes(pcm), f"media-{media_id}.wav")
 
 
 CONSOLE_ACTIONS[("media", "add")] = "/accounts/{id}/media/add"
