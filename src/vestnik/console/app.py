@@ -57,8 +57,8 @@ async def _error(request: Request, exc: Exception) -> Response:
         404: "There is no such page here, or it is not yours to see.",
         403: "You may not do this.",
     }.get(status, str(getattr(exc, "detail", "")))
-    return render(request, "error.html", status=status, title=_TITLES.get(status, "Error"),
-                  detail=detail)  # fmt: skip
+    return render(request, "error.html", status=status, code=status,
+                  title=_TITLES.get(status, "Error"), detail=detail)  # fmt: skip
 
 
 async def _to_slash(request: Request) -> Response:
