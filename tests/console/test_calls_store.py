@@ -14,17 +14,18 @@ T0 = 1_800_000_000.0
 
 
 def _world(engine: Engine) -> tuple[int, int, list[int], list[int]]:
-    """acme: 110 finished sessions a minute apart, then 3 live ones; beta: 5 finished."""
+    """acme: 3 live sessions, then 110 finished ones a minute apart; beta: 5 finished."""
     with engine.begin() as conn:
         acme, beta = (create_account(conn, n, LimitsConfig()) for n in ("acme", "beta"))
+        # Older (lower ids) than every finished one: still listed first.
+        live = [queue_session(conn, acme, state=s, created_at=T0 - 5, contact="sip:desk_1@pbx")
+                for s in ("queued", "ringing", "answered")]  # fmt: skip
         finished = [
             queue_session(conn, acme, state="finished", created_at=T0 + 60 * i,
                           contact=f"7916{i:07d}", external_id=f"order-{i}",
                           finish_reason="success_finish" if i % 2 else "subscriber_busy")
             for i in range(110)
         ]  # fmt: skip
-        live = [queue_session(conn, acme, state=s, created_at=T0 - 5, contact="sip:desk_1@pbx")
-                for s in ("queued", "ringing", "answered")]  # fmt: skip
         for i in range(5):
             queue_session(conn, beta, state="finished", created_at=T0 + i, contact="79990000000")
     return acme, beta, finished, live
@@ -44,6 +45,8 @@ def test_the_list_is_scoped_filtered_live_first_and_paged(engine: Engine) -> Non
         pages = [ids(visible=[acme], limit=50, offset=o) for o in (0, 50, 100)]
         assert [len(p) for p in pages] == [50, 50, 13]
         assert [i for page in pages for i in page] == everything  # no gap, no repeat
+        small = [ids(visible=[acme], limit=2, offset=o) for o in range(0, 114, 2)]
+        assert [i for page in small for i in page] == everything  # across live and finished
         assert len(ids()) == 118 and len(ids(visible=[beta])) == 5
         assert ids(CallFilter(account="beta")) == ids(visible=[beta])
         assert ids(CallFilter(account=str(beta))) == ids(visible=[beta])

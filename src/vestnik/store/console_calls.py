@@ -96,17 +96,30 @@ def list_calls(
     offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Sessions matching ``wanted`` among the ``visible`` accounts' (None: all): the live ones
-    first, then newest first; ``limit`` rows from ``offset``."""
-    live_first = sa.case((_c.state.in_(_LIVE), 0), else_=1)
-    query = (
-        sa.select(*_LISTED)
-        .join(accounts, accounts.c.id == _c.account_id)
-        .where(*_conditions(wanted, visible))
-        .order_by(live_first, _c.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    return [dict(row) for row in conn.execute(query).mappings()]
+    first, then newest first; ``limit`` rows from ``offset``.
+
+    Two queries, each newest first with a limit, instead of one ordered by "live first": that
+    one sorted every matching session (206 ms for 500,000 on PostgreSQL, bench/console_pages.py),
+    these read the state index and the primary key backwards, as far as the page reaches."""
+    where = _conditions(wanted, visible)
+
+    def newest(*condition: Any, count: int, skip: int = 0) -> list[dict[str, Any]]:
+        query = (
+            sa.select(*_LISTED)
+            .join(accounts, accounts.c.id == _c.account_id)
+            .where(*where, *condition)
+            .order_by(_c.id.desc())
+            .limit(count)
+            .offset(skip)
+        )
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+    live = newest(_c.state.in_(_LIVE), count=offset + limit)
+    if len(live) >= offset + limit:
+        return live[offset:]
+    rest = newest(_c.state.not_in(_LIVE), count=offset + limit - max(offset, len(live)),
+                  skip=max(0, offset - len(live)))  # fmt: skip
+    return live[offset:] + rest
 
 
 def find_call(conn: Connection, session_id: int, visible: Sequence[int] | None) -> Any:
