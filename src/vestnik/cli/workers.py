@@ -10,8 +10,10 @@ worker gets its own SIP port, RTP slice, dialer id and edge ports
 
 The supervisor restarts a worker that dies (back-off 1 s doubling to 30 s, reset after 60 s
 up) and logs it. SIGTERM or SIGINT reaches it: it sends SIGTERM to every worker once (each
-drains as ``serve`` does) and exits when all have exited; a second signal sends a second
-SIGTERM, which cuts the drains short. The workers ignore SIGINT, so a Ctrl-C, which the
+drains as ``serve`` does) and exits when all have exited; a second signal sends SIGUSR1,
+which cuts the drains short (not a second SIGTERM: sent a moment after the first, before the
+worker ran, the kernel would merge the two into one and the worker would drain for the whole
+grace; seen once in CI under load). The workers ignore SIGINT, so a Ctrl-C, which the
 terminal sends to the whole process group, is acted on once, by the supervisor. A worker that
 fails before it serves at the first start (a busy port, a bad trunk) makes the supervisor stop
 the others and exit 1; so do ``MAX_FAILED_STARTS`` failed restarts in a row.
@@ -145,14 +147,15 @@ class Supervisor:
                 log.warning("second stop request: the workers cut their drain short")
             for worker in self.workers:
                 worker.restart_at = None
-            self._terminate(live)
+            first = self._handled_signals == 1
+            self._terminate(live, signal.SIGTERM if first else _CUT_SHORT)
 
     @staticmethod
-    def _terminate(workers: list[_Worker]) -> None:
+    def _terminate(workers: list[_Worker], sig: int = signal.SIGTERM) -> None:
         for worker in workers:
             if worker.proc is not None:
                 with contextlib.suppress(ProcessLookupError):
-                    worker.proc.send_signal(signal.SIGTERM)
+                    worker.proc.send_signal(sig)
 
     # --- waiting ------------------------------------------------------------------------
 
@@ -255,6 +258,8 @@ class Supervisor:
 
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# A worker's second stop request (a signal of its own: pending signals of one kind merge).
+_CUT_SHORT = signal.SIGUSR1
 
 
 def _how(code: int) -> str:
@@ -355,7 +360,7 @@ def worker_main() -> int:
             job.config,
             listen_socket=http_socket,
             edge_dir=job.config.data_path / "edge" / f"worker-{job.index}",
-            signals=(signal.SIGTERM,),
+            signals=(signal.SIGTERM, _CUT_SHORT),
             on_ready=on_ready,
             admin=run_admin,
         )
