@@ -46,13 +46,23 @@ def _submit(browser: Any, form_css: str, **fields: str) -> None:
 
 def _answered(browser: Any, button: Any) -> None:
     """Click ``button`` (confirmations accepted) and wait for the page that answers it."""
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.wait import WebDriverWait
+    from selenium.common.exceptions import WebDriverException
 
     page = browser.find_element(By.TAG_NAME, "html")
     browser.execute_script("window.confirm = () => true;")
     button.click()
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(page))
+
+    def replaced() -> bool:
+        # The old page is gone once touching its root fails: chromedriver says so with a
+        # stale-element error, or, caught mid-navigation, with "Node with given id does not
+        # belong to the document" (a plain WebDriverException; seen once in CI).
+        try:
+            page.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
+    wait_for(replaced, 10, "the page answering the form")
 
 
 def _flash(browser: Any) -> Any:
