@@ -35,7 +35,7 @@ OUTCOMES = (
             (_R.NUMA_IN_BLACK_LIST, _R.OUT_CALL_NOT_ALLOWED, _R.MAX_OUT_CALL_REACHED)),
     Outcome("released", "released", (_R.RELEASED,)),
     Outcome("other", "other reason", ()),
-    Outcome("in-progress", "not finished yet", ("queued", "dialing", "ringing", "answered")),
+    Outcome("in-progress", "not finished yet", console_stats.ACTIVE),
 )  # fmt: skip
 _CLASS_OF = {str(reason): o.key for o in OUTCOMES[:-1] for reason in o.reasons}
 ANSWERED = "answered"

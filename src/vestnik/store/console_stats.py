@@ -17,12 +17,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from vestnik.calls.model import ACTIVE_STATES, CallState
 from vestnik.store.db import Connection
 from vestnik.store.schema import accounts, call_sessions, webhook_deliveries, webhooks
 
 _c = call_sessions.c
 _d = webhook_deliveries.c
-LIVE_STATES = ("dialing", "ringing", "answered")
+# The session states of the domain's vocabulary, in their order: those on a call now, and
+# every state before the end (queued too).
+ACTIVE = tuple(s.value for s in CallState if s in ACTIVE_STATES)
+LIVE_STATES = tuple(s for s in ACTIVE if s != CallState.QUEUED)
 
 
 def _account_ids(conn: Connection, visible: Sequence[int] | None) -> list[int]:
@@ -82,7 +86,7 @@ def counts_now(conn: Connection, visible: Sequence[int] | None, at: float) -> No
     states: dict[str, int] = {}
     later = 0
     if ids:
-        in_states = _c.state.in_([*LIVE_STATES, "queued"])
+        in_states = _c.state.in_(ACTIVE)
         rows = conn.execute(
             sa.select(_c.state, sa.func.count(), sa.func.count(_c.id).filter(_c.scheduled_at > at))
             .where(_c.account_id.in_(ids), in_states)
@@ -90,7 +94,7 @@ def counts_now(conn: Connection, visible: Sequence[int] | None, at: float) -> No
         ).all()
         for state, count, scheduled in rows:
             states[str(state)] = int(count)
-            later += int(scheduled) if state == "queued" else 0
+            later += int(scheduled) if state == CallState.QUEUED else 0
     backlog = (
         sa.select(_d.state, sa.func.count(), sa.func.min(_d.created_at))
         .where(_d.state.in_(("pending", "parked")))
@@ -104,7 +108,7 @@ def counts_now(conn: Connection, visible: Sequence[int] | None, at: float) -> No
     return Now(
         live=sum(states.get(s, 0) for s in LIVE_STATES),
         live_by_state={s: states.get(s, 0) for s in LIVE_STATES},
-        queued=states.get("queued", 0),
+        queued=states.get(CallState.QUEUED, 0),
         queued_later=later,
         pending=pending,
         parked=waiting.get("parked", (0, None))[0],
