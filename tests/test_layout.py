@@ -5,9 +5,9 @@ Source (``src/vestnik``):
 * the database libraries (SQLAlchemy, Alembic) and SQL text live in ``vestnik.store`` only
   (its migrations included);
 * no import cycle between packages (a top-level module such as ``service`` counts as one);
-* the middle packages (api, dialer, events, telephony, media) do not import one another, and
-  nothing below ``cli`` and ``service`` imports them; only ``service`` and ``cli`` import
-  ``console`` (it sits above the adapters);
+* the middle packages (api, dialer, events, telephony, media, speech) do not import one
+  another, and nothing below ``cli`` and ``service`` imports them; only ``service`` and ``cli``
+  import ``console`` (it sits above the adapters);
 * ``calls`` (the domain) imports nothing of vestnik but ``config``; ``calls.intake`` only the
   domain's model and numbers; ``metrics`` knows no database and no HTTP; ``telephony.rtp``
   (the pacer's child process) no SIP;
@@ -42,7 +42,7 @@ SRC = Path(vestnik.__file__).resolve().parent
 ROOT = SRC.parents[1]
 TESTS = ROOT / "tests"
 MIGRATIONS = SRC / "store" / "migrations"
-MIDDLE_PACKAGES = ("api", "dialer", "events", "telephony", "media")
+MIDDLE_PACKAGES = ("api", "dialer", "events", "telephony", "media", "speech")
 DATABASE_LIBRARIES = ("sqlalchemy", "alembic")
 # Test folders that mirror no source package (see the module docstring).
 NOT_MIRRORS = {"support", "interop"}

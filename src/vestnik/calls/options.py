@@ -1,11 +1,12 @@
 """vestnik's own options of a call session (beyond the vendor's ``start.informer_call``).
 
-``collect_dtmf`` (a reply by key presses), ``retry`` (more attempts on chosen outcomes),
-``calling_window`` (hours in the contact's time zone), ``detect_machine`` (human or answering
-machine) and ``record`` (the callee's audio, and ours, stored). A session stores the options
-it runs with (``call_sessions.options``): the request's, or else the account's policy
-(``accounts.call_policy``) as it stood when the session was accepted. Pure values: the API
-checks what a client sent (``vestnik.api.methods.informer``) and builds these.
+``collect_dtmf`` (a reply by key presses), ``collect_speech`` (a spoken reply), ``retry``
+(more attempts on chosen outcomes), ``calling_window`` (hours in the contact's time zone),
+``detect_machine`` (human or answering machine) and ``record`` (the callee's audio, and
+ours, stored). A session stores the options it runs with (``call_sessions.options``): the
+request's, or else the account's policy (``accounts.call_policy``) as it stood when the
+session was accepted. Pure values: the API checks what a client sent
+(``vestnik.api.methods.informer``) and builds these.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from vestnik.calls.model import FinishReason
 # The ranges the API accepts (docs/api.md, "vestnik's extensions").
 MAX_DIGITS_RANGE = (1, 32)
 COLLECT_TIMEOUT_RANGE = (1, 60)  # seconds
+SPEECH_TIMEOUT_RANGE = (1, 30)  # seconds
+SPEECH_LANGUAGES = ("ru",)  # measured (docs/benchmarks.md); Whisper knows more
 RETRY_ATTEMPTS_RANGE = (1, 10)  # attempts in all, the first included
 RETRY_INTERVAL_RANGE = (10, 86400)  # seconds
 DTMF_KEYS = "0123456789*#"
@@ -62,6 +65,16 @@ class CollectDtmf:
 
 
 @dataclass(frozen=True)
+class CollectSpeech:
+    """A spoken reply: heard after the message (or over it: barge-in), recognised offline, and
+    matched to one of ``intents`` (name → phrases, in the client's order)."""
+
+    timeout: float = 5.0  # seconds after the message ends for the reply to start
+    language: str = "ru"
+    intents: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     attempts: int  # in all, the first included
     interval: int  # seconds from the end of a failed attempt to the next INVITE
@@ -96,6 +109,7 @@ class CallOptions:
     (retry, calling_window, detect_machine, record) came from: "request" or "account"."""
 
     collect_dtmf: CollectDtmf | None = None
+    collect_speech: CollectSpeech | None = None
     retry: RetryPolicy | None = None
     calling_window: CallingWindow | None = None
     detect_machine: bool = False
@@ -105,7 +119,12 @@ class CallOptions:
     @property
     def listens(self) -> bool:
         """The call must read the callee's audio."""
-        return self.collect_dtmf is not None or self.detect_machine or self.record
+        return (
+            self.collect_dtmf is not None
+            or self.collect_speech is not None
+            or self.detect_machine
+            or self.record
+        )
 
     @property
     def empty(self) -> bool:
@@ -117,6 +136,12 @@ class CallOptions:
             c = self.collect_dtmf
             out["collect_dtmf"] = {
                 "max_digits": c.max_digits, "timeout": c.timeout, "finish_on": c.finish_on,
+            }  # fmt: skip
+        if self.collect_speech is not None:
+            sp = self.collect_speech
+            out["collect_speech"] = {
+                "timeout": sp.timeout, "language": sp.language,
+                "intents": {name: list(phrases) for name, phrases in sp.intents},
             }  # fmt: skip
         if self.retry is not None:
             r = self.retry
@@ -142,11 +167,16 @@ class CallOptions:
         if not data:
             return None
         collect = data.get("collect_dtmf")
+        speech = data.get("collect_speech")
         retry = data.get("retry")
         window = data.get("calling_window")
         return cls(
             collect_dtmf=None if collect is None else CollectDtmf(
                 int(collect["max_digits"]), float(collect["timeout"]), str(collect["finish_on"])
+            ),
+            collect_speech=None if speech is None else CollectSpeech(
+                float(speech["timeout"]), str(speech["language"]),
+                tuple((str(k), tuple(map(str, v))) for k, v in speech["intents"].items()),
             ),
             retry=None if retry is None else RetryPolicy(
                 int(retry["attempts"]), int(retry["interval"]),

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from vestnik.calls.audio import Pcm
 from vestnik.calls.model import ContactKind, FinishReason, MessageType
-from vestnik.calls.options import AnsweredBy, CollectDtmf
+from vestnik.calls.options import AnsweredBy, CollectDtmf, CollectSpeech
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class Listen:
     collect_dtmf: CollectDtmf | None = None  # collect a reply of key presses
     detect_machine: bool = False  # human or answering machine, before the message
     record: bool = False  # both directions, as ``CallResult.recording``
+    collect_speech: CollectSpeech | None = None  # collect a spoken reply
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,10 @@ class CallResult:
     attempts: tuple[TrunkAttempt, ...] = ()  # every trunk tried, in order
     dtmf_reply: str | None = None  # collect_dtmf: the keys pressed ("" none); else None
     answered_by: AnsweredBy | None = None  # detect_machine's verdict; else None
+    # collect_speech: the recognised text ("" nothing said or not recognised) and the intent
+    # it matched (None: none matched); both None when collect_speech was not asked.
+    speech_reply: str | None = None
+    speech_intent: str | None = None
     recording: Recording | None = None  # record: the call's audio; else None
 
 
@@ -107,6 +112,17 @@ class CallHandle(Protocol):
 
     def result(self) -> Awaitable[CallResult]:
         """Completes when the call is over (never raises; failures are a CallResult)."""
+        ...
+
+
+class SpeechRecognizer(Protocol):
+    """Offline speech-to-text for spoken replies (``collect_speech``). ``vestnik.speech``
+    implements it; the telephony's listening calls use it; ``vestnik.service`` wires them."""
+
+    async def recognize(self, pcm: Pcm, language: str) -> str | None:
+        """The text said in ``pcm`` (8 kHz mono int16; "" when nothing was said). None when it
+        could not be recognised now: the pool is saturated, the wait timed out, the model
+        failed. Never blocks the event loop; never raises."""
         ...
 
 

@@ -17,6 +17,7 @@ from vestnik.config.settings import (
     ConfigError,
     ConsoleConfig,
     RtpConfig,
+    SpeechConfig,
     TrunkConfig,
 )
 
@@ -126,6 +127,21 @@ def check_console(console: ConsoleConfig) -> None:
                           f"{console.secure_cookie!r}")  # fmt: skip
 
 
+def check_speech(speech: SpeechConfig) -> None:
+    """``[speech]``: a pool that can run, bounded waits and replies."""
+    for name in ("workers", "cpu_threads"):
+        if getattr(speech, name) < 1:
+            raise ConfigError(f"speech.{name} must be at least 1, got {getattr(speech, name)}")
+    if speech.queue < 0:
+        raise ConfigError(f"speech.queue must be 0 or more, got {speech.queue}")
+    if not 1 <= speech.max_reply_seconds <= 30:
+        raise ConfigError(f"speech.max_reply_seconds must be from 1 to 30, got "
+                          f"{speech.max_reply_seconds}")  # fmt: skip
+    if not 0.5 <= speech.recognition_timeout_seconds <= 120:
+        raise ConfigError(f"speech.recognition_timeout_seconds must be from 0.5 to 120, got "
+                          f"{speech.recognition_timeout_seconds}")  # fmt: skip
+
+
 def check_amd(amd: AmdConfig) -> None:
     """``[amd]``: durations that let each rule fire, a threshold on the 16-bit scale."""
     for name in (
@@ -209,6 +225,7 @@ def check_config(config: Config) -> None:
         raise ConfigError("server.header_timeout must be above 0")
     check_amd(config.amd)
     check_console(config.console)
+    check_speech(config.speech)
 
 
 def _is_loopback(host: str) -> bool:

@@ -287,6 +287,27 @@ class ConsoleConfig:
 
 
 @dataclass
+class SpeechConfig:
+    """Spoken replies (``collect_speech``): offline recognition, needs ``vestnik[speech]``
+    (docs/speech.md)."""
+
+    # false: ``collect_speech`` is refused even when the extra is installed.
+    enabled: bool = True
+    # Recognitions running at once (each a worker thread of the model) ...
+    workers: int = 1
+    # ... and replies waiting for one; a reply beyond both is reported as not recognised.
+    queue: int = 8
+    # Threads the model uses for one recognition.
+    cpu_threads: int = 1
+    # Where the packaged model is assembled on first use ("": <data_dir>/speech-model).
+    model_dir: str = ""
+    # A reply is cut after this many seconds of speech.
+    max_reply_seconds: float = 8.0
+    # A reply waiting longer than this for recognition is reported as not recognised.
+    recognition_timeout_seconds: float = 10.0
+
+
+@dataclass
 class LogConfig:
     # critical, error, warning, info or debug.
     level: str = "info"
@@ -313,6 +334,7 @@ class Config:
     edge: EdgeConfig = field(default_factory=EdgeConfig)
     amd: AmdConfig = field(default_factory=AmdConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
 
     @property
     def trunk_list(self) -> list[TrunkConfig]:

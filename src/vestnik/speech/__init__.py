@@ -1,0 +1,1 @@
+"""Spoken replies: offline recognition of what a callee says (``collect_speech``)."""
