@@ -1,0 +1,85 @@
+"""``WhisperRecognizer``: the bounded recognition pool behind the ``SpeechRecognizer`` port.
+
+Recognition runs in ``workers`` threads of its own (CTranslate2 releases the GIL while it
+computes), never in the event loop's or the media path's threads. At most ``workers`` run and
+``queue`` more wait; a reply beyond both, or one that waits past
+``recognition_timeout_seconds``, is answered None (not recognised) at once: a burst of replies
+never delays a call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soxr
+
+from vestnik.calls.audio import SAMPLE_RATE, Pcm
+from vestnik.config import SpeechConfig
+from vestnik.speech.model import ensure_model, model_path
+
+log = logging.getLogger(__name__)
+
+MODEL_RATE = 16_000  # Whisper's input rate
+
+
+class WhisperRecognizer:
+    def __init__(self, config: SpeechConfig, data_dir: Path) -> None:
+        self._config = config
+        self._dir = model_path(config.model_dir, data_dir)
+        self._pool = ThreadPoolExecutor(config.workers, thread_name_prefix="vestnik-speech")
+        self._slots = threading.BoundedSemaphore(config.workers + config.queue)
+        self._model: Any = None
+        self._load_lock = threading.Lock()
+
+    def load(self) -> None:
+        """Join (first time) and load the model: blocking; recognitions call it as needed."""
+        with self._load_lock:
+            if self._model is None:
+                from faster_whisper import WhisperModel
+
+                path = ensure_model(self._dir)
+                self._model = WhisperModel(
+                    str(path), device="cpu", compute_type="int8",
+                    cpu_threads=self._config.cpu_threads, num_workers=self._config.workers,
+                )  # fmt: skip
+
+    def transcribe(self, pcm: Pcm, language: str) -> str:
+        """What ``pcm`` (8 kHz int16) says: blocking, on the calling thread."""
+        self.load()
+        audio = soxr.resample(pcm.astype(np.float32) / 32768.0, SAMPLE_RATE, MODEL_RATE)
+        segments, _info = self._model.transcribe(
+            audio, language=language, beam_size=1, without_timestamps=True,
+            condition_on_previous_text=False, vad_filter=False,
+        )  # fmt: skip
+        return " ".join(segment.text.strip() for segment in segments).strip()
+
+    async def recognize(self, pcm: Pcm, language: str) -> str | None:
+        if not self._slots.acquire(blocking=False):
+            log.warning("speech recognition saturated: a reply is reported as not recognised")
+            return None
+        try:
+            future = asyncio.get_running_loop().run_in_executor(
+                self._pool, self.transcribe, pcm, language
+            )
+        except RuntimeError:  # the pool is shut down: the service is stopping
+            self._slots.release()
+            return None
+        future.add_done_callback(lambda _f: self._slots.release())
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(future), self._config.recognition_timeout_seconds
+            )
+        except TimeoutError:
+            log.warning("speech recognition took too long: a reply is reported as not recognised")
+        except Exception:
+            log.exception("speech recognition failed")
+        return None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
