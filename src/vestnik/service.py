@@ -232,11 +232,12 @@ class Service:
             )
             await self.dialer.start()
         from vestnik.api import create_app
+        from vestnik.speech import unavailable_reason
 
         routes = [*_api_routes(self, engine), *self._extra_routes]
-        # A queued session is claimed at once instead of at the dialer's next poll.
-        wake = self.dialer.wake if self.dialer is not None else None
-        self.app = create_app(self.config, engine, extra_routes=routes, on_session_queued=wake)
+        wake = self.dialer.wake if self.dialer is not None else None  # claim a queued at once
+        self.app = create_app(self.config, engine, extra_routes=routes, on_session_queued=wake,
+                              speech_unavailable=unavailable_reason(self.config))  # fmt: skip
         # Start-up objects live for ever: keep them out of the collector's full passes, which
         # otherwise cost ~40 ms each (measured) and stall request handling.
         gc.collect()
@@ -386,8 +387,7 @@ def _sip_telephony(config: Config, engine: Engine) -> Telephony:
 
 
 def _api_routes(service: Service, engine: Engine) -> list[Any]:
-    """The app's routes beyond the Call API: /metrics, the Data API, the media upload, the
-    recordings' download, the operator console."""
+    """Routes beyond the Call API: /metrics, Data API, media upload, recordings, console."""
     from vestnik.api.dataapi import dataapi_routes
     from vestnik.api.metrics import metrics_routes
     from vestnik.api.recordings import recording_routes

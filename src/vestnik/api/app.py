@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from vestnik.api.jsonrpc import JsonRpcEndpoint, MethodSpec
 from vestnik.api.methods.calls import LIST_CALLS, RELEASE_CALL
-from vestnik.api.methods.informer_fast import START_INFORMER_CALL
+from vestnik.api.methods.informer_fast import START_INFORMER_CALL, informer_spec
 from vestnik.api.methods.sessions import LOGIN_USER, LOGOUT_USER
 from vestnik.calls.numbers import number_facts
 from vestnik.config import Config
@@ -40,12 +40,18 @@ def create_app(
     extra_routes: Sequence[BaseRoute] = (),
     *,
     on_session_queued: Callable[[], None] | None = None,
+    speech_unavailable: str | None = None,
 ) -> Starlette:
     """The HTTP app on ``engine`` (already migrated). The dialer is not started here:
     ``on_session_queued`` is called after each ``start.informer_call`` that queued a session
-    (the service passes the dialer's ``wake``, so the session is claimed at once)."""
+    (the service passes the dialer's ``wake``, so the session is claimed at once).
+    ``speech_unavailable``: why ``collect_speech`` is refused here (the service passes
+    ``vestnik.speech.unavailable_reason``; None: it is taken)."""
     on_commit = {} if on_session_queued is None else {"start.informer_call": on_session_queued}
-    call_api = JsonRpcEndpoint(CALL_API_METHODS, config, engine, on_commit=on_commit)
+    methods = dict(CALL_API_METHODS)
+    if speech_unavailable is not None:
+        methods["start.informer_call"] = informer_spec(speech_unavailable)
+    call_api = JsonRpcEndpoint(methods, config, engine, on_commit=on_commit)
     number_facts("74993720692")  # load the geocoder's data now, not in the first request
     routes: list[BaseRoute] = [
         Route(CALL_API_PATH, call_api, methods=["POST"]),

@@ -72,6 +72,10 @@ def notification_payload(session: CallSession, event_type: EventType, at: float)
         "attempts": session.attempt_count,
         "attempt": session.attempt_count,
         "answered_by": None if session.answered_by is None else session.answered_by.value,
+        # Ours: the spoken reply (null: collect_speech not asked; "": nothing recognised) and
+        # the intent it matched (null: none).
+        "speech_reply": session.speech_reply,
+        "speech_intent": session.speech_intent,
     }
 
 
@@ -98,4 +102,6 @@ TEMPLATE_VARIABLES: tuple[str, ...] = (
     "attempts",
     "attempt",
     "answered_by",
+    "speech_reply",
+    "speech_intent",
 )

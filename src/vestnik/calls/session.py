@@ -60,7 +60,8 @@ class CallSession:
     trunk: str | None = None  # the trunk that carried the call (the last one tried)
     # Every INVITE: {"trunk", "sip_code", "sip_reason"}, in order (empty until finished).
     attempts: tuple[dict[str, Any], ...] = ()
-    # vestnik's options (collect_dtmf, retry, calling_window, detect_machine, record); None:
+    # vestnik's options (collect_dtmf, collect_speech, retry, calling_window, detect_machine,
+    # record); None:
     # none, the vendor's plain informer call.
     options: CallOptions | None = None
     scheduled_at: float | None = None  # queued: not dialled before this (window, retry)
@@ -70,6 +71,8 @@ class CallSession:
     attempt_log: tuple[dict[str, Any], ...] = ()
     dtmf_reply: str | None = None  # None: collect_dtmf not asked; "": nothing pressed
     answered_by: AnsweredBy | None = None  # None: detect_machine not asked
+    speech_reply: str | None = None  # None: collect_speech not asked; "": nothing recognised
+    speech_intent: str | None = None  # the intent the reply matched; None: none (or not asked)
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> CallSession:
@@ -118,4 +121,6 @@ class CallSession:
             attempt_log=tuple(row["attempt_log"] or ()),
             dtmf_reply=row["dtmf_reply"],
             answered_by=None if row["answered_by"] is None else AnsweredBy(row["answered_by"]),
+            speech_reply=row["speech_reply"],
+            speech_intent=row["speech_intent"],
         )

@@ -221,6 +221,8 @@ class SessionRuns:
             dtmf_reply=result.dtmf_reply,
             answered_by=result.answered_by,
             recording=result.recording,
+            speech_reply=result.speech_reply,
+            speech_intent=result.speech_intent,
         )
 
 
@@ -255,4 +257,6 @@ def listen_spec(options: CallOptions | None) -> Listen | None:
     """What the call must do with the callee's audio; None: nothing (today's call)."""
     if options is None or not options.listens:
         return None
-    return Listen(options.collect_dtmf, options.detect_machine, options.record)
+    return Listen(
+        options.collect_dtmf, options.detect_machine, options.record, options.collect_speech
+    )

@@ -46,6 +46,8 @@ class Settler:
         dtmf_reply: str | None = None,
         answered_by: AnsweredBy | None = None,
         recording: Recording | None = None,
+        speech_reply: str | None = None,
+        speech_intent: str | None = None,
     ) -> None:
         """Write the end of the session's attempt (after the call's pending progress writes),
         retrying; while the database is unavailable, until it answers (or the dialer stops:
@@ -59,7 +61,7 @@ class Settler:
         result = AttemptResult(
             reason, detail, sip_code, sip_reason, sip_call_id, trunk,
             None if attempts is None else [asdict(a) for a in attempts],
-            dtmf_reply, answered_by, recording,
+            dtmf_reply, answered_by, recording, *_speech(call, speech_reply, speech_intent),
         )  # fmt: skip
         try:
             if call.dialing:
@@ -125,3 +127,12 @@ class Settler:
             await self.unclaim(call)
             return
         await self.finish(call, FinishReason.INTERNAL_ERROR, detail=detail)
+
+
+def _speech(call: Call, reply: str | None, intent: str | None) -> tuple[str | None, str | None]:
+    """A spoken reply as stored: "" (nothing recognised) when ``collect_speech`` was asked and
+    the call brought no text (never answered, or the telephony had none to give)."""
+    options = call.session.options
+    if reply is None and options is not None and options.collect_speech is not None:
+        return "", None
+    return reply, intent

@@ -132,12 +132,13 @@ def get_call_policy(conn: Connection, account_id: int) -> CallOptions | None:
 
 def set_call_policy(conn: Connection, account_id: int, policy: CallOptions | None) -> None:
     """Store the account's call policy (None or an empty one: no policy). A policy holds no
-    ``collect_dtmf`` (a reply needs a message that asks for it) and no resolved zone."""
+    ``collect_dtmf`` or ``collect_speech`` (a reply needs a message that asks for it) and no
+    resolved zone."""
     stored = None
     if policy is not None and not policy.empty:
         window = policy.calling_window
         policy = replace(
-            policy, collect_dtmf=None, source="account",
+            policy, collect_dtmf=None, collect_speech=None, source="account",
             calling_window=None if window is None else replace(window, zone=None),
         )  # fmt: skip
         stored = None if policy.empty else policy.to_json()

@@ -85,6 +85,8 @@ class AttemptResult:
     dtmf_reply: str | None = None
     answered_by: AnsweredBy | None = None
     recording: Recording | None = None
+    speech_reply: str | None = None
+    speech_intent: str | None = None
 
 
 def end_attempt(
@@ -150,6 +152,8 @@ def _fields(result: AttemptResult) -> dict[str, Any]:
         "attempts": result.attempts,
         "dtmf_reply": result.dtmf_reply,
         "answered_by": None if result.answered_by is None else result.answered_by.value,
+        "speech_reply": result.speech_reply,
+        "speech_intent": result.speech_intent,
     }
 
 
@@ -166,6 +170,8 @@ def _log_entry(
         "finish_reason": result.reason.value,
         "answered_by": None if result.answered_by is None else result.answered_by.value,
         "dtmf_reply": result.dtmf_reply,
+        "speech_reply": result.speech_reply,
+        "speech_intent": result.speech_intent,
     }
 
 

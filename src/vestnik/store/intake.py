@@ -50,7 +50,7 @@ SESSION_FIELDS = [
     "virtual_phone_number", "usage_rule", "caller_number", "contact", "contact_kind",
     "contact_region", "contact_country", "direction", "dtmf_string", "dialing_timeout",
     "message_type", "message_value", "media_file_id", "state", "created_at",
-    "release_requested", "dial_attempts", "options", "scheduled_at",
+    "release_requested", "dial_attempts", "options", "scheduled_at", "speech_reply",
 ]  # fmt: skip
 _INSERT_SESSION = Prepared(
     call_sessions.insert().returning(call_sessions.c.id), column_keys=SESSION_FIELDS
@@ -186,6 +186,9 @@ def session_values(
     """The ``call_sessions`` row (but its id) of an accepted request. ``plan``: its options
     (stored as JSON text, as every driver takes it) and first dialling time."""
     options = None if plan is None or plan.options is None else plan.options.to_json()
+    # collect_speech: "" until a reply is recognised, so that a session that never reaches a
+    # call (released while queued, expired) reports "nothing said" rather than "not asked".
+    speech = plan is not None and plan.options is not None and plan.options.collect_speech
     return dict(
         account_id=account_id,
         access_token_id=token_id,
@@ -211,4 +214,5 @@ def session_values(
         dial_attempts=0,
         options=None if options is None else _encode(options).decode(),
         scheduled_at=None if plan is None else plan.scheduled_at,
+        speech_reply="" if speech else None,
     )

@@ -260,6 +260,9 @@ call_sessions = Table(
     Column("attempt_log", JSON(none_as_null=True), nullable=True),  # every ended attempt
     Column("dtmf_reply", String(64), nullable=True),
     Column("answered_by", String(8), nullable=True),  # human | machine | unknown
+    # collect_speech: the recognised reply ("" none) and the intent it matched (NULL: none).
+    Column("speech_reply", Text, nullable=True),
+    Column("speech_intent", String(32), nullable=True),
     Index("ix_call_sessions_state_id", "state", "id"),
     # The claim: due scheduled sessions by time, then the unscheduled by id (store.sessions).
     Index("ix_call_sessions_state_scheduled", "state", "scheduled_at", "id"),

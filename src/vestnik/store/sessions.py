@@ -140,11 +140,15 @@ ATTEMPT_END_VALUES: dict[str, Any] = {
     "attempt_log": sa.func.coalesce(sa.bindparam("attempt_log", type_=_ATTEMPTS), _c.attempt_log),
     "dtmf_reply": sa.func.coalesce(sa.bindparam("dtmf_reply", type_=sa.String), _c.dtmf_reply),
     "answered_by": sa.func.coalesce(sa.bindparam("answered_by", type_=sa.String), _c.answered_by),
+    "speech_reply": sa.func.coalesce(sa.bindparam("speech_reply", type_=sa.Text), _c.speech_reply),
+    "speech_intent": sa.func.coalesce(
+        sa.bindparam("speech_intent", type_=sa.String), _c.speech_intent
+    ),
 }
 # The bound values of ATTEMPT_END_VALUES that a caller may leave out (None: keep stored).
 ATTEMPT_END_FIELDS = (
     "sip_code", "sip_reason", "sip_call_id", "trunk", "attempts", "attempt_log", "dtmf_reply",
-    "answered_by",
+    "answered_by", "speech_reply", "speech_intent",
 )  # fmt: skip
 
 
@@ -367,7 +371,8 @@ def finish_session(
     of the attempt that ends the session, any of ``ATTEMPT_END_FIELDS`` (None or left out:
     the stored value stays): ``trunk`` and ``attempts`` (``{"trunk", "sip_code",
     "sip_reason"}`` per INVITE) record the trunks the call tried; ``attempt_log`` the whole
-    list of ended attempts; ``dtmf_reply``, ``answered_by`` what the call heard.
+    list of ended attempts; ``dtmf_reply``, ``answered_by``, ``speech_reply``,
+    ``speech_intent`` what the call heard.
     Returns the finished session, or None when it was already final or not ours.
     """
     return _run_finish(

@@ -79,6 +79,14 @@ PARAMS = (
         ),
     ),
     Param(
+        "collect_speech",
+        Kind.OBJECT,
+        fields=(
+            Param("timeout", Kind.NUMBER), Param("language", Kind.STRING),
+            Param("intents", Kind.OBJECT),
+        ),
+    ),
+    Param(
         "retry",
         Kind.OBJECT,
         fields=(
@@ -162,12 +170,19 @@ EXTENSION_NOT_SUPPORTED = (
 NOT_AN_EMPLOYEE = "{contact} is not the SIP number of one of your employees"
 
 
-def parse_options(p: Mapping[str, Any]) -> CallOptions | None:
-    """vestnik's extensions, checked after the vendor's parameters (None: none sent)."""
+def parse_options(
+    p: Mapping[str, Any], speech_unavailable: str | None = None
+) -> CallOptions | None:
+    """vestnik's extensions, checked after the vendor's parameters (None: none sent).
+    ``speech_unavailable``: why this server refuses ``collect_speech`` (None: it takes it)."""
     try:
-        return read_options(p)
+        return read_options(p, speech_unavailable=speech_unavailable)
     except OptionError as exc:
-        why = {"reason": exc.reason} if exc.mnemonic == "invalid_parameter_value" else {}
+        why: dict[str, Any] = {}
+        if exc.mnemonic == "invalid_parameter_value":
+            why = {"reason": exc.reason}
+        elif exc.expected_type is not None:
+            why = {"expected_type": exc.expected_type}
         raise ApiError(exc.mnemonic, field=exc.field, value=exc.value, params=why) from None
 
 
@@ -188,9 +203,13 @@ def session_plan(
     )  # fmt: skip
 
 
-def start_informer_call(call: MethodCall, conn: Connection) -> dict[str, Any]:
+def start_informer_call(
+    call: MethodCall, conn: Connection, *, speech_unavailable: str | None = None
+) -> dict[str, Any]:
+    """The general path. ``speech_unavailable``: bound by :func:`informer_spec` (the service
+    knows whether spoken replies can be recognised; this package may not ask)."""
     request = parse_request(call.params)
-    requested = parse_options(call.params)
+    requested = parse_options(call.params, speech_unavailable)
     account_id = call.principal.account_id
     rules = AccountRules.of(call.principal.account)
     facts = intake_store.gather_facts(conn, account_id, request)

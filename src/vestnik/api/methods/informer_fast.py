@@ -3,11 +3,11 @@
 Taken when the endpoint runs it asynchronously (``[server] db_calls`` ``async``, the default on
 PostgreSQL) and the request is the common one: its parameters are valid, the contact is a
 phone number, the rule is ``fixed`` and none of vestnik's own parameters (``collect_dtmf``,
-``retry`` …) is sent; the account's policy (``accounts.call_policy``, read in the same
-statement as the token) applies to it as on the general path. Anything else, a parameter
-error included (its place in the check order comes after the account's gates), returns None
-and goes the general way (:func:`vestnik.api.methods.informer.start_informer_call` in a
-transaction), so each error is the one the general path gives, in the same order:
+``collect_speech``, ``retry`` …) is sent; the account's policy (``accounts.call_policy``, read
+in the same statement as the token) applies to it as on the general path. Anything else, a
+parameter error included (its place in the check order comes after the account's gates),
+returns None and goes the general way
+(:func:`vestnik.api.methods.informer.start_informer_call` in a transaction), so each error is the one the general path gives, in the same order:
 
 token → account gates → component → (parameters: already valid) → the rules of
 :func:`vestnik.calls.intake.decide` → the points charge, where the session is inserted only
@@ -16,6 +16,7 @@ when the charge passed (:mod:`vestnik.store.intake_pg`).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from vestnik.api.auth import Component, check_account, check_component, principal_of
@@ -127,9 +128,18 @@ def _facts(found: IntakeRead, contact: str) -> IntakeFacts:
     )
 
 
-START_INFORMER_CALL = MethodSpec(
-    params=PARAMS,
-    handler=start_informer_call,
-    component=Component.INFORMER_CALL,
-    fast=fast_start_informer_call,
-)
+def informer_spec(speech_unavailable: str | None = None) -> MethodSpec:
+    """``start.informer_call`` on a server that refuses ``collect_speech`` with
+    ``speech_unavailable`` (None: it takes it). The hot path never sees ``collect_speech``."""
+    handler = start_informer_call
+    if speech_unavailable is not None:
+        handler = partial(start_informer_call, speech_unavailable=speech_unavailable)
+    return MethodSpec(
+        params=PARAMS,
+        handler=handler,
+        component=Component.INFORMER_CALL,
+        fast=fast_start_informer_call,
+    )
+
+
+START_INFORMER_CALL = informer_spec()

@@ -88,16 +88,24 @@ def session_fields(session: dict[str, Any]) -> str:
     shown = {k: v for k, v in session.items() if k not in SESSION_TIME_COLUMNS and k != "id"}
     if shown.get("trunk_attempts"):  # one "trunk code reason" per INVITE
         shown["trunk_attempts"] = "; ".join(_invite_text(a) for a in shown["trunk_attempts"])
-    # One "N at <time>: trunk code reason → finish_reason" per ended attempt.
+    # One "N at <time>: trunk code reason → finish_reason" per ended attempt (and what the
+    # callee said, with collect_speech).
     shown["attempt_log"] = (
         "; ".join(
             f"{a.get('attempt')} at {a.get('dial_at_iso')}: {_invite_text(a)} → "
-            f"{a.get('finish_reason')}"
+            f"{a.get('finish_reason')}{_said(a)}"
             for a in shown.get("attempt_log") or ()
         )
         or None
     )
     return format_fields(shown)
+
+
+def _said(attempt: dict[str, Any]) -> str:
+    reply = attempt.get("speech_reply")
+    if reply is None:
+        return ""
+    return f", said {reply!r} (intent {attempt.get('speech_intent') or '-'})"
 
 
 def _invite_text(attempt: dict[str, Any]) -> str:

@@ -196,6 +196,12 @@ CALLS_REPORT = Dataset(
         "answered_by": F(STR, "enum", "", "`human`, `machine` or `unknown` "
                          "(`detect_machine`); null when not asked", _cs.answered_by,
                          more_flags="F", ours=True),
+        "speech_reply": F(STR, "string", "", "the contact's spoken reply as recognised "
+                          "(`collect_speech`); `\"\"` nothing recognised; null when not asked",
+                          _cs.speech_reply, more_flags="F", ours=True),
+        "speech_intent": F(STR, "string", "", "the intent (its name) the spoken reply matched; "
+                           "null when none matched or not asked", _cs.speech_intent,
+                           more_flags="F", ours=True),
     },
     source=call_sessions,
     default_sort=(("start_time", "asc"),),
