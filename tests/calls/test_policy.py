@@ -8,8 +8,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from vestnik.calls.model import ContactKind, FinishReason
-from vestnik.calls.options import DEFAULT_RETRY_ON, CallingWindow, CallOptions, RetryPolicy
+from vestnik.calls.options import (
+    DEFAULT_RETRY_ON,
+    CallingWindow,
+    CallOptions,
+    CollectSpeech,
+    RetryPolicy,
+)
 from vestnik.calls.policy import (
+    EXTENSION_KEYS,
+    ONE_REPLY,
     POLICY_KEYS,
     OptionError,
     effective_options,
@@ -123,3 +131,43 @@ def test_plan_sip_contact_takes_the_home_region() -> None:
         CallOptions(record=True), contact="x", contact_kind=ContactKind.SIP,
         contact_region=None, home_region=None, at=now,
     ).scheduled_at is None  # fmt: skip
+
+
+def test_collect_speech_read_with_defaults_and_kept_in_order() -> None:
+    assert EXTENSION_KEYS[:2] == ("collect_dtmf", "collect_speech")
+    assert "collect_speech" not in POLICY_KEYS and not sends({"collect_speech": {}}, POLICY_KEYS)
+    bare = read_options({"collect_speech": {}})
+    assert bare == CallOptions(collect_speech=CollectSpeech(5.0, "ru", ()))
+    assert bare.listens and not bare.empty
+    read = read_options(
+        {"collect_speech": {"timeout": 7, "intents": {"no": ["нет"], "yes": ["да", "ага"]}}}
+    )
+    assert read is not None and read.collect_speech == CollectSpeech(
+        7.0, "ru", (("no", ("нет",)), ("yes", ("да", "ага")))
+    )
+    assert CallOptions.from_json(read.to_json()) == read  # the stored form round-trips
+
+
+def test_collect_speech_refusals_in_their_order() -> None:
+    with pytest.raises(OptionError) as refused:
+        read_options(
+            {"collect_dtmf": {}, "collect_speech": {"timeout": 0}}, speech_unavailable="off"
+        )
+    assert (refused.value.field, refused.value.reason) == ("collect_speech", "off")
+    with pytest.raises(OptionError) as refused:
+        read_options({"collect_dtmf": {}, "collect_speech": {"timeout": 0}})
+    assert (refused.value.field, refused.value.reason) == ("collect_speech", ONE_REPLY)
+    with pytest.raises(OptionError) as refused:
+        read_options({"collect_speech": {"intents": {"yes": "да"}}})
+    assert refused.value.mnemonic == "data_type_error" and refused.value.expected_type == "array"
+    # Unavailable speech concerns collect_speech only.
+    assert read_options({"collect_dtmf": {}}, speech_unavailable="off") is not None
+
+
+def test_collect_speech_is_the_requests_beside_a_policy() -> None:
+    requested = read_options({"collect_speech": {"intents": {"yes": ["да"]}}})
+    chosen = effective_options(requested, False, POLICY)
+    assert chosen is not None and chosen.source == "account" and chosen.record
+    assert chosen.collect_speech == CollectSpeech(intents=(("yes", ("да",)),))
+    alone = effective_options(requested, False, None)
+    assert alone == CallOptions(collect_speech=CollectSpeech(intents=(("yes", ("да",)),)))

@@ -32,7 +32,7 @@ def stored_row(**values: Any) -> dict[str, Any]:
             {"trunk": "carrier-b", "sip_code": 200, "sip_reason": "OK"},
         ],
         "options": None, "scheduled_at": None, "attempt_count": 1, "attempt_log": None,
-        "dtmf_reply": None, "answered_by": None,
+        "dtmf_reply": None, "answered_by": None, "speech_reply": None, "speech_intent": None,
     }  # fmt: skip
     row.update(values)
     return row
@@ -84,6 +84,8 @@ def test_notification_payload_of_a_session_has_plain_values() -> None:
         "attempts": 1,
         "attempt": 1,
         "answered_by": None,
+        "speech_reply": None,
+        "speech_intent": None,
     }
     # Plain strings, not enum members: the payload is stored as JSON and templated as text.
     assert type(payload["direction"]) is str and type(payload["finish_reason"]) is str
@@ -100,3 +102,13 @@ def test_notification_payload_before_dialing_starts_at_creation() -> None:
     assert payload["start_time"] == "2025-12-29T09:20:00.000+00:00"
     assert payload["finish_reason"] is None and payload["trunk"] is None
     assert payload["wait_time_duration"] == payload["total_time_duration"] == 0
+
+
+def test_a_spoken_reply_reaches_the_session_and_its_events() -> None:
+    session = CallSession.from_row(stored_row(speech_reply="да, подтверждаю", speech_intent="yes"))
+    assert (session.speech_reply, session.speech_intent) == ("да, подтверждаю", "yes")
+    payload = notification_payload(session, EventType.CALL_FINISHED, T0 + 11.0)
+    assert (payload["speech_reply"], payload["speech_intent"]) == ("да, подтверждаю", "yes")
+    silent = CallSession.from_row(stored_row(speech_reply=""))
+    payload = notification_payload(silent, EventType.CALL_FINISHED, T0 + 11.0)
+    assert (payload["speech_reply"], payload["speech_intent"]) == ("", None)

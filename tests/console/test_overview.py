@@ -115,7 +115,7 @@ async def test_an_operator_sees_every_accounts_numbers(
     assert card(page, "webhooks") == "1"
     assert re.search(r"parked 1 · oldest pending 4[2-9] s", page)
     assert re.fullmatch(r"\d+\.\d ms", card(page, "database"))
-    assert re.search(r'schema <code class="raw">0010\w*</code>', page)
+    assert re.search(r'schema <code class="raw">0011\w*</code>', page)
     assert outcome_total(page, "answered") == 3
     assert outcome_total(page, "no-answer") == 1
     assert outcome_total(page, "failed") == 2
