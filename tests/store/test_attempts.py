@@ -19,7 +19,13 @@ from tests.support.sessions import (
 )
 from tests.support.work_queue import LEASE, begin, claim_ids
 from vestnik.calls import FinishReason
-from vestnik.calls.options import AnsweredBy, CallingWindow, CallOptions, RetryPolicy
+from vestnik.calls.options import (
+    AnsweredBy,
+    CallingWindow,
+    CallOptions,
+    CollectSpeech,
+    RetryPolicy,
+)
 from vestnik.calls.ports import Recording
 from vestnik.calls.retry import window_opening
 from vestnik.calls.session import CallSession
@@ -204,3 +210,46 @@ def test_an_attempt_not_ours_any_more_changes_nothing(engine: Engine) -> None:
     began = _dial(engine, sid, "a/1")
     assert _end(engine, began, "b/1", _busy()).outcome is store.AttemptEnd.GONE
     assert session(engine, sid)["state"] == "dialing"
+
+
+def test_a_spoken_reply_is_kept_per_attempt_and_for_the_session(engine: Engine) -> None:
+    speech = CollectSpeech(intents=(("yes", ("да",)), ("no", ("нет",))))
+    # As the intake stores it: "" until a reply is recognised.
+    sid = _queue(engine, CallOptions(collect_speech=speech, retry=RetryPolicy(2, 60, (BUSY,))),
+                 speech_reply="")  # fmt: skip
+    ended = _end(engine, _dial(engine, sid, "a/1"), "a/1", _busy(speech_reply=""))
+    assert ended.outcome is store.AttemptEnd.RETRIED
+    with engine.begin() as conn:  # due now
+        conn.execute(
+            call_sessions.update().where(call_sessions.c.id == sid).values(scheduled_at=now() - 1)
+        )
+    answered = store.AttemptResult(
+        FinishReason.SUCCESS_FINISH, None, 200, "OK", "c@x", "main",
+        speech_reply="Да, подтверждаю", speech_intent="yes",
+    )  # fmt: skip
+    assert _end(engine, _dial(engine, sid, "a/2"), "a/2", answered).outcome is (
+        store.AttemptEnd.FINISHED
+    )
+    row = session(engine, sid)
+    assert (row["speech_reply"], row["speech_intent"]) == ("Да, подтверждаю", "yes")
+    assert [(a["speech_reply"], a["speech_intent"]) for a in row["attempt_log"]] == [
+        ("", None), ("Да, подтверждаю", "yes"),
+    ]  # fmt: skip
+    payloads = event_payloads(engine, sid)
+    said = [(p["notification_mnemonic"], p["speech_reply"], p["speech_intent"]) for p in payloads]
+    assert said == [
+        ("call_started", "", None), ("attempt_failed", "", None), ("call_started", "", None),
+        ("call_finished", "Да, подтверждаю", "yes"),
+    ]  # fmt: skip
+
+
+def test_a_session_never_dialled_keeps_its_empty_reply(engine: Engine) -> None:
+    sid = _queue(engine, CallOptions(collect_speech=CollectSpeech()), speech_reply="")
+    with engine.begin() as conn:
+        release = sessions.release_session(conn, sid, now())
+    assert release.outcome is sessions.ReleaseOutcome.RELEASED
+    row = session(engine, sid)
+    assert (row["finish_reason"], row["speech_reply"], row["speech_intent"]) == (
+        "released", "", None,
+    )  # fmt: skip
+    assert event_payloads(engine, sid)[-1]["speech_reply"] == ""

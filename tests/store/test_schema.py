@@ -16,7 +16,7 @@ from vestnik.store import metadata, migrate
 from vestnik.store.accounts import ACCOUNT_OWNED_TABLES, create_account, resolve_account
 from vestnik.store.db import alembic_config
 from vestnik.store.errors import AdminError
-from vestnik.store.schema import accounts, media_audio, media_files
+from vestnik.store.schema import accounts, call_sessions, media_audio, media_files
 
 
 def test_migrate_is_idempotent(engine: Engine) -> None:
@@ -99,3 +99,36 @@ def test_media_audio_migration_reverts_and_keeps_media_rows(engine: Engine) -> N
             assert conn.execute(sa.select(media_files.c.name)).scalars().all() == ["greeting"]
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(media_audio)).scalar() == 0
+
+
+def test_speech_reply_migration_reverts_and_keeps_sessions(engine: Engine) -> None:
+    """0011 adds call_sessions.speech_reply and speech_intent; its downgrade drops only them."""
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+
+    def columns() -> set[str]:
+        with engine.connect() as conn:
+            return {c["name"] for c in sa.inspect(conn).get_columns("call_sessions")}
+
+    with engine.begin() as conn:
+        account_id = create_account(conn, "acme", LimitsConfig())
+        row = {"account_id": account_id, "virtual_phone_number": "74993720692",
+               "usage_rule": "fixed", "caller_number": "74993720692", "contact": "79260000001",
+               "contact_kind": "phone", "direction": "out", "dialing_timeout": 30.0,
+               "message_type": "tts", "message_value": "Здравствуйте", "state": "finished",
+               "created_at": 1.0, "release_requested": False, "dial_attempts": 1,
+               "speech_reply": "да", "speech_intent": "yes"}  # fmt: skip
+        conn.execute(call_sessions.insert().values(**row))
+    for step, revision in ((command.downgrade, "0010"), (command.upgrade, "head")):
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, revision)
+        assert {"speech_reply", "speech_intent"} <= columns() or revision == "0010"
+        assert not {"speech_reply", "speech_intent"} & columns() or revision == "head"
+        assert "dtmf_reply" in columns()
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(call_sessions.c.message_value)).scalars().all() == [
+                "Здравствуйте"
+            ]
+    with engine.connect() as conn:  # the values went with the columns
+        reply = conn.execute(sa.select(call_sessions.c.speech_reply)).scalar()
+    assert reply is None

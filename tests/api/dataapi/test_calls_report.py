@@ -337,3 +337,28 @@ def test_our_fields_of_one_session_several_attempts(api: DataApi) -> None:
     # Not in the vendor's default set: a UIS client that asks for nothing sees nothing new.
     default = api.call("get.calls_report", **DAY)["data"][0]
     assert not {"dtmf_reply", "attempts", "answered_by"} & set(default)
+
+
+def test_the_spoken_reply_and_its_intent(api: DataApi) -> None:
+    with api.engine.begin() as conn:
+        said = make_session(conn, api.account_id, created_at=T0 + 60,
+                            speech_reply="Да, подтверждаю.", speech_intent="yes")  # fmt: skip
+        silent = make_session(conn, api.account_id, created_at=T0 + 120, speech_reply="")
+        plain = make_session(conn, api.account_id, created_at=T0 + 180)
+    fields = ["id", "speech_reply", "speech_intent"]
+    rows = api.call("get.calls_report", fields=fields, **DAY)["data"]
+    assert rows == [
+        {"id": said["id"], "speech_reply": "Да, подтверждаю.", "speech_intent": "yes"},
+        {"id": silent["id"], "speech_reply": "", "speech_intent": None},
+        {"id": plain["id"], "speech_reply": None, "speech_intent": None},
+    ]
+    yes = {"field": "speech_intent", "operator": "=", "value": "yes"}
+    assert api.call("get.calls_report", fields=["id"], filter=yes, **DAY)["data"] == [
+        {"id": said["id"]}
+    ]
+    nothing = {"field": "speech_reply", "operator": "=", "value": ""}
+    assert api.call("get.calls_report", fields=["id"], filter=nothing, **DAY)["data"] == [
+        {"id": silent["id"]}
+    ]
+    default = api.call("get.calls_report", **DAY)["data"][0]
+    assert not {"speech_reply", "speech_intent"} & set(default)

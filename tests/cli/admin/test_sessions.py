@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -159,3 +160,28 @@ def test_session_release_flags_a_call_for_its_dialer(
     assert row["finish_reason"] is None
     with db.connect() as conn:
         assert conn.execute(sa.select(call_events)).first() is None
+
+
+def test_session_show_has_the_spoken_reply(cli: CliRunner, db: Engine) -> None:
+    account_id = make_account(cli)
+    t0 = 1_790_000_000.0
+    log = [
+        {"attempt": 1, "dial_at": t0, "end_at": t0 + 9, "trunk": "main", "sip_code": 200,
+         "sip_reason": "OK", "finish_reason": "success_finish", "answered_by": None,
+         "dtmf_reply": None, "speech_reply": "Да, подтверждаю", "speech_intent": "yes"},
+    ]  # fmt: skip
+    session_id = insert_session(
+        db, account_id, attempt_count=1, attempt_log=log, speech_reply="Да, подтверждаю",
+        speech_intent="yes", options={"source": "request", "collect_speech": {
+            "timeout": 5.0, "language": "ru", "intents": {"yes": ["да"]}}},
+    )  # fmt: skip
+    data = cli("admin", "session", "show", str(session_id), "--json").json
+    assert (data["speech_reply"], data["speech_intent"]) == ("Да, подтверждаю", "yes")
+    assert data["attempt_log"][0]["speech_intent"] == "yes"
+    text = cli("admin", "session", "show", str(session_id)).out
+    assert re.search(r"^speech_reply +Да, подтверждаю$", text, re.M)
+    assert re.search(r"^speech_intent +yes$", text, re.M)
+    assert "main 200 OK → success_finish, said 'Да, подтверждаю' (intent yes)" in text
+    plain = insert_session(db, account_id)
+    text = cli("admin", "session", "show", str(plain)).out
+    assert re.search(r"^speech_reply +-$", text, re.M) and "said" not in text

@@ -7,7 +7,8 @@ phone number, the rule is ``fixed`` and none of vestnik's own parameters (``coll
 in the same statement as the token) applies to it as on the general path. Anything else, a
 parameter error included (its place in the check order comes after the account's gates),
 returns None and goes the general way
-(:func:`vestnik.api.methods.informer.start_informer_call` in a transaction), so each error is the one the general path gives, in the same order:
+(:func:`vestnik.api.methods.informer.start_informer_call` in a transaction), so each error is
+the one the general path gives, in the same order:
 
 token → account gates → component → (parameters: already valid) → the rules of
 :func:`vestnik.calls.intake.decide` → the points charge, where the session is inserted only
