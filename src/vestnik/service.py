@@ -235,7 +235,7 @@ class Service:
         from vestnik.speech import unavailable_reason
 
         routes = [*_api_routes(self, engine), *self._extra_routes]
-        wake = self.dialer.wake if self.dialer is not None else None  # claim a queued at once
+        wake = self.dialer.wake if self.dialer is not None else None  # new sessions claimed now
         self.app = create_app(self.config, engine, extra_routes=routes, on_session_queued=wake,
                               speech_unavailable=unavailable_reason(self.config))  # fmt: skip
         # Start-up objects live for ever: keep them out of the collector's full passes, which

@@ -61,8 +61,7 @@ class CallSession:
     # Every INVITE: {"trunk", "sip_code", "sip_reason"}, in order (empty until finished).
     attempts: tuple[dict[str, Any], ...] = ()
     # vestnik's options (collect_dtmf, collect_speech, retry, calling_window, detect_machine,
-    # record); None:
-    # none, the vendor's plain informer call.
+    # record); None: none, the vendor's plain informer call.
     options: CallOptions | None = None
     scheduled_at: float | None = None  # queued: not dialled before this (window, retry)
     attempt_count: int = 0  # attempts begun (each INVITE round of a retry is one attempt)
