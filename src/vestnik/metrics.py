@@ -141,6 +141,20 @@ def observe_invite(trunk: str) -> None:
     SIP_INVITES.labels(trunk).inc()
 
 
+SPEECH_OUTCOMES = ("recognised", "saturated", "timeout", "failed")
+SPEECH_RECOGNITIONS = Counter(
+    "vestnik_speech_recognitions",
+    "Spoken replies handed to the recogniser, by outcome: recognised (text, maybe empty), "
+    "saturated (no free worker or queue place: not recognised), timeout, failed.",
+    ["outcome"],
+    registry=REGISTRY,
+)
+
+
+def observe_speech_recognition(outcome: str) -> None:
+    SPEECH_RECOGNITIONS.labels(outcome).inc()
+
+
 def observe_time_to_answer(seconds: float) -> None:
     TIME_TO_ANSWER.observe(max(0.0, seconds))
 
