@@ -1,6 +1,7 @@
 """Intelligibility of every TTS engine over the phone line, read back by offline Whisper.
 
-    PYTHONPATH=src .venv/bin/python bench/voice_bench.py [--threads N]
+    PYTHONPATH=src .venv/bin/python bench/voice_bench.py [--threads N] [--verbose]
+    PYTHONPATH=src .venv/bin/python bench/voice_bench.py --festival-cost
 
 Each prompt goes the way a call sends it: vestnik's normaliser for the engine's language, the
 engine, :func:`vestnik.media.level.conform` (8 kHz, level), G.711 A-law encoded and decoded
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import re
+import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -138,11 +141,44 @@ def measure(engine: TtsEngine, asr: WhisperRecognizer, verbose: bool) -> dict[st
     return tallies
 
 
+def festival_cost(repeat: int = 6) -> None:
+    """festival: a process per message (``text2wave``) against vestnik's running process."""
+    from vestnik.media.tts.festival import FestivalEngine, speakable
+
+    t0 = time.perf_counter()
+    engine = FestivalEngine(processes=1)
+    print(f"festival process start with the voice: {time.perf_counter() - t0:.2f} s")
+    print("| text | audio | text2wave per message | long-lived process |\n|---|---|---|---|")
+    for text in ("Здравствуйте! Это тестовое сообщение.", ISSUE_SENTENCE):
+        said = speakable(normalize_russian(text)).encode()
+        per_message, running = [], []
+        for _ in range(repeat):
+            with tempfile.TemporaryDirectory() as tmp:
+                t0 = time.perf_counter()
+                subprocess.run(
+                    ["text2wave", "-eval", "(voice_msu_ru_nsh_clunits)", "-o", f"{tmp}/x.wav"],
+                    input=said, check=True, capture_output=True, timeout=60,
+                )  # fmt: skip
+                per_message.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            speech = engine.synthesize(said.decode())
+            running.append(time.perf_counter() - t0)
+        print(f"| {text} | {speech.duration:.1f} s | {statistics.median(per_message) * 1e3:.0f} ms"
+              f" | {statistics.median(running) * 1e3:.0f} ms |")  # fmt: skip
+    engine.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="Whisper cpu_threads")
     parser.add_argument("--verbose", action="store_true", help="print every transcript")
+    parser.add_argument(
+        "--festival-cost", action="store_true", help="only: text2wave vs a running festival"
+    )
     args = parser.parse_args()
+    if args.festival_cost:
+        festival_cost()
+        return
     with tempfile.TemporaryDirectory() as data:
         asr = WhisperRecognizer(SpeechConfig(cpu_threads=args.threads), Path(data))
         asr.load()
