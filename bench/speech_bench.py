@@ -112,6 +112,9 @@ def main() -> None:
                 lat = asyncio.run(latencies(asr, sentences))
                 print(f"| sentence reply → intent, p50 / p99 | {percentile(lat, 50) * 1e3:.0f}"
                       f" / {percentile(lat, 99) * 1e3:.0f} ms |")  # fmt: skip
+            if workers == 1:
+                print(f"| RSS after {len(words) + len(sentences) + 2} recognitions | "
+                      f"{rss_mb():.0f} MB |")  # fmt: skip
             rate, cpu, missed = asyncio.run(throughput(asr, words))
             print(f"| one-word replies/s, workers={workers}, cpu_threads=1 | {rate:.2f} "
                   f"({rate / workers:.2f} per core), CPU {cpu:.2f} s/reply, "

@@ -151,6 +151,10 @@ SPEECH_RECOGNITIONS = Counter(
 )
 
 
+for _outcome in SPEECH_OUTCOMES:  # every outcome is shown from the start, at 0
+    SPEECH_RECOGNITIONS.labels(_outcome)
+
+
 def observe_speech_recognition(outcome: str) -> None:
     SPEECH_RECOGNITIONS.labels(outcome).inc()
 

@@ -87,8 +87,10 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
         "VESTNIK_TRUNK_CODECS": "PCMU, PCMA",
         "VESTNIK_TRUNK_CALLS_PER_SECOND": "2.5",
         "VESTNIK_LIMITS_METHOD_WEIGHTS": '{ "list.calls" = 0 }',
+        "VESTNIK_TTS_ACCOUNT_ENGINES": '{ shop = "espeak", "my bank" = "festival" }',
     }
     config = load_config(path, environ=env)
+    assert config.tts.account_engines == {"shop": "espeak", "my bank": "festival"}
     assert (config.trunk.host, config.trunk.port) == ("10.0.0.5", 5090)
     assert (config.trunk.username, config.trunk.password) == ("shop", "pa ss")
     assert config.sip.port == 5064
@@ -129,6 +131,8 @@ def test_config_file_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         ("[dialer]\nenabled = 'yes'\n", "dialer.enabled must be a boolean"),
         ("[limits]\nmethod_weights = 3\n", "limits.method_weights must be a table"),
         ("[limits]\nmethod_weights = { a = 'x' }\n", "limits.method_weights"),
+        ("[tts]\naccount_engines = { a = 1 }\n", "tts.account_engines must be a table of strings"),
+        ("[tts]\naccount_engines = { a = 'say' }\n", "tts.account_engines.a must be one of"),
         ("[server\n", "cannot read config"),
     ],
 )

@@ -169,7 +169,7 @@ class TtsConfig:
     voice: str = "ru"
     # festival voice (Debian festvox-ru) and how many festival processes synthesise at once.
     festival_voice: str = "msu_ru_nsh_clunits"
-    festival_processes: int = 2
+    festival_processes: int = 1
     # piper: path to the .onnx voice model (its .onnx.json beside it).
     piper_model: str = ""
     # Account name → engine, for the accounts that speak with another engine than ``engine``.

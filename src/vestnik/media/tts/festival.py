@@ -35,7 +35,7 @@ from num2words import num2words
 from vestnik.media.tts.base import Speech, TtsError
 
 DEFAULT_VOICE = "msu_ru_nsh_clunits"  # Debian festvox-ru
-DEFAULT_PROCESSES = 2
+DEFAULT_PROCESSES = 1  # each holds ~490 MB: the Russian voice's unit database
 DEFAULT_TIMEOUT = 30.0  # seconds for one synthesis (4000 characters take ~3 s)
 START_TIMEOUT = 30.0  # seconds for festival to start and load the voice (~0.5 s)
 INSTALL_HINT = "install the Debian packages festival and festvox-ru"
