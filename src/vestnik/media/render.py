@@ -98,7 +98,7 @@ class AudioRenderer:
         # engine name ("espeak", "festival" …) → loaded engine; ``auto`` resolved here, so a
         # missing festival is warned about when the service starts.
         self._tts: dict[str, TtsEngine] = {}
-        self._default_engine = engine_name(config.tts.engine)
+        self._default_engine = engine_name(config.tts.engine, config.tts.festival_voice)
         self._account_engine: dict[int, str] = {}  # account id → engine name, learnt
         self._tts_lock = threading.Lock()
         self._disk = TtsCache(
@@ -120,7 +120,7 @@ class AudioRenderer:
         from a worker thread)."""
         if self._tts_override is not None:
             return self._tts_override
-        name = engine_name(name or self._default_engine)
+        name = engine_name(name or self._default_engine, self._config.tts.festival_voice)
         with self._tts_lock:
             engine = self._tts.get(name)
             if engine is None:
@@ -134,7 +134,8 @@ class AudioRenderer:
             return self._default_engine
         with self._db.connect() as conn:
             name = account_name(conn, account_id)
-        return engine_name(table.get(name or "", self._default_engine))
+        engine = table.get(name or "", self._default_engine)
+        return engine_name(engine, self._config.tts.festival_voice)
 
     async def render(self, message: MessageSpec) -> Pcm:
         try:

@@ -171,7 +171,18 @@ def test_auto_is_festival_here_and_espeak_without_it_with_one_warning(
             assert engine_name("auto") == "espeak"
             assert engine_name("auto") == "espeak"
             assert engine_name("festival") == "festival"  # named: used, or fails when loaded
-        warnings = [r for r in caplog.records if "festival is not installed" in r.message]
+        warnings = [r for r in caplog.records if "festival is not installed" in r.getMessage()]
         assert len(warnings) == 1
+    finally:
+        auto_engine.cache_clear()
+
+
+def test_auto_without_the_russian_voice_is_espeak(caplog: pytest.LogCaptureFixture) -> None:
+    auto_engine.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="vestnik.media.tts"):
+            assert engine_name("auto", "no_such_voice_clunits") == "espeak"
+        assert "voice no_such_voice_clunits (festvox-ru) is not installed" in caplog.text
+        assert engine_name("auto") == "festival"
     finally:
         auto_engine.cache_clear()

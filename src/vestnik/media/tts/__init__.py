@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import glob
 import logging
 import shutil
+from pathlib import Path
 
 from vestnik.config import TtsConfig
 from vestnik.media.tts.base import Speech, TtsEngine, TtsError
@@ -18,28 +20,43 @@ AUTO_PREFERENCE = "festival"
 AUTO_FALLBACK = "espeak"
 
 
+# Where Debian (and a source install) put festival's voices: ``<dir>/<language>/<voice>``.
+FESTIVAL_VOICE_DIRS = ("/usr/share/festival/voices", "/usr/local/share/festival/voices",
+                       "/usr/lib/festival/voices")  # fmt: skip
+
+
+def festival_voice_installed(voice: str) -> bool:
+    pattern = f"*/{glob.escape(voice)}"
+    return any(next(Path(d).glob(pattern), None) is not None for d in FESTIVAL_VOICE_DIRS)
+
+
 @functools.cache
-def auto_engine() -> str:
+def auto_engine(festival_voice: str = "msu_ru_nsh_clunits") -> str:
     """The engine ``auto`` stands for here; the fallback is warned about once per process."""
-    if shutil.which("festival") is not None:
+    if shutil.which("festival") is None:
+        missing = "festival is not installed"
+    elif not festival_voice_installed(festival_voice):
+        missing = f"festival's voice {festival_voice} (festvox-ru) is not installed"
+    else:
         return AUTO_PREFERENCE
     log.warning(
-        "tts: festival is not installed, messages are spoken by espeak-ng, which callers "
-        "understand far worse (install the Debian packages festival and festvox-ru, "
-        'or set [tts] engine = "espeak" to silence this warning)'
+        "tts: %s: messages are spoken by espeak-ng, which callers understand far worse "
+        "(install the Debian packages festival and festvox-ru, or set [tts] engine = "
+        '"espeak" to silence this warning)',
+        missing,
     )
     return AUTO_FALLBACK
 
 
-def engine_name(name: str) -> str:
+def engine_name(name: str, festival_voice: str = "msu_ru_nsh_clunits") -> str:
     """A configured engine name with ``auto`` resolved."""
-    return auto_engine() if name == "auto" else name
+    return auto_engine(festival_voice) if name == "auto" else name
 
 
 def create_tts_engine(config: TtsConfig, name: str | None = None) -> TtsEngine:
     """The engine ``name`` (default: ``config.engine``), loaded and ready; TtsError when it is
     unknown or its package or voice is missing."""
-    name = engine_name(name or config.engine)
+    name = engine_name(name or config.engine, config.festival_voice)
     if name == "espeak":
         from vestnik.media.tts.espeak import EspeakEngine
 
