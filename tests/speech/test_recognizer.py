@@ -36,7 +36,7 @@ def replies() -> Iterator[dict[str, Pcm]]:
     """Replies as a callee's phone sends them: festival, 8 kHz, A-law there and back."""
     festival = FestivalEngine(processes=1)
     out = {}
-    for text in ("да", "нет", "Да, подтверждаю, спасибо большое, всё верно."):
+    for text in ("да", "нет", "отме+на", "Да, подтверждаю, спасибо большое, всё верно."):
         speech = festival.synthesize(text)
         pcm = conform(speech.samples, speech.sample_rate)
         out[text] = PCMA.decode(PCMA.encode(pcm))
@@ -71,7 +71,11 @@ async def test_festival_yes_and_no_over_g711_give_their_intents(
     assert yes is not None and no is not None
     assert match_intent(yes, INTENTS) == "yes", yes
     assert match_intent(no, INTENTS) == "no", no
-    assert counted("recognised") == before + 2
+    # festival stresses "отмена" on its first syllable, and Whisper then hears "Хотя меня,
+    # да?" (a "yes"!); with the stress marked, the word is heard (docs/media.md).
+    cancel = await asr.recognize(replies["отме+на"], "ru")
+    assert cancel is not None and match_intent(cancel, INTENTS) == "no", cancel
+    assert counted("recognised") == before + 3
 
 
 async def test_silence_is_an_empty_reply(asr: WhisperRecognizer) -> None:

@@ -51,6 +51,9 @@ def say(engine: FestivalEngine, text: str) -> np.ndarray:
         ("а.б,в", "а. б, в"),
         ("🙂 привет", "привет"),
         ("-- ъ ...", ""),
+        ("отме+на, зака+за", "отме+на, зака+за"),  # festival's stress mark, after the vowel
+        ("а+б 2+2 +7", "а плюс б два плюс два плюс семь"),
+        ("x\x00y", "x y"),
         ("", ""),
     ],
 )

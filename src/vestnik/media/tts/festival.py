@@ -55,9 +55,11 @@ _DIGITS = re.compile(r"\d+")
 _SPLIT_PUNCTUATION = re.compile(r"([.,!?])(?=[^\s.,!?])")
 # Everything festival's Russian voice can read: letters (Latin letter by letter), hyphens
 # inside words, and the punctuation its tokenizer strips from word edges.
-_UNSAYABLE = re.compile(r"[^а-яёА-ЯЁa-zA-Z\-.,!? ]")
+_UNSAYABLE = re.compile(r"[^а-яёА-ЯЁa-zA-Z\-.,!?+ ]")
 _SILENT_WORD = re.compile(r"(?<!\S)[ъьЪЬ\-.,!?]+(?!\S)")
 _LETTER = re.compile(r"[а-яёА-ЯЁa-zA-Z]")
+_STRESS = re.compile(r"(?<=[а-яёА-ЯЁ][аеёиоуыэюяАЕЁИОУЫЭЮЯ])\+(?=[а-яёА-ЯЁ])")
+_STRESS_MARK = "\x00"  # stands for a kept stress mark while "+" becomes "плюс"
 
 
 def _digit_words(match: re.Match[str]) -> str:
@@ -69,9 +71,13 @@ def _digit_words(match: re.Match[str]) -> str:
 
 def speakable(text: str) -> str:
     """Normalised text made readable by festival: symbols in words, digits spelled, dashes
-    as pauses, punctuation detached, any other character dropped; "" when nothing is left."""
+    as pauses, punctuation detached, any other character dropped; "" when nothing is left.
+    A ``+`` inside a Russian word after a vowel is festival's stress mark and stays
+    (``отме+на``: festival's own guess stresses the first syllable)."""
+    text = _STRESS.sub(_STRESS_MARK, text.replace(_STRESS_MARK, " "))
     for symbol, words in _SYMBOL_WORDS.items():
         text = text.replace(symbol, words)
+    text = text.replace(_STRESS_MARK, "+")
     text = _DIGITS.sub(_digit_words, text)
     text = _PAUSES.sub(",", text)
     text = _DASHES.sub(", ", text)
@@ -218,7 +224,7 @@ class FestivalEngine:
 
     @property
     def params(self) -> Mapping[str, object]:
-        return {"pass": "speakable-v1"}  # changes to :func:`speakable` change the audio
+        return {"pass": "speakable-v2"}  # changes to :func:`speakable` change the audio
 
     def _start(self) -> _Process:
         process = _Process(self._voice, Path(self._workdir))
