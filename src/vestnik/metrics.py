@@ -141,6 +141,24 @@ def observe_invite(trunk: str) -> None:
     SIP_INVITES.labels(trunk).inc()
 
 
+SPEECH_OUTCOMES = ("recognised", "saturated", "timeout", "failed")
+SPEECH_RECOGNITIONS = Counter(
+    "vestnik_speech_recognitions",
+    "Spoken replies handed to the recogniser, by outcome: recognised (text, maybe empty), "
+    "saturated (no free worker or queue place: not recognised), timeout, failed.",
+    ["outcome"],
+    registry=REGISTRY,
+)
+
+
+for _outcome in SPEECH_OUTCOMES:  # every outcome is shown from the start, at 0
+    SPEECH_RECOGNITIONS.labels(_outcome)
+
+
+def observe_speech_recognition(outcome: str) -> None:
+    SPEECH_RECOGNITIONS.labels(outcome).inc()
+
+
 def observe_time_to_answer(seconds: float) -> None:
     TIME_TO_ANSWER.observe(max(0.0, seconds))
 

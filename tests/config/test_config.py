@@ -87,8 +87,10 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
         "VESTNIK_TRUNK_CODECS": "PCMU, PCMA",
         "VESTNIK_TRUNK_CALLS_PER_SECOND": "2.5",
         "VESTNIK_LIMITS_METHOD_WEIGHTS": '{ "list.calls" = 0 }',
+        "VESTNIK_TTS_ACCOUNT_ENGINES": '{ shop = "espeak", "my bank" = "festival" }',
     }
     config = load_config(path, environ=env)
+    assert config.tts.account_engines == {"shop": "espeak", "my bank": "festival"}
     assert (config.trunk.host, config.trunk.port) == ("10.0.0.5", 5090)
     assert (config.trunk.username, config.trunk.password) == ("shop", "pa ss")
     assert config.sip.port == 5064
@@ -129,6 +131,8 @@ def test_config_file_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         ("[dialer]\nenabled = 'yes'\n", "dialer.enabled must be a boolean"),
         ("[limits]\nmethod_weights = 3\n", "limits.method_weights must be a table"),
         ("[limits]\nmethod_weights = { a = 'x' }\n", "limits.method_weights"),
+        ("[tts]\naccount_engines = { a = 1 }\n", "tts.account_engines must be a table of strings"),
+        ("[tts]\naccount_engines = { a = 'say' }\n", "tts.account_engines.a must be one of"),
         ("[server\n", "cannot read config"),
     ],
 )
@@ -181,7 +185,14 @@ def test_bad_environment_values_raise_config_error(name: str, value: str) -> Non
         ),
         ({"VESTNIK_TRUNK_CODECS": "PCMA,G729"}, "trunk.codecs must be one of PCMA, PCMU"),
         ({"VESTNIK_TRUNK_CODECS": ""}, "trunk.codecs must list at least one of PCMA, PCMU"),
-        ({"VESTNIK_TTS_ENGINE": "festival"}, "tts.engine must be one of espeak, piper"),
+        ({"VESTNIK_TTS_ENGINE": "rhvoice"}, "tts.engine must be one of auto, espeak, festival"),
+        (
+            {"VESTNIK_TTS_ACCOUNT_ENGINES": '{ shop = "rhvoice" }'},
+            "tts.account_engines.shop must be one of auto, espeak, festival, piper",
+        ),
+        ({"VESTNIK_TTS_ACCOUNT_ENGINES": "{ shop = 1 }"}, "must be a table of strings"),
+        ({"VESTNIK_TTS_FESTIVAL_PROCESSES": "0"}, "tts.festival_processes must be at least 1"),
+        ({"VESTNIK_TTS_FESTIVAL_VOICE": "a b"}, "tts.festival_voice must be a festival voice"),
         ({"VESTNIK_LOG_FORMAT": "xml"}, "log.format must be one of text, json"),
         ({"VESTNIK_RTP_PORT_MIN": "30001", "VESTNIK_RTP_PORT_MAX": "30001"}, "no even port"),
         (
@@ -326,7 +337,7 @@ def type_name(hint: Any) -> str:
     if origin is list:
         return "list of strings"
     if origin is dict:
-        return "table of integers"
+        return "table of strings" if typing.get_args(hint)[1] is str else "table of integers"
     return {str: "string", int: "integer", float: "number", bool: "boolean"}[hint]
 
 

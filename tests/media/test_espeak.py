@@ -115,7 +115,7 @@ def test_engine_from_config() -> None:
     engine = create_tts_engine(TtsConfig(engine="espeak", voice="ru"))
     assert (engine.name, engine.voice) == ("espeak-ng", "ru")
     with pytest.raises(TtsError, match=r"unknown tts\.engine"):
-        create_tts_engine(TtsConfig(engine="festival"))
+        create_tts_engine(TtsConfig(engine="rhvoice"))
     with pytest.raises(TtsError, match="piper_model"):
         create_tts_engine(TtsConfig(engine="piper", piper_model=""))
 

@@ -119,7 +119,44 @@ async def test_engine_from_config_is_loaded_lazily(db: Engine, tmp_path: Path) -
     renderer = AudioRenderer(Config(data_dir=str(tmp_path)), db)
     pcm = await renderer.render(tts("Добрый день."))
     assert pcm.size > SAMPLE_RATE // 2
-    assert renderer.tts_engine().name == "espeak-ng"
+    # The default, auto: festival, installed here as in CI (docs/media.md, "TTS engines").
+    assert renderer.tts_engine().name == "festival"
+
+
+async def test_each_account_speaks_with_its_engine(db: Engine, tmp_path: Path) -> None:
+    with db.begin() as conn:
+        shop = create_account(conn, "shop", LimitsConfig())
+        bank = create_account(conn, "bank", LimitsConfig())
+    config = Config(data_dir=str(tmp_path))
+    config.tts.engine = "espeak"
+    config.tts.account_engines = {"bank": "festival"}
+    renderer = AudioRenderer(config, db)
+    text = "Ваш заказ номер 15 готов."
+    by_espeak, by_festival = await asyncio.gather(
+        renderer.render(tts(text, shop)), renderer.render(tts(text, bank))
+    )
+    assert not np.array_equal(by_espeak[:8000], by_festival[:8000])
+    assert renderer.engine_of(shop) == "espeak" and renderer.engine_of(bank) == "festival"
+    for pcm in (by_espeak, by_festival):
+        assert_speech_like(pcm, SAMPLE_RATE, 1.0, 5.0)
+    # Each engine's audio is its own cache entry; a repeat is the same buffer.
+    assert len(list((tmp_path / "tts-cache").glob("*.pcm"))) == 2
+    assert await renderer.render(tts(text, bank)) is by_festival
+    assert await renderer.render(tts(text, shop)) is by_espeak
+    # An account the table does not name speaks with [tts] engine.
+    with db.begin() as conn:
+        other = create_account(conn, "other", LimitsConfig())
+    assert await renderer.render(tts(text, other)) is by_espeak
+
+
+async def test_a_missing_engine_program_fails_the_message_clearly(
+    db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = Config(data_dir=str(tmp_path))
+    config.tts.engine = "festival"
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(RenderError, match="festival is not installed"):
+        await AudioRenderer(config, db).render(tts("Привет"))
 
 
 async def test_media_files_own_system_and_foreign(db: Engine, tmp_path: Path) -> None:

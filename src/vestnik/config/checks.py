@@ -19,6 +19,7 @@ from vestnik.config.settings import (
     RtpConfig,
     SpeechConfig,
     TrunkConfig,
+    TtsConfig,
 )
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -31,7 +32,7 @@ CALLER_ID_MODES = ("from", "pai")
 _DIGITS = re.compile(r"^[0-9]+$")
 _HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+)(:[0-9]{1,5})?$")
 CODECS = ("PCMA", "PCMU")
-TTS_ENGINES = ("espeak", "piper")
+TTS_ENGINES = ("auto", "espeak", "festival", "piper")
 
 
 def rtp_port_count(rtp: RtpConfig) -> int:
@@ -104,6 +105,21 @@ def check_trunk(trunk: TrunkConfig, prefix: str) -> None:
                           f"{trunk.register_expires}")  # fmt: skip
     if trunk.tls_ca_file and not Path(trunk.tls_ca_file).is_file():
         raise ConfigError(f"{prefix}tls_ca_file: no such file {trunk.tls_ca_file!r}")
+
+
+def check_tts(tts: TtsConfig) -> None:
+    """``[tts]``: known engines (an engine's package is looked for when it is first used)."""
+    _one_of("tts.engine", tts.engine, TTS_ENGINES)
+    for account, engine in tts.account_engines.items():
+        _one_of(f"tts.account_engines.{account}", engine, TTS_ENGINES)
+    if tts.festival_processes < 1:
+        raise ConfigError(
+            f"tts.festival_processes must be at least 1, got {tts.festival_processes}"
+        )
+    if not re.fullmatch(r"[A-Za-z0-9_]+", tts.festival_voice):
+        raise ConfigError(
+            f"tts.festival_voice must be a festival voice name, got {tts.festival_voice!r}"
+        )
 
 
 def check_console(console: ConsoleConfig) -> None:
@@ -205,7 +221,7 @@ def check_config(config: Config) -> None:
         )
     _one_of("log.level", config.log.level.lower(), LOG_LEVELS)
     _one_of("log.format", config.log.format, LOG_FORMATS)
-    _one_of("tts.engine", config.tts.engine, TTS_ENGINES)
+    check_tts(config.tts)
     _one_of("server.db_calls", config.server.db_calls, DB_CALLS_MODES)
     if config.database.timeout <= 0:
         raise ConfigError(f"database.timeout must be positive, got {config.database.timeout}")

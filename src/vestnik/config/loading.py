@@ -215,7 +215,10 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{name} must be a table")
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in value.values()):
+        if typing.get_args(hint)[1:] == (str,):
+            if not all(isinstance(v, str) for v in value.values()):
+                raise ConfigError(f"{name} must be a table of strings")
+        elif not all(isinstance(v, int) and not isinstance(v, bool) for v in value.values()):
             raise ConfigError(f"{name} must be a table of integers")
         return {str(k): v for k, v in value.items()}
     if origin in (typing.Union, types.UnionType):

