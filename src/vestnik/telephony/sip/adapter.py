@@ -14,10 +14,11 @@ import contextlib
 import logging
 import socket
 from collections.abc import Awaitable
+from typing import Protocol
 
 from vestnik import metrics
 from vestnik.calls.audio import Pcm
-from vestnik.calls.ports import CallObserver, DialSpec, TrunkGate
+from vestnik.calls.ports import CallObserver, DialSpec, SpeechRecognizer, TrunkGate
 from vestnik.calls.routing import by_priority
 from vestnik.config import Config, TrunkConfig, check_config
 from vestnik.telephony.rtp.pacer.process import ProcessPacer
@@ -38,6 +39,15 @@ log = logging.getLogger(__name__)
 PORT_RETRY_SECONDS = 0.1
 
 
+class ManagedRecognizer(SpeechRecognizer, Protocol):
+    """The ``SpeechRecognizer`` the adapter is handed, and owns from then on: ``load`` (the
+    model, blocking) runs in a thread at ``start`` so that the first reply is not slowed by
+    it; ``close`` at ``stop``."""
+
+    def load(self) -> None: ...
+    def close(self) -> None: ...
+
+
 class TelephonyError(RuntimeError):
     """The adapter cannot start (bad configuration, SIP port taken)."""
 
@@ -50,12 +60,20 @@ class SipTelephony:
     ``trunks`` is every trunk's run-time status (fed by others: OPTIONS, REGISTER); a call
     skips a trunk that is not ``usable``. ``gate`` (None: no limits) holds each trunk's
     ``calls_per_second`` and ``max_concurrent_calls``: a call enters it before each INVITE
-    and leaves it when that INVITE's call is over."""
+    and leaves it when that INVITE's call is over. ``recognizer`` hears the listening calls'
+    ``collect_speech`` replies (None: they are reported as not recognised)."""
 
-    def __init__(self, config: Config, gate: TrunkGate | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        gate: TrunkGate | None = None,
+        recognizer: ManagedRecognizer | None = None,
+    ) -> None:
         check_config(config)  # transport and codecs this version implements, among others
         self.config = config
         self.gate = gate
+        self.recognizer = recognizer
+        self._preload: asyncio.Future[None] | None = None
         self.trunks = TrunkStates(config.trunk_list)
         self._by_name = {t.name: t for t in config.trunk_list}
         self.media_host = config.rtp.advertised_host or config.rtp.bind_host
@@ -135,9 +153,17 @@ class SipTelephony:
             _export(status)
         self.trunks.listeners.append(_export)
         self.options.start()
+        if self.recognizer is not None:
+            self._preload = asyncio.ensure_future(self._load_recognizer(self.recognizer))
         trunks = ", ".join(f"{t.name} {t.host}:{t.sip_port}" for t in self.config.trunk_list)
         log.info("SIP on %s:%d, trunks: %s", self.config.sip.bind_host, self.sip_port,
                  trunks or "none")  # fmt: skip
+
+    async def _load_recognizer(self, recognizer: ManagedRecognizer) -> None:
+        try:
+            await run_in_thread(recognizer.load)
+        except Exception:  # each reply tries again (and is reported as not recognised)
+            log.exception("the speech model could not be loaded")
 
     def route(self, names: tuple[str, ...]) -> list[TrunkConfig]:
         """The trunks a call tries, in order: ``names`` (a ``DialSpec.route``; names that are
@@ -172,6 +198,10 @@ class SipTelephony:
             self.trunks.listeners.remove(_export)
         registrations, self.registrations = self.registrations, []
         await asyncio.gather(*(r.stop() for r in registrations))
+        if self._preload is not None:
+            self._preload.cancel()  # (its thread loads on; nothing waits for it)
+        if self.recognizer is not None:
+            self.recognizer.close()
         if self._started:
             # Give sippy a moment to put the CANCELs/BYEs on the wire before the socket goes.
             await asyncio.sleep(0.05)
