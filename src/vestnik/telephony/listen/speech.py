@@ -13,7 +13,8 @@ and when it is over. The reply is the first segment of speech that
 
 It ends after ``end_silence_ms`` without voice, at ``max_reply_seconds`` of audio, or at
 ``max_reply_seconds + LATE_SECONDS`` of wall-clock time (the callee's RTP stopped). Its audio
-(with ``LEAD_IN_FRAMES`` before the onset) goes to the ``SpeechRecognizer`` in a task of its own:
+(with ``LEAD_IN_FRAMES`` before the onset; unless the VAD found it ``noise_like``: then it is no
+reply) goes to the ``SpeechRecognizer`` in a task of its own:
 the loop goes on at once, the recogniser's pool runs apart from the media path and answers None
 when it is saturated or late (reported as "", no intent). Its answer is matched to the intents
 (``calls.intents.match_intent``) and the flow's call hangs up. A call that ends meanwhile
@@ -75,7 +76,8 @@ class SpeechCollector:
         self._task: asyncio.Task[None] | None = None
         self.reply = ""  # the recognised text ("" until known, or nothing said)
         self.intent: str | None = None
-        self.ended_by: str | None = None  # speech | max_reply | late | hangup | timeout
+        # speech | max_reply | late | hangup | timeout | noise (a segment that was not speech)
+        self.ended_by: str | None = None
         self.ended_at: float | None = None  # time.monotonic() when the reply was over
 
     # -- the flow's side ----------------------------------------------------------------------
@@ -123,7 +125,8 @@ class SpeechCollector:
             self._begin_reply()
             return False
         barge_in = self._config.barge_in_ms
-        if state == "message" and barge_in and self.vad.voiced_ms >= barge_in:
+        noise = self.vad.noise_like
+        if state == "message" and barge_in and self.vad.voiced_ms >= barge_in and not noise:
             self._begin_reply()
             return True
         return False
@@ -173,6 +176,8 @@ class SpeechCollector:
         self.close()
         self.state, self.ended_by, self.ended_at = "recognising", how, time.monotonic()
         pcm = np.concatenate(self._segment) if self._segment else np.zeros(0, np.int16)
+        if self.vad.noise_like:  # not speech: nothing to recognise (nor to keep a worker on)
+            self.ended_by, pcm = "noise", pcm[:0]
         self._segment = []
         self._task = self._loop.create_task(self._recognise(pcm), name="speech reply")
 
