@@ -10,6 +10,8 @@ in its child process, as in production), the calls placed evenly over ``--ramp``
 each with a message of ``--message`` seconds and ``collect_speech`` (intents yes: да,
 подтверждаю; no: нет, отмена). The recogniser has ``--workers`` and ``--queue``: a reply beyond
 both is reported as not recognised at once (saturation), so at 200 calls most replies are.
+``--no-recognizer``: the same calls without a recogniser (every reply "" at once), the
+baseline for the RTP timing.
 
 Printed: the outgoing RTP (all our streams, captured on lo with dumpcap: inter-packet gap
 p50/p99/max, lost packets; ``tests.support.rtp_capture``), end of speech → result latency
@@ -72,7 +74,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
     speech_end = args.say_at + speech_bounds(reply)[1]
     sipp = callee(workdir / "sipp", [], seconds=args.say_at + 4.0, say=[(args.say_at, reply)],
                   calls=args.calls)  # fmt: skip
-    t = await telephony(sipp.port, speech_dir=Path(args.data_dir), workers=args.workers,
+    speech_dir = None if args.no_recognizer else Path(args.data_dir)
+    t = await telephony(sipp.port, speech_dir=speech_dir, workers=args.workers,
                         queue=args.queue)  # fmt: skip
     listen = Listen(collect_speech=CollectSpeech(args.timeout, "ru", INTENTS))
     pacer_pid = getattr(t.pacer, "pid", None)
@@ -143,6 +146,8 @@ def main() -> None:
     parser.add_argument("--queue", type=int, default=8)
     parser.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "vestnik-speech"),
                         help="where the model is joined (kept between runs)")  # fmt: skip
+    parser.add_argument("--no-recognizer", action="store_true",
+                        help="the baseline: the same calls and VAD, every reply unrecognised")  # fmt: skip
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="vestnik-speech-bench-"))
     asyncio.run(run(args, workdir))

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
+import threading
 from collections.abc import Awaitable
 from typing import Protocol
 
@@ -39,10 +41,17 @@ log = logging.getLogger(__name__)
 PORT_RETRY_SECONDS = 0.1
 
 
+# The speech model's threads run at this nice value: recognition takes the CPU the event loop
+# and the pacer leave (a saturated recogniser answers "not recognised", a late packet is lost).
+RECOGNITION_NICE = 10
+
+
 class ManagedRecognizer(SpeechRecognizer, Protocol):
     """The ``SpeechRecognizer`` the adapter is handed, and owns from then on: ``load`` (the
-    model, blocking) runs in a thread at ``start`` so that the first reply is not slowed by
-    it; ``close`` at ``stop``."""
+    model, blocking) runs at ``start`` in a thread of its own at ``RECOGNITION_NICE`` (on
+    Linux nice is per thread, and the threads the model creates as it loads, which do the
+    computing, inherit it), so that the first reply is not slowed by it; ``close`` at
+    ``stop``."""
 
     def load(self) -> None: ...
     def close(self) -> None: ...
@@ -73,7 +82,6 @@ class SipTelephony:
         self.config = config
         self.gate = gate
         self.recognizer = recognizer
-        self._preload: asyncio.Future[None] | None = None
         self.trunks = TrunkStates(config.trunk_list)
         self._by_name = {t.name: t for t in config.trunk_list}
         self.media_host = config.rtp.advertised_host or config.rtp.bind_host
@@ -154,16 +162,11 @@ class SipTelephony:
         self.trunks.listeners.append(_export)
         self.options.start()
         if self.recognizer is not None:
-            self._preload = asyncio.ensure_future(self._load_recognizer(self.recognizer))
+            threading.Thread(target=_load_recognizer, args=(self.recognizer,),
+                             name="vestnik-speech-load", daemon=True).start()  # fmt: skip
         trunks = ", ".join(f"{t.name} {t.host}:{t.sip_port}" for t in self.config.trunk_list)
         log.info("SIP on %s:%d, trunks: %s", self.config.sip.bind_host, self.sip_port,
                  trunks or "none")  # fmt: skip
-
-    async def _load_recognizer(self, recognizer: ManagedRecognizer) -> None:
-        try:
-            await run_in_thread(recognizer.load)
-        except Exception:  # each reply tries again (and is reported as not recognised)
-            log.exception("the speech model could not be loaded")
 
     def route(self, names: tuple[str, ...]) -> list[TrunkConfig]:
         """The trunks a call tries, in order: ``names`` (a ``DialSpec.route``; names that are
@@ -198,8 +201,6 @@ class SipTelephony:
             self.trunks.listeners.remove(_export)
         registrations, self.registrations = self.registrations, []
         await asyncio.gather(*(r.stop() for r in registrations))
-        if self._preload is not None:
-            self._preload.cancel()  # (its thread loads on; nothing waits for it)
         if self.recognizer is not None:
             self.recognizer.close()
         if self._started:
@@ -221,6 +222,15 @@ class SipTelephony:
         """A call is over: forget it, and wake whoever waits for its RTP port."""
         self._calls.discard(call)
         self._port_freed.set()
+
+
+def _load_recognizer(recognizer: ManagedRecognizer) -> None:
+    with contextlib.suppress(OSError):  # (not permitted: the model's threads run at normal nice)
+        os.setpriority(os.PRIO_PROCESS, 0, RECOGNITION_NICE)  # this thread only (Linux)
+    try:
+        recognizer.load()
+    except Exception:  # each reply tries again (and is reported as not recognised)
+        log.exception("the speech model could not be loaded")
 
 
 def _export(status: TrunkStatus) -> None:
