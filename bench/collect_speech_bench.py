@@ -80,7 +80,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
     listen = Listen(collect_speech=CollectSpeech(args.timeout, "ru", INTENTS))
     pacer_pid = getattr(t.pacer, "pid", None)
     try:
-        await asyncio.sleep(2.0)  # the model is loaded (at start, in the background)
+        t.load_recognizer()
+        await asyncio.sleep(2.0)  # the model is loaded (in the background)
         cpu0, pacer0, t0 = own_cpu(), cpu_of(pacer_pid), time.monotonic()
         with LoopbackCapture(workdir / "ours.pcap", f"udp dst port {sipp.media_port}") as cap:
 
@@ -147,7 +148,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "vestnik-speech"),
                         help="where the model is joined (kept between runs)")  # fmt: skip
     parser.add_argument("--no-recognizer", action="store_true",
-                        help="the baseline: the same calls and VAD, every reply unrecognised")  # fmt: skip
+                        help="baseline: the same calls and VAD, no reply recognised")  # fmt: skip
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="vestnik-speech-bench-"))
     asyncio.run(run(args, workdir))

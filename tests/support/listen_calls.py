@@ -65,7 +65,7 @@ async def telephony(
 ) -> SipTelephony:
     """A started ``SipTelephony`` towards the callee; with ``speech_dir`` (the data directory
     the model is joined into, once) and the real Whisper recogniser of ``workers`` and
-    ``queue``, which it loads at start."""
+    ``queue`` (loaded at the first call that asks for a spoken reply, or ``load_recognizer``)."""
     config = Config()
     config.rtp.pacer_process = pacer_process
     config.sip.bind_host = "127.0.0.1"

@@ -219,7 +219,8 @@ async def test_a_saturated_recogniser_reports_no_reply_without_delaying_the_hang
     sipp = callee(tmp_path, [], seconds=8.0, say=[reply], calls=2)
     t = await telephony(sipp.port, speech_dir=speech_dir, workers=1, queue=0)
     try:
-        await asyncio.sleep(1.0)  # the model is loaded (at start, in the background)
+        t.load_recognizer()
+        await asyncio.sleep(1.0)  # the model is loaded (in the background)
         outcomes = await asyncio.gather(*(call(t, tone(1.0), listen()) for _ in range(2)))
         assert await asyncio.to_thread(sipp.wait, 15.0) == 0, sipp.log()
     finally:
@@ -243,7 +244,8 @@ async def test_the_media_path_keeps_its_timing_while_a_reply_is_recognised(
     sipp = callee(tmp_path, [], seconds=11.0, say=[reply], calls=2)
     t = await telephony(sipp.port, speech_dir=speech_dir)
     try:
-        await asyncio.sleep(1.0)  # the model is loaded
+        t.load_recognizer()
+        await asyncio.sleep(1.0)  # the model is loaded (in the background)
         with LoopbackCapture(tmp_path / "ours.pcap", f"udp dst port {sipp.media_port}") as cap:
             listening, plain = await asyncio.gather(
                 call(t, tone(1.0), listen()), call(t, tone(9.0), None)

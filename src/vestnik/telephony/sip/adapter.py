@@ -48,10 +48,10 @@ RECOGNITION_NICE = 10
 
 class ManagedRecognizer(SpeechRecognizer, Protocol):
     """The ``SpeechRecognizer`` the adapter is handed, and owns from then on: ``load`` (the
-    model, blocking) runs at ``start`` in a thread of its own at ``RECOGNITION_NICE`` (on
-    Linux nice is per thread, and the threads the model creates as it loads, which do the
-    computing, inherit it), so that the first reply is not slowed by it; ``close`` at
-    ``stop``."""
+    model, blocking) runs at the first call that asks for a spoken reply, in a thread of its
+    own at ``RECOGNITION_NICE`` (on Linux nice is per thread, and the threads the model creates
+    as it loads, which do the computing, inherit it), so that the reply is not slowed by it;
+    ``close`` at ``stop``."""
 
     def load(self) -> None: ...
     def close(self) -> None: ...
@@ -82,6 +82,7 @@ class SipTelephony:
         self.config = config
         self.gate = gate
         self.recognizer = recognizer
+        self._loading = False
         self.trunks = TrunkStates(config.trunk_list)
         self._by_name = {t.name: t for t in config.trunk_list}
         self.media_host = config.rtp.advertised_host or config.rtp.bind_host
@@ -161,9 +162,6 @@ class SipTelephony:
             _export(status)
         self.trunks.listeners.append(_export)
         self.options.start()
-        if self.recognizer is not None:
-            threading.Thread(target=_load_recognizer, args=(self.recognizer,),
-                             name="vestnik-speech-load", daemon=True).start()  # fmt: skip
         trunks = ", ".join(f"{t.name} {t.host}:{t.sip_port}" for t in self.config.trunk_list)
         log.info("SIP on %s:%d, trunks: %s", self.config.sip.bind_host, self.sip_port,
                  trunks or "none")  # fmt: skip
@@ -214,9 +212,20 @@ class SipTelephony:
     def place_call(self, dial: DialSpec, audio: Awaitable[Pcm], observer: CallObserver) -> SipCall:
         if not self._started:
             raise TelephonyError("SipTelephony.start() was not called")
+        if dial.listen is not None and dial.listen.collect_speech is not None:
+            self.load_recognizer()  # while it dials, rings and speaks: before the first reply
         call = SipCall(self, dial, audio, observer)
         self._calls.add(call)
         return call
+
+    def load_recognizer(self) -> None:
+        """Load the speech model in the background now (once; a no-op without a recogniser).
+        Done at the first call that asks for a spoken reply, not at ``start``: a process that
+        never hears one never holds the model (~150 MB)."""
+        if self.recognizer is not None and not self._loading:
+            self._loading = True
+            threading.Thread(target=_load_recognizer, args=(self.recognizer,),
+                             name="vestnik-speech-load", daemon=True).start()  # fmt: skip
 
     def call_ended(self, call: SipCall) -> None:
         """A call is over: forget it, and wake whoever waits for its RTP port."""
