@@ -82,17 +82,12 @@ class _Server:
             def capture_signals(self) -> Iterator[None]:
                 yield
 
-        self.server = Server(
-            uvicorn_config(
-                app,
-                config,
-                # Our root handler formats uvicorn's records too (vestnik.logs).
-                log_config=None,
-                log_level=None,
-                lifespan="on",  # the API endpoint releases its connection at shutdown
-                timeout_graceful_shutdown=int(HTTP_SHUTDOWN_SECONDS),
-            )
-        )
+        # Our root handler formats uvicorn's records too (vestnik.logs); with lifespan, the
+        # API endpoint releases its connection at shutdown.
+        self.server = Server(uvicorn_config(
+            app, config, log_config=None, log_level=None, lifespan="on",
+            timeout_graceful_shutdown=int(HTTP_SHUTDOWN_SECONDS),
+        ))  # fmt: skip
 
     async def serve(self, sock: socket.socket) -> None:
         await self.server.serve(sockets=[sock])
@@ -378,12 +373,15 @@ class _Stoppable(Protocol):
 
 
 def _sip_telephony(config: Config, engine: Engine) -> Telephony:
-    """SIP with the trunks' limits held in the database, for every process together."""
+    """SIP with the trunks' limits held in the database, for every process together, and the
+    speech recogniser when spoken replies can be served (the adapter loads and closes it)."""
+    from vestnik import speech
     from vestnik.dialer.trunk_gate import DatabaseTrunkGate
     from vestnik.telephony.sip.adapter import SipTelephony
 
     gate = DatabaseTrunkGate(engine, config.trunk_list, config.dialer.lease_seconds)
-    return SipTelephony(config, gate=gate)
+    recognizer = None if speech.unavailable_reason(config) else speech.create_recognizer(config)
+    return SipTelephony(config, gate=gate, recognizer=recognizer)
 
 
 def _api_routes(service: Service, engine: Engine) -> list[Any]:

@@ -205,6 +205,9 @@ def test_bad_environment_values_raise_config_error(name: str, value: str) -> Non
         ({"VESTNIK_AMD_GREETING_MS": "5"}, "amd.greeting_ms must be at least 20"),
         ({"VESTNIK_AMD_MAX_WORDS": "0"}, "amd.max_words must be at least 1"),
         ({"VESTNIK_AMD_SILENCE_THRESHOLD": "40000"}, "amd.silence_threshold must be 1..32767"),
+        ({"VESTNIK_SPEECH_END_SILENCE_MS": "100"}, "speech.end_silence_ms must be from 200"),
+        ({"VESTNIK_SPEECH_BARGE_IN_MS": "6000"}, "speech.barge_in_ms must be from 0 to 5000"),
+        ({"VESTNIK_SPEECH_BARGE_IN_AFTER_MS": "70000"}, "speech.barge_in_after_ms must be from"),
         ({"VESTNIK_AMD_MIN_WORD_LENGTH_MS": "6000"}, "must be below amd.max_word_length_ms"),
     ],
 )
@@ -419,6 +422,7 @@ SAMPLES = {
     "amd.max_word_length_ms": "4000",
     "amd.greeting_end_silence_ms": "1200",
     "amd.max_greeting_wait_ms": "15000",
+    "speech.end_silence_ms": "900",
 }
 
 

@@ -1,14 +1,17 @@
 """What a test callee says: an RTP stream of 20 ms G.711 packets with key presses in it, either
 as RFC 4733 telephone-events (start, growing duration, the end packet three times, audio
-paused meanwhile, as phones send them) or as in-band dual tones in the audio. ``callee_pcap``
+paused meanwhile, as phones send them) or as in-band dual tones in the audio, and what it says
+(``say``: audio placed at its time, e.g. ``tests.support.voice.said``). ``callee_pcap``
 writes it for SIPp's ``play_pcap_audio`` (``tests/support/scenarios/uas_answer_play.xml``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from tests.support.pcap import write_udp
 from vestnik.telephony.rtp.dtmf import dtmf_tone
@@ -35,13 +38,18 @@ def callee_stream(
     inband: bool = False,
     codec: G711Codec = PCMA,
     level: float = 0.0,
+    say: Sequence[tuple[float, npt.NDArray[np.int16]]] = (),
 ) -> list[tuple[float, bytes]]:
     """``(time, datagram)`` for ``seconds`` of audio (silence, or noise at ``level``) with the
-    presses in it."""
+    presses in it, and each ``(at, pcm)`` of ``say`` added ``at`` seconds in."""
     count = round(seconds / TICK)
     pcm = np.zeros(count * 160, dtype=np.int16)
     if level:
         pcm += (np.random.default_rng(5).standard_normal(len(pcm)) * level).astype(np.int16)
+    for at, audio in say:
+        start = round(at * 8000)
+        part = audio[: max(0, len(pcm) - start)].astype(np.int32) + pcm[start : start + len(audio)]
+        pcm[start : start + len(part)] = np.clip(part, -32768, 32767)
     events: dict[int, tuple[Press, int]] = {}  # tick -> (press, index within the press)
     for press in presses:
         first = round(press.at / TICK)

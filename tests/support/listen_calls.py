@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
 
 from tests.support.callee_rtp import Press, callee_pcap
 from tests.support.sipp import SippUas
@@ -32,12 +36,15 @@ def callee(
     hangup_ms: int | None = None,
     calls: int = 1,
     level: float = 0.0,
+    say: Sequence[tuple[float, npt.NDArray[np.int16]]] = (),
 ) -> SippUas:
     """A started SIPp callee: answers, plays ``seconds`` of RTP with ``presses`` (RFC 4733, or
-    in-band tones), offers telephone-event when ``events``; hangs up after ``hangup_ms`` (None:
-    waits for our BYE)."""
+    in-band tones) and what it ``say``s (``callee_rtp``), offers telephone-event when
+    ``events``; hangs up after ``hangup_ms`` (None: waits for our BYE)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    pcap = callee_pcap(workdir / "callee.pcap", seconds, presses, inband=inband, level=level)
+    pcap = callee_pcap(
+        workdir / "callee.pcap", seconds, presses, inband=inband, level=level, say=say
+    )
     template: dict[str, object] = {
         "pcap": pcap,
         "pts": "8 101" if events else "8",
@@ -49,7 +56,16 @@ def callee(
     return SippUas.launch(scenario, workdir, calls=calls, template=template, timeout=60)
 
 
-async def telephony(trunk_port: int, pacer_process: bool = True) -> SipTelephony:
+async def telephony(
+    trunk_port: int,
+    pacer_process: bool = True,
+    speech_dir: Path | None = None,
+    workers: int = 1,
+    queue: int = 8,
+) -> SipTelephony:
+    """A started ``SipTelephony`` towards the callee; with ``speech_dir`` (the data directory
+    the model is joined into, once) and the real Whisper recogniser of ``workers`` and
+    ``queue`` (loaded at the first call that asks for a spoken reply, or ``load_recognizer``)."""
     config = Config()
     config.rtp.pacer_process = pacer_process
     config.sip.bind_host = "127.0.0.1"
@@ -60,7 +76,14 @@ async def telephony(trunk_port: int, pacer_process: bool = True) -> SipTelephony
     config.rtp.port_min, config.rtp.port_max = 44000, 44998
     config.dialer.dtmf_tone_ms = 100
     config.dialer.dtmf_gap_ms = 100
-    t = SipTelephony(config)
+    recognizer = None
+    if speech_dir is not None:
+        from vestnik import speech
+
+        config.data_dir = str(speech_dir)
+        config.speech.workers, config.speech.queue = workers, queue
+        recognizer = speech.create_recognizer(config)
+    t = SipTelephony(config, recognizer=recognizer)
     await t.start()
     return t
 

@@ -156,6 +156,14 @@ def check_speech(speech: SpeechConfig) -> None:
     if not 0.5 <= speech.recognition_timeout_seconds <= 120:
         raise ConfigError(f"speech.recognition_timeout_seconds must be from 0.5 to 120, got "
                           f"{speech.recognition_timeout_seconds}")  # fmt: skip
+    for name, low, high in (
+        ("end_silence_ms", 200, 5000),
+        ("barge_in_ms", 0, 5000),
+        ("barge_in_after_ms", 0, 60000),
+    ):
+        if not low <= getattr(speech, name) <= high:
+            raise ConfigError(f"speech.{name} must be from {low} to {high}, got "
+                              f"{getattr(speech, name)}")  # fmt: skip
 
 
 def check_amd(amd: AmdConfig) -> None:

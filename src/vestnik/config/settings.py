@@ -314,6 +314,12 @@ class SpeechConfig:
     max_reply_seconds: float = 8.0
     # A reply waiting longer than this for recognition is reported as not recognised.
     recognition_timeout_seconds: float = 10.0
+    # Silence (no voice) after speech that ends a reply.
+    end_silence_ms: int = 700
+    # Speech this long over the message cuts it (barge-in); 0: the reply is heard only after.
+    barge_in_ms: int = 300
+    # Speech that starts this soon after the message does is the callee's "Алло?": no barge-in.
+    barge_in_after_ms: int = 1500
 
 
 @dataclass

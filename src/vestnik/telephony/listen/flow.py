@@ -18,6 +18,12 @@ over (``("listen", "done")``). Its parts, each only when asked for:
   (or the cut) starts the ``timeout``; the reply is complete at ``max_digits``, ``finish_on`` or
   the timeout, and the call hangs up (``success_finish``). Without ``collect_dtmf`` the call
   hangs up when the message is sent, as without listening.
+- ``collect_speech``: the callee's frames go to ``speech.SpeechCollector`` too, which tells
+  the start and the end of a spoken reply (``vad``); speech over the message (after its first
+  ``[speech] barge_in_after_ms``, at least ``barge_in_ms`` long) cuts it as a key press does.
+  The recognised reply ends the call (``("listen", "speech_done")``); the start ``timeout``
+  after the message, too. A call that ends while the reply is being recognised waits for it
+  (``settle``; a release does not).
 - ``record``: the callee's frames go to ``recorder.CallRecorder`` channel 0 at their RTP
   position from the first packet's arrival after the answer; ours (the DTMF string as tones,
   RFC 4733 events included, and the message as far as it was played) to channel 1 at the
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import socket
 import time
@@ -37,13 +44,15 @@ from typing import Any
 import numpy as np
 
 from vestnik.calls.audio import SAMPLE_RATE, Pcm
+from vestnik.calls.model import FinishReason
 from vestnik.calls.options import AnsweredBy
-from vestnik.calls.ports import Listen, Recording
+from vestnik.calls.ports import CallResult, Listen, Recording, SpeechRecognizer
 from vestnik.config import Config
 from vestnik.telephony.listen.amd import GreetingEnd, MachineDetector
 from vestnik.telephony.listen.collector import DtmfCollector
 from vestnik.telephony.listen.receiver import CalleeReceiver
 from vestnik.telephony.listen.recorder import CallRecorder
+from vestnik.telephony.listen.speech import SpeechCollector
 from vestnik.telephony.rtp.dtmf import PAUSE_SECONDS, dtmf_tone
 from vestnik.telephony.rtp.pacer.stream import TICK_SECONDS, Item, ticks
 
@@ -65,11 +74,13 @@ class ListenFlow:
         answered_at: float | None,
         config: Config | None = None,
         dtmf: tuple[str, list[Item], int, int] = ("", [], 0, 0),
+        recognizer: SpeechRecognizer | None = None,
     ) -> None:
         """``post`` queues a signal for the call (loop thread only); ``answered_at`` is the
-        ``time.monotonic()`` of the answer; ``config`` the service's (``[amd]``, and
-        ``[dialer] max_recording_seconds``; None: the defaults);
-        ``dtmf`` the DTMF string, its stream items, and its tone and gap lengths in ms."""
+        ``time.monotonic()`` of the answer; ``config`` the service's (``[amd]``, ``[speech]``
+        and ``[dialer] max_recording_seconds``; None: the defaults);
+        ``dtmf`` the DTMF string, its stream items, and its tone and gap lengths in ms;
+        ``recognizer`` hears ``collect_speech`` replies (None: they are reported as "")."""
         self.listen = listen
         self._post = post
         self._loop = asyncio.get_running_loop()
@@ -78,6 +89,9 @@ class ListenFlow:
         self._amd_config = config.amd
         self._dtmf = dtmf
         self.collector = DtmfCollector(listen.collect_dtmf) if listen.collect_dtmf else None
+        self.speech: SpeechCollector | None = None
+        if listen.collect_speech is not None:
+            self.speech = SpeechCollector(listen.collect_speech, config.speech, recognizer, post)
         self.answered_by: AnsweredBy | None = None
         self.recorder: CallRecorder | None = None
         if listen.record:
@@ -130,6 +144,8 @@ class ListenFlow:
             if self.collector is not None:
                 self.collector.time_out()
             return True
+        if kind.startswith("speech_"):
+            return self.speech is not None and self.speech.signal(kind)
         if kind == "mark":
             self._mark(signal[2], signal[3])
         elif kind == "amd_timeout" and self.phase == "amd":
@@ -144,6 +160,20 @@ class ListenFlow:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self.speech is not None:
+            self.speech.close()
+
+    async def settle(self, result: CallResult) -> CallResult:
+        """The call is over (``result``): a spoken reply still being heard or recognised is
+        finished (a release does not wait for it), and the result says what it was."""
+        speech = self.speech
+        if speech is None:
+            return result
+        try:
+            await speech.settle(result.finish_reason is FinishReason.RELEASED)
+        except Exception:
+            log.exception("the spoken reply could not be finished")
+        return dataclasses.replace(result, speech_reply=speech.reply, speech_intent=speech.intent)
 
     def close_socket(self, sock: socket.socket) -> None:
         """The pacer dropped the stream (its thread): close the socket on the loop, once it is
@@ -195,7 +225,7 @@ class ListenFlow:
         self.stream.mark(MESSAGE_START)
         self.stream.play(self._encoded)
         self.stream.mark(MESSAGE_END)
-        if self.collector is None:
+        if self.collector is None and self.speech is None:
             self.stream.finish()  # hang up once it is sent, as without listening
 
     def _on_mark(self, _stream: object, token: int, tick: int) -> None:
@@ -205,6 +235,8 @@ class ListenFlow:
 
     def _mark(self, token: int, tick: int) -> None:
         self._marks.setdefault(token, tick)
+        if token == MESSAGE_START and self.speech is not None:
+            self.speech.message_started()
         if token == MESSAGE_END and not self._barged:
             self._message_over()
 
@@ -214,6 +246,8 @@ class ListenFlow:
             return
         self.phase = "after"
         self._cancel_timer()
+        if self.speech is not None:
+            self.speech.message_over()
         if self.collector is not None and not self.collector.done:
             timeout = self.collector.spec.timeout
             self._timer = self._loop.call_later(timeout, self._post, ("listen", "timeout"))
@@ -235,6 +269,8 @@ class ListenFlow:
                 self._verdict(verdict)
         elif self.phase == "greeting" and greeting is not None and greeting.feed(frame):
             self._speak()
+        if self.speech is not None and self.speech.feed(frame) and not self._barged:
+            self._barge()
 
     def _callee_offset(self) -> int:
         first = self.receiver.first_arrival
@@ -262,7 +298,8 @@ class ListenFlow:
             self._post(("listen", "done"))
 
     def _barge(self) -> None:
-        """The first key: the message stops (or never starts); the timeout runs from now."""
+        """The first key (or a spoken reply's barge-in): the message stops (or never starts);
+        the timeout runs from now."""
         if self.phase == "amd":
             self.answered_by = AnsweredBy.HUMAN  # a machine does not press keys
         self._barged = True
@@ -303,16 +340,23 @@ class ListenFlow:
 
 
 def listen_result(listen: Listen | None, flow: ListenFlow | None) -> dict[str, Any]:
-    """A call result's ``dtmf_reply``, ``answered_by`` and ``recording``: None for what was not
-    asked; "" when a reply was asked and nothing pressed (or the call was never answered);
-    ``unknown`` when a machine was to be detected on an answered call that gave no verdict."""
+    """A call result's ``dtmf_reply``, ``speech_reply``/``speech_intent``, ``answered_by`` and
+    ``recording``: None for what was not asked; "" when a reply was asked and nothing pressed
+    or said (or the call was never answered; a spoken reply still being recognised is filled
+    in by ``ListenFlow.settle``); ``unknown`` when a machine was to be detected on an answered
+    call that gave no verdict."""
     if listen is None:
         return {}
+    speech = "" if listen.collect_speech else None
     if flow is None:
-        return {"dtmf_reply": "" if listen.collect_dtmf else None}
+        return {"dtmf_reply": "" if listen.collect_dtmf else None, "speech_reply": speech}
     detected = flow.answered_by or AnsweredBy.UNKNOWN
+    if flow.speech is not None:
+        speech = flow.speech.reply
     return {
         "dtmf_reply": flow.dtmf_reply,
+        "speech_reply": speech,
+        "speech_intent": flow.speech.intent if flow.speech is not None else None,
         "answered_by": detected if listen.detect_machine else None,
         "recording": flow.recording(),
     }

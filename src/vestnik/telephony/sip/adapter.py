@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
+import threading
 from collections.abc import Awaitable
+from typing import Protocol
 
 from vestnik import metrics
 from vestnik.calls.audio import Pcm
-from vestnik.calls.ports import CallObserver, DialSpec, TrunkGate
+from vestnik.calls.ports import CallObserver, DialSpec, SpeechRecognizer, TrunkGate
 from vestnik.calls.routing import by_priority
 from vestnik.config import Config, TrunkConfig, check_config
 from vestnik.telephony.rtp.pacer.process import ProcessPacer
@@ -38,6 +41,22 @@ log = logging.getLogger(__name__)
 PORT_RETRY_SECONDS = 0.1
 
 
+# The speech model's threads run at this nice value: recognition takes the CPU the event loop
+# and the pacer leave (a saturated recogniser answers "not recognised", a late packet is lost).
+RECOGNITION_NICE = 10
+
+
+class ManagedRecognizer(SpeechRecognizer, Protocol):
+    """The ``SpeechRecognizer`` the adapter is handed, and owns from then on: ``load`` (the
+    model, blocking) runs at the first call that asks for a spoken reply, in a thread of its
+    own at ``RECOGNITION_NICE`` (on Linux nice is per thread, and the threads the model creates
+    as it loads, which do the computing, inherit it), so that the reply is not slowed by it;
+    ``close`` at ``stop``."""
+
+    def load(self) -> None: ...
+    def close(self) -> None: ...
+
+
 class TelephonyError(RuntimeError):
     """The adapter cannot start (bad configuration, SIP port taken)."""
 
@@ -50,12 +69,20 @@ class SipTelephony:
     ``trunks`` is every trunk's run-time status (fed by others: OPTIONS, REGISTER); a call
     skips a trunk that is not ``usable``. ``gate`` (None: no limits) holds each trunk's
     ``calls_per_second`` and ``max_concurrent_calls``: a call enters it before each INVITE
-    and leaves it when that INVITE's call is over."""
+    and leaves it when that INVITE's call is over. ``recognizer`` hears the listening calls'
+    ``collect_speech`` replies (None: they are reported as not recognised)."""
 
-    def __init__(self, config: Config, gate: TrunkGate | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        gate: TrunkGate | None = None,
+        recognizer: ManagedRecognizer | None = None,
+    ) -> None:
         check_config(config)  # transport and codecs this version implements, among others
         self.config = config
         self.gate = gate
+        self.recognizer = recognizer
+        self._loading = False
         self.trunks = TrunkStates(config.trunk_list)
         self._by_name = {t.name: t for t in config.trunk_list}
         self.media_host = config.rtp.advertised_host or config.rtp.bind_host
@@ -172,6 +199,8 @@ class SipTelephony:
             self.trunks.listeners.remove(_export)
         registrations, self.registrations = self.registrations, []
         await asyncio.gather(*(r.stop() for r in registrations))
+        if self.recognizer is not None:
+            self.recognizer.close()
         if self._started:
             # Give sippy a moment to put the CANCELs/BYEs on the wire before the socket goes.
             await asyncio.sleep(0.05)
@@ -183,14 +212,34 @@ class SipTelephony:
     def place_call(self, dial: DialSpec, audio: Awaitable[Pcm], observer: CallObserver) -> SipCall:
         if not self._started:
             raise TelephonyError("SipTelephony.start() was not called")
+        if dial.listen is not None and dial.listen.collect_speech is not None:
+            self.load_recognizer()  # while it dials, rings and speaks: before the first reply
         call = SipCall(self, dial, audio, observer)
         self._calls.add(call)
         return call
+
+    def load_recognizer(self) -> None:
+        """Load the speech model in the background now (once; a no-op without a recogniser).
+        Done at the first call that asks for a spoken reply, not at ``start``: a process that
+        never hears one never holds the model (~150 MB)."""
+        if self.recognizer is not None and not self._loading:
+            self._loading = True
+            threading.Thread(target=_load_recognizer, args=(self.recognizer,),
+                             name="vestnik-speech-load", daemon=True).start()  # fmt: skip
 
     def call_ended(self, call: SipCall) -> None:
         """A call is over: forget it, and wake whoever waits for its RTP port."""
         self._calls.discard(call)
         self._port_freed.set()
+
+
+def _load_recognizer(recognizer: ManagedRecognizer) -> None:
+    with contextlib.suppress(OSError):  # (not permitted: the model's threads run at normal nice)
+        os.setpriority(os.PRIO_PROCESS, 0, RECOGNITION_NICE)  # this thread only (Linux)
+    try:
+        recognizer.load()
+    except Exception:  # each reply tries again (and is reported as not recognised)
+        log.exception("the speech model could not be loaded")
 
 
 def _export(status: TrunkStatus) -> None:

@@ -145,6 +145,8 @@ class SipCall:
             )
         finally:
             self._cleanup()
+        if self._flow is not None:  # a spoken reply still being recognised
+            result = await self._flow.settle(result)
         if self._leg is not None and self._trunk is not None:  # the last INVITE, on record
             code, phrase = self._final
             note = result.detail or result.sip_reason or "no final response"
@@ -415,7 +417,7 @@ class SipCall:
         if listen is not None:
             dtmf = (self.dial.dtmf, items, dialer.dtmf_tone_ms, dialer.dtmf_gap_ms)
             self._flow = ListenFlow(listen, sock, chosen.telephone_event, self._signals.put_nowait,
-                                    self._answered_at, t.config, dtmf)  # fmt: skip
+                                    self._answered_at, t.config, dtmf, t.recognizer)  # fmt: skip
         self._stream = t.pacer.open_stream(sock, codec, chosen.telephone_event,
                                            on_done=lambda _stream: self._stream_done(sock),
                                            items=items if listen is None else ())  # fmt: skip
