@@ -63,6 +63,7 @@ async def test_detect_machine_reaches_the_session_events_and_report(
         "success_finish", kind, None,
     ), row  # fmt: skip
     assert [a["answered_by"] for a in row["attempt_log"]] == [kind]
+    assert (row["speech_reply"], row["speech_intent"]) == (None, None)  # not asked
     finished = event_payloads(engine, sid)[-1]
     assert finished["notification_mnemonic"] == "call_finished"
     assert (finished["answered_by"], finished["attempts"]) == (kind, 1)

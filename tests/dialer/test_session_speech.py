@@ -34,15 +34,17 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("speech-model")
 
 
-@pytest.mark.parametrize(("text", "intent"), [("да", "yes"), ("нет", "no")])
+@pytest.mark.parametrize(("text", "intent"), [("да", "yes"), ("нет", "no"), (None, None)])
 async def test_a_spoken_reply_reaches_the_session_events_and_report(
-    tmp_path: Path, db_url: str, model_dir: Path, text: str, intent: str
+    tmp_path: Path, db_url: str, model_dir: Path, text: str | None, intent: str | None
 ) -> None:
+    """A reply of "да" or "нет", or silence (nothing said within the timeout: "", no intent)."""
     engine = create_db_engine(db_url)
     token = provision(engine)
     # The reply 4 s after the answer: after a short message (or over a longer one, from
     # barge_in_after_ms on: then it cuts it); within the 10 s timeout either way.
-    sipp = callee(tmp_path / "sipp", [], seconds=10.0, say=[(4.0, said(text))])
+    say = [] if text is None else [(4.0, said(text))]
+    sipp = callee(tmp_path / "sipp", [], seconds=16.0 if text is None else 10.0, say=say)
     try:
         config = trunk_config(tmp_path, db_url, sipp)
         config.speech.model_dir = str(model_dir)
@@ -74,7 +76,10 @@ async def test_a_spoken_reply_reaches_the_session_events_and_report(
         "success_finish", intent, None,
     ), row  # fmt: skip
     heard = row["speech_reply"]
-    assert text in heard.lower(), heard
+    assert heard == "" if text is None else text in heard.lower(), heard
+    assert [(a["speech_reply"], a["speech_intent"]) for a in row["attempt_log"]] == [
+        (heard, intent)
+    ]
     finished = event_payloads(engine, sid)[-1]
     assert finished["notification_mnemonic"] == "call_finished"
     assert (finished["speech_reply"], finished["speech_intent"]) == (heard, intent)

@@ -67,6 +67,9 @@ class WhisperRecognizer:
         segments, _info = self._model.transcribe(
             audio, language=language, beam_size=1, without_timestamps=True,
             condition_on_previous_text=False, vad_filter=False,
+            # One pass: Whisper's fallback re-decodes at higher temperatures when it is unsure,
+            # which on noise took over 10 s for 1.5 s of audio.
+            temperature=0.0,
         )  # fmt: skip
         return " ".join(segment.text.strip() for segment in segments).strip()
 
