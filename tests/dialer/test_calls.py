@@ -164,8 +164,8 @@ async def test_release_call_hangs_up_an_answered_call(tmp_path: Path, sqlite_url
 
 
 async def test_graceful_stop_drains_then_cuts(tmp_path: Path, sqlite_url: str) -> None:
-    # Drain long enough for the medium message, too short for the long one.
-    async with running(tmp_path, sqlite_url, shutdown_grace=5.0) as run:
+    # Drain long enough for the medium message (~5 s by festival), too short for the long one.
+    async with running(tmp_path, sqlite_url, shutdown_grace=9.0) as run:
         short = await run.call("79260000501", MEDIUM)
         long = await run.call("79260000502", MEDIUM * 6)
         await async_wait_until(

@@ -17,8 +17,9 @@ from vestnik.calls.audio import Pcm
 from vestnik.calls.ports import CallHandle, CallObserver, DialSpec, MessageSpec, RenderError
 from vestnik.config import Config
 
-SHORT = "Проверка."  # well under a second of speech
-MEDIUM = "Проверка связи. Это тестовое сообщение сервиса Вестник."  # about 3 s
+SHORT = "Проверка."  # about a second of speech (0.55 s espeak-ng, 0.88 s festival)
+# About 3.3 s spoken by espeak-ng, 4.9 s by festival (the default Russian engine).
+MEDIUM = "Проверка связи. Это тестовое сообщение сервиса Вестник."
 
 
 def trunk_config(tmp_path: Path, url: str, sipp: SippUas) -> Config:

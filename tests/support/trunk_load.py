@@ -198,6 +198,9 @@ def run_load(url: str, workdir: Path, plan: LoadPlan) -> LoadResult:
         "VESTNIK_DIALER_MAX_WAITING_SESSIONS": "100",
         "VESTNIK_DIALER_SLOT_WAIT_SECONDS": str(int(plan.timeout)),
         "VESTNIK_DIALER_SHUTDOWN_GRACE": "5",
+        # espeak-ng says MESSAGE in 0.16 s, festival (the default) in 0.72 s: the calls must be
+        # short for the trunk's rate, not its concurrency cap, to be what binds.
+        "VESTNIK_TTS_ENGINE": "espeak",
     }
     processes: list[ServeProcess] = []
     stall_span: list[float] = []
