@@ -82,6 +82,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         describe_database_error,
     )
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Bytes that are not UTF-8 reach Python as lone surrogates (surrogateescape): neither the
+    # database nor an error message can carry them (a file path must be UTF-8 too), so they
+    # stop here, before anything stores or echoes them.
+    for position, arg in enumerate(argv, 1):
+        if any("\ud800" <= char <= "\udfff" for char in arg):
+            sys.stderr.write(f"vestnik: error: argument {position} is not valid UTF-8 text\n")
+            return EXIT_USAGE
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
