@@ -18,6 +18,7 @@ ENGINES = ("espeak", "festival", "piper")
 # "Voice intelligibility"), then the one that always works (espeak-ng comes from pip).
 AUTO_PREFERENCE = "festival"
 AUTO_FALLBACK = "espeak"
+DEFAULT_FESTIVAL_VOICE = TtsConfig.festival_voice  # the setting's default, one place
 
 
 # Where Debian (and a source install) put festival's voices: ``<dir>/<language>/<voice>``.
@@ -31,7 +32,7 @@ def festival_voice_installed(voice: str) -> bool:
 
 
 @functools.cache
-def auto_engine(festival_voice: str = "msu_ru_nsh_clunits") -> str:
+def auto_engine(festival_voice: str = DEFAULT_FESTIVAL_VOICE) -> str:
     """The engine ``auto`` stands for here; the fallback is warned about once per process."""
     if shutil.which("festival") is None:
         missing = "festival is not installed"
@@ -48,7 +49,7 @@ def auto_engine(festival_voice: str = "msu_ru_nsh_clunits") -> str:
     return AUTO_FALLBACK
 
 
-def engine_name(name: str, festival_voice: str = "msu_ru_nsh_clunits") -> str:
+def engine_name(name: str, festival_voice: str = DEFAULT_FESTIVAL_VOICE) -> str:
     """A configured engine name with ``auto`` resolved."""
     return auto_engine(festival_voice) if name == "auto" else name
 
